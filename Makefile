@@ -1,0 +1,61 @@
+# The front door. `make run` trains on the embedded default; `make test` runs every test.
+# Both install what they need first (Debian packages via apt-get when root, npm packages, the native
+# addon, and for tests a real kube-apiserver + etcd built from Go modules into $(CACHE)).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CACHE ?= $(HOME)/.cache/simclr-k8s
+export SIMCLR_CACHE := $(CACHE)
+
+# Debian packages: Fashion-MNIST (real data), Gloo (collectives), a compiler for the addon.
+APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
+
+.PHONY: all deps system-deps build native controlplane test test-unit run bench clean crds
+
+all: build
+
+system-deps:
+	@missing=""; \
+	[ -f $(FASHION_MNIST) ] || missing="$$missing dataset-fashion-mnist"; \
+	[ -f $(GLOO_HEADER) ] || missing="$$missing libgloo-dev"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: system-deps node_modules/.package-lock.json
+
+build: deps
+	npx tsc -p tsconfig.json
+
+native: deps
+	bash native/build.sh
+
+controlplane:
+	bash test/controlplane/build.sh
+
+crds: build
+	node dist/operator/api/gen-crd.js
+
+test: build native controlplane
+	node --test --test-concurrency=1 dist/
+
+run: build
+	node dist/trainer/cli/main.js train --dataset fashion-mnist --uid default
+
+bench: build native
+	node dist/bench/conv-grad.js
+	node dist/bench/allreduce.js
+
+clean:
+	rm -rf dist native/build
