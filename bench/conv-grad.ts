@@ -1,0 +1,118 @@
+// Per-op Conv gradient benchmark on ONNX Runtime (CPU by default): GFLOP/s of the forward Conv, of each dX and dW
+// formulation trainer/graph can emit, and their ratios to the forward Conv measured in the same run (interleaved,
+// so background load hits all of them alike). The issue's bar: no gradient op below half the forward's GFLOP/s.
+//
+//   npx tsx bench/conv-grad.ts [--threads 2] [--reps 5] [--provider cpu] [--layers substr,substr] [--all]
+
+import { parseArgs } from 'node:util';
+import { Graph, op, type Value } from '../trainer/graph/index.js';
+import { chooseInputGradMethod, convGeometry, convInputGrad, type ConvGeometry, type InputGradMethod } from '../trainer/graph/rules/conv.js';
+import { chooseWeightGradMethod, convWeightGrad, type WeightGradMethod } from '../trainer/graph/rules/conv-weight-grad.js';
+import { Engine, type Program, parseProvider } from '../trainer/engine/index.js';
+
+interface Layer {
+  name: string;
+  x: [number, number, number, number];
+  w: [number, number, number, number];
+  opts: op.Conv2dOptions;
+}
+
+const LAYERS: Layer[] = [
+  { name: '3x3 s1 C64->64 32x32', x: [64, 64, 32, 32], w: [64, 64, 3, 3], opts: { padding: 1 } },
+  { name: '3x3 s2 C64->128 32x32', x: [64, 64, 32, 32], w: [128, 64, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: '3x3 s1 C128->128 16x16', x: [64, 128, 16, 16], w: [128, 128, 3, 3], opts: { padding: 1 } },
+  { name: '3x3 s1 C256->256 4x4 (deep layer, 32px input)', x: [64, 256, 4, 4], w: [256, 256, 3, 3], opts: { padding: 1 } },
+  { name: '3x3 s2 C128->256 8x8', x: [64, 128, 8, 8], w: [256, 128, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: '1x1 s1 C64->256 16x16', x: [64, 64, 16, 16], w: [256, 64, 1, 1], opts: {} },
+  { name: '1x1 s2 C64->128 32x32', x: [64, 64, 32, 32], w: [128, 64, 1, 1], opts: { stride: 2 } },
+  { name: '3x3 s1 C3->64 32x32 (CIFAR stem)', x: [64, 3, 32, 32], w: [64, 3, 3, 3], opts: { padding: 1 } },
+  { name: '7x7 s2 C3->64 64x64 (ImageNet stem)', x: [64, 3, 64, 64], w: [64, 3, 7, 7], opts: { stride: 2, padding: 3 } },
+];
+
+// The formulation the Conv rule emits comes first; 'conv' is the textbook reference the issue compares against.
+const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose'];
+const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'conv'];
+const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-nhwc', 'conv'];
+
+interface Case { label: string; program: Program; feeds: Record<string, Float32Array>; ms: number[]; cpuMs: number[] }
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '2' },
+    reps: { type: 'string', default: '5' },
+    provider: { type: 'string', default: 'cpu' },
+    layers: { type: 'string' },
+    all: { type: 'boolean', default: false },
+  },
+});
+const threads = Number(values.threads);
+const reps = Number(values.reps);
+
+function randomData(n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
+  return a;
+}
+
+async function compileOne(engine: Engine, label: string, inputs: Record<string, readonly number[]>, build: (v: Record<string, Value>) => Value): Promise<Case> {
+  const g = new Graph(label.replace(/\W+/g, '_'));
+  const vs = Object.fromEntries(Object.entries(inputs).map(([k, s]) => [k, g.input(k, s)]));
+  g.output('out', build(vs));
+  const feeds = Object.fromEntries(Object.entries(inputs).map(([k, s]) => [k, randomData(s.reduce((a, b) => a * b, 1))]));
+  return { label, program: await engine.compile(g), feeds, ms: [], cpuMs: [] };
+}
+
+async function cases(engine: Engine, l: Layer, g: ConvGeometry): Promise<Case[]> {
+  const dyShape = [g.n, g.o, g.ho, g.wo];
+  const out = [await compileOne(engine, 'forward Conv', { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, l.opts))];
+  const strided = g.stride[0] !== 1 || g.stride[1] !== 1;
+  const chosenDx = chooseInputGradMethod(g);
+  for (const m of DX) {
+    if (m === 'flipped-conv' && strided) continue; // does not apply: it would fall back to conv-transpose
+    const mark = m === chosenDx ? '*' : ' ';
+    out.push(await compileOne(engine, `dX${mark} ${m}`, { dy: dyShape, w: l.w }, (v) => convInputGrad(v['dy']!, v['w']!, g, m)));
+  }
+  const chosenDw = chooseWeightGradMethod(g);
+  for (const m of values.all ? DW_ALL : DW_DEFAULT) {
+    const mark = m === chosenDw ? '*' : ' ';
+    out.push(await compileOne(engine, `dW${mark} ${m}`, { x: l.x, dy: dyShape }, (v) => convWeightGrad(v['x']!, v['dy']!, g, m)));
+  }
+  return out;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function benchLayer(engine: Engine, l: Layer): Promise<void> {
+  const g = convGeometry(l.x, l.w, l.opts);
+  const gflop = (2 * g.n * g.o * g.ho * g.wo * g.c * g.kh * g.kw) / 1e9;
+  const cs = await cases(engine, l, g);
+  for (const c of cs) await c.program.run(c.feeds); // warm-up
+  for (let r = 0; r < reps; r++) {
+    for (const c of cs) {
+      const cpu0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      await c.program.run(c.feeds);
+      c.ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const cpu = process.cpuUsage(cpu0);
+      c.cpuMs.push((cpu.user + cpu.system) / 1e3);
+    }
+  }
+  const rate = (ms: number): number => gflop / (ms / 1e3);
+  const [fwdWall, fwdBest, fwdCpu] = [rate(median(cs[0]!.ms)), rate(Math.min(...cs[0]!.ms)), rate(median(cs[0]!.cpuMs))];
+  console.log(`\n${l.name}  N=${g.n}  (${gflop.toFixed(2)} GFLOP per op)`);
+  console.log(`  ${'op'.padEnd(20)} ${'wall ms'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'/fwd'.padStart(6)} | ${'best'.padStart(7)} ${'/fwd'.padStart(6)} | ${'per CPU-s'.padStart(9)} ${'/fwd'.padStart(6)}`);
+  for (const c of cs) {
+    const [wall, best, cpu] = [rate(median(c.ms)), rate(Math.min(...c.ms)), rate(median(c.cpuMs))];
+    const flag = c.label.includes('*') && wall / fwdWall < 0.5 ? '  < 0.5 (chosen formulation)' : '';
+    console.log(`  ${c.label.padEnd(20)} ${median(c.ms).toFixed(1).padStart(8)} ${wall.toFixed(1).padStart(8)} ${(wall / fwdWall).toFixed(2).padStart(6)} | ${best.toFixed(1).padStart(7)} ${(best / fwdBest).toFixed(2).padStart(6)} | ${cpu.toFixed(1).padStart(9)} ${(cpu / fwdCpu).toFixed(2).padStart(6)}${flag}`);
+  }
+  for (const c of cs) await c.program.release();
+}
+
+const engine = await Engine.create({ provider: parseProvider(values.provider), threads, spinning: false });
+const wanted = values.layers?.split(',');
+console.log(`conv-grad: provider=${values.provider} threads=${threads} reps=${reps}; ratios against the forward Conv of the same run.`);
+console.log('  wall: median wall-clock; best: fastest rep; per CPU-s: GFLOP per CPU-second of this process (robust to');
+console.log('  other processes sharing the cores; ORT thread spinning is off so idle threads do not count).');
+console.log('  * marks the formulation the Conv gradient rule emits for that layer.');
+for (const l of LAYERS) if (!wanted || wanted.some((w) => l.name.includes(w))) await benchLayer(engine, l);

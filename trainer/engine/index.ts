@@ -1,0 +1,5 @@
+// trainer/engine: runs graphs from trainer/graph on ONNX Runtime; parameters live here between steps.
+export { Engine, type EngineOptions } from './engine.js';
+export { Program, type TensorData } from './program.js';
+export { ParameterStore, type Parameter } from './params.js';
+export { type Provider, PROVIDERS, parseProvider, ProviderUnavailableError } from './providers.js';

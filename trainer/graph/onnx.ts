@@ -1,0 +1,160 @@
+// Serialization: Graph -> ONNX ModelProto bytes (opset 17, ir_version 8) through onnx-proto's protobufjs bindings.
+// Only nodes that a requested output needs are written; our own ops are lowered to ONNX ops here.
+
+import onnxProto from 'onnx-proto';
+import type { onnx as OnnxTypes } from 'onnx-proto';
+import type { Graph } from './graph.js';
+import { type Attr, type Attrs, type DType, type Node, type Value, sizeOf } from './ir.js';
+import { opDef, type Lowerer } from './registry.js';
+import './rules/index.js';
+
+const { onnx } = onnxProto;
+
+export const OPSET = 17;
+export const IR_VERSION = 8;
+
+export interface ToOnnxOptions {
+  /** Names of graph outputs to keep (default: all); fewer outputs means a smaller program. */
+  outputs?: readonly string[];
+  /** Model metadata (metadata_props). */
+  metadata?: Readonly<Record<string, string>>;
+}
+
+const ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
+
+export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
+  const outputs = selectOutputs(graph, options.outputs);
+  const live = liveNodes(outputs.map((o) => o.value));
+  const w = new Writer(graph);
+  for (const node of graph.nodes) if (live.has(node)) w.node(node);
+  for (const o of outputs) w.bindOutput(o.name, o.value);
+  const usedConsts = graph.constants.filter((c) => w.used.has(c.value.name));
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    opsetImport: [{ domain: '', version: OPSET }],
+    producerName: 'simclr-k8s trainer/graph',
+    metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
+    graph: {
+      name: graph.name,
+      node: w.nodes,
+      input: [...graph.inputs, ...graph.params].map((v) => valueInfo(v.name, v.dtype, v.shape)),
+      output: outputs.map((o) => valueInfo(o.name, o.value.dtype, o.value.shape)),
+      initializer: [...usedConsts.map((c) => tensorProto(c.value, c.data)), ...w.extraConsts],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+function selectOutputs(graph: Graph, names?: readonly string[]): Graph['outputs'] {
+  if (!names) return graph.outputs;
+  return names.map((n) => {
+    const o = graph.outputs.find((x) => x.name === n);
+    if (!o) throw new Error(`toOnnx: no output named ${n} (have: ${graph.outputs.map((x) => x.name).join(', ')})`);
+    return o;
+  });
+}
+
+/** Nodes reachable backwards from the wanted values (dead-code elimination). */
+export function liveNodes(wanted: readonly Value[]): Set<Node> {
+  const live = new Set<Node>();
+  const stack = wanted.map((v) => v.producer).filter((n): n is Node => n !== undefined);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (live.has(n)) continue;
+    live.add(n);
+    for (const v of n.inputs) if (v.producer && !live.has(v.producer)) stack.push(v.producer);
+  }
+  return live;
+}
+
+class Writer implements Lowerer {
+  readonly nodes: OnnxTypes.INodeProto[] = [];
+  readonly extraConsts: OnnxTypes.ITensorProto[] = [];
+  readonly used = new Set<string>();
+  private counter = 0;
+
+  constructor(private readonly graph: Graph) {}
+
+  node(node: Node): void {
+    const def = opDef(node.opType);
+    if (def?.lower) {
+      def.lower(node, this);
+      return;
+    }
+    this.op(node.opType, node.inputs.map((v) => v.name), node.attrs, node.outputs.map((v) => v.name));
+  }
+
+  bindOutput(name: string, value: Value): void {
+    if (name === value.name) {
+      this.used.add(name);
+      return;
+    }
+    if (this.graph.constants.some((c) => c.value.name === name) || this.graph.nodes.some((n) => n.outputs.some((v) => v.name === name))) {
+      throw new Error(`output name ${name} clashes with another value of graph ${this.graph.name}`);
+    }
+    this.op('Identity', [value.name], {}, [name]);
+  }
+
+  op(opType: string, inputs: readonly string[], attrs: Attrs = {}, outputs: readonly string[] | number = 1): string[] {
+    const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.tmp()) : [...outputs];
+    for (const i of inputs) this.used.add(i);
+    this.nodes.push({
+      opType,
+      name: `${opType}_${this.nodes.length}`,
+      input: [...inputs],
+      output: outs,
+      attribute: Object.entries(attrs).map(([name, a]) => attributeProto(name, a)),
+    });
+    return outs;
+  }
+
+  ints(xs: readonly number[]): string {
+    const name = this.tmp();
+    this.extraConsts.push({ name, dims: [xs.length], dataType: ELEM_TYPE.int64, int64Data: [...xs] });
+    return name;
+  }
+
+  scalar(x: number, dtype: DType): string {
+    const name = this.tmp();
+    const t: OnnxTypes.ITensorProto = { name, dims: [], dataType: ELEM_TYPE[dtype] };
+    if (dtype === 'float32') t.floatData = [x];
+    else if (dtype === 'float64') t.doubleData = [x];
+    else if (dtype === 'int64') t.int64Data = [x];
+    else t.int32Data = [x];
+    this.extraConsts.push(t);
+    return name;
+  }
+
+  private tmp(): string {
+    return `__lowered_${this.counter++}`;
+  }
+}
+
+function attributeProto(name: string, a: Attr): OnnxTypes.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  switch (a.kind) {
+    case 'int': return { name, type: T.INT, i: a.value };
+    case 'float': return { name, type: T.FLOAT, f: a.value };
+    case 'ints': return { name, type: T.INTS, ints: [...a.value] };
+    case 'floats': return { name, type: T.FLOATS, floats: [...a.value] };
+    case 'string': return { name, type: T.STRING, s: new TextEncoder().encode(a.value) };
+  }
+}
+
+function valueInfo(name: string, dtype: DType, shape: readonly number[]): OnnxTypes.IValueInfoProto {
+  return { name, type: { tensorType: { elemType: ELEM_TYPE[dtype], shape: { dim: shape.map((d) => ({ dimValue: d })) } } } };
+}
+
+function tensorProto(v: Value, data: ArrayBufferView): OnnxTypes.ITensorProto {
+  if (sizeOf(v.shape) * bytesPer(v.dtype) !== data.byteLength) throw new Error(`constant ${v.name}: byte size mismatch`);
+  return {
+    name: v.name,
+    dims: [...v.shape],
+    dataType: ELEM_TYPE[v.dtype],
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
+
+function bytesPer(dtype: DType): number {
+  return { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 }[dtype];
+}

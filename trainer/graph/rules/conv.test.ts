@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as op from '../ops.js';
+import { Graph } from '../graph.js';
+import { gradients } from '../autodiff.js';
+import { gradCheck } from '../testing/gradcheck.js';
+import { compileForTest, randn } from '../testing/ort.js';
+import { convGeometry, convInputGrad } from './conv.js';
+import { convWeightGrad, type WeightGradMethod } from './conv-weight-grad.js';
+
+// Each geometry checked against finite differences for both dX and dW (the default dW formulation).
+const cases: { name: string; x: number[]; w: number[]; opts: op.Conv2dOptions }[] = [
+  { name: '3x3 pad 1', x: [2, 3, 5, 5], w: [4, 3, 3, 3], opts: { padding: 1 } },
+  { name: '3x3 stride 2 pad 1 (odd input: a dropped row)', x: [2, 2, 6, 7], w: [3, 2, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: '1x1', x: [2, 3, 4, 4], w: [5, 3, 1, 1], opts: {} },
+  { name: '1x1 on a tiny map (images grouped per GEMM)', x: [4, 3, 2, 2], w: [6, 3, 1, 1], opts: {} },
+  { name: '3x3 pad 1, 16 channels (the flipped-conv dX and taps-batched dW path)', x: [2, 16, 4, 4], w: [3, 16, 3, 3], opts: { padding: 1 } },
+  { name: '1x1 stride 2 (odd input: the last row has no output)', x: [2, 3, 5, 5], w: [2, 3, 1, 1], opts: { stride: 2 } },
+  { name: '1x1 stride 2, even input', x: [2, 3, 4, 6], w: [2, 3, 1, 1], opts: { stride: 2 } },
+  { name: '3x3 dilation 2 pad 2', x: [1, 2, 7, 7], w: [2, 2, 3, 3], opts: { dilation: 2, padding: 2 } },
+  { name: '2x3 kernel, stride (2,1), pad (0,1)', x: [2, 2, 5, 6], w: [3, 2, 2, 3], opts: { stride: [2, 1], padding: [0, 1] } },
+  { name: '7x7 stride 2 pad 3 (ImageNet stem)', x: [1, 3, 9, 9], w: [2, 3, 7, 7], opts: { stride: 2, padding: 3 } },
+];
+
+for (const c of cases) {
+  test(`Conv ${c.name}: dX and dW match finite differences`, async () => {
+    await gradCheck([{ shape: c.x }, { shape: c.w }], (x, w) => op.conv2d(x, w, c.opts), { maxPoints: 40 });
+  });
+}
+
+test('every dW formulation agree on every geometry', async () => {
+  const methods: WeightGradMethod[] = ['auto', 'shift-dy', 'im2col-conv', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-batched', 'conv'];
+  for (const c of cases) {
+    const g = new Graph('dw');
+    const x = g.input('x', c.x);
+    const geo = convGeometry(c.x, c.w, c.opts);
+    const dy = g.input('dy', [geo.n, geo.o, geo.ho, geo.wo]);
+    for (const m of methods) g.output(m, convWeightGrad(x, dy, geo, m));
+    const r = await (await compileForTest(g)).run({ x: randn(x.size, 1), dy: randn(dy.size, 2) });
+    for (const m of methods.slice(1)) {
+      const a = r[methods[0]!]!;
+      const b = r[m]!;
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${c.name}: ${m}[${i}] ${b[i]} vs ${a[i]}`);
+    }
+  }
+});
+
+test('both dX formulations agree on every geometry (flipped-conv falls back to ConvTranspose where stride > 1)', async () => {
+  for (const c of cases) {
+    const g = new Graph('dx');
+    const w = g.input('w', c.w);
+    const geo = convGeometry(c.x, c.w, c.opts);
+    const dy = g.input('dy', [geo.n, geo.o, geo.ho, geo.wo]);
+    g.output('a', convInputGrad(dy, w, geo, 'conv-transpose'));
+    g.output('b', convInputGrad(dy, w, geo, 'flipped-conv'));
+    g.output('c', convInputGrad(dy, w, geo, 'auto'));
+    const r = await (await compileForTest(g)).run({ w: randn(w.size, 1), dy: randn(dy.size, 2) });
+    const [a, b, auto] = [r['a']!, r['b']!, r['c']!];
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4 && Math.abs(a[i]! - auto[i]!) < 1e-4, `${c.name}: dx[${i}]`);
+  }
+});
+
+test('no dX is built for a graph input that needs no gradient (first conv on images)', () => {
+  const g = new Graph('nodx');
+  const x = g.input('x', [1, 1, 4, 4]);
+  const w = g.param('w', [1, 1, 3, 3]);
+  gradients(op.reduceSum(op.conv2d(x, w, { padding: 1 })), [w]);
+  assert.ok(!g.nodes.some((n) => n.opType === 'ConvTranspose'));
+});

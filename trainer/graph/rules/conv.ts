@@ -1,0 +1,134 @@
+// 2-D convolution (groups=1). Forward: ONNX Conv. Backward: dX as a forward Conv with the flipped kernel or a
+// ConvTranspose, dW as GEMMs over kernel taps or over im2col patches; which one per layer geometry is chosen by
+// measurement (bench/conv-grad.ts, bench/README.md), see chooseInputGradMethod and conv-weight-grad.ts.
+
+import { type Value, fmtShape } from '../ir.js';
+import { defineOp } from '../registry.js';
+import { emit1, sameDType } from './util.js';
+import { convWeightGrad } from './conv-weight-grad.js';
+import { reshape, transpose } from './shape.js';
+import { matmul } from './matmul.js';
+
+export type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  /** Symmetric zero padding per spatial axis. */
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+/** Static geometry of one conv: everything the forward and both gradients need. */
+export interface ConvGeometry {
+  n: number; c: number; h: number; w: number;
+  o: number; kh: number; kw: number;
+  stride: [number, number]; pad: [number, number]; dilation: [number, number];
+  ho: number; wo: number;
+}
+
+const pair = (p: Pair | undefined, dflt: number): [number, number] =>
+  p === undefined ? [dflt, dflt] : typeof p === 'number' ? [p, p] : [p[0], p[1]];
+
+export function convGeometry(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): ConvGeometry {
+  if (xShape.length !== 4 || wShape.length !== 4) {
+    throw new Error(`conv2d: expected x[N,C,H,W] and w[O,C,kh,kw], got ${fmtShape(xShape)} and ${fmtShape(wShape)}`);
+  }
+  const [n, c, h, w] = xShape as [number, number, number, number];
+  const [o, cw, kh, kw] = wShape as [number, number, number, number];
+  if (c !== cw) throw new Error(`conv2d: x has ${c} channels but w expects ${cw} (groups=1 only)`);
+  const stride = pair(opts.stride, 1);
+  const pad = pair(opts.padding, 0);
+  const dilation = pair(opts.dilation, 1);
+  const ho = Math.floor((h + 2 * pad[0] - dilation[0] * (kh - 1) - 1) / stride[0]) + 1;
+  const wo = Math.floor((w + 2 * pad[1] - dilation[1] * (kw - 1) - 1) / stride[1]) + 1;
+  if (ho < 1 || wo < 1) throw new Error(`conv2d: kernel ${kh}x${kw} does not fit input ${h}x${w} with padding ${pad.join(',')}`);
+  return { n, c, h, w, o, kh, kw, stride, pad, dilation, ho, wo };
+}
+
+function convAttrs(g: ConvGeometry): Record<string, { kind: 'ints'; value: number[] }> {
+  return {
+    kernel_shape: { kind: 'ints', value: [g.kh, g.kw] },
+    strides: { kind: 'ints', value: [...g.stride] },
+    pads: { kind: 'ints', value: [g.pad[0], g.pad[1], g.pad[0], g.pad[1]] },
+    dilations: { kind: 'ints', value: [...g.dilation] },
+  };
+}
+
+/** x[N,C,H,W] * w[O,C,kh,kw] -> [N,O,Ho,Wo] */
+export function conv2d(x: Value, w: Value, opts: Conv2dOptions = {}): Value {
+  sameDType('conv2d', x, w);
+  const g = convGeometry(x.shape, w.shape, opts);
+  return emit1('Conv', [x, w], convAttrs(g), [g.n, g.o, g.ho, g.wo]);
+}
+
+/** The geometry of an existing Conv node, read back from its attributes. */
+export function geometryOf(x: Value, w: Value, attrs: Readonly<Record<string, { value: unknown }>>): ConvGeometry {
+  const ints = (k: string): [number, number] | undefined => attrs[k]?.value as [number, number] | undefined;
+  const pads = ints('pads') as number[] | undefined;
+  if (pads && (pads[0] !== pads[2] || pads[1] !== pads[3])) throw new Error('Conv gradient: asymmetric pads are not supported');
+  return convGeometry(x.shape, w.shape, { stride: ints('strides'), dilation: ints('dilations'), padding: pads ? [pads[0]!, pads[1]!] : undefined });
+}
+
+export type InputGradMethod = 'auto' | 'conv-transpose' | 'flipped-conv';
+
+/** Which dX formulation the Conv rule emits; 'auto' picks per geometry (chooseInputGradMethod). */
+export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
+
+/**
+ * 'flipped-conv' (a forward Conv of dY with W transposed and flipped) runs at forward speed where it applies
+ * (stride 1, padding <= dilation*(k-1)) and dX has enough channels for ORT's blocked Conv kernel; ConvTranspose
+ * (~0.65x forward on those layers) elsewhere: strided layers, 1x1 kernels (where it is a plain GEMM) and 3-channel
+ * stems (bench/README.md). (A strided 1x1 as 1x1 Conv + a Pad onto the stride grid measured 0.3x: ORT's 6-D Pad.)
+ */
+export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
+  const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
+  const fits = g.dilation[0] * (g.kh - 1) >= g.pad[0] && g.dilation[1] * (g.kw - 1) >= g.pad[1];
+  return unitStride && fits && g.c >= 16 && g.kh * g.kw > 1 ? 'flipped-conv' : 'conv-transpose';
+}
+
+/** dX[N,C,H,W] from dY[N,O,Ho,Wo] and w[O,C,kh,kw]. */
+export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: InputGradMethod = inputGradConfig.method): Value {
+  const m = method === 'auto' ? chooseInputGradMethod(g) : method;
+  const flippedPad: [number, number] = [g.dilation[0] * (g.kh - 1) - g.pad[0], g.dilation[1] * (g.kw - 1) - g.pad[1]];
+  const flippedFits = g.stride[0] === 1 && g.stride[1] === 1 && flippedPad[0] >= 0 && flippedPad[1] >= 0;
+  return m === 'flipped-conv' && flippedFits ? flippedConv(dy, w, g, flippedPad) : convTranspose(dy, w, g);
+}
+
+/** Stride 1 only: dX = Conv(dY, W^T flipped in space) with padding d(k-1) - p, i.e. a forward-speed Conv. */
+function flippedConv(dy: Value, w: Value, g: ConvGeometry, pad: [number, number]): Value {
+  // Flip both spatial axes = reverse the kh*kw taps: one small GEMM with a reversal matrix (ORT's Gather on the
+  // last axes copies a few floats at a time and cost more than the GEMM).
+  const k = g.kh * g.kw;
+  const reverse = new Float32Array(k * k);
+  for (let t = 0; t < k; t++) reverse[t * k + (k - 1 - t)] = 1;
+  const rev = w.graph.constant(w.dtype === 'float64' ? Float64Array.from(reverse) : reverse, [k, k], w.dtype);
+  const flipped = reshape(transpose(matmul(reshape(w, [g.o, g.c, k]), rev), [1, 0, 2]), [g.c, g.o, g.kh, g.kw]);
+  return emit1('Conv', [dy, flipped], {
+    kernel_shape: { kind: 'ints', value: [g.kh, g.kw] },
+    pads: { kind: 'ints', value: [pad[0], pad[1], pad[0], pad[1]] },
+    dilations: { kind: 'ints', value: [...g.dilation] },
+  }, [g.n, g.c, g.h, g.w]);
+}
+
+/** dX as a ConvTranspose of dY with the forward's geometry. */
+function convTranspose(dy: Value, w: Value, g: ConvGeometry): Value {
+  // ConvTranspose output = s*(Ho-1) + (k-1)*d + 1 - 2p + output_padding; output_padding restores rows the
+  // forward's floor division dropped.
+  const full = (i: 0 | 1, out: number): number => g.stride[i] * (out - 1) + (i === 0 ? g.kh - 1 : g.kw - 1) * g.dilation[i] + 1 - 2 * g.pad[i];
+  const outPad = [g.h - full(0, g.ho), g.w - full(1, g.wo)];
+  return emit1('ConvTranspose', [dy, w], { ...convAttrs(g), output_padding: { kind: 'ints', value: outPad } }, [g.n, g.c, g.h, g.w]);
+}
+
+// y[N,O,Ho,Wo] = conv(x[N,C,H,W], w[O,C,kh,kw]):
+//   dx[N,C,H,W]   = convTranspose(dy, w) = conv(dy, flip(w^T)) at stride 1   (convInputGrad)
+//   dw[O,C,kh,kw] = sum over taps (i,j) and images of dy @ x[shifted by (i,j)]^T  (convWeightGrad)
+defineOp('Conv', {
+  grad: ({ node, dOut: [dy], needs }) => {
+    const [x, w, b] = node.inputs;
+    if (b) throw new Error('Conv gradient: a bias input is not supported (add a broadcast bias instead)');
+    const g = geometryOf(x!, w!, node.attrs);
+    return [needs[0] ? convInputGrad(dy!, w!, g) : null, needs[1] ? convWeightGrad(x!, dy!, g) : null];
+  },
+});
+
+defineOp('ConvTranspose', {});

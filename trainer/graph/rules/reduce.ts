@@ -1,0 +1,90 @@
+// Reductions over axes. Gradients broadcast dy back over the reduced axes (Expand), scaled for mean, masked for max.
+
+import { type Value, normAxis, sizeOf } from '../ir.js';
+import { defineOp } from '../registry.js';
+import { constInts, emit1, range } from './util.js';
+import { cast, div, equal, mul, sumToShape } from './elementwise.js';
+import { reshape } from './shape.js';
+
+function normAxes(x: Value, axes: readonly number[] | undefined, what: string): number[] {
+  const list = axes ?? range(x.rank);
+  const out = [...new Set(list.map((a) => normAxis(a, x.rank, what)))].sort((a, b) => a - b);
+  return out;
+}
+
+function reducedShape(x: Value, axes: readonly number[], keepdims: boolean): number[] {
+  return x.shape.flatMap((d, i) => (axes.includes(i) ? (keepdims ? [1] : []) : [d]));
+}
+
+/** ReduceSum (axes as an input since opset 13). All axes when `axes` is omitted. */
+export function reduceSum(x: Value, axes?: readonly number[], keepdims = false): Value {
+  const ax = normAxes(x, axes, 'reduceSum');
+  if (ax.length === 0) return x;
+  return emit1('ReduceSum', [x, x.graph.ints(ax)], { keepdims: { kind: 'int', value: keepdims ? 1 : 0 } }, reducedShape(x, ax, keepdims));
+}
+
+function reduceAttr(opType: string, x: Value, axes: readonly number[] | undefined, keepdims: boolean): Value {
+  const ax = normAxes(x, axes, opType);
+  if (ax.length === 0) return x;
+  return emit1(opType, [x], { axes: { kind: 'ints', value: ax }, keepdims: { kind: 'int', value: keepdims ? 1 : 0 } }, reducedShape(x, ax, keepdims));
+}
+
+export const reduceMean = (x: Value, axes?: readonly number[], keepdims = false): Value => reduceAttr('ReduceMean', x, axes, keepdims);
+export const reduceMax = (x: Value, axes?: readonly number[], keepdims = false): Value => reduceAttr('ReduceMax', x, axes, keepdims);
+
+/** [N,C,H,W] -> [N,C]: the mean over the spatial axes. */
+export function globalAvgPool(x: Value): Value {
+  if (x.rank !== 4) throw new Error(`globalAvgPool: expected [N,C,H,W], got rank ${x.rank}`);
+  return reduceMean(x, [2, 3], false);
+}
+
+/** Broadcasts y (reduced over `axes`, with or without kept dims) back to `like`'s shape. */
+export function expandBack(y: Value, like: Value, axes: readonly number[]): Value {
+  const kept = reducedShape(like, axes, true);
+  const yk = y.rank === kept.length ? y : reshape(y, kept);
+  return expand(yk, like.shape);
+}
+
+export function expand(x: Value, shape: readonly number[]): Value {
+  return emit1('Expand', [x, x.graph.ints(shape)], {}, shape);
+}
+
+function attrAxes(v: { attrs: Record<string, { value: unknown }> }): number[] {
+  return v.attrs['axes']!.value as number[];
+}
+
+// y[kept] = sum_axes x: dx = expand(dy)
+defineOp('ReduceSum', {
+  grad: ({ node: { inputs: [x, axes] }, dOut: [dy] }) => [expandBack(dy!, x!, constInts(axes!)), null],
+});
+
+// y[kept] = mean_axes x: dx = expand(dy) / count
+defineOp('ReduceMean', {
+  grad: ({ node, dOut: [dy] }) => {
+    const x = node.inputs[0]!;
+    const axes = attrAxes(node);
+    const count = sizeOf(axes.map((a) => x.shape[a]!));
+    return [expandBack(mul(dy!, 1 / count), x, axes)];
+  },
+});
+
+// y[kept] = max_axes x: dx = dy split equally among the elements equal to the max (ties share; matches central FD
+// for two-way ties and what TensorFlow/PyTorch amax do).
+defineOp('ReduceMax', {
+  grad: ({ node, dOut: [dy] }) => {
+    const x = node.inputs[0]!;
+    const axes = attrAxes(node);
+    const mask = cast(equal(x, expandBack(node.outputs[0]!, x, axes)), x.dtype as 'float32');
+    const count = reduceSum(mask, axes, true);
+    return [mul(mask, expandBack(div(reshapeKept(dy!, x, axes), count), x, axes))];
+  },
+});
+
+function reshapeKept(dy: Value, x: Value, axes: readonly number[]): Value {
+  const kept = reducedShape(x, axes, true);
+  return dy.rank === kept.length ? dy : reshape(dy, kept);
+}
+
+defineOp('Expand', {
+  grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [sumToShape(dy!, x!.shape), null],
+});

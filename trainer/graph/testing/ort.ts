@@ -1,0 +1,51 @@
+// Test helper: runs a Graph on ORT's CPU provider (one thread) without the engine, since trainer/graph may not
+// import other trainer modules.
+
+import * as ort from 'onnxruntime-node';
+import type { Graph } from '../graph.js';
+
+export type Feeds = Record<string, Float32Array | Float64Array | BigInt64Array>;
+
+export interface CompiledForTest {
+  run(feeds: Feeds): Promise<Record<string, Float32Array | Float64Array>>;
+}
+
+export async function compileForTest(graph: Graph, outputs?: readonly string[]): Promise<CompiledForTest> {
+  const bytes = graph.toOnnx(outputs ? { outputs } : {});
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+  });
+  const sigs = [...graph.inputs, ...graph.params];
+  return {
+    async run(feeds) {
+      const t: Record<string, ort.Tensor> = {};
+      for (const v of sigs) {
+        const d = feeds[v.name];
+        if (!d) throw new Error(`test feed ${v.name} missing`);
+        t[v.name] = new ort.Tensor(v.dtype as 'float32', d as Float32Array, [...v.shape]);
+      }
+      const r = await session.run(t);
+      const out: Record<string, Float32Array | Float64Array> = {};
+      for (const [k, v] of Object.entries(r)) out[k] = v.data as Float32Array;
+      return out;
+    },
+  };
+}
+
+/** Deterministic pseudo-random numbers in [-1, 1) (mulberry32), so tests are reproducible. */
+export function randn(n: number, seed: number, scale = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
