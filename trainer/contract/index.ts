@@ -1,0 +1,26 @@
+// The one contract shared by trainer and operator: the trainer's flags/env and its progress document.
+// The operator may import this folder and nothing else from trainer/.
+export {
+  TrainConfig,
+  TrainConfigFields,
+  TRAIN_CONFIG_DEFAULTS,
+  DATASETS,
+  ARCHS,
+  OPTIMIZERS,
+  EXECUTION_PROVIDERS,
+  flagName,
+  configKey,
+} from './train-config.js';
+export type { TrainConfigInput, TrainConfigKey } from './train-config.js';
+export { parseArgs, toArgs, helpText, trainConfigJsonSchema, ConfigError, FLAG_SPECS, DISTRIBUTED_ENV } from './cli-args.js';
+export type { FlagSpec } from './cli-args.js';
+export {
+  ProgressDocument,
+  CheckpointRef,
+  PROGRESS_PHASES,
+  PROGRESS_SCHEMA_VERSION,
+  PROGRESS_PATH,
+  HEALTH_PATH,
+  initialProgress,
+} from './progress.js';
+export type { ProgressPhase } from './progress.js';

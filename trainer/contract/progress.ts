@@ -1,0 +1,86 @@
+// The progress document rank 0 serves at GET /progress; the operator reads it into SimCLRJob status.
+// Both sides validate with this schema so they cannot drift apart. Bump PROGRESS_SCHEMA_VERSION on
+// any change that is not a pure addition of an optional field.
+import { z } from 'zod';
+
+export const PROGRESS_SCHEMA_VERSION = 1 as const;
+/** Paths rank 0 serves on --progress-port. */
+export const PROGRESS_PATH = '/progress';
+export const HEALTH_PATH = '/healthz';
+
+export const PROGRESS_PHASES = [
+  'starting', // process up, parsing config, joining the rendezvous
+  'loading-data',
+  'training',
+  'evaluating', // kNN / linear probe on the test set after an epoch
+  'checkpointing',
+  'finished',
+  'failed',
+] as const;
+export type ProgressPhase = (typeof PROGRESS_PHASES)[number];
+
+const count = z.number().int().min(0);
+const finite = z.number().refine(Number.isFinite, 'must be finite');
+const accuracy = z.number().min(0).max(1).nullable();
+
+export const CheckpointRef = z.object({
+  path: z.string().min(1).describe('Checkpoint file path, as seen from the trainer pod.'),
+  step: count,
+  epoch: count,
+  time: z.iso.datetime().describe('When it was written (ISO 8601, UTC).'),
+});
+export type CheckpointRef = z.infer<typeof CheckpointRef>;
+
+export const ProgressDocument = z.object({
+  schemaVersion: z.literal(PROGRESS_SCHEMA_VERSION),
+  uid: z.string().min(1),
+  phase: z.enum(PROGRESS_PHASES),
+  worldSize: z.number().int().min(1),
+  epoch: count.describe('Current epoch, 0-based; equals epochs when finished.'),
+  epochs: count,
+  step: count.describe('Global optimizer steps completed.'),
+  totalSteps: count,
+  loss: finite.nullable().describe('Latest training loss (mean over recent steps); null before the first step.'),
+  lr: z.number().min(0).nullable(),
+  imagesPerSecond: z.number().min(0).nullable().describe('Global throughput over recent steps, all replicas.'),
+  etaSeconds: z.number().min(0).nullable(),
+  top1: accuracy.describe('Linear-classifier top-1 on the test set after the last evaluated epoch.'),
+  top5: accuracy,
+  knnTop1: accuracy,
+  lastCheckpoint: CheckpointRef.nullable(),
+  startedAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  message: z.string().optional().describe('Why, when phase is failed.'),
+});
+export type ProgressDocument = z.infer<typeof ProgressDocument>;
+
+/** A document for a run that has just started: everything measured is still null. */
+export function initialProgress(args: {
+  uid: string;
+  worldSize: number;
+  epochs: number;
+  totalSteps: number;
+  now?: Date;
+}): ProgressDocument {
+  const now = (args.now ?? new Date()).toISOString();
+  return {
+    schemaVersion: PROGRESS_SCHEMA_VERSION,
+    uid: args.uid,
+    phase: 'starting',
+    worldSize: args.worldSize,
+    epoch: 0,
+    epochs: args.epochs,
+    step: 0,
+    totalSteps: args.totalSteps,
+    loss: null,
+    lr: null,
+    imagesPerSecond: null,
+    etaSeconds: null,
+    top1: null,
+    top5: null,
+    knnTop1: null,
+    lastCheckpoint: null,
+    startedAt: now,
+    updatedAt: now,
+  };
+}

@@ -1,0 +1,165 @@
+// The trainer's configuration: one zod schema, the single source of truth for the CLI flags, their
+// defaults, ranges and --help text, and for the operator that builds pod args from it (toArgs).
+// Keys are camelCase; each key's flag is its kebab-case form (batchSize -> --batch-size).
+import { z } from 'zod';
+
+export const DATASETS = ['fashion-mnist', 'mnist', 'synthetic', 'imagefolder', 'cifar10', 'cifar100'] as const;
+export const ARCHS = ['resnet18', 'resnet34', 'resnet50'] as const;
+export const OPTIMIZERS = ['lars', 'sgd', 'adam', 'adamw'] as const;
+export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda'] as const;
+
+/** Data sets whose files have no default location, so --data-dir is required. */
+const DATASETS_NEEDING_DATA_DIR: ReadonlySet<string> = new Set(['imagefolder', 'cifar10', 'cifar100']);
+
+const int = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max);
+
+/** Per-field schema, without cross-field rules (kept separate so tools can introspect it). */
+export const TrainConfigFields = z.object({
+  // --- data
+  dataDir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Data set folder. fashion-mnist defaults to /usr/share/datasets/fashion-mnist (Debian package ' +
+        'dataset-fashion-mnist); imagefolder (train/ and test/ subfolders) and cifar need it.',
+    ),
+  dataset: z.enum(DATASETS).default('fashion-mnist').describe('Which data set to train on.'),
+  imageSizeOverride: int(8, 1024)
+    .optional()
+    .describe("Resize crops to this side length instead of the data set's native size."),
+  workersPerReplica: int(0, 64).default(2).describe('Data loading workers per replica (0 = load on the main thread).'),
+  // --- optimisation
+  batchSize: int(2, 65536).default(256).describe('Global batch size, summed over all replicas.'),
+  epochs: int(1, 100000).default(100).describe('Number of passes over the training set.'),
+  lr: z.number().gt(0).max(100).default(0.3).describe('Base learning rate, scaled by batch/256 (see --lr-scaling).'),
+  lrScaling: z
+    .enum(['linear', 'sqrt'])
+    .default('linear')
+    .describe('Learning-rate scaling: linear = lr x batch/256, sqrt = lr x sqrt(batch).'),
+  lrUpdateSchedule: z
+    .enum(['cosine', 'fixed'])
+    .default('cosine')
+    .describe('Schedule after warmup, updated every step.'),
+  warmup: z.number().min(0).max(100000).default(10).describe('Linear warmup length in epochs (fractions allowed; longer than --epochs means lr never peaks).'),
+  optimizer: z.enum(OPTIMIZERS).default('lars').describe('Optimizer: LARS with momentum (SimCLR), SGD with momentum, Adam or AdamW.'),
+  momentum: z.number().min(0).lt(1).default(0.9).describe('Momentum (lars, sgd) or beta1 (adam, adamw).'),
+  weightDecay: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(1e-6)
+    .describe('Weight decay (not applied to 1-D parameters with lars).'),
+  clip: z.number().min(0).default(0).describe('Clip the global gradient norm to this value (0 = off).'),
+  // --- model
+  arch: z.enum(ARCHS).default('resnet18').describe('Encoder architecture (ResNet depth).'),
+  stem: z
+    .enum(['auto', 'imagenet', 'cifar'])
+    .default('auto')
+    .describe('ResNet stem: imagenet (7x7 conv + max-pool), cifar (3x3 conv, no pool), auto = cifar below 64 px.'),
+  widthMultiplier: int(1, 16).default(1).describe('ResNet width multiplier.'),
+  representationSize: int(1, 65536)
+    .optional()
+    .describe('Representation size fed to the head (default: the encoder output width).'),
+  headLatentSize: int(1, 65536).default(1024).describe('Hidden size of the projection head.'),
+  nceSize: int(1, 65536).default(128).describe('Output size of the projection head (the NT-Xent embedding).'),
+  nceTemperature: z.number().gt(0).max(10).default(0.1).describe('NT-Xent temperature.'),
+  precision: z
+    .enum(['fp32', 'fp16'])
+    .default('fp32')
+    .describe('Compute precision; --half is shorthand for --precision=fp16.'),
+  // --- execution
+  executionProvider: z.enum(EXECUTION_PROVIDERS).default('cpu').describe('ONNX Runtime execution provider.'),
+  threads: int(0, 1024).default(0).describe('ONNX Runtime intra-op threads (0 = ONNX Runtime default).'),
+  gradientCacheChunk: int(0, 65536)
+    .default(0)
+    .describe('Images per forward+backward chunk in the gradient-cache step (0 = the whole local batch).'),
+  seed: int(0, 2 ** 32 - 1).default(42).describe('Random seed for initialisation, shuffling and augmentation.'),
+  debugStep: z.boolean().default(false).describe('Run a single minibatch, then exit.'),
+  // --- distributed (env RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are also accepted)
+  numReplicas: int(1, 4096).default(1).describe('Total number of replicas (env WORLD_SIZE).'),
+  distributedRank: int(0, 4095).default(0).describe('This replica\'s rank in [0, num-replicas) (env RANK).'),
+  distributedMaster: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Host of rank 0, which hosts the rendezvous store (env MASTER_ADDR).'),
+  distributedPort: int(1, 65535).default(29300).describe('Port of the rendezvous store on rank 0 (env MASTER_PORT).'),
+  rendezvousTimeout: z
+    .number()
+    .gt(0)
+    .max(86400)
+    .default(300)
+    .describe('Seconds to wait for all replicas to join before failing.'),
+  collectiveTimeout: z
+    .number()
+    .gt(0)
+    .max(86400)
+    .default(300)
+    .describe('Seconds one collective may take before the step fails (a dead peer).'),
+  convertToSyncBn: z.boolean().default(false).describe('Compute BatchNorm statistics over all replicas.'),
+  // --- state and observability
+  uid: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'letters, digits, ".", "_" or "-", at most 128')
+    .optional()
+    .describe('Run name, used for the checkpoint and log folders (default: generated from the start time).'),
+  modelDir: z.string().min(1).default('./models').describe('Checkpoints go to <model-dir>/<uid>.'),
+  logDir: z.string().min(1).default('./runs').describe('TensorBoard event files go to <log-dir>/<uid>.'),
+  checkpointEvery: int(0, 10_000_000)
+    .default(0)
+    .describe('Write a checkpoint every N steps (0 = at the end of every epoch only).'),
+  keepCheckpoints: int(1, 1000).default(3).describe('How many of the newest checkpoints to keep.'),
+  resume: z
+    .boolean()
+    .default(false)
+    .describe('Continue from the newest valid checkpoint in <model-dir>/<uid> (starts fresh if none).'),
+  progressPort: int(0, 65535)
+    .default(0)
+    .describe('Rank 0 serves its progress document on this port at GET /progress (0 = off).'),
+  knnK: int(1, 10000).default(200).describe('Neighbours for the kNN (cosine) evaluation.'),
+  logLevel: z
+    .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+    .default('info')
+    .describe('Minimum level of the pino JSON logs.'),
+});
+
+export type TrainConfigKey = keyof z.infer<typeof TrainConfigFields>;
+
+/** Cross-field rules; each names the flag to change and how. */
+function checkCrossFieldRules(c: z.infer<typeof TrainConfigFields>, ctx: z.RefinementCtx): void {
+  const fail = (path: TrainConfigKey, message: string): void => {
+    ctx.addIssue({ code: 'custom', path: [path], message });
+  };
+  if (c.batchSize % c.numReplicas !== 0) {
+    fail('batchSize', `${c.batchSize} is not divisible by --num-replicas=${c.numReplicas}; use a multiple of it`);
+  }
+  if (c.distributedRank >= c.numReplicas) {
+    fail('distributedRank', `${c.distributedRank} must be below --num-replicas=${c.numReplicas}`);
+  }
+  const localBatch = c.batchSize / c.numReplicas;
+  if (c.gradientCacheChunk > localBatch) {
+    fail('gradientCacheChunk', `${c.gradientCacheChunk} exceeds the local batch ${localBatch}; use at most that`);
+  }
+  if (c.dataDir === undefined && DATASETS_NEEDING_DATA_DIR.has(c.dataset)) {
+    fail('dataDir', `is required for --dataset=${c.dataset}; point it at the data set folder`);
+  }
+}
+
+export const TrainConfig = TrainConfigFields.superRefine(checkCrossFieldRules);
+export type TrainConfig = z.infer<typeof TrainConfig>;
+/** What a caller may pass before defaults are applied (e.g. the operator building a config). */
+export type TrainConfigInput = z.input<typeof TrainConfig>;
+
+/** The defaults, as one parsed config. */
+export const TRAIN_CONFIG_DEFAULTS: TrainConfig = TrainConfig.parse({});
+
+/** camelCase config key -> kebab-case flag name without dashes (batchSize -> batch-size). */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`);
+}
+
+/** kebab-case flag name -> camelCase config key (batch-size -> batchSize). */
+export function configKey(flag: string): string {
+  return flag.replace(/-([a-z0-9])/g, (_m, ch: string) => ch.toUpperCase());
+}

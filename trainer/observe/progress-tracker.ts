@@ -1,0 +1,83 @@
+// Keeps rank 0's progress document current: throughput and loss over a sliding window of recent steps,
+// ETA from that throughput. The HTTP server, the progress bar and the logs all read from it.
+import { initialProgress, type CheckpointRef, type ProgressDocument, type ProgressPhase } from '../contract/index.js';
+
+export interface ProgressTrackerOptions {
+  uid: string;
+  worldSize: number;
+  epochs: number;
+  stepsPerEpoch: number;
+  /** Images per step over all replicas. */
+  globalBatchSize: number;
+  /** Steps in the throughput/loss window. */
+  window?: number;
+  /** Milliseconds clock; injectable for tests. */
+  now?: () => number;
+}
+
+interface StepSample {
+  step: number;
+  timeMs: number;
+  loss: number;
+}
+
+export class ProgressTracker {
+  private doc: ProgressDocument;
+  private readonly recent: StepSample[] = [];
+  private readonly window: number;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: ProgressTrackerOptions) {
+    this.window = opts.window ?? 20;
+    this.now = opts.now ?? Date.now;
+    this.doc = initialProgress({
+      uid: opts.uid,
+      worldSize: opts.worldSize,
+      epochs: opts.epochs,
+      totalSteps: opts.epochs * opts.stepsPerEpoch,
+      now: new Date(this.now()),
+    });
+  }
+
+  /** A snapshot (a copy: callers may serialise it while training goes on). */
+  document(): ProgressDocument {
+    return structuredClone(this.doc);
+  }
+
+  setPhase(phase: ProgressPhase, message?: string): void {
+    this.update({ phase, ...(message === undefined ? {} : { message }) });
+  }
+
+  /** Call when a step has completed; `step` counts completed steps (1 after the first). */
+  recordStep(s: { step: number; epoch: number; loss: number; lr: number }): void {
+    const timeMs = this.now();
+    this.recent.push({ step: s.step, timeMs, loss: s.loss });
+    if (this.recent.length > this.window + 1) this.recent.shift();
+    const first = this.recent[0];
+    const seconds = (timeMs - first.timeMs) / 1000;
+    const steps = s.step - first.step;
+    const stepsPerSecond = seconds > 0 && steps > 0 ? steps / seconds : null;
+    const finiteLosses = this.recent.map((r) => r.loss).filter(Number.isFinite);
+    this.update({
+      phase: 'training',
+      step: s.step,
+      epoch: s.epoch,
+      lr: s.lr,
+      loss: finiteLosses.length > 0 ? finiteLosses.reduce((a, b) => a + b, 0) / finiteLosses.length : null,
+      imagesPerSecond: stepsPerSecond === null ? null : stepsPerSecond * this.opts.globalBatchSize,
+      etaSeconds: stepsPerSecond === null ? null : Math.max(0, this.doc.totalSteps - s.step) / stepsPerSecond,
+    });
+  }
+
+  recordEval(r: { top1?: number | null; top5?: number | null; knnTop1?: number | null }): void {
+    this.update({ top1: r.top1 ?? this.doc.top1, top5: r.top5 ?? this.doc.top5, knnTop1: r.knnTop1 ?? this.doc.knnTop1 });
+  }
+
+  recordCheckpoint(ref: CheckpointRef): void {
+    this.update({ lastCheckpoint: ref });
+  }
+
+  private update(fields: Partial<ProgressDocument>): void {
+    this.doc = { ...this.doc, ...fields, updatedAt: new Date(this.now()).toISOString() };
+  }
+}
