@@ -1,0 +1,13 @@
+// Losses: NT-Xent for the contrastive objective, softmax cross entropy for the online classifier.
+export { oneHot, softmaxCrossEntropy, topKCorrect } from './cross-entropy.js';
+export {
+  NORM_EPS,
+  SELF_MASK,
+  blockPositives,
+  l2Normalize,
+  ntXent,
+  ntXentLoss,
+  pairingMask,
+  positiveMask,
+  selfMask,
+} from './ntxent.js';

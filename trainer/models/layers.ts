@@ -1,0 +1,99 @@
+// Layer builders shared by the encoder and the head: each records its parameter specs (torchvision names) and, in
+// train mode, the batch statistics of every BatchNorm so the caller can update the running stats.
+import type { Graph, Value } from '../graph/index.js';
+import * as op from '../graph/ops.js';
+import type { Init, ParamSpec } from './params.js';
+
+export type Mode = 'train' | 'eval';
+
+/** One BatchNorm layer's batch statistics from a train-mode forward. */
+export interface BnStat {
+  /** The layer's name, e.g. `layer1.0.bn1`; its buffers are `<name>.running_mean` / `<name>.running_var`. */
+  readonly name: string;
+  /** [C] batch mean. */
+  readonly mean: Value;
+  /** [C] biased batch variance (what the forward normalised with). */
+  readonly variance: Value;
+  /** Elements per channel behind the statistics (N, or N * H * W): the running variance is unbiased with it. */
+  readonly count: number;
+}
+
+export const BN_EPS = 1e-5;
+
+export class LayerBuilder {
+  readonly specs: ParamSpec[] = [];
+  readonly bnStats: BnStat[] = [];
+
+  constructor(
+    readonly g: Graph,
+    readonly mode: Mode,
+    readonly eps = BN_EPS,
+  ) {}
+
+  param(name: string, shape: readonly number[], init: Init, isOneD: boolean): Value {
+    this.specs.push({ name, shape: [...shape], init, isBuffer: false, isOneD });
+    return this.g.param(name, shape);
+  }
+
+  /** A buffer is a graph input only in eval mode (train mode normalises with batch statistics). */
+  buffer(name: string, shape: readonly number[], value: number): Value | undefined {
+    this.specs.push({ name, shape: [...shape], init: { kind: 'constant', value }, isBuffer: true, isOneD: true });
+    return this.mode === 'eval' ? this.g.input(name, shape) : undefined;
+  }
+
+  /** Conv without bias; x [N, Cin, H, W] -> [N, outC, H', W']; kaiming normal (fan_out, ReLU). */
+  conv(name: string, x: Value, outC: number, kernel: number, stride: number, padding: number): Value {
+    const inC = x.shape[1];
+    const std = Math.sqrt(2 / (outC * kernel * kernel));
+    const w = this.param(`${name}.weight`, [outC, inC, kernel, kernel], { kind: 'normal', std }, false);
+    return op.conv2d(x, w, { stride, padding });
+  }
+
+  /** Linear x [N, I] -> [N, O], PyTorch default init. */
+  linear(name: string, x: Value, out: number, bias: boolean): Value {
+    const inF = x.shape[1];
+    const bound = 1 / Math.sqrt(inF);
+    const w = this.param(`${name}.weight`, [out, inF], { kind: 'uniform', bound }, false);
+    const b = bias ? this.param(`${name}.bias`, [out], { kind: 'uniform', bound }, true) : undefined;
+    return op.linear(x, w, b);
+  }
+
+  /** BatchNorm over channel axis 1 of [N, C] or [N, C, H, W]; gamma = 1, beta = 0. */
+  batchNorm(name: string, x: Value): Value {
+    const c = x.shape[1];
+    const gamma = this.param(`${name}.weight`, [c], { kind: 'constant', value: 1 }, true);
+    const beta = this.param(`${name}.bias`, [c], { kind: 'constant', value: 0 }, true);
+    const rm = this.buffer(`${name}.running_mean`, [c], 0);
+    const rv = this.buffer(`${name}.running_var`, [c], 1);
+    if (rm !== undefined && rv !== undefined) return op.batchNormEval(x, gamma, beta, rm, rv, this.eps);
+    const { y, mean, variance } = op.batchNormTrain(x, gamma, beta, this.eps);
+    this.bnStats.push({ name, mean, variance, count: elementsPerChannel(x) });
+    return y;
+  }
+
+  /**
+   * BatchNorm without gamma/beta on [N, C] (SimCLR v2's last head layer), composed from primitives:
+   *   y = (x - mean) / sqrt(var + eps), mean and biased var over axis 0.
+   */
+  batchNormNoAffine(name: string, x: Value): Value {
+    if (x.rank !== 2) throw new Error(`${name}: affine-free BatchNorm expects [N, C], got rank ${x.rank}`);
+    const c = x.shape[1];
+    const rm = this.buffer(`${name}.running_mean`, [c], 0);
+    const rv = this.buffer(`${name}.running_var`, [c], 1);
+    if (rm !== undefined && rv !== undefined) return op.div(op.sub(x, rm), op.sqrt(op.add(rv, this.eps)));
+    const mean = op.reduceMean(x, [0], true); // [1, C]
+    const xc = op.sub(x, mean);
+    const variance = op.reduceMean(op.mul(xc, xc), [0], true); // [1, C]
+    this.bnStats.push({
+      name,
+      mean: op.reshape(mean, [c]),
+      variance: op.reshape(variance, [c]),
+      count: x.shape[0],
+    });
+    return op.div(xc, op.sqrt(op.add(variance, this.eps)));
+  }
+}
+
+function elementsPerChannel(x: Value): number {
+  return x.shape.reduce((a, d, i) => (i === 1 ? a : a * d), 1);
+}

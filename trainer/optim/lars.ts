@@ -1,0 +1,85 @@
+// LARS with momentum, as SimCLR's reference implementation (LARSOptimizer in the TF code) does it:
+//   g' = g + wd * w                                       (not for 1-D parameters)
+//   trust = eta * ||w|| / ||g'||   (1 when either norm is 0, and always 1 for 1-D parameters)
+//   v = momentum * v + lr * trust * g'
+//   w = w - v                     (nesterov: w = w - (momentum * v + lr * trust * g'))
+// 1-D parameters (biases, BatchNorm gamma/beta) get neither weight decay nor trust scaling.
+import {
+  StateSlots,
+  checkLr,
+  checkState,
+  gradOf,
+  type GradSource,
+  type OptimParam,
+  type Optimizer,
+  type OptimizerState,
+} from './types.js';
+
+export interface LarsOptions {
+  momentum?: number;
+  weightDecay?: number;
+  /** The trust coefficient (eta); SimCLR uses 0.001. */
+  trustCoefficient?: number;
+  nesterov?: boolean;
+}
+
+export class Lars implements Optimizer {
+  readonly kind = 'lars' as const;
+  private steps = 0;
+  private readonly state = new StateSlots(['momentum']);
+  private readonly momentum: number;
+  private readonly weightDecay: number;
+  private readonly eta: number;
+  private readonly nesterov: boolean;
+
+  constructor(opts: LarsOptions = {}) {
+    this.momentum = opts.momentum ?? 0.9;
+    this.weightDecay = opts.weightDecay ?? 0;
+    this.eta = opts.trustCoefficient ?? 0.001;
+    this.nesterov = opts.nesterov ?? false;
+  }
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  step(params: readonly OptimParam[], grads: GradSource, lr: number): void {
+    checkLr(lr);
+    for (const p of params) this.update(p, gradOf(grads, p), lr);
+    this.steps++;
+  }
+
+  private update(p: OptimParam, g: Float32Array, lr: number): void {
+    const w = p.data;
+    const v = this.state.get('momentum', p);
+    const wd = p.isOneD ? 0 : this.weightDecay;
+    // Norms in float64 over the decayed gradient.
+    let wNorm2 = 0;
+    let gNorm2 = 0;
+    for (let i = 0; i < w.length; i++) {
+      const gi = g[i] + wd * w[i];
+      wNorm2 += w[i] * w[i];
+      gNorm2 += gi * gi;
+    }
+    let trust = 1;
+    if (!p.isOneD && wNorm2 > 0 && gNorm2 > 0) trust = (this.eta * Math.sqrt(wNorm2)) / Math.sqrt(gNorm2);
+    const scaledLr = lr * trust;
+    const m = this.momentum;
+    for (let i = 0; i < w.length; i++) {
+      const gi = g[i] + wd * w[i];
+      const vi = m * v[i] + scaledLr * gi;
+      v[i] = vi;
+      w[i] -= this.nesterov ? m * vi + scaledLr * gi : vi;
+    }
+  }
+
+  stateDict(): OptimizerState {
+    return { kind: this.kind, step: this.steps, tensors: this.state.toRecord() };
+  }
+
+  loadStateDict(s: OptimizerState): void {
+    checkState(this.kind, s);
+    this.state.load(s.tensors);
+    this.steps = s.step;
+  }
+}
