@@ -1,0 +1,13 @@
+{
+  "targets": [
+    {
+      "target_name": "simclr_gloo",
+      "sources": ["src/addon.cc", "src/group.cc", "src/tcp_store.cc"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wall", "-Wno-unused-parameter"],
+      "libraries": ["-lgloo", "-lpthread"]
+    }
+  ]
+}
