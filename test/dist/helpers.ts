@@ -1,0 +1,97 @@
+/** Spawning real rank processes on loopback for the distributed tests and the benchmark. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** A port nothing listens on right now (the OS picks it; a tiny race with other processes is accepted). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** node arguments that run a sibling script of `from`, in TypeScript (via tsx) or compiled JS, like `from` itself. */
+export function scriptArgs(from: string, relativeTs: string): string[] {
+  const isTs = from.endsWith('.ts');
+  const target = fileURLToPath(new URL(isTs ? relativeTs : relativeTs.replace(/\.ts$/, '.js'), from));
+  return isTs ? ['--import', 'tsx', target] : [target];
+}
+
+export interface RankResult {
+  rank: number;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** The JSON line the rank printed last, if any. */
+  report: Record<string, unknown> | undefined;
+  stderr: string;
+  /** From spawn to exit. */
+  wallMs: number;
+}
+
+export interface RankProcess {
+  child: ChildProcess;
+  done: Promise<RankResult>;
+  /** Resolves when `text` appears on the rank's stderr. */
+  waitForStderr(text: string): Promise<void>;
+}
+
+export interface SpawnRankOptions {
+  rank: number;
+  env: Record<string, string>;
+  args?: string[];
+  /** Kill the process (SIGKILL) if it runs longer than this: a test must never hang. */
+  killAfterMs: number;
+}
+
+export function spawnRank(script: string[], o: SpawnRankOptions): RankProcess {
+  const started = Date.now();
+  const child = spawn(process.execPath, [...script, ...(o.args ?? [])], {
+    env: { ...process.env, ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const watchers: { text: string; resolve: () => void }[] = [];
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    for (const w of watchers.filter((x) => stderr.includes(x.text))) w.resolve();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), o.killAfterMs);
+  const done = new Promise<RankResult>((resolve) => {
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      const lines = stdout.trim().split('\n').filter((l) => l.startsWith('{'));
+      const last = lines.at(-1);
+      resolve({
+        rank: o.rank,
+        exitCode,
+        signal,
+        report: last === undefined ? undefined : (JSON.parse(last) as Record<string, unknown>),
+        stderr,
+        wallMs: Date.now() - started,
+      });
+    });
+  });
+  const waitForStderr = (text: string): Promise<void> =>
+    new Promise((resolve) => (stderr.includes(text) ? resolve() : watchers.push({ text, resolve })));
+  return { child, done, waitForStderr };
+}
+
+/** Env for rank `rank` of `worldSize` with rank 0 at 127.0.0.1:port. */
+export function rankEnv(rank: number, worldSize: number, port: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    RANK: String(rank),
+    WORLD_SIZE: String(worldSize),
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(port),
+    ...extra,
+  };
+}
