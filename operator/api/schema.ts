@@ -1,0 +1,311 @@
+// The SimCLRJob API (simclr.dev/v1alpha1): the single source of truth for the TypeScript types, the runtime
+// validation the operator applies to what it reads, and the CRD's OpenAPI schema (see crd.ts).
+// Cross-field rules are written twice on purpose, once as CEL (the apiserver rejects bad specs with the message)
+// and once as a zod refinement (the operator never acts on a spec the apiserver would have refused); the two lists
+// share their messages through CROSS_FIELD_RULES so a test can check they agree.
+import { z } from 'zod';
+import { TrainConfigFields } from '../../trainer/contract/index.js';
+
+export const GROUP = 'simclr.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'SimCLRJob';
+export const PLURAL = 'simclrjobs';
+export const SINGULAR = 'simclrjob';
+export const SHORT_NAME = 'scj';
+/** Longest job name such that `<name>-<rank>` (rank < 4096) still fits in a 63-character DNS label. */
+export const MAX_JOB_NAME = 58;
+
+/** Marks an object as opaque to the apiserver's pruning (a core/v1 type we do not re-describe). */
+function k8sObject(description: string): z.ZodType<Record<string, unknown>> {
+  return z
+    .record(z.string(), z.unknown())
+    .meta({ description, 'x-kubernetes-preserve-unknown-fields': true });
+}
+
+/** A resource.Quantity: an integer or a string such as "500m", "16Gi". */
+const quantity = (description: string): z.ZodType<string | number> =>
+  z
+    .union([z.int().min(0), z.string().regex(/^[0-9.]+([eE][-+]?[0-9]+|[numkKMGTPE]i?)?$/, 'a quantity like 500m or 16Gi')])
+    .meta({ description, 'x-kubernetes-int-or-string': true });
+
+/** The trainer flags a user may set. Ranges, defaults and help come from the trainer's own contract; the operator
+ * owns the rest (rank, world size, master, data and checkpoint paths, uid, resume, progress port). */
+export const TrainingSpec = TrainConfigFields.pick({
+  dataset: true,
+  imageSizeOverride: true,
+  workersPerReplica: true,
+  batchSize: true,
+  epochs: true,
+  lr: true,
+  lrScaling: true,
+  lrUpdateSchedule: true,
+  warmup: true,
+  optimizer: true,
+  momentum: true,
+  weightDecay: true,
+  clip: true,
+  arch: true,
+  stem: true,
+  widthMultiplier: true,
+  representationSize: true,
+  headLatentSize: true,
+  nceSize: true,
+  nceTemperature: true,
+  precision: true,
+  executionProvider: true,
+  threads: true,
+  gradientCacheChunk: true,
+  seed: true,
+  convertToSyncBn: true,
+  rendezvousTimeout: true,
+  collectiveTimeout: true,
+  checkpointEvery: true,
+  keepCheckpoints: true,
+  knnK: true,
+  logLevel: true,
+}).meta({ description: "The trainer's hyperparameters; each key is the camelCase form of a trainer flag." });
+export type TrainingSpec = z.infer<typeof TrainingSpec>;
+
+export const ResourcesSpec = z
+  .object({
+    gpu: z.int().min(0).max(64).default(0).describe('GPUs per replica, requested as nvidia.com/gpu.'),
+    cpu: quantity('CPU per replica (request = limit), e.g. "4" or "500m".').optional(),
+    memory: quantity('Memory per replica (request = limit), e.g. "16Gi".').optional(),
+    shmSize: quantity('Size of the /dev/shm memory-backed emptyDir.').default('1Gi'),
+  })
+  .meta({ description: 'Resources of each replica.' });
+
+const VolumeRef = z.object({
+  claimName: z.string().min(1).optional().describe('A PersistentVolumeClaim in the job namespace.'),
+  volume: k8sObject('Any core/v1 VolumeSource (e.g. {"nfs": {...}}), used when claimName is not set.').optional(),
+});
+
+const exactlyOne = (v: { claimName?: string; volume?: object }): boolean =>
+  (v.claimName !== undefined) !== (v.volume !== undefined);
+
+export const DataSpec = VolumeRef.extend({
+  path: z.string().default('').describe('Folder inside the volume that holds the data set (train/ and test/).'),
+}).refine(exactlyOne, 'data: set exactly one of claimName or volume').meta({
+  description: 'Where the data set lives; omit to use the data baked into the image.',
+  'x-kubernetes-validations': [
+    { rule: 'has(self.claimName) != has(self.volume)', message: 'data: set exactly one of claimName or volume' },
+  ],
+});
+
+export const CheckpointSpec = VolumeRef.refine(
+  exactlyOne,
+  'checkpoint: set exactly one of claimName or volume',
+).meta({
+  description: 'Volume for checkpoints; the gang resumes from the newest one after a restart.',
+  'x-kubernetes-validations': [
+    {
+      rule: 'has(self.claimName) != has(self.volume)',
+      message: 'checkpoint: set exactly one of claimName or volume',
+    },
+  ],
+});
+
+export const SchedulingSpec = z
+  .object({
+    nodeSelector: z.record(z.string(), z.string()).optional().describe('Node labels every replica must match.'),
+    tolerations: z.array(k8sObject('A core/v1 Toleration.')).optional().describe('core/v1 tolerations.'),
+    affinity: k8sObject('A core/v1 Affinity.').optional(),
+    priorityClassName: z.string().optional().describe('PriorityClass of the pods.'),
+    schedulerName: z.string().optional().describe('Scheduler of the pods (e.g. a gang scheduler such as volcano).'),
+  })
+  .meta({ description: 'Where the replicas may run.' });
+
+export const CLEAN_POD_POLICIES = ['All', 'Running', 'None'] as const;
+export type CleanPodPolicy = (typeof CLEAN_POD_POLICIES)[number];
+
+export const RunPolicy = z
+  .object({
+    backoffLimit: z.int().min(0).max(1000).default(3).describe('Gang restarts allowed before the job is Failed.'),
+    backoffSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .default(10)
+      .describe('Delay before the first gang restart; doubles on each restart, capped at 300 s.'),
+    activeDeadlineSeconds: z
+      .int()
+      .min(1)
+      .optional()
+      .describe('Fail the job when it has run (not counting suspension) for this long.'),
+    ttlSecondsAfterFinished: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('Delete the job (and what it owns) this long after it finished.'),
+    cleanPodPolicy: z
+      .enum(CLEAN_POD_POLICIES)
+      .default('Running')
+      .describe('Pods to delete when the job finishes: All, Running (still running or pending) or None.'),
+    suspend: z.boolean().default(false).describe('Delete the pods and keep the job; false resumes it.'),
+  })
+  .meta({ description: 'Lifecycle policy of the gang.' });
+export type RunPolicy = z.infer<typeof RunPolicy>;
+
+export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+
+/** Cross-field rules on the spec: CEL for the apiserver and the same check in TypeScript for the operator. */
+interface CrossFieldRule {
+  rule: string;
+  message: string;
+  check: (spec: SpecFields) => boolean;
+}
+
+const SpecFieldsSchema = z.object({
+  image: z.string().min(1).describe('Trainer image.'),
+  imagePullPolicy: z.enum(IMAGE_PULL_POLICIES).default('IfNotPresent').describe('Pull policy of the image.'),
+  replicas: z.int().min(1).max(4096).default(1).describe('Number of ranks (pods) in the gang.'),
+  resources: ResourcesSpec.prefault({}),
+  training: TrainingSpec.prefault({}),
+  extraArgs: z.array(z.string()).optional().describe('Extra trainer arguments, appended after the generated ones.'),
+  env: z
+    .array(z.object({ name: z.string().min(1), value: z.string().default('') }))
+    .optional()
+    .describe('Extra environment variables of the trainer container.'),
+  data: DataSpec.optional(),
+  checkpoint: CheckpointSpec.optional(),
+  scheduling: SchedulingSpec.optional(),
+  runPolicy: RunPolicy.prefault({}),
+  masterPort: z.int().min(1).max(65535).default(29500).describe('Port of the rendezvous store on rank 0.'),
+  progressPort: z.int().min(1).max(65535).default(29400).describe('Port of the progress endpoint on rank 0.'),
+  podTemplate: k8sObject(
+    'Escape hatch: a JSON merge patch ({metadata, spec}) applied to every generated pod; containers, ' +
+      'initContainers and volumes are merged by name.',
+  ).optional(),
+});
+type SpecFields = z.infer<typeof SpecFieldsSchema>;
+
+export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
+  {
+    rule: 'self.training.batchSize % self.replicas == 0',
+    message: 'training.batchSize must be divisible by replicas (each rank gets batchSize / replicas images)',
+    check: (s) => s.training.batchSize % s.replicas === 0,
+  },
+  {
+    rule: 'self.training.warmup <= self.training.epochs',
+    message: 'training.warmup (epochs) must not exceed training.epochs',
+    check: (s) => s.training.warmup <= s.training.epochs,
+  },
+  {
+    rule: 'self.training.gradientCacheChunk * self.replicas <= self.training.batchSize',
+    message: 'training.gradientCacheChunk must not exceed the per-rank batch (batchSize / replicas)',
+    check: (s) => s.training.gradientCacheChunk * s.replicas <= s.training.batchSize,
+  },
+  {
+    rule: "!(self.training.dataset in ['imagefolder', 'cifar10', 'cifar100']) || has(self.data)",
+    message: 'data is required for datasets imagefolder, cifar10 and cifar100',
+    check: (s) => !['imagefolder', 'cifar10', 'cifar100'].includes(s.training.dataset) || s.data !== undefined,
+  },
+  {
+    rule: "self.resources.gpu > 0 || self.training.executionProvider != 'cuda'",
+    message: 'training.executionProvider cuda needs resources.gpu of at least 1',
+    check: (s) => s.resources.gpu > 0 || s.training.executionProvider !== 'cuda',
+  },
+];
+
+/** Rules on updates (CEL transition rules; only the apiserver sees the old object). The pods of a running gang were
+ * built from these fields and pods are immutable, so changing them would leave a gang that disagrees with itself. */
+export const TRANSITION_RULES: ReadonlyArray<{ rule: string; message: string }> = [
+  {
+    rule: 'self.replicas == oldSelf.replicas && self.image == oldSelf.image && self.training == oldSelf.training',
+    message: 'replicas, image and training are immutable (the gang was built from them); create a new SimCLRJob',
+  },
+];
+
+export const SimCLRJobSpec = SpecFieldsSchema.meta({
+  description: 'A distributed SimCLR pre-training run: a gang of replicas ranks of the trainer.',
+  'x-kubernetes-validations': [...CROSS_FIELD_RULES.map(({ rule, message }) => ({ rule, message })), ...TRANSITION_RULES],
+}).superRefine((spec, ctx) => {
+  for (const r of CROSS_FIELD_RULES) {
+    if (!r.check(spec)) ctx.addIssue({ code: 'custom', message: r.message, path: [] });
+  }
+});
+export type SimCLRJobSpec = z.infer<typeof SimCLRJobSpec>;
+export type SimCLRJobSpecInput = z.input<typeof SimCLRJobSpec>;
+
+// ---- status
+
+export const PHASES = ['Pending', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed'] as const;
+export type Phase = (typeof PHASES)[number];
+export const CONDITION_TYPES = ['Created', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed'] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+
+export const Condition = z.object({
+  type: z.enum(CONDITION_TYPES),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string().describe('CamelCase reason.'),
+  message: z.string().describe('Human-readable detail.'),
+  lastTransitionTime: z.string().describe('RFC 3339 time the status last changed.'),
+});
+export type Condition = z.infer<typeof Condition>;
+
+export const ReplicaCounts = z.object({
+  pending: z.int().min(0).default(0),
+  running: z.int().min(0).default(0),
+  succeeded: z.int().min(0).default(0),
+  failed: z.int().min(0).default(0),
+});
+export type ReplicaCounts = z.infer<typeof ReplicaCounts>;
+
+export const Progress = z.object({
+  epoch: z.int().min(0).optional().describe('Current epoch (1-based once training started).'),
+  step: z.int().min(0).optional().describe('Optimizer steps taken.'),
+  loss: z.number().optional().describe('Latest training loss.'),
+  imagesPerSecond: z.number().min(0).optional().describe('Global throughput.'),
+  etaSeconds: z.number().min(0).optional().describe('Estimated seconds to completion.'),
+  lastCheckpoint: z.string().optional().describe('Newest checkpoint written.'),
+  updateTime: z.string().optional().describe('When the operator last read the progress endpoint.'),
+});
+export type Progress = z.infer<typeof Progress>;
+
+export const SimCLRJobStatus = z.object({
+  phase: z.enum(PHASES).optional(),
+  conditions: z
+    .array(Condition)
+    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
+    .optional(),
+  replicas: ReplicaCounts.optional().describe('Pods of the current gang by phase.'),
+  restartCount: z.int().min(0).optional().describe('Gang restarts so far; also the restart-generation pod label.'),
+  startTime: z.string().optional().describe('When the current run (since creation or resume) started.'),
+  completionTime: z.string().optional().describe('When the job reached Succeeded or Failed.'),
+  lastRestartTime: z.string().optional().describe('When the last gang restart was decided.'),
+  progress: Progress.optional(),
+  observedGeneration: z.int().min(0).optional(),
+});
+export type SimCLRJobStatus = z.infer<typeof SimCLRJobStatus>;
+
+export const ObjectMeta = z.looseObject({
+  name: z.string(),
+  namespace: z.string().default('default'),
+  uid: z.string().optional(),
+  generation: z.int().optional(),
+  resourceVersion: z.string().optional(),
+  creationTimestamp: z.union([z.string(), z.date()]).optional(),
+  deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+
+export const SimCLRJob = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: ObjectMeta,
+  spec: SimCLRJobSpec,
+  status: SimCLRJobStatus.optional(),
+});
+export type SimCLRJob = z.infer<typeof SimCLRJob>;
+
+/** Parses an object read from the apiserver, with a message that names the job. */
+export function parseSimCLRJob(obj: unknown): SimCLRJob {
+  const r = SimCLRJob.safeParse(obj);
+  if (r.success) return r.data;
+  const meta = (obj as { metadata?: { namespace?: string; name?: string } } | null)?.metadata;
+  throw new Error(`invalid SimCLRJob ${meta?.namespace ?? '?'}/${meta?.name ?? '?'}: ${z.prettifyError(r.error)}`, {
+    cause: r.error,
+  });
+}

@@ -1,0 +1,20 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from './config.js';
+
+test('defaults, env fallbacks, flags win over env', () => {
+  const c = loadConfig(['--workers=8', '--auth', 'none'], { WATCH_NAMESPACE: 'ml', SIMCLR_AUTH: 'kubernetes' });
+  assert.equal(c.workers, 8);
+  assert.equal(c.auth, 'none');
+  assert.equal(c.namespace, 'ml');
+  assert.equal(c.leaderElect, true);
+  assert.equal(c.leaseDurationSeconds, 15);
+});
+
+test('bad values are refused with the flag named', () => {
+  assert.throws(() => loadConfig(['--auth=open'], {}), /auth/);
+  assert.throws(() => loadConfig(['--leader-elect=maybe'], {}), /leader-elect/);
+  assert.throws(() => loadConfig(['--workers=0'], {}), /workers/);
+  assert.throws(() => loadConfig(['--renew-deadline-seconds=20'], {}), /renew-deadline-seconds must be below/);
+  assert.throws(() => loadConfig(['--nope=1'], {}), /nope/);
+});

@@ -1,0 +1,70 @@
+// Operator configuration: flags, with env fallbacks, validated once at start. Nothing below reads process.env.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+export const Config = z.object({
+  kubeconfig: z.string().min(1).optional().describe('kubeconfig file; default: in-cluster or ~/.kube/config'),
+  namespace: z.string().min(1).optional().describe('watch only this namespace; default: all'),
+  listen: z
+    .string()
+    .regex(/^[^:]*:[0-9]{1,5}$/, 'host:port, e.g. 0.0.0.0:8080')
+    .default('0.0.0.0:8080')
+    .describe('address of the REST API, probes and metrics'),
+  auth: z.enum(['kubernetes', 'none']).default('kubernetes').describe('REST API auth: TokenReview+SAR, or none'),
+  leaderElect: z.boolean().default(true),
+  leaseNamespace: z.string().min(1).default('default'),
+  leaseName: z.string().min(1).default('simclr-operator'),
+  identity: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  leaseDurationSeconds: z.coerce.number().int().min(2).default(15),
+  renewDeadlineSeconds: z.coerce.number().int().min(1).default(10),
+  retryPeriodSeconds: z.coerce.number().min(0.05).default(2),
+  workers: z.coerce.number().int().min(1).max(64).default(4),
+  progressIntervalSeconds: z.coerce.number().min(1).default(15),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+}).refine((c) => c.renewDeadlineSeconds < c.leaseDurationSeconds, {
+  message: 'renew-deadline-seconds must be below lease-duration-seconds',
+  path: ['renewDeadlineSeconds'],
+});
+export type Config = z.infer<typeof Config>;
+
+const FLAGS = {
+  kubeconfig: { type: 'string', env: 'KUBECONFIG' },
+  namespace: { type: 'string', env: 'WATCH_NAMESPACE' },
+  listen: { type: 'string', env: 'SIMCLR_LISTEN' },
+  auth: { type: 'string', env: 'SIMCLR_AUTH' },
+  'leader-elect': { type: 'string', env: 'SIMCLR_LEADER_ELECT' },
+  'lease-namespace': { type: 'string', env: 'POD_NAMESPACE' },
+  'lease-name': { type: 'string', env: 'SIMCLR_LEASE_NAME' },
+  identity: { type: 'string', env: 'POD_NAME' },
+  'lease-duration-seconds': { type: 'string', env: undefined },
+  'renew-deadline-seconds': { type: 'string', env: undefined },
+  'retry-period-seconds': { type: 'string', env: undefined },
+  workers: { type: 'string', env: undefined },
+  'progress-interval-seconds': { type: 'string', env: undefined },
+  'log-level': { type: 'string', env: 'LOG_LEVEL' },
+} as const;
+
+const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/** Flags win over env; `--leader-elect=false` style booleans. Throws with every problem listed. */
+export function loadConfig(argv: string[], env: Record<string, string | undefined>): Config {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.entries(FLAGS).map(([k, v]) => [k, { type: v.type }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const raw: Record<string, unknown> = {};
+  for (const [flag, spec] of Object.entries(FLAGS)) {
+    const v = (values as Record<string, string | undefined>)[flag] ?? (spec.env ? env[spec.env] : undefined);
+    if (v !== undefined && v !== '') raw[camel(flag)] = v;
+  }
+  if (typeof raw.leaderElect === 'string') {
+    if (!['true', 'false'].includes(raw.leaderElect)) throw new Error('--leader-elect must be true or false');
+    raw.leaderElect = raw.leaderElect === 'true';
+  }
+  const r = Config.safeParse(raw);
+  if (!r.success) throw new Error(`invalid configuration:\n${z.prettifyError(r.error)}`, { cause: r.error });
+  return r.data;
+}

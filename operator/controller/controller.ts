@@ -1,0 +1,193 @@
+// The control loop: informers on SimCLRJobs and their pods and Services feed a work queue of job keys; each key is
+// reconciled by reading the caches, computing a Plan (reconcile/plan.ts) and applying it (reconcile/apply.ts).
+// Watches run on every replica (the REST API reads the caches); workers run only while this replica leads.
+import type { KubeConfig, KubernetesObject, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { parseSimCLRJob, type SimCLRJob } from '../api/schema.js';
+import { applyPlan, type JobClient } from '../reconcile/apply.js';
+import { jobKey, LABEL_JOB_NAME } from '../reconcile/names.js';
+import { reconcilePlan } from '../reconcile/plan.js';
+import { soonest } from '../reconcile/types.js';
+import {
+  jobLister,
+  jobsPath,
+  podLister,
+  podsPath,
+  serviceLister,
+  servicesPath,
+  startInformer,
+  type RunningInformer,
+} from './informers.js';
+import { apiMessage, isConflict } from './kube-errors.js';
+import type { OperatorMetrics } from './metrics.js';
+import { ProgressPoller } from './progress.js';
+import { WorkQueue } from './queue.js';
+
+export interface ControllerOptions {
+  /** Watch one namespace; undefined = all. */
+  namespace?: string;
+  workers: number;
+  progressIntervalMs: number;
+  progressTimeoutMs: number;
+}
+
+/** Read access for the REST API. */
+export interface JobView {
+  listJobs(namespace?: string): KubernetesObject[];
+  getJob(namespace: string, name: string): KubernetesObject | undefined;
+  podsOf(namespace: string, name: string): V1Pod[];
+  ready(): boolean;
+}
+
+const keyOf = (o: KubernetesObject): string => jobKey(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
+const ownerKeyOf = (o: KubernetesObject): string | undefined => {
+  const name = o.metadata?.labels?.[LABEL_JOB_NAME];
+  return name === undefined ? undefined : jobKey(o.metadata?.namespace ?? '', name);
+};
+
+export class Controller implements JobView {
+  readonly queue = new WorkQueue({ baseDelayMs: 50, maxDelayMs: 60_000 });
+  readonly progress: ProgressPoller;
+  private jobs?: RunningInformer<KubernetesObject>;
+  private pods?: RunningInformer<V1Pod>;
+  private services?: RunningInformer<V1Service>;
+  private workers?: Promise<void>;
+  private synced = false;
+  /** Jobs whose spec failed validation, by resourceVersion, so each bad version is reported once. */
+  private readonly invalid = new Map<string, string>();
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly client: JobClient,
+    private readonly opts: ControllerOptions,
+    private readonly log: Logger,
+    private readonly metrics?: OperatorMetrics,
+  ) {
+    this.progress = new ProgressPoller(
+      { intervalMs: opts.progressIntervalMs, timeoutMs: opts.progressTimeoutMs },
+      (key) => this.queue.add(key),
+      log,
+    );
+  }
+
+  /** Starts the informers; resolves once each has listed. */
+  async startWatching(): Promise<void> {
+    const ns = this.opts.namespace;
+    const enqueue = (key: string | undefined): void => {
+      if (key !== undefined) this.queue.add(key);
+    };
+    this.pods = await startInformer(this.kc, podsPath(ns), podLister(this.kc, ns),
+      { onChange: (o) => enqueue(ownerKeyOf(o)) }, this.log, LABEL_JOB_NAME);
+    this.services = await startInformer(this.kc, servicesPath(ns), serviceLister(this.kc, ns),
+      { onChange: (o) => enqueue(ownerKeyOf(o)) }, this.log, LABEL_JOB_NAME);
+    this.jobs = await startInformer(this.kc, jobsPath(ns), jobLister(this.kc, ns),
+      { onChange: (o) => enqueue(keyOf(o)) }, this.log);
+    this.synced = true;
+  }
+
+  /** Starts reconciling (call when this replica becomes leader): every cached job is queued once. */
+  startWorkers(): void {
+    if (this.workers !== undefined) return;
+    for (const job of this.jobs?.list() ?? []) this.queue.add(keyOf(job));
+    this.workers = this.queue.run(this.opts.workers, (key) => this.handle(key));
+  }
+
+  async stop(): Promise<void> {
+    this.queue.shutdown();
+    await this.workers;
+    await Promise.all([this.jobs?.stop(), this.pods?.stop(), this.services?.stop()]);
+  }
+
+  ready(): boolean {
+    return this.synced;
+  }
+
+  listJobs(namespace?: string): KubernetesObject[] {
+    return this.jobs?.list(namespace) ?? [];
+  }
+
+  getJob(namespace: string, name: string): KubernetesObject | undefined {
+    return this.jobs?.get(name, namespace);
+  }
+
+  podsOf(namespace: string, name: string): V1Pod[] {
+    return (this.pods?.list(namespace) ?? []).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === name);
+  }
+
+  private async handle(key: string): Promise<void> {
+    const started = process.hrtime.bigint();
+    let result = 'success';
+    try {
+      const requeueAfter = await this.reconcile(key);
+      this.queue.forget(key);
+      if (requeueAfter !== undefined) this.queue.addAfter(key, requeueAfter);
+    } catch (err) {
+      const delay = this.queue.addRateLimited(key);
+      if (isConflict(err)) {
+        result = 'conflict';
+        this.log.debug({ job: key, delayMs: delay }, 'conflict; retrying');
+      } else {
+        result = 'error';
+        this.log.error({ err, job: key, delayMs: delay, reason: apiMessage(err) }, 'reconcile failed; retrying');
+      }
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.metrics?.reconcileDuration.observe({ result }, seconds);
+    }
+  }
+
+  /** One reconcile of one job; returns when to look again, if a timer is needed. */
+  async reconcile(key: string): Promise<number | undefined> {
+    const [namespace = '', name = ''] = key.split('/');
+    const raw = this.jobs?.get(name, namespace);
+    if (raw === undefined) {
+      this.progress.forget(key);
+      return undefined; // deleted: owned objects go with it (garbage collector)
+    }
+    const job = this.parse(key, raw);
+    if (job === undefined) return undefined;
+    const log = this.log.child({ job: name, namespace });
+    const pods = this.podsOf(namespace, name);
+    const plan = reconcilePlan({
+      job,
+      pods,
+      serviceExists: this.services?.get(name, namespace) !== undefined,
+      progress: this.progress.get(key),
+      now: new Date(),
+    });
+    const res = await applyPlan(job, plan, this.client, (err) => log.warn({ err }, 'event not recorded'));
+    if ((plan.status.restartCount ?? 0) > (job.status?.restartCount ?? 0)) this.metrics?.gangRestarts.inc();
+    this.metrics?.podsCreated.inc(res.created);
+    if (res.created + res.deleted > 0 || res.statusWritten) {
+      log.info({ phase: plan.status.phase, created: res.created, deleted: res.deleted,
+        restartCount: plan.status.restartCount }, 'reconciled');
+    }
+    return soonest(plan.requeueAfterMs, this.pollProgress(key, job, pods, plan.status.phase));
+  }
+
+  private pollProgress(key: string, job: SimCLRJob, pods: V1Pod[], phase: string | undefined): number | undefined {
+    if (phase !== 'Running') return undefined;
+    const rank0 = pods.find((p) => p.metadata?.name === `${job.metadata.name}-0`);
+    const ip = rank0?.status?.podIP;
+    if (rank0?.status?.phase === 'Running' && ip !== undefined) {
+      this.progress.maybePoll(key, `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}/progress`);
+    }
+    return this.opts.progressIntervalMs;
+  }
+
+  private parse(key: string, raw: KubernetesObject): SimCLRJob | undefined {
+    try {
+      const job = parseSimCLRJob(raw);
+      this.invalid.delete(key);
+      return job;
+    } catch (err) {
+      // Not retried: a new version of the object re-queues it. Reported once per resourceVersion.
+      const rv = raw.metadata?.resourceVersion ?? '';
+      if (this.invalid.get(key) !== rv) {
+        this.invalid.set(key, rv);
+        this.log.warn({ job: raw.metadata?.name, namespace: raw.metadata?.namespace, err }, 'invalid SimCLRJob; skipped');
+      }
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// The JobClient of the apply layer, on @kubernetes/client-node v1 (object-parameter API).
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type CoreV1Event,
+  type V1Pod,
+  type V1Service,
+} from '@kubernetes/client-node';
+import { GROUP, KIND, API_VERSION, PLURAL, VERSION, type SimCLRJob, type SimCLRJobStatus } from '../api/schema.js';
+import type { JobClient } from '../reconcile/apply.js';
+import type { JobEvent } from '../reconcile/types.js';
+import { ignoreAlreadyExists, ignoreNotFound } from './kube-errors.js';
+
+export const COMPONENT = 'simclr-operator';
+
+export class KubeJobClient implements JobClient {
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+
+  constructor(kc: KubeConfig, private readonly identity: string) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  createPod(namespace: string, pod: V1Pod): Promise<boolean> {
+    return ignoreAlreadyExists(this.core.createNamespacedPod({ namespace, body: pod }));
+  }
+
+  deletePod(namespace: string, name: string): Promise<boolean> {
+    return ignoreNotFound(this.core.deleteNamespacedPod({ namespace, name }));
+  }
+
+  async createService(namespace: string, service: V1Service): Promise<void> {
+    await ignoreAlreadyExists(this.core.createNamespacedService({ namespace, body: service }));
+  }
+
+  async deleteService(namespace: string, name: string): Promise<void> {
+    await ignoreNotFound(this.core.deleteNamespacedService({ namespace, name }));
+  }
+
+  async updateStatus(job: SimCLRJob, status: SimCLRJobStatus): Promise<void> {
+    const { name, namespace, resourceVersion } = job.metadata;
+    // Replace with the resourceVersion we read: a concurrent writer makes this a 409 for the queue to retry.
+    const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, resourceVersion }, status };
+    await this.custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body });
+  }
+
+  async deleteJob(job: SimCLRJob): Promise<void> {
+    const { name, namespace, uid } = job.metadata;
+    await ignoreNotFound(
+      this.custom.deleteNamespacedCustomObject({
+        group: GROUP, version: VERSION, namespace, plural: PLURAL, name,
+        propagationPolicy: 'Background',
+        body: { preconditions: { uid } },
+      }),
+    );
+  }
+
+  async emitEvent(job: SimCLRJob, event: JobEvent): Promise<void> {
+    const now = new Date();
+    const { name, namespace, uid } = job.metadata;
+    const body: CoreV1Event = {
+      metadata: { generateName: `${name}.`, namespace },
+      involvedObject: { apiVersion: API_VERSION, kind: KIND, name, namespace, uid },
+      type: event.type,
+      reason: event.reason,
+      message: event.message,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+      source: { component: COMPONENT },
+      reportingComponent: COMPONENT,
+      reportingInstance: this.identity,
+    };
+    await this.core.createNamespacedEvent({ namespace, body });
+  }
+}

@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseArgs } from '../../trainer/contract/index.js';
+import { desiredPod, desiredPods, desiredService } from './desired.js';
+import { makeJob } from './testing.js';
+
+test('headless Service named after the job selects its pods and publishes not-ready addresses', () => {
+  const svc = desiredService(makeJob());
+  assert.equal(svc.metadata?.name, 'pre');
+  assert.equal(svc.spec?.clusterIP, 'None');
+  assert.equal(svc.spec?.publishNotReadyAddresses, true);
+  assert.deepEqual(svc.spec?.selector, { 'simclr.dev/job-name': 'pre' });
+  assert.equal(svc.metadata?.ownerReferences?.[0]?.uid, 'uid-1');
+});
+
+test('N pods <job>-<rank> with labels, owner, stable hostname, rendezvous env', () => {
+  const job = makeJob({ replicas: 4 });
+  const pods = desiredPods(job, 2);
+  assert.deepEqual(pods.map((p) => p.metadata?.name), ['pre-0', 'pre-1', 'pre-2', 'pre-3']);
+  const p = pods[3]!;
+  assert.equal(p.metadata?.labels?.['simclr.dev/job-name'], 'pre');
+  assert.equal(p.metadata?.labels?.['simclr.dev/rank'], '3');
+  assert.equal(p.metadata?.labels?.['simclr.dev/restart-generation'], '2');
+  assert.deepEqual(p.metadata?.ownerReferences, [
+    { apiVersion: 'simclr.dev/v1alpha1', kind: 'SimCLRJob', name: 'pre', uid: 'uid-1', controller: true,
+      blockOwnerDeletion: true },
+  ]);
+  assert.equal(p.spec?.hostname, 'pre-3');
+  assert.equal(p.spec?.subdomain, 'pre');
+  assert.equal(p.spec?.restartPolicy, 'Never');
+  const env = Object.fromEntries((p.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+  assert.deepEqual(env, { RANK: '3', WORLD_SIZE: '4', MASTER_ADDR: 'pre-0.pre.ml.svc', MASTER_PORT: '29500' });
+});
+
+test('trainer args round-trip through the trainer\'s own parser and agree with the env', () => {
+  const job = makeJob({ replicas: 2, training: { batchSize: 128, arch: 'resnet50', epochs: 7, warmup: 1 },
+    data: { claimName: 'imgs', path: 'imagenet' }, checkpoint: { claimName: 'ckpt' } });
+  const c = desiredPod(job, 1, 0).spec!.containers[0]!;
+  const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? '']));
+  const cfg = parseArgs(c.args ?? [], env);
+  assert.equal(cfg.batchSize, 128);
+  assert.equal(cfg.arch, 'resnet50');
+  assert.equal(cfg.epochs, 7);
+  assert.equal(cfg.numReplicas, 2);
+  assert.equal(cfg.distributedRank, 1);
+  assert.equal(cfg.distributedMaster, 'pre-0.pre.ml.svc');
+  assert.equal(cfg.dataDir, '/data/imagenet');
+  assert.equal(cfg.modelDir, '/checkpoints');
+  assert.equal(cfg.uid, 'pre');
+  assert.equal(cfg.resume, true);
+});
+
+test('resources: GPUs as nvidia.com/gpu, request = limit; /dev/shm is a memory emptyDir of shmSize', () => {
+  const job = makeJob({ resources: { gpu: 2, cpu: '8', memory: '32Gi', shmSize: '8Gi' } });
+  const p = desiredPod(job, 0, 0);
+  const c = p.spec!.containers[0]!;
+  const want = { cpu: '8', memory: '32Gi', 'nvidia.com/gpu': '2' };
+  assert.deepEqual(c.resources, { requests: want, limits: want });
+  assert.deepEqual(p.spec?.volumes?.[0], { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '8Gi' } });
+  assert.ok(c.volumeMounts?.some((m) => m.mountPath === '/dev/shm'));
+});
+
+test('data and checkpoint volumes: PVC (data read-only) or any volume source', () => {
+  const job = makeJob({ data: { claimName: 'imgs' }, checkpoint: { volume: { nfs: { server: 's', path: '/c' } } } });
+  const p = desiredPod(job, 0, 0);
+  assert.deepEqual(p.spec?.volumes?.[1], { name: 'data', persistentVolumeClaim: { claimName: 'imgs', readOnly: true } });
+  assert.deepEqual(p.spec?.volumes?.[2], { name: 'checkpoints', nfs: { server: 's', path: '/c' } });
+});
+
+test('scheduling fields are copied to the pod spec', () => {
+  const job = makeJob({ scheduling: { nodeSelector: { pool: 'gpu' }, tolerations: [{ key: 'g', operator: 'Exists' }],
+    priorityClassName: 'high', schedulerName: 'volcano', affinity: { nodeAffinity: {} } } });
+  const s = desiredPod(job, 0, 0).spec!;
+  assert.deepEqual(s.nodeSelector, { pool: 'gpu' });
+  assert.deepEqual(s.tolerations, [{ key: 'g', operator: 'Exists' }]);
+  assert.equal(s.priorityClassName, 'high');
+  assert.equal(s.schedulerName, 'volcano');
+  assert.deepEqual(s.affinity, { nodeAffinity: {} });
+});
+
+test('podTemplate patch merges containers by name and cannot change name, labels or owner', () => {
+  const job = makeJob({ podTemplate: {
+    metadata: { name: 'evil', labels: { team: 'a', 'simclr.dev/rank': '9' }, annotations: { x: 'y' } },
+    spec: { containers: [{ name: 'trainer', env: [{ name: 'NCCL_DEBUG', value: 'INFO' }] },
+      { name: 'sidecar', image: 'busybox' }], serviceAccountName: 'trainer' } } });
+  const p = desiredPod(job, 1, 0);
+  assert.equal(p.metadata?.name, 'pre-1');
+  assert.equal(p.metadata?.labels?.team, 'a');
+  assert.equal(p.metadata?.labels?.['simclr.dev/rank'], '1');
+  assert.equal(p.metadata?.annotations?.x, 'y');
+  assert.equal(p.spec?.serviceAccountName, 'trainer');
+  assert.deepEqual(p.spec?.containers.map((c) => c.name), ['trainer', 'sidecar']);
+  const env = p.spec!.containers[0]!.env!.map((e) => e.name);
+  assert.deepEqual(env, ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'NCCL_DEBUG']);
+  assert.equal(p.spec!.containers[0]!.image, 'trainer:1');
+});
+
+test('desired state is a pure function: same input, same output', () => {
+  const job = makeJob();
+  assert.deepEqual(desiredPods(job, 1), desiredPods(job, 1));
+});

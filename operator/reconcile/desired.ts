@@ -1,0 +1,145 @@
+// Desired state as a pure function of the SimCLRJob: one headless Service and, for a restart generation, the pod
+// of each rank. No I/O, no clock: the apply layer compares these with what exists.
+import type { V1Container, V1EnvVar, V1Pod, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { SimCLRJob } from '../api/schema.js';
+import { mergePatch } from './merge-patch.js';
+import {
+  LABEL_JOB_NAME,
+  LABEL_MANAGED_BY,
+  LABEL_RANK,
+  LABEL_RESTART_GENERATION,
+  MANAGED_BY,
+  masterAddr,
+  ownerReference,
+  podName,
+  serviceName,
+  TRAINER_CONTAINER,
+} from './names.js';
+import { CHECKPOINT_MOUNT, DATA_MOUNT, trainerArgs } from './trainer-args.js';
+
+export const SHM_MOUNT = '/dev/shm';
+
+/** Labels every object of the job carries; the Service selects pods with them. */
+export function jobLabels(job: SimCLRJob): Record<string, string> {
+  return { [LABEL_JOB_NAME]: job.metadata.name, [LABEL_MANAGED_BY]: MANAGED_BY };
+}
+
+export function desiredService(job: SimCLRJob): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: serviceName(job.metadata.name),
+      namespace: job.metadata.namespace,
+      labels: jobLabels(job),
+      ownerReferences: [ownerReference(job)],
+    },
+    spec: {
+      clusterIP: 'None',
+      // Ranks must resolve each other before they are Ready: they become ready only after the rendezvous.
+      publishNotReadyAddresses: true,
+      selector: { [LABEL_JOB_NAME]: job.metadata.name },
+      ports: [
+        { name: 'rendezvous', port: job.spec.masterPort, targetPort: job.spec.masterPort },
+        { name: 'progress', port: job.spec.progressPort, targetPort: job.spec.progressPort },
+      ],
+    },
+  };
+}
+
+function rankEnv(job: SimCLRJob, rank: number): V1EnvVar[] {
+  return [
+    { name: 'RANK', value: String(rank) },
+    { name: 'WORLD_SIZE', value: String(job.spec.replicas) },
+    { name: 'MASTER_ADDR', value: masterAddr(job) },
+    { name: 'MASTER_PORT', value: String(job.spec.masterPort) },
+    ...(job.spec.env ?? []).map((e) => ({ name: e.name, value: e.value })),
+  ];
+}
+
+function volumeSource(ref: { claimName?: string; volume?: Record<string, unknown> }, readOnly: boolean): object {
+  if (ref.claimName !== undefined) return { persistentVolumeClaim: { claimName: ref.claimName, readOnly } };
+  return ref.volume ?? {};
+}
+
+function volumes(job: SimCLRJob): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const { spec } = job;
+  const vols: V1Volume[] = [{ name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: String(spec.resources.shmSize) } }];
+  const mounts: V1VolumeMount[] = [{ name: 'dshm', mountPath: SHM_MOUNT }];
+  if (spec.data !== undefined) {
+    vols.push({ name: 'data', ...volumeSource(spec.data, true) });
+    mounts.push({ name: 'data', mountPath: DATA_MOUNT, readOnly: true });
+  }
+  if (spec.checkpoint !== undefined) {
+    vols.push({ name: 'checkpoints', ...volumeSource(spec.checkpoint, false) });
+    mounts.push({ name: 'checkpoints', mountPath: CHECKPOINT_MOUNT });
+  }
+  return { volumes: vols, mounts };
+}
+
+function resources(job: SimCLRJob): NonNullable<V1Container['resources']> {
+  const r = job.spec.resources;
+  const amounts: Record<string, string> = {};
+  if (r.cpu !== undefined) amounts.cpu = String(r.cpu);
+  if (r.memory !== undefined) amounts.memory = String(r.memory);
+  if (r.gpu > 0) amounts['nvidia.com/gpu'] = String(r.gpu);
+  return { requests: { ...amounts }, limits: { ...amounts } };
+}
+
+function trainerContainer(job: SimCLRJob, rank: number, mounts: V1VolumeMount[]): V1Container {
+  return {
+    name: TRAINER_CONTAINER,
+    image: job.spec.image,
+    imagePullPolicy: job.spec.imagePullPolicy,
+    args: trainerArgs(job, rank),
+    env: rankEnv(job, rank),
+    ports: [
+      { name: 'rendezvous', containerPort: job.spec.masterPort },
+      { name: 'progress', containerPort: job.spec.progressPort },
+    ],
+    resources: resources(job),
+    volumeMounts: mounts,
+  };
+}
+
+/** The pod of one rank in one restart generation. */
+export function desiredPod(job: SimCLRJob, rank: number, generation: number): V1Pod {
+  const { volumes: vols, mounts } = volumes(job);
+  const s = job.spec.scheduling ?? {};
+  const pod: V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: podName(job.metadata.name, rank),
+      namespace: job.metadata.namespace,
+      labels: {
+        ...jobLabels(job),
+        [LABEL_RANK]: String(rank),
+        [LABEL_RESTART_GENERATION]: String(generation),
+      },
+      ownerReferences: [ownerReference(job)],
+    },
+    spec: {
+      restartPolicy: 'Never',
+      hostname: podName(job.metadata.name, rank),
+      subdomain: serviceName(job.metadata.name),
+      containers: [trainerContainer(job, rank, mounts)],
+      volumes: vols,
+      ...(s.nodeSelector !== undefined && { nodeSelector: s.nodeSelector }),
+      ...(s.tolerations !== undefined && { tolerations: s.tolerations }),
+      ...(s.affinity !== undefined && { affinity: s.affinity }),
+      ...(s.priorityClassName !== undefined && { priorityClassName: s.priorityClassName }),
+      ...(s.schedulerName !== undefined && { schedulerName: s.schedulerName }),
+    },
+  };
+  const patched = job.spec.podTemplate === undefined ? pod : (mergePatch(pod, job.spec.podTemplate) as V1Pod);
+  // The escape hatch may add, never take away, what the gang depends on.
+  patched.metadata = { ...patched.metadata, name: pod.metadata!.name, namespace: pod.metadata!.namespace,
+    labels: { ...patched.metadata?.labels, ...pod.metadata!.labels }, ownerReferences: pod.metadata!.ownerReferences };
+  return patched;
+}
+
+/** All pods of a generation, rank order. */
+export function desiredPods(job: SimCLRJob, generation: number): V1Pod[] {
+  return Array.from({ length: job.spec.replicas }, (_, rank) => desiredPod(job, rank, generation));
+}

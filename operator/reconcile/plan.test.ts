@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { reconcilePlan } from './plan.js';
+import { at, makeJob, observe, podIn } from './testing.js';
+import { desiredPod } from './desired.js';
+
+test('fresh job: Service and all pods of generation 0, phase Pending, startTime set', () => {
+  const job = makeJob({ replicas: 3, training: { batchSize: 96 } });
+  const plan = reconcilePlan(observe(job, [], at(0), false));
+  assert.equal(plan.createService, true);
+  assert.deepEqual(plan.createPods.map((p) => p.metadata?.name), ['pre-0', 'pre-1', 'pre-2']);
+  assert.equal(plan.status.phase, 'Pending');
+  assert.equal(plan.status.restartCount, 0);
+  assert.equal(plan.status.startTime, at(0).toISOString());
+  assert.equal(plan.status.observedGeneration, 1);
+  assert.ok(plan.status.conditions?.some((c) => c.type === 'Created' && c.status === 'True'));
+});
+
+test('idempotent: with everything present nothing is created or deleted', () => {
+  const job = makeJob();
+  const pods = [podIn(job, 0, 'Running'), podIn(job, 1, 'Running')];
+  const plan = reconcilePlan(observe(job, pods));
+  assert.equal(plan.createService, false);
+  assert.deepEqual(plan.createPods, []);
+  assert.deepEqual(plan.deletePods, []);
+  assert.equal(plan.status.phase, 'Running');
+});
+
+test('partially created gang (operator died mid-reconcile): creates only the missing ranks', () => {
+  const job = makeJob({ replicas: 4, training: { batchSize: 64 } });
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Pending'), podIn(job, 2, 'Pending')]));
+  assert.deepEqual(plan.createPods.map((p) => p.metadata?.name), ['pre-1', 'pre-3']);
+  assert.deepEqual(plan.deletePods, []);
+});
+
+test('stale generation pods are deleted and their names wait until they are gone', () => {
+  const job = makeJob({}, { restartCount: 1, phase: 'Restarting', lastRestartTime: at(-100).toISOString() });
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Failed', 0), podIn(job, 1, 'Running', 0)]));
+  assert.deepEqual(plan.deletePods.sort(), ['pre-0', 'pre-1']);
+  assert.deepEqual(plan.createPods, []);
+  assert.equal(plan.status.phase, 'Restarting');
+  const after = reconcilePlan(observe(job, []));
+  assert.deepEqual(after.createPods.map((p) => p.metadata?.labels?.['simclr.dev/restart-generation']), ['1', '1']);
+});
+
+test('pods of another job incarnation with the same name are stale, never part of the gang', () => {
+  const job = makeJob();
+  const foreign = desiredPod({ ...job, metadata: { ...job.metadata, uid: 'old-uid' } }, 0, 0);
+  const plan = reconcilePlan(observe(job, [foreign]));
+  assert.deepEqual(plan.deletePods, ['pre-0']);
+  assert.deepEqual(plan.createPods.map((p) => p.metadata?.name), ['pre-1']);
+});
+
+test('a job being deleted is left to garbage collection', () => {
+  const job = makeJob();
+  job.metadata.deletionTimestamp = at(0).toISOString();
+  const plan = reconcilePlan(observe(job, []));
+  assert.equal(plan.createPods.length + plan.deletePods.length, 0);
+  assert.equal(plan.createService, false);
+});
+
+test('progress from rank 0 is copied into status while running', () => {
+  const job = makeJob();
+  const o = observe(job, [podIn(job, 0, 'Running'), podIn(job, 1, 'Running')]);
+  o.progress = { epoch: 3, step: 120, loss: 4.2 };
+  assert.deepEqual(reconcilePlan(o).status.progress, { epoch: 3, step: 120, loss: 4.2 });
+});

@@ -1,0 +1,53 @@
+// What a reconcile sees (Observed) and what it decides (Plan). plan.ts maps one to the other without I/O.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Progress, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
+
+export interface Observed {
+  job: SimCLRJob;
+  /** Pods labelled with the job's name and owned by it, any generation, terminating ones included. */
+  pods: V1Pod[];
+  serviceExists: boolean;
+  /** Latest progress read from rank 0, if any. */
+  progress?: Progress;
+  now: Date;
+}
+
+export interface JobEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface Plan {
+  /** The status to write; the apply layer skips the write when it equals the current one. */
+  status: SimCLRJobStatus;
+  createService: boolean;
+  deleteService: boolean;
+  createPods: V1Pod[];
+  /** Names of pods to delete. */
+  deletePods: string[];
+  deleteJob: boolean;
+  /** Emitted after the status write succeeds. */
+  events: JobEvent[];
+  /** Reconcile again after this long (a timer: backoff, deadline, TTL, progress). */
+  requeueAfterMs?: number;
+}
+
+export function emptyPlan(status: SimCLRJobStatus): Plan {
+  return {
+    status,
+    createService: false,
+    deleteService: false,
+    createPods: [],
+    deletePods: [],
+    deleteJob: false,
+    events: [],
+  };
+}
+
+/** The earlier of two optional delays. */
+export function soonest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}

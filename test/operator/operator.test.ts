@@ -1,0 +1,380 @@
+// The operator against a real kube-apiserver + etcd (+ kube-controller-manager for garbage collection), built by
+// test/controlplane/build.sh. No kubelet: tests move pods between phases through the pod status subresource.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { initialProgress } from '../../trainer/contract/index.js';
+import { startControlPlane, type ControlPlane } from '../controlplane/harness.js';
+import { desiredPod } from '../../operator/reconcile/desired.js';
+import { parseSimCLRJob } from '../../operator/api/schema.js';
+import type { RunningOperator } from '../../operator/operator.js';
+import { Cluster, createNamespace, eventually, installCrd, kubeConfig, runOperator } from './helpers.js';
+
+const IMAGE = 'simclr-trainer:test';
+let cp: ControlPlane;
+let k: Cluster;
+
+before(async () => {
+  cp = await startControlPlane({ controllerManager: true });
+  k = new Cluster(cp, kubeConfig(cp));
+  await installCrd(cp);
+});
+after(async () => {
+  await cp?.stop();
+});
+
+describe('the apiserver validates SimCLRJobs with the generated CRD', () => {
+  before(() => createNamespace(cp, 'valid'));
+
+  const rejects = async (name: string, spec: Record<string, unknown>, message: RegExp): Promise<void> => {
+    await assert.rejects(k.createJob('valid', name, { image: IMAGE, ...spec }), (err: { body?: unknown }) => {
+      assert.match(String(err.body), message);
+      return true;
+    });
+  };
+
+  test('batch size not divisible by replicas: the CEL message', () =>
+    rejects('b', { replicas: 3, training: { batchSize: 256 } }, /training.batchSize must be divisible by replicas/));
+  test('replicas < 1', () => rejects('r', { replicas: 0 }, /spec.replicas.*greater than or equal to 1/));
+  test('unknown architecture', () => rejects('a', { training: { arch: 'vgg16' } }, /spec.training.arch.*Unsupported value/));
+  test('negative epochs', () => rejects('e', { training: { epochs: -1 } }, /spec.training.epochs/));
+  test('warmup longer than the run', () =>
+    rejects('w', { training: { epochs: 2, warmup: 5 } }, /training.warmup \(epochs\) must not exceed training.epochs/));
+  test('name too long for pod hostnames', () =>
+    rejects('x'.repeat(60), {}, /metadata.name must be at most 58 characters/));
+  test('data with both claimName and volume', () =>
+    rejects('d', { data: { claimName: 'a', volume: { emptyDir: {} } } }, /set exactly one of claimName or volume/));
+
+  test('replicas, image and training cannot change under a running gang', async () => {
+    await k.createJob('valid', 'fixed', { image: IMAGE, replicas: 2, training: { batchSize: 64 } });
+    await assert.rejects(k.patchSpec('valid', 'fixed', { replicas: 4 }), /replicas, image and training are immutable/);
+    await k.patchSpec('valid', 'fixed', { runPolicy: { suspend: true } });
+  });
+
+  test('a valid job is stored with every default filled in by the apiserver', async () => {
+    await k.createJob('valid', 'ok', { image: IMAGE });
+    const job = await k.getJob('valid', 'ok');
+    const parsed = parseSimCLRJob(job); // what the apiserver stored is what the operator accepts
+    assert.equal(parsed.spec.runPolicy.backoffLimit, 3);
+    assert.equal((job as { spec: { training: { batchSize: number } } }).spec.training.batchSize, 256);
+  });
+});
+
+describe('lifecycle with one operator', () => {
+  const ns = 'life';
+  let op: RunningOperator;
+  before(async () => {
+    await createNamespace(cp, ns);
+    op = await runOperator(cp, { namespace: ns, leaseName: 'life' });
+  });
+  after(async () => {
+    await op?.stop();
+  });
+
+  test('apply -> headless Service + N pods with labels, env, resources, owner', async () => {
+    await k.createJob(ns, 'gang', { image: IMAGE, replicas: 3, training: { batchSize: 96 },
+      resources: { gpu: 1, cpu: '2', memory: '4Gi', shmSize: '2Gi' } });
+    const pods = await eventually('3 pods', async () => {
+      const p = await k.pods(ns, 'gang');
+      return p.length === 3 ? p : undefined;
+    });
+    const job = await k.getJob(ns, 'gang');
+    assert.deepEqual(pods.map((p) => p.metadata?.name), ['gang-0', 'gang-1', 'gang-2']);
+    for (const [rank, p] of pods.entries()) {
+      assert.equal(p.metadata?.labels?.['simclr.dev/job-name'], 'gang');
+      assert.equal(p.metadata?.labels?.['simclr.dev/rank'], String(rank));
+      assert.equal(p.metadata?.ownerReferences?.[0]?.uid, job?.metadata.uid);
+      assert.equal(p.spec?.hostname, `gang-${rank}`);
+      assert.equal(p.spec?.subdomain, 'gang');
+      const c = p.spec!.containers[0]!;
+      const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+      assert.deepEqual(env, { RANK: String(rank), WORLD_SIZE: '3', MASTER_ADDR: 'gang-0.gang.life.svc',
+        MASTER_PORT: '29500' });
+      assert.equal(c.resources?.limits?.['nvidia.com/gpu'], '1');
+      assert.equal(c.resources?.requests?.memory, '4Gi');
+      assert.ok(c.args?.includes('--batch-size=96'));
+    }
+    const svc = await k.core.readNamespacedService({ namespace: ns, name: 'gang' });
+    assert.equal(svc.spec?.clusterIP, 'None');
+    const status = await eventually('status Pending + Created', async () => {
+      const s = await k.jobStatus(ns, 'gang');
+      return s?.conditions?.some((c) => c.type === 'Created' && c.status === 'True') ? s : undefined;
+    });
+    assert.equal(status?.phase, 'Pending');
+    assert.equal(status?.observedGeneration, 1);
+    await k.setGangPhase(ns, 'gang', 'Running');
+    await eventually('Running', async () => ((await k.jobStatus(ns, 'gang'))?.phase === 'Running' ? true : undefined));
+  });
+
+  test("rank 0's progress document is polled into status (printer columns epoch, loss)", async () => {
+    const doc = { ...initialProgress({ uid: 'prog', worldSize: 1, epochs: 10, totalSteps: 100 }), phase: 'training',
+      epoch: 4, step: 40, loss: 2.5, imagesPerSecond: 1234, etaSeconds: 60 };
+    const rank0 = createServer((req, res) => {
+      res.writeHead(req.url === '/progress' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(doc));
+    });
+    await new Promise<void>((r) => rank0.listen(0, '127.0.0.1', r));
+    const port = (rank0.address() as AddressInfo).port;
+    try {
+      await k.createJob(ns, 'prog', { image: IMAGE, replicas: 1, training: { batchSize: 64 }, progressPort: port });
+      await eventually('pod', async () => ((await k.pods(ns, 'prog')).length === 1 ? true : undefined));
+      await k.setPodPhase(ns, 'prog-0', 'Running'); // podIP 127.0.0.1: our fake rank 0
+      const s = await eventually('progress in status', async () => (await k.jobStatus(ns, 'prog'))?.progress?.loss);
+      assert.equal(s, 2.5);
+      const st = await k.jobStatus(ns, 'prog');
+      assert.deepEqual({ ...st?.progress, updateTime: undefined },
+        { epoch: 4, step: 40, loss: 2.5, imagesPerSecond: 1234, etaSeconds: 60, updateTime: undefined });
+      const table = await cp.kubectl(['get', 'scj', '-n', ns, 'prog', '--no-headers']);
+      assert.match(table.stdout, /^prog\s+Running\s+1\s+4\s+2\.5\s+/);
+    } finally {
+      rank0.close();
+    }
+  });
+
+  test('a failed rank restarts the whole gang; Failed at backoffLimit; cleanPodPolicy Running', async () => {
+    await k.createJob(ns, 'flaky', { image: IMAGE, replicas: 2, training: { batchSize: 64 },
+      runPolicy: { backoffLimit: 1, backoffSeconds: 0 } });
+    await eventually('2 pods', async () => ((await k.pods(ns, 'flaky')).length === 2 ? true : undefined));
+    await k.setGangPhase(ns, 'flaky', 'Running');
+    await k.setPodPhase(ns, 'flaky-1', 'Failed', 3);
+    const gen1 = await eventually('new gang of generation 1', async () => {
+      const p = await k.pods(ns, 'flaky');
+      return p.length === 2 && p.every((x) => x.metadata?.labels?.['simclr.dev/restart-generation'] === '1')
+        ? p : undefined;
+    });
+    const s1 = await k.jobStatus(ns, 'flaky');
+    assert.equal(s1?.restartCount, 1);
+    assert.match(s1?.conditions?.find((c) => c.type === 'Restarting')?.message ?? '', /flaky-1 failed.*exit code 3/);
+    assert.equal(gen1.length, 2);
+    await k.setPodPhase(ns, 'flaky-1', 'Running');
+    await k.setPodPhase(ns, 'flaky-0', 'Failed');
+    const s2 = await eventually('Failed', async () => {
+      const s = await k.jobStatus(ns, 'flaky');
+      return s?.phase === 'Failed' ? s : undefined;
+    });
+    assert.equal(s2?.conditions?.find((c) => c.type === 'Failed')?.reason, 'BackoffLimitExceeded');
+    // cleanPodPolicy Running (the default): the still-running rank is deleted, the failed one kept for its logs.
+    await eventually('running rank cleaned', async () => {
+      const names = (await k.pods(ns, 'flaky')).map((p) => p.metadata?.name);
+      return names.length === 1 && names[0] === 'flaky-0' ? true : undefined;
+    });
+  });
+
+  test('rank 0 succeeding -> Succeeded; cleanPodPolicy All removes pods and Service', async () => {
+    await k.createJob(ns, 'done', { image: IMAGE, replicas: 2, training: { batchSize: 64 },
+      runPolicy: { cleanPodPolicy: 'All' } });
+    await eventually('2 pods', async () => ((await k.pods(ns, 'done')).length === 2 ? true : undefined));
+    await k.setGangPhase(ns, 'done', 'Running');
+    await k.setPodPhase(ns, 'done-0', 'Succeeded');
+    await eventually('Succeeded', async () => ((await k.jobStatus(ns, 'done'))?.phase === 'Succeeded' ? true : undefined));
+    await eventually('pods and service gone', async () => {
+      const pods = await k.pods(ns, 'done');
+      const svc = await cp.request('GET', `/api/v1/namespaces/${ns}/services/done`);
+      return pods.length === 0 && svc.status === 404 ? true : undefined;
+    });
+    const s = await k.jobStatus(ns, 'done');
+    assert.ok(s?.completionTime);
+  });
+
+  test('suspend deletes the pods and keeps the job; resume recreates them', async () => {
+    await k.createJob(ns, 'pause', { image: IMAGE, replicas: 2, training: { batchSize: 64 } });
+    await eventually('2 pods', async () => ((await k.pods(ns, 'pause')).length === 2 ? true : undefined));
+    await k.patchSpec(ns, 'pause', { runPolicy: { suspend: true } });
+    await eventually('suspended, no pods', async () => {
+      const s = await k.jobStatus(ns, 'pause');
+      return s?.phase === 'Suspended' && (await k.pods(ns, 'pause')).length === 0 ? true : undefined;
+    });
+    await k.patchSpec(ns, 'pause', { runPolicy: { suspend: false } });
+    await eventually('pods back and Suspended=False', async () => {
+      const s = await k.jobStatus(ns, 'pause');
+      const resumed = s?.conditions?.find((c) => c.type === 'Suspended')?.status === 'False';
+      return resumed && (await k.pods(ns, 'pause')).length === 2 ? true : undefined;
+    });
+  });
+
+  test('activeDeadlineSeconds fails the job with DeadlineExceeded', async () => {
+    await k.createJob(ns, 'slow', { image: IMAGE, replicas: 1, training: { batchSize: 64 },
+      runPolicy: { activeDeadlineSeconds: 2 } });
+    const s = await eventually('DeadlineExceeded', async () => {
+      const st = await k.jobStatus(ns, 'slow');
+      return st?.phase === 'Failed' ? st : undefined;
+    }, 20_000);
+    assert.equal(s?.conditions?.find((c) => c.type === 'Failed')?.reason, 'DeadlineExceeded');
+  });
+
+  test('ttlSecondsAfterFinished deletes the job, and garbage collection its pods', async () => {
+    await k.createJob(ns, 'ttl', { image: IMAGE, replicas: 1, training: { batchSize: 64 },
+      runPolicy: { ttlSecondsAfterFinished: 1, cleanPodPolicy: 'None' } });
+    await eventually('1 pod', async () => ((await k.pods(ns, 'ttl')).length === 1 ? true : undefined));
+    await k.setPodPhase(ns, 'ttl-0', 'Succeeded');
+    await eventually('job deleted', async () => ((await k.getJob(ns, 'ttl')) === undefined ? true : undefined), 20_000);
+    // The garbage collector learns about a new CRD at its next discovery resync (30 s): allow for it.
+    await eventually('pods collected', async () => ((await k.pods(ns, 'ttl')).length === 0 ? true : undefined), 90_000);
+  });
+});
+
+describe('restarts and leader election', () => {
+  test('operator killed (SIGKILL) mid-creation and restarted: no duplicate or orphan pods', async () => {
+    const ns = 'crash';
+    const replicas = 64;
+    await createNamespace(cp, ns);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'operator/main.ts', `--kubeconfig=${cp.kubeconfigPath}`,
+      `--namespace=${ns}`, '--leader-elect=false', '--listen=127.0.0.1:0', '--auth=none', '--log-level=warn'],
+      { stdio: ['ignore', 'ignore', 'inherit'] });
+    const exited = new Promise((r) => child.once('exit', r));
+    await k.createJob(ns, 'big', { image: IMAGE, replicas, training: { batchSize: 64 } });
+    await eventually('first pod', async () => ((await k.pods(ns, 'big')).length > 0 ? true : undefined), 60_000);
+    child.kill('SIGKILL');
+    await exited;
+    const partial = (await k.pods(ns, 'big')).length;
+    // And a leftover of an older generation, as if a restart decision had been persisted before a crash.
+    const job = parseSimCLRJob(await k.getJob(ns, 'big'));
+    if (partial < replicas) {
+      await k.core.createNamespacedPod({ namespace: ns, body: desiredPod(job, replicas - 1, 7) }).catch(() => undefined);
+    }
+    const second = await runOperator(cp, { namespace: ns, leaseName: 'crash' });
+    try {
+      const pods = await eventually(`exactly ${replicas} pods of generation 0`, async () => {
+        const p = await k.pods(ns, 'big');
+        const ok = p.length === replicas &&
+          p.every((x) => x.metadata?.labels?.['simclr.dev/restart-generation'] === '0');
+        return ok ? p : undefined;
+      });
+      const ranks = pods.map((p) => Number(p.metadata?.labels?.['simclr.dev/rank'])).sort((a, b) => a - b);
+      assert.deepEqual(ranks, Array.from({ length: replicas }, (_, i) => i));
+      process.stderr.write(`pods when the first operator was killed: ${partial} of ${replicas}\n`);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  test('two operators: exactly one leads; the other takes over within the lease duration', async () => {
+    const ns = 'leader';
+    await createNamespace(cp, ns);
+    const a = await runOperator(cp, { namespace: ns, leaseName: 'two', identity: 'op-a' });
+    const b = await runOperator(cp, { namespace: ns, leaseName: 'two', identity: 'op-b' });
+    try {
+      await eventually('a leader', () => (a.isLeader() || b.isLeader() ? true : undefined));
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(Number(a.isLeader()) + Number(b.isLeader()), 1);
+      const [leader, follower] = a.isLeader() ? [a, b] : [b, a];
+      await k.createJob(ns, 'once', { image: IMAGE, replicas: 4, training: { batchSize: 64 } });
+      await eventually('4 pods', async () => ((await k.pods(ns, 'once')).length === 4 ? true : undefined));
+      // The leader stops acting without releasing (as if it hung); the follower must wait for expiry.
+      await leader.controller.stop();
+      const t0 = Date.now();
+      leader.elector!.tryAcquireOrRenew = async () => false;
+      await eventually('takeover', () => (follower.isLeader() ? true : undefined), 15_000);
+      const took = Date.now() - t0;
+      assert.ok(took < 3000 + 2000 + 1000, `takeover took ${took} ms`);
+      await k.patchSpec(ns, 'once', { runPolicy: { suspend: true } });
+      await eventually('new leader acts', async () => ((await k.pods(ns, 'once')).length === 0 ? true : undefined));
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+});
+
+describe('leader killed', () => {
+  test('SIGKILLed leader process: the standby takes over within the lease duration and acts', async () => {
+    const ns = 'leader2';
+    await createNamespace(cp, ns);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'operator/main.ts', `--kubeconfig=${cp.kubeconfigPath}`,
+      `--namespace=${ns}`, '--lease-name=killed', '--lease-namespace=default', '--identity=child',
+      '--lease-duration-seconds=3', '--renew-deadline-seconds=2', '--retry-period-seconds=0.3',
+      '--listen=127.0.0.1:0', '--auth=none', '--log-level=warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const exited = new Promise((r) => child.once('exit', r));
+    let standby: RunningOperator | undefined;
+    try {
+      await eventually('child holds the lease', async () => {
+        const r = await cp.request('GET', '/apis/coordination.k8s.io/v1/namespaces/default/leases/killed');
+        return r.body?.spec?.holderIdentity === 'child' ? true : undefined;
+      }, 60_000);
+      standby = await runOperator(cp, { namespace: ns, leaseName: 'killed', identity: 'standby',
+        leaseDurationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 0.3 });
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(standby.isLeader(), false);
+      child.kill('SIGKILL');
+      await exited;
+      const t0 = Date.now();
+      await eventually('standby leads', () => (standby!.isLeader() ? true : undefined), 15_000);
+      const took = Date.now() - t0;
+      assert.ok(took <= 3000 + 1000, `takeover took ${took} ms (lease duration 3 s)`);
+      await k.createJob(ns, 'after', { image: IMAGE, replicas: 2, training: { batchSize: 64 } });
+      await eventually('new leader creates pods', async () => ((await k.pods(ns, 'after')).length === 2 ? true : undefined));
+    } finally {
+      child.kill('SIGKILL');
+      await standby?.stop();
+    }
+  });
+});
+
+describe('REST API with TokenReview + SubjectAccessReview', () => {
+  test('a service account token: 403 without RBAC, 200 once bound to a Role', async () => {
+    const ns = 'rbac';
+    await createNamespace(cp, ns);
+    const op = await runOperator(cp, { namespace: ns, leaseName: 'rbac', auth: 'kubernetes' });
+    try {
+      await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: 'viewer' } });
+      const tr = await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/viewer/token`,
+        { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } });
+      assert.equal(tr.status, 201, JSON.stringify(tr.body));
+      const addr = op.server.server.address() as AddressInfo;
+      const url = `http://127.0.0.1:${addr.port}/api/v1/namespaces/${ns}/jobs`;
+      const headers = { authorization: `Bearer ${tr.body.status.token as string}` };
+      const denied = await fetch(url, { headers });
+      assert.equal(denied.status, 403);
+      const body = (await denied.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'FORBIDDEN');
+      assert.match(body.error.message, /system:serviceaccount:rbac:viewer may not list simclrjobs in namespace rbac/);
+      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+        metadata: { name: 'scj-viewer' },
+        rules: [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }] });
+      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+        metadata: { name: 'scj-viewer' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'scj-viewer' },
+        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] });
+      // Decisions are cached for 10 s.
+      await eventually('allowed after binding', async () => ((await fetch(url, { headers })).status === 200 ? true : undefined),
+        30_000);
+    } finally {
+      await op.stop();
+    }
+  });
+
+  test('no token 401, bad token 401, admin token 200; unknown job 404', async () => {
+    const ns = 'rest';
+    await createNamespace(cp, ns);
+    const op = await runOperator(cp, { namespace: ns, leaseName: 'rest', auth: 'kubernetes' });
+    try {
+      await k.createJob(ns, 'seen', { image: IMAGE, training: { batchSize: 64 } });
+      const addr = op.server.server.address();
+      const base = `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`;
+      assert.equal((await fetch(`${base}/api/v1/jobs`)).status, 401);
+      assert.equal((await fetch(`${base}/api/v1/jobs`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+      const auth = { headers: { authorization: `Bearer ${cp.token}` } };
+      const list = await eventually('job listed', async () => {
+        const r = await fetch(`${base}/api/v1/namespaces/${ns}/jobs`, auth);
+        const body = (await r.json()) as { items: Array<{ name: string }> };
+        return r.status === 200 && body.items.length === 1 ? body : undefined;
+      });
+      assert.equal(list.items[0]?.name, 'seen');
+      const detail = await eventually('detail with pods and events', async () => {
+        const r = await fetch(`${base}/api/v1/namespaces/${ns}/jobs/seen`, auth);
+        const d = (await r.json()) as { pods: Array<{ name: string; rank: number }>; events: Array<{ reason: string }> };
+        return r.status === 200 && d.pods.length === 1 && d.events.some((e) => e.reason === 'PodsCreated') ? d : undefined;
+      });
+      assert.deepEqual(detail.pods.map((p) => [p.name, p.rank]), [['seen-0', 0]]);
+      const missing = await fetch(`${base}/api/v1/namespaces/${ns}/jobs/nope`, auth);
+      assert.equal(missing.status, 404);
+      assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'JOB_NOT_FOUND');
+      assert.equal((await fetch(`${base}/metrics`, auth)).status, 200);
+      assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    } finally {
+      await op.stop();
+    }
+  });
+});
