@@ -28,6 +28,12 @@ export const TrainConfigFields = z.object({
   imageSizeOverride: int(8, 1024)
     .optional()
     .describe("Resize crops to this side length instead of the data set's native size."),
+  cropScaleMin: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(0.08)
+    .describe('Smallest random-resized-crop area, as a fraction of the image (SimCLR: 0.08; milder, e.g. 0.2, suits tiny images).'),
   workersPerReplica: int(0, 64).default(2).describe('Data loading workers per replica (0 = load on the main thread).'),
   // --- optimisation
   batchSize: int(2, 65536).default(256).describe('Global batch size, summed over all replicas.'),
@@ -57,7 +63,12 @@ export const TrainConfigFields = z.object({
     .enum(['auto', 'imagenet', 'cifar'])
     .default('auto')
     .describe('ResNet stem: imagenet (7x7 conv + max-pool), cifar (3x3 conv, no pool), auto = cifar below 64 px.'),
-  widthMultiplier: int(1, 16).default(1).describe('ResNet width multiplier.'),
+  widthMultiplier: z
+    .number()
+    .min(0.0625)
+    .max(16)
+    .default(1)
+    .describe('ResNet width multiplier (fractions allowed: 0.125 gives a ResNet-18 of widths 8-64).'),
   representationSize: int(1, 65536)
     .optional()
     .describe('Representation size fed to the head (default: the encoder output width).'),

@@ -1,0 +1,51 @@
+{{- define "simclr-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "simclr-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "simclr-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "simclr-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "simclr-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "simclr-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "simclr-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "simclr-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "simclr-operator.leaseName" -}}
+{{- default (include "simclr-operator.fullname" .) .Values.operator.leaseName }}
+{{- end }}
+
+{{/* Checks across fields that values.schema.json cannot express; called from the Deployment. */}}
+{{- define "simclr-operator.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.operator.leaderElect) }}
+{{- fail "replicaCount > 1 needs operator.leaderElect: true (two leaders would reconcile the same jobs)" }}
+{{- end }}
+{{- if ge (int .Values.operator.renewDeadlineSeconds) (int .Values.operator.leaseDurationSeconds) }}
+{{- fail "operator.renewDeadlineSeconds must be below operator.leaseDurationSeconds" }}
+{{- end }}
+{{- end }}

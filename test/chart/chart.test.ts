@@ -1,0 +1,386 @@
+// The Helm chart (charts/simclr-operator) and the images' contracts, checked with the real tools: helm lint,
+// helm template -> kubectl apply --dry-run=server and helm install against a real kube-apiserver (test harness),
+// the values schema, the CRD copy, RBAC derived from the operator's own API calls, and the trainer image's
+// entrypoint against the pods the operator builds.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import * as yaml from 'js-yaml';
+import { GROUP, PLURAL, parseSimCLRJob, type SimCLRJob } from '../../operator/api/schema.js';
+import { loadConfig } from '../../operator/config.js';
+import * as informers from '../../operator/controller/informers.js';
+import { desiredPods } from '../../operator/reconcile/desired.js';
+import { ownerReference } from '../../operator/reconcile/names.js';
+import { defaultBinDir, requireBinaries, startControlPlane, type ControlPlane } from '../controlplane/harness.js';
+
+/** The repository root (this file runs from test/chart or, compiled, from dist/test/chart). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'charts', 'simclr-operator', 'Chart.yaml'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('repository root (charts/simclr-operator) not found above this test');
+    dir = up;
+  }
+  return dir;
+}
+
+const ROOT = repoRoot();
+const CHART = join(ROOT, 'charts', 'simclr-operator');
+const BIN = defaultBinDir();
+const HELM_HOME = mkdtempSync(join(tmpdir(), 'simclr-helm-'));
+const RELEASE = 'simclr';
+const FULLNAME = 'simclr-simclr-operator';
+after(() => rmSync(HELM_HOME, { recursive: true, force: true }));
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; uid?: string }; [k: string]: any };
+type Rule = { apiGroups?: string[]; resources?: string[]; verbs: string[]; nonResourceURLs?: string[] };
+
+function helm(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ stdout: string; stderr: string }> {
+  requireBinaries(BIN, ['helm']); // a clear message naming test/controlplane/build.sh when helm is missing
+  return new Promise((resolve, reject) => {
+    execFile(join(BIN, 'helm'), args, {
+      env: { ...env, HELM_CACHE_HOME: join(HELM_HOME, 'cache'), HELM_CONFIG_HOME: join(HELM_HOME, 'config'),
+        HELM_DATA_HOME: join(HELM_HOME, 'data') },
+      maxBuffer: 64 << 20,
+      timeout: 120_000,
+    }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(new Error(`helm ${args.join(' ')}: ${stderr || err.message}`), { stdout, stderr }));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+const docs = (text: string): Obj[] => (yaml.loadAll(text) as Array<Obj | null>).filter((d): d is Obj => d != null);
+const template = async (...args: string[]): Promise<Obj[]> =>
+  docs((await helm(['template', RELEASE, CHART, '--namespace', 'simclr-system', ...args])).stdout);
+const one = (objs: Obj[], kind: string, name?: string): Obj => {
+  const found = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  assert.equal(found.length, 1, `exactly one ${kind}${name ? ` ${name}` : ''} in the chart`);
+  return found[0]!;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// RBAC derived from the operator's code.
+
+/** Every .ts file under dir, tests and test helpers excluded. */
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) return sources(p);
+    return n.endsWith('.ts') && !n.endsWith('.test.ts') && n !== 'testing.ts' ? [p] : [];
+  });
+}
+
+/** API group of each client-node API class the operator may use. A new class fails the test until added here. */
+const API_CLASS_GROUP: Record<string, string> = {
+  CoreV1Api: '',
+  CoordinationV1Api: 'coordination.k8s.io',
+  AuthenticationV1Api: 'authentication.k8s.io',
+  AuthorizationV1Api: 'authorization.k8s.io',
+  CustomObjectsApi: GROUP,
+};
+const METHOD_VERB: Record<string, string> = {
+  create: 'create', delete: 'delete', list: 'list', read: 'get', replace: 'update', patch: 'patch',
+};
+
+/** "group|resource|verb" for every apiserver call in operator/ (client-node API methods, informers, ownerRefs). */
+function operatorPermissions(): Set<string> {
+  const perms = new Set<string>();
+  const unknown: string[] = [];
+  for (const file of sources(join(ROOT, 'operator'))) {
+    const text = readFileSync(file, 'utf8');
+    const where = relative(ROOT, file);
+    const clientImport = /import\s*\{([^}]*)\}\s*from\s*'@kubernetes\/client-node'/.exec(text)?.[1] ?? '';
+    const classes = clientImport.split(',').map((s) => s.trim()).filter((s) => /^[A-Z]\w*Api$/.test(s));
+    for (const c of classes) if (!(c in API_CLASS_GROUP)) unknown.push(`${where}: API class ${c} (add its group)`);
+    for (const [, method] of text.matchAll(/\.([a-z]+[A-Z]\w*)\(/g)) {
+      const owners = classes.filter((c) => typeof (k8s as any)[c]?.prototype?.[method!] === 'function');
+      if (owners.length === 0) continue;
+      const m = /^(create|delete|list|read|replace|patch)(\w+)$/.exec(method!);
+      if (m === null || METHOD_VERB[m[1]!] === undefined) {
+        unknown.push(`${where}: ${method} (not a create/delete/list/read/replace/patch call)`);
+        continue;
+      }
+      let kind = m[2]!.replace(/^(Namespaced|Cluster)/, '').replace(/ForAllNamespaces$/, '');
+      let sub = '';
+      if (kind.endsWith('Status') && kind !== 'Status') {
+        sub = '/status';
+        kind = kind.slice(0, -'Status'.length);
+      }
+      const owner = owners[0]!;
+      const resource = owner === 'CustomObjectsApi' ? PLURAL : `${kind.toLowerCase()}s`;
+      perms.add(`${API_CLASS_GROUP[owner]}|${resource}${sub}|${METHOD_VERB[m[1]!]}`);
+    }
+    // Informers: startInformer(kc, <x>Path(ns), ...) lists and watches the path's resource.
+    for (const [, fn] of text.matchAll(/startInformer\(\s*[\w.]+\s*,\s*(\w+)\(/g)) {
+      const pathFn = (informers as unknown as Record<string, unknown>)[fn!];
+      assert.equal(typeof pathFn, 'function', `${where}: informer path function ${fn} is exported by informers.ts`);
+      const path = (pathFn as (ns?: string) => string)(undefined);
+      const p = /^\/api\/v1\/(\w+)$/.exec(path) ?? /^\/apis\/([^/]+)\/[^/]+\/(\w+)$/.exec(path);
+      assert.ok(p, `informer path ${path}`);
+      const [group, resource] = p.length === 2 ? ['', p[1]!] : [p[1]!, p[2]!];
+      perms.add(`${group}|${resource}|list`);
+      perms.add(`${group}|${resource}|watch`);
+    }
+  }
+  assert.deepEqual(unknown, [], 'every apiserver call of the operator maps to an RBAC rule');
+  // Pods and services carry ownerReferences with blockOwnerDeletion: where OwnerReferencesPermissionEnforcement
+  // is on, setting that needs update on the owner's finalizers subresource.
+  const ref = ownerReference({ metadata: { name: 'x', namespace: 'y', uid: 'u' } } as unknown as SimCLRJob);
+  if (ref.blockOwnerDeletion === true) perms.add(`${GROUP}|${PLURAL}/finalizers|update`);
+  return perms;
+}
+
+function expand(rules: Rule[]): Set<string> {
+  const out = new Set<string>();
+  for (const r of rules) {
+    assert.equal(r.nonResourceURLs, undefined, 'the operator calls no non-resource URL');
+    for (const g of r.apiGroups ?? []) for (const res of r.resources ?? []) for (const v of r.verbs) {
+      assert.notEqual(v, '*', 'no wildcard verbs');
+      assert.notEqual(res, '*', 'no wildcard resources');
+      out.add(`${g}|${res}|${v}`);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('chart without a cluster', () => {
+  test('helm lint --strict passes', async () => {
+    const { stdout } = await helm(['lint', CHART, '--strict']);
+    assert.match(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  test('the CRD in the chart is crds/ byte for byte', () => {
+    const ours = readdirSync(join(ROOT, 'crds')).filter((n) => n.endsWith('.yaml')).sort();
+    const chart = readdirSync(join(CHART, 'crds')).sort();
+    assert.deepEqual(chart, ours, 'charts/simclr-operator/crds holds the same files as crds/');
+    for (const n of ours) {
+      assert.equal(readFileSync(join(CHART, 'crds', n), 'utf8'), readFileSync(join(ROOT, 'crds', n), 'utf8'),
+        `charts/simclr-operator/crds/${n} differs from crds/${n}: cp crds/${n} charts/simclr-operator/crds/`);
+    }
+  });
+
+  test('wrong values fail at template time with a message naming the field', async () => {
+    const rejects = async (args: string[], message: RegExp): Promise<void> => {
+      await assert.rejects(template(...args), (err: Error) => {
+        assert.match(err.message, message);
+        return true;
+      });
+    };
+    await rejects(['--set', 'replicaCount=two'], /replicaCount.*got string, want integer/);
+    await rejects(['--set', 'replicaCount=0'], /replicaCount.*minimum/);
+    await rejects(['--set', 'operator.auth=basic'], /operator\/auth.*(kubernetes|none)/);
+    await rejects(['--set', 'image.pullPolicy=Sometimes'], /image\/pullPolicy/);
+    await rejects(['--set', 'operator.workers=100'], /operator\/workers.*maximum/);
+    await rejects(['--set', 'replicaz=3'], /additional properties 'replicaz' not allowed/);
+    await rejects(['--set', 'operator.leaderElect=false'], /replicaCount > 1 needs operator.leaderElect/);
+    await rejects(['--set', 'operator.renewDeadlineSeconds=20'], /renewDeadlineSeconds must be below/);
+  });
+
+  test('the Deployment is hardened, probed, and its flags are accepted by the operator', async () => {
+    const objs = await template();
+    const dep = one(objs, 'Deployment');
+    assert.equal(dep.spec.replicas, 2);
+    const pod = dep.spec.template.spec;
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+    assert.equal(pod.serviceAccountName, one(objs, 'ServiceAccount').metadata.name);
+    const [c] = pod.containers;
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
+    assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory);
+    assert.equal(c.livenessProbe.httpGet.path, '/healthz');
+    assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+    const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.valueFrom ? 'from-field' : e.value]));
+    assert.deepEqual([env.POD_NAMESPACE, env.POD_NAME], ['from-field', 'from-field']);
+    // The rendered flags go through the operator's own parser (as if the kubelet had filled in the env).
+    const config = loadConfig(c.args, { POD_NAMESPACE: 'simclr-system', POD_NAME: 'simclr-abc' });
+    assert.equal(config.leaderElect, true);
+    assert.equal(config.leaseNamespace, 'simclr-system');
+    assert.equal(config.identity, 'simclr-abc');
+    assert.equal(config.auth, 'kubernetes');
+    assert.equal(Number(config.listen.split(':').pop()), c.ports[0].containerPort);
+    const svc = one(objs, 'Service');
+    assert.equal(svc.spec.ports[0].targetPort, c.ports[0].name);
+    assert.deepEqual(svc.spec.selector, dep.spec.selector.matchLabels);
+
+    const watching = one(await template('--set', 'operator.watchNamespace=ml', '--set', 'operator.auth=none'), 'Deployment');
+    const cfg2 = loadConfig(watching.spec.template.spec.containers[0].args, { POD_NAMESPACE: 'x', POD_NAME: 'y' });
+    assert.equal(cfg2.namespace, 'ml');
+    assert.equal(cfg2.auth, 'none');
+  });
+
+  test('the ServiceMonitor is off by default and scrapes /metrics on the http port when on', async () => {
+    assert.equal((await template()).filter((o) => o.kind === 'ServiceMonitor').length, 0);
+    const sm = one(await template('--set', 'serviceMonitor.enabled=true'), 'ServiceMonitor');
+    assert.equal(sm.spec.endpoints[0].port, 'http');
+    assert.equal(sm.spec.endpoints[0].path, '/metrics');
+  });
+
+  test('the ClusterRole and the Lease Role grant exactly what the operator calls', async () => {
+    const objs = await template();
+    const cluster = expand(one(objs, 'ClusterRole', FULLNAME).rules);
+    const role = expand(one(objs, 'Role').rules);
+    const needed = operatorPermissions();
+    // Sanity: the scan found the calls the operator is known to make.
+    for (const p of ['|pods|create', '|pods|watch', `${GROUP}|${PLURAL}/status|update`, 'coordination.k8s.io|leases|update',
+      'authorization.k8s.io|subjectaccessreviews|create', '|events|list']) assert.ok(needed.has(p), `scan found ${p}`);
+    const leases = [...needed].filter((p) => p.startsWith('coordination.k8s.io|leases|'));
+    assert.deepEqual([...role].sort(), leases.sort(), 'the namespaced Role holds the Lease verbs, nothing else');
+    assert.deepEqual([...cluster].sort(), [...needed].filter((p) => !leases.includes(p)).sort(),
+      'ClusterRole rules == the operator\'s calls (other than the Lease)');
+    const binding = one(objs, 'ClusterRoleBinding');
+    assert.equal(binding.roleRef.name, FULLNAME);
+    assert.equal(binding.subjects[0].name, one(objs, 'ServiceAccount').metadata.name);
+
+    const noAuth = expand(one(await template('--set', 'operator.auth=none'), 'ClusterRole', FULLNAME).rules);
+    assert.ok(![...noAuth].some((p) => /tokenreviews|subjectaccessreviews/.test(p)), 'auth=none: no review rights');
+  });
+
+  test('the trainer image runs `train` with the args of the pods the operator builds', () => {
+    const final = (file: string): { entrypoint?: string[]; cmd?: string[]; user?: string } => {
+      const text = readFileSync(join(ROOT, file), 'utf8').replace(/\\\n/g, ' ');
+      const stage = text.split(/^FROM\s/m).pop()!;
+      const json = (kw: string): string[] | undefined => {
+        const all = [...stage.matchAll(new RegExp(`^${kw}\\s+(\\[.*\\])\\s*$`, 'gm'))];
+        return all.length === 0 ? undefined : (JSON.parse(all.at(-1)![1]!) as string[]);
+      };
+      return { entrypoint: json('ENTRYPOINT'), cmd: json('CMD'), user: /^USER\s+(\S+)/m.exec(stage)?.[1] };
+    };
+    const trainer = final('trainer/Dockerfile');
+    const job = parseSimCLRJob({
+      apiVersion: `${GROUP}/v1alpha1`, kind: 'SimCLRJob',
+      metadata: { name: 'img', namespace: 'ns', uid: 'u1' },
+      spec: { image: 'simclr-trainer:test', replicas: 2, training: { epochs: 3, warmup: 1, batchSize: 64 } },
+    });
+    for (const pod of desiredPods(job, 0)) {
+      const c = pod.spec!.containers[0]!;
+      // Kubernetes: command replaces ENTRYPOINT (and drops CMD); args replace CMD.
+      const argv = c.command !== undefined && c.command.length > 0
+        ? [...c.command, ...(c.args ?? [])]
+        : [...(trainer.entrypoint ?? []), ...(c.args !== undefined && c.args.length > 0 ? c.args : (trainer.cmd ?? []))];
+      assert.deepEqual(argv.slice(0, 3), ['node', 'dist/trainer/cli/main.js', 'train'], `pod argv: ${argv.join(' ')}`);
+      assert.ok(argv.slice(3).every((a) => a.startsWith('--')), 'then only the train flags');
+      assert.ok(argv.includes('--epochs=3'));
+    }
+    assert.match(trainer.user ?? '', /^[1-9]\d*(:\d+)?$/, 'trainer runs as a numeric non-root user');
+    const op = final('operator/Dockerfile');
+    assert.deepEqual(op.entrypoint?.slice(-1), ['dist/operator/main.js']);
+    assert.match(op.user ?? '', /^65532(:65532)?$/, 'operator image user matches the chart\'s runAsUser');
+    assert.ok(existsSync(join(ROOT, 'operator', 'main.ts')) && existsSync(join(ROOT, 'trainer', 'cli', 'main.ts')));
+  });
+});
+
+describe('operator image', () => {
+  test('the operator loads only production dependencies, none of those its Dockerfile removes', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const dockerfile = readFileSync(join(ROOT, 'operator', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+    const removed = [...dockerfile.matchAll(/node_modules\/(@[\w.-]+\/[\w.-]+|[\w.-]+)/g)].map((m) => m[1]!);
+    assert.ok(removed.includes('onnxruntime-node'));
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      assert.ok(existsSync(file), `${relative(ROOT, file)} exists`);
+      const text = readFileSync(file, 'utf8');
+      for (const [, spec] of text.matchAll(/(?:from\s+|import\()\s*'([^']+)'/g)) {
+        if (spec!.startsWith('.')) visit(join(dirname(file), spec!.replace(/\.js$/, '.ts')));
+        else if (!spec!.startsWith('node:')) bare.add(spec!.startsWith('@') ? spec!.split('/').slice(0, 2).join('/') : spec!.split('/')[0]!);
+      }
+    };
+    visit(join(ROOT, 'operator', 'main.ts'));
+    const outside = [...seen].map((f) => relative(ROOT, f)).filter((f) => !f.startsWith('operator/') && !f.startsWith('trainer/contract/'));
+    assert.deepEqual(outside, [], 'the operator image copies only operator/ and trainer/contract/');
+    for (const b of bare) {
+      assert.ok(b in pkg.dependencies, `${b} is a production dependency`);
+      assert.ok(!removed.includes(b), `${b} is imported by the operator but removed by operator/Dockerfile`);
+    }
+  });
+});
+
+describe('chart against a real kube-apiserver', () => {
+  let cp: ControlPlane;
+  const kubectl = (args: string[], input?: string) => cp.kubectl(args, { input, timeoutMs: 60_000 });
+
+  before(async () => {
+    cp = await startControlPlane();
+  });
+  after(async () => {
+    await cp?.stop();
+  });
+
+  test('helm template output (with the CRD) is accepted by kubectl apply --dry-run=server', async () => {
+    await kubectl(['create', 'namespace', 'dry']);
+    const { stdout } = await helm(['template', RELEASE, CHART, '--namespace', 'dry', '--include-crds'], cp.env);
+    const { stdout: out } = await kubectl(['apply', '--dry-run=server', '-f', '-'], stdout);
+    for (const o of docs(stdout)) {
+      assert.match(out, new RegExp(`^${o.kind.toLowerCase()}(\\.[\\w.]+)?/${o.metadata.name} (created|configured)`, 'm'),
+        `${o.kind} ${o.metadata.name} accepted:\n${out}`);
+    }
+  });
+
+  test('helm install creates every object; the operator\'s service account gets exactly its rights', async () => {
+    const ns = 'simclr-system';
+    const install = await helm(['install', RELEASE, CHART, '--namespace', ns, '--create-namespace'], cp.env);
+    assert.match(install.stdout, /NOTES:[\s\S]*kubectl get scj[\s\S]*port-forward svc\/simclr-simclr-operator 8080:8080/);
+    const { stdout: manifest } = await helm(['get', 'manifest', RELEASE, '--namespace', ns], cp.env);
+    const objs = docs(manifest);
+    assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
+      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    for (const o of objs) {
+      const scoped = o.metadata.namespace !== undefined;
+      const { stdout } = await kubectl(['get', `${o.kind}.${o.apiVersion.split('/').length === 2 ? o.apiVersion.split('/')[0] : ''}`
+        .replace(/\.$/, ''), o.metadata.name, ...(scoped ? ['-n', o.metadata.namespace!] : []), '-o', 'name']);
+      assert.match(stdout, new RegExp(`/${o.metadata.name}\\s*$`), `${o.kind} ${o.metadata.name} exists`);
+    }
+    await kubectl(['wait', '--for=condition=Established', `crd/${PLURAL}.${GROUP}`, '--timeout=60s']);
+
+    const sa = `system:serviceaccount:${ns}:${FULLNAME}`;
+    // `kubectl auth can-i` prints yes/no and exits 0/1.
+    const can = (verb: string, resource: string, namespace = 'default', sub?: string): Promise<boolean> =>
+      new Promise((resolve, reject) => {
+        const args = ['auth', 'can-i', verb, resource, '--as', sa, '-n', namespace, ...(sub ? [`--subresource=${sub}`] : [])];
+        execFile(join(cp.binDir, 'kubectl'), args, { env: cp.env, timeout: 30_000 }, (err, stdout, stderr) => {
+          const answer = stdout.trim().split('\n').pop();
+          if (answer === 'yes' || answer === 'no') resolve(answer === 'yes');
+          else reject(new Error(`kubectl ${args.join(' ')}: ${stderr || err?.message}`));
+        });
+      });
+    for (const p of operatorPermissions()) {
+      const [group, resource, verb] = p.split('|') as [string, string, string];
+      const [res, sub] = resource.split('/');
+      const target = `${res}${group ? `.${group}` : ''}`;
+      assert.equal(await can(verb, target, group === 'coordination.k8s.io' ? ns : 'default', sub), true,
+        `can ${verb} ${target}${sub ? `/${sub}` : ''}`);
+    }
+    assert.equal(await can('get', 'secrets'), false, 'no secrets');
+    assert.equal(await can('update', 'pods'), false, 'no pod updates');
+    assert.equal(await can('patch', `${PLURAL}.${GROUP}`), false, 'no spec writes');
+    assert.equal(await can('update', 'leases.coordination.k8s.io', 'default'), false, 'leases only in its namespace');
+  });
+
+  test('examples/simclrjob.yaml is accepted by the apiserver and the operator can build its pods', async () => {
+    await kubectl(['create', 'namespace', 'examples']);
+    const example = readFileSync(join(ROOT, 'examples', 'simclrjob.yaml'), 'utf8');
+    const { stdout } = await kubectl(['apply', '--dry-run=server', '-n', 'examples', '-f', '-', '-o', 'json'], example);
+    const parsed = JSON.parse(stdout) as { kind: string; items?: Obj[] } & Obj;
+    const items = parsed.kind === 'List' ? parsed.items! : [parsed];
+    const stored = items.find((o) => o.kind === 'SimCLRJob');
+    assert.ok(stored, 'the example holds a SimCLRJob');
+    const job = parseSimCLRJob({ ...stored, metadata: { ...stored.metadata, uid: stored.metadata.uid ?? 'dry-run' } });
+    assert.equal(job.spec.replicas, 2);
+    assert.equal(job.spec.training.dataset, 'fashion-mnist');
+    const pods = desiredPods(job, 0);
+    assert.equal(pods.length, 2);
+    assert.ok(pods[0]!.spec!.containers[0]!.args!.includes('--num-replicas=2'));
+  });
+});
