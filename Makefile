@@ -11,7 +11,7 @@ APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: all deps system-deps python-deps build native controlplane test run bench clean crds
+.PHONY: all deps system-deps python-deps build native controlplane test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
 TEST_FILES = $$(find dist -name '*.test.js' | sort)
 
@@ -56,8 +56,21 @@ python-deps:
 test: build native controlplane python-deps
 	node --test --test-concurrency=1 $(TEST_FILES)
 
+# The default recipe: a ResNet-18 (CIFAR stem) at width 1/8 on Fashion-MNIST resized to 16 px, batch 256, Adam,
+# 3 epochs (~300 images/s on 2 CPU cores: ~3.3 min per epoch, ~12 min in all with evaluation). Prints kNN and
+# linear top-1 on the test set, then exports the encoder. `make baseline` scores the same encoder at random
+# initialisation and raw pixels with the same kNN and linear-probe protocol.
+RECIPE := --dataset fashion-mnist --epochs 3 --batch-size 256 --image-size-override 16 --width-multiplier 0.125 \
+	--optimizer adam --lr 2e-3 --warmup 0.1 --nce-temperature 0.5 --head-latent-size 256 --nce-size 64 \
+	--crop-scale-min 0.2 --threads 2
+
 run: build
-	node dist/trainer/cli/main.js train --dataset fashion-mnist --uid default
+	rm -rf models/default runs/default
+	node dist/trainer/cli/main.js train --uid default $(RECIPE)
+	node dist/trainer/cli/main.js export --uid default --out models/default/encoder.onnx
+
+baseline: build
+	node dist/trainer/cli/main.js baseline --uid default $(RECIPE)
 
 bench: build native
 	node dist/bench/conv-grad.js

@@ -1,0 +1,81 @@
+// The CLI as a user runs it: a child process (dist/…/main.js after the build, or main.ts under tsx).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL(`./main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+
+function simclr(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), MAIN, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, RANK: '', WORLD_SIZE: '', MASTER_ADDR: '', MASTER_PORT: '' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'simclr-cli-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('simclr train --debug-step on the synthetic data set exits 0 and writes a checkpoint', async () => {
+  const models = join(dir, 'models');
+  const r = simclr([
+    'train',
+    '--dataset=synthetic',
+    '--debug-step',
+    '--batch-size=16',
+    '--image-size-override=12',
+    '--width-multiplier=0.0625',
+    '--head-latent-size=32',
+    '--nce-size=16',
+    '--threads=2',
+    '--uid=dbg',
+    `--model-dir=${models}`,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /debug step done/);
+  assert.deepEqual((await readdir(join(models, 'dbg'))).sort(), ['step-0000000001.json', 'step-0000000001.safetensors']);
+
+  const onnx = join(dir, 'enc.onnx');
+  const e = simclr(['export', '--uid=dbg', `--model-dir=${models}`, `--out=${onnx}`]);
+  assert.equal(e.code, 0, e.stderr);
+  assert.ok(existsSync(onnx));
+  const npy = join(dir, 'emb.npy');
+  const m = simclr(['embed', `--model=${onnx}`, '--dataset=synthetic', '--limit=7', `--out=${npy}`]);
+  assert.equal(m.code, 0, m.stderr);
+  assert.match(m.stdout, /"count":7/);
+});
+
+test('a bad flag value exits 2 with one line naming the flag', () => {
+  const r = simclr(['train', '--batch-size=abc']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--batch-size/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  const w = simclr(['train', '--width-multiplier=0']);
+  assert.equal(w.code, 2);
+  assert.match(w.stderr, /--width-multiplier=0 is not valid/);
+  const u = simclr(['train', '--epoch=3']);
+  assert.equal(u.code, 2);
+  assert.match(u.stderr, /unknown flag --epoch: did you mean --epochs\?/);
+  const x = simclr(['export', '--out=model.txt', '--uid=a']);
+  assert.equal(x.code, 2);
+  assert.match(x.stderr, /--out/);
+  const c = simclr(['frobnicate']);
+  assert.equal(c.code, 2);
+});
+
+test('--help documents every flag', () => {
+  const r = simclr(['train', '--help']);
+  assert.equal(r.code, 0);
+  for (const flag of ['--batch-size', '--width-multiplier', '--resume', '--checkpoint-every', '--knn-k']) assert.ok(r.stdout.includes(flag), flag);
+});

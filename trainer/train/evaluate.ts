@@ -1,0 +1,318 @@
+// Evaluation: an eval-mode program (BatchNorm with running statistics) giving h and the online classifier's logits;
+// the kNN monitor (cosine similarity, k neighbours, temperature-weighted voting as in InstDisc, Wu et al. 2018:
+// each neighbour votes exp(sim / T) for its class); the online classifier's top-1/top-5; and an offline linear
+// probe (softmax regression trained with Adam on frozen, standardised features) that also scores raw pixels and a
+// randomly initialised encoder under the same protocol.
+import type { Engine, ParameterStore, Program } from '../engine/index.js';
+import { Graph, op } from '../graph/index.js';
+import { evalBatches, Rng, type Dataset } from '../data/index.js';
+import { topKCorrect } from '../loss/index.js';
+import { buildSimclrModel, representationSize, type ModelConfig } from '../models/index.js';
+
+export interface Features {
+  /** [N, D] row-major. */
+  readonly h: Float32Array;
+  readonly dim: number;
+  /** [N, K] online-classifier logits (absent for raw pixels). */
+  readonly logits?: Float32Array;
+  readonly labels: Int32Array;
+  readonly count: number;
+}
+
+export class EvalForward {
+  private constructor(
+    readonly program: Program,
+    readonly batchSize: number,
+    readonly dim: number,
+    readonly numClasses: number,
+    readonly height: number,
+    readonly width: number,
+  ) {}
+
+  static async compile(
+    engine: Engine,
+    o: { model: ModelConfig; batchSize: number; height: number; width: number },
+  ): Promise<EvalForward> {
+    const g = new Graph(`simclr_eval_b${o.batchSize}`);
+    const x = g.input('x', [o.batchSize, o.model.inputChannels, o.height, o.width]);
+    const built = buildSimclrModel(g, x, o.model, 'eval');
+    g.output('h', built.outputs.h);
+    const outputs = ['h'];
+    if (built.outputs.logits) {
+      g.output('logits', built.outputs.logits);
+      outputs.push('logits');
+    }
+    const program = await engine.compile(g, { outputs });
+    return new EvalForward(program, o.batchSize, representationSize(o.model), o.model.numClasses, o.height, o.width);
+  }
+
+  /** h and logits of every image of `ds` (no augmentation), batches padded to the compiled size. */
+  async features(ds: Dataset, store: ParameterStore, limit = ds.length): Promise<Features> {
+    const n = Math.min(limit, ds.length);
+    const h = new Float32Array(n * this.dim);
+    const logits = new Float32Array(n * this.numClasses);
+    const labels = new Int32Array(n);
+    const per = ds.channels * this.height * this.width;
+    const x = new Float32Array(this.batchSize * per);
+    let row = 0;
+    for await (const b of evalBatches(ds, { batchSize: this.batchSize, outHeight: this.height, outWidth: this.width })) {
+      const take = Math.min(b.labels.length, n - row);
+      if (take <= 0) break;
+      x.fill(0);
+      x.set(b.images.subarray(0, take * per));
+      const out = await this.program.run({ x }, store);
+      h.set(out.h.subarray(0, take * this.dim), row * this.dim);
+      if (out.logits) logits.set(out.logits.subarray(0, take * this.numClasses), row * this.numClasses);
+      labels.set(b.labels.subarray(0, take), row);
+      row += take;
+    }
+    return { h, dim: this.dim, logits, labels, count: n };
+  }
+
+  async release(): Promise<void> {
+    await this.program.release();
+  }
+}
+
+/** Raw normalised pixels of `ds` as features (the raw-pixel baseline). */
+export async function pixelFeatures(ds: Dataset, limit = ds.length, height = ds.height, width = ds.width): Promise<Features> {
+  const n = Math.min(limit, ds.length);
+  const dim = ds.channels * height * width;
+  const h = new Float32Array(n * dim);
+  const labels = new Int32Array(n);
+  let row = 0;
+  for await (const b of evalBatches(ds, { batchSize: 1000, outHeight: height, outWidth: width })) {
+    const take = Math.min(b.labels.length, n - row);
+    if (take <= 0) break;
+    h.set(b.images.subarray(0, take * dim), row * dim);
+    labels.set(b.labels.subarray(0, take), row);
+    row += take;
+  }
+  return { h, dim, labels, count: n };
+}
+
+/** Top-1/top-5 of the online classifier's logits. */
+export function classifierAccuracy(f: Features, numClasses: number): { top1: number; top5: number } {
+  if (!f.logits) throw new Error('classifierAccuracy: features have no logits');
+  return {
+    top1: topKCorrect(f.logits, f.labels, numClasses, 1) / f.count,
+    top5: topKCorrect(f.logits, f.labels, numClasses, Math.min(5, numClasses)) / f.count,
+  };
+}
+
+function l2NormalizeRows(a: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < a.length / dim; r++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += a[r * dim + j] ** 2;
+    const inv = 1 / Math.sqrt(s + 1e-12);
+    for (let j = 0; j < dim; j++) out[r * dim + j] = a[r * dim + j] * inv;
+  }
+  return out;
+}
+
+export interface KnnOptions {
+  k: number;
+  /** Voting temperature: weight exp(sim / T). */
+  temperature: number;
+  numClasses: number;
+  /** Query rows per similarity MatMul. */
+  chunk?: number;
+}
+
+/**
+ * kNN top-1/top-5 of `test` against the bank `train`: cosine similarities from one ORT MatMul per chunk of queries,
+ * the k most similar bank rows per query, votes exp(sim / T) summed per class.
+ */
+export async function knnAccuracy(
+  engine: Engine,
+  train: Features,
+  test: Features,
+  o: KnnOptions,
+): Promise<{ top1: number; top5: number }> {
+  const dim = train.dim;
+  const k = Math.min(o.k, train.count);
+  const bank = l2NormalizeRows(train.h.subarray(0, train.count * dim), dim);
+  const queries = l2NormalizeRows(test.h.subarray(0, test.count * dim), dim);
+  const chunk = Math.min(o.chunk ?? 256, test.count);
+  const g = new Graph('knn_similarity');
+  const q = g.input('q', [chunk, dim]);
+  const b = g.input('bank', [train.count, dim]);
+  g.output('sim', op.matmul(q, op.transpose(b, [1, 0])));
+  const program = await engine.compile(g);
+  const nbrSim = new Float32Array(k);
+  const nbrIdx = new Int32Array(k);
+  const votes = new Float64Array(o.numClasses);
+  const scores = new Float32Array(o.numClasses);
+  const qbuf = new Float32Array(chunk * dim);
+  let top1 = 0;
+  let top5 = 0;
+  try {
+    for (let first = 0; first < test.count; first += chunk) {
+      const take = Math.min(chunk, test.count - first);
+      qbuf.fill(0);
+      qbuf.set(queries.subarray(first * dim, (first + take) * dim));
+      const { sim } = await program.run({ q: qbuf, bank });
+      for (let r = 0; r < take; r++) {
+        const row = sim.subarray(r * train.count, (r + 1) * train.count);
+        topK(row, k, nbrSim, nbrIdx);
+        votes.fill(0);
+        for (let j = 0; j < k; j++) votes[train.labels[nbrIdx[j]]] += Math.exp(nbrSim[j] / o.temperature);
+        for (let c = 0; c < o.numClasses; c++) scores[c] = votes[c];
+        const label = test.labels[first + r];
+        top1 += topKCorrect(scores, [label], o.numClasses, 1);
+        top5 += topKCorrect(scores, [label], o.numClasses, Math.min(5, o.numClasses));
+      }
+    }
+  } finally {
+    await program.release();
+  }
+  return { top1: top1 / test.count, top5: top5 / test.count };
+}
+
+/** The k largest values of `row` (any order) into vals/idx, by a binary min-heap. */
+export function topK(row: Float32Array, k: number, vals: Float32Array, idx: Int32Array): void {
+  let size = 0;
+  const siftDown = (i: number): void => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < size && vals[l] < vals[m]) m = l;
+      if (r < size && vals[r] < vals[m]) m = r;
+      if (m === i) return;
+      const tv = vals[i];
+      vals[i] = vals[m];
+      vals[m] = tv;
+      const ti = idx[i];
+      idx[i] = idx[m];
+      idx[m] = ti;
+      i = m;
+    }
+  };
+  for (let j = 0; j < row.length; j++) {
+    const v = row[j];
+    if (size < k) {
+      // sift up
+      let i = size++;
+      vals[i] = v;
+      idx[i] = j;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (vals[p] <= vals[i]) break;
+        const tv = vals[i];
+        vals[i] = vals[p];
+        vals[p] = tv;
+        const ti = idx[i];
+        idx[i] = idx[p];
+        idx[p] = ti;
+        i = p;
+      }
+    } else if (v > vals[0]) {
+      vals[0] = v;
+      idx[0] = j;
+      siftDown(0);
+    }
+  }
+}
+
+export interface ProbeOptions {
+  numClasses: number;
+  epochs: number;
+  /** Adam step size. */
+  lr: number;
+  batchSize: number;
+  seed: number;
+}
+
+export const DEFAULT_PROBE: Omit<ProbeOptions, 'numClasses'> = { epochs: 10, lr: 1e-3, batchSize: 256, seed: 0 };
+
+/**
+ * The linear-probe protocol, the same for every feature source: standardise each feature with the train set's mean
+ * and std, train softmax regression (weights + bias, zero init) with Adam (beta 0.9/0.999) for a fixed number of
+ * epochs of shuffled minibatches, report test top-1/top-5.
+ */
+export function linearProbe(train: Features, test: Features, o: ProbeOptions): { top1: number; top5: number } {
+  const d = train.dim;
+  const kc = o.numClasses;
+  const mean = new Float64Array(d);
+  const std = new Float64Array(d);
+  for (let r = 0; r < train.count; r++) for (let j = 0; j < d; j++) mean[j] += train.h[r * d + j];
+  for (let j = 0; j < d; j++) mean[j] /= train.count;
+  for (let r = 0; r < train.count; r++) for (let j = 0; j < d; j++) std[j] += (train.h[r * d + j] - mean[j]) ** 2;
+  for (let j = 0; j < d; j++) std[j] = Math.sqrt(std[j] / train.count) + 1e-6;
+  const standardise = (f: Features): Float32Array => {
+    const out = new Float32Array(f.count * d);
+    for (let r = 0; r < f.count; r++) for (let j = 0; j < d; j++) out[r * d + j] = (f.h[r * d + j] - mean[j]) / std[j];
+    return out;
+  };
+  const xtr = standardise(train);
+  const xte = standardise(test);
+  const w = new Float32Array(kc * d);
+  const bias = new Float32Array(kc);
+  const gw = new Float32Array(kc * d);
+  const gb = new Float32Array(kc);
+  const mw = new Float32Array(kc * d);
+  const vw = new Float32Array(kc * d);
+  const mb = new Float32Array(kc);
+  const vb = new Float32Array(kc);
+  const logit = new Float64Array(kc);
+  const rng = Rng.fromSeed(o.seed);
+  let t = 0;
+  const b1 = 0.9;
+  const b2 = 0.999;
+  const adam = (p: Float32Array, gr: Float32Array, m: Float32Array, v: Float32Array, c1: number, c2: number): void => {
+    for (let i = 0; i < p.length; i++) {
+      m[i] = b1 * m[i] + (1 - b1) * gr[i];
+      v[i] = b2 * v[i] + (1 - b2) * gr[i] * gr[i];
+      p[i] -= (o.lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + 1e-8);
+    }
+  };
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const perm = rng.permutation(train.count);
+    for (let first = 0; first < train.count; first += o.batchSize) {
+      const n = Math.min(o.batchSize, train.count - first);
+      gw.fill(0);
+      gb.fill(0);
+      for (let s = 0; s < n; s++) {
+        const r = perm[first + s];
+        const xr = xtr.subarray(r * d, (r + 1) * d);
+        let max = -Infinity;
+        for (let c = 0; c < kc; c++) {
+          let z = bias[c];
+          const wc = w.subarray(c * d, (c + 1) * d);
+          for (let j = 0; j < d; j++) z += wc[j] * xr[j];
+          logit[c] = z;
+          if (z > max) max = z;
+        }
+        let sum = 0;
+        for (let c = 0; c < kc; c++) sum += (logit[c] = Math.exp(logit[c] - max));
+        const label = train.labels[r];
+        for (let c = 0; c < kc; c++) {
+          const dz = (logit[c] / sum - (c === label ? 1 : 0)) / n;
+          gb[c] += dz;
+          const off = c * d;
+          for (let j = 0; j < d; j++) gw[off + j] += dz * xr[j];
+        }
+      }
+      t++;
+      const c1 = 1 - b1 ** t;
+      const c2 = 1 - b2 ** t;
+      adam(w, gw, mw, vw, c1, c2);
+      adam(bias, gb, mb, vb, c1, c2);
+    }
+  }
+  const scores = new Float32Array(test.count * kc);
+  for (let r = 0; r < test.count; r++) {
+    const xr = xte.subarray(r * d, (r + 1) * d);
+    for (let c = 0; c < kc; c++) {
+      let z = bias[c];
+      for (let j = 0; j < d; j++) z += w[c * d + j] * xr[j];
+      scores[r * kc + c] = z;
+    }
+  }
+  return {
+    top1: topKCorrect(scores, test.labels, kc, 1) / test.count,
+    top5: topKCorrect(scores, test.labels, kc, Math.min(5, kc)) / test.count,
+  };
+}

@@ -1,0 +1,125 @@
+// The loop on the synthetic data set with a tiny model: exact resume (and a corrupt newest checkpoint skipped with a
+// warning), and export equality (the standalone ONNX encoder gives the trainer's eval-mode h).
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { latestValid } from '../checkpoint/index.js';
+import { parseArgs } from '../contract/index.js';
+import { openDataset } from '../data/index.js';
+import { createLogger } from '../observe/index.js';
+import { EvalForward } from './evaluate.js';
+import { exportEncoder } from './export.js';
+import { createEngine, train, type TrainResult } from './loop.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'simclr-loop-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+// 2048 synthetic images / batch 128 = 16 steps per epoch; one epoch.
+const flags = (uid: string, extra: string[] = []): string[] => [
+  '--dataset=synthetic',
+  '--epochs=1',
+  '--batch-size=128',
+  '--image-size-override=12',
+  '--width-multiplier=0.0625',
+  '--head-latent-size=32',
+  '--nce-size=16',
+  '--optimizer=lars',
+  '--lr=0.5',
+  '--warmup=0.25',
+  '--threads=2',
+  '--knn-k=20',
+  `--uid=${uid}`,
+  `--model-dir=${join(dir, 'models')}`,
+  `--log-dir=${join(dir, 'runs')}`,
+  ...extra,
+];
+
+function lines(): { logger: ReturnType<typeof createLogger>; records: () => Array<Record<string, unknown>> } {
+  const out: string[] = [];
+  const logger = createLogger({ destination: { write: (s: string) => out.push(s) }, pretty: false, level: 'info' });
+  return { logger, records: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+let full: TrainResult;
+
+test('uninterrupted run: trains one epoch, evaluates, writes checkpoints and TensorBoard events', async () => {
+  const { logger, records } = lines();
+  full = await train(parseArgs(flags('full', ['--checkpoint-every=4'])), { logger });
+  assert.equal(full.step, 16);
+  assert.ok(full.eval && full.eval.knnTop1 > 0.3, `kNN top-1 ${full.eval?.knnTop1}`);
+  assert.ok(full.eval.probeTop1 !== undefined);
+  assert.ok(records().some((r) => r.msg === 'evaluation on the test set'));
+  const ckpts = (await readdir(join(dir, 'models', 'full'))).filter((n) => n.endsWith('.json'));
+  assert.deepEqual(ckpts, ['step-0000000008.json', 'step-0000000012.json', 'step-0000000016.json']); // keep 3
+  const events = await readdir(join(dir, 'runs', 'full'));
+  assert.equal(events.filter((n) => n.startsWith('events.out.tfevents.')).length, 1);
+});
+
+test('resume: 8 steps + --resume 8 steps ends with the same weights, skipping a corrupt newest checkpoint', async () => {
+  const first = await train(parseArgs(flags('resumed', ['--checkpoint-every=4'])), { stopAfterStep: 8, logger: lines().logger });
+  assert.equal(first.step, 8);
+  // Corrupt the newest checkpoint (step 8): resume must warn, skip it and continue from step 4.
+  const newest = join(dir, 'models', 'resumed', 'step-0000000008.safetensors');
+  const bytes = await readFile(newest);
+  bytes[bytes.length - 3] ^= 0xff;
+  await writeFile(newest, bytes);
+  const { logger, records } = lines();
+  const resumed = await train(parseArgs(flags('resumed', ['--checkpoint-every=4', '--resume'])), { logger });
+  const warnings = records().filter((r) => r.level === 40).map((r) => String(r.msg));
+  assert.ok(warnings.some((m) => /skipping invalid checkpoint.*step-0000000008.*sha256/.test(m)), warnings.join('\n'));
+  assert.ok(records().some((r) => r.msg === 'resumed' && r.step === 4));
+  assert.equal(resumed.step, 16);
+  // The CPU provider with a fixed thread count is deterministic here: bit-identical weights, buffers included.
+  let worst = 0;
+  for (const [name, p] of full.store.entries()) {
+    const d = maxAbsDiff(p.data, resumed.store.require(name).data);
+    worst = Math.max(worst, d);
+  }
+  assert.equal(worst, 0, `max |full - resumed| over all weights is ${worst}`);
+});
+
+test('export: the standalone ONNX encoder gives the trainer eval-mode h (max abs diff <= 1e-5), any batch size', async () => {
+  const ckpt = await latestValid(join(dir, 'models', 'full'));
+  assert.ok(ckpt);
+  const exported = exportEncoder(ckpt);
+  assert.equal(exported.metadata['simclr.input_height'], '12');
+  assert.equal(exported.metadata['simclr.input_channels'], '1');
+  assert.deepEqual(JSON.parse(exported.metadata['simclr.normalization_mean']), [0.5]);
+  const config = parseArgs(flags('full'));
+  const engine = await createEngine(config);
+  const test = await openDataset({ name: 'synthetic', seed: config.seed }, 'test');
+  const forward = await EvalForward.compile(engine, { model: exported.model, batchSize: 5, height: 12, width: 12 });
+  const trainer = await forward.features(test, full.store, 5);
+  await forward.release();
+  const path = join(dir, 'encoder.onnx');
+  await writeFile(path, exported.bytes);
+  const session = await ort.InferenceSession.create(path);
+  const x = new Float32Array(5 * 144);
+  const { evalBatches } = await import('../data/index.js');
+  for await (const b of evalBatches(test, { batchSize: 5, outHeight: 12, outWidth: 12 })) {
+    x.set(b.images);
+    break;
+  }
+  const h5 = (await session.run({ x: new ort.Tensor('float32', x, [5, 1, 12, 12]) })).h.data as Float32Array;
+  const h2 = (await session.run({ x: new ort.Tensor('float32', x.slice(0, 288), [2, 1, 12, 12]) })).h.data as Float32Array;
+  await session.release();
+  const diff = maxAbsDiff(h5, trainer.h);
+  assert.ok(diff <= 1e-5, `max abs diff ${diff}`);
+  assert.ok(maxAbsDiff(h2, trainer.h.subarray(0, h2.length)) <= 1e-5);
+  assert.ok(session.inputNames.includes('x') && session.inputNames.length === 1, 'weights are initializers, x the only input');
+});

@@ -1,0 +1,380 @@
+// The single-process training loop: data -> fused step -> update, per-epoch evaluation, logs, TensorBoard scalars,
+// progress (bar, tracker, HTTP), checkpoints and exact resume (the loader is a pure function of (seed, epoch, step),
+// so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
+import { join } from 'node:path';
+import { latestValid, listManifests, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
+import type { TrainConfig } from '../contract/index.js';
+import { ContrastiveLoader, openDataset, simclrAugmentParams, type Dataset, type Normalization } from '../data/index.js';
+import { Engine, ParameterStore } from '../engine/index.js';
+import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
+import {
+  EventWriter,
+  ProgressBar,
+  ProgressTracker,
+  createLogger,
+  startProgressServer,
+  type Logger,
+  type ProgressServer,
+} from '../observe/index.js';
+import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
+import { DEFAULT_PROBE, EvalForward, classifierAccuracy, knnAccuracy, linearProbe } from './evaluate.js';
+import { TrainStep, applyUpdate } from './step.js';
+
+/** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
+export interface InputContract {
+  inputChannels: number;
+  height: number;
+  width: number;
+  numClasses: number;
+  normalization: Normalization;
+  dataset: string;
+}
+
+export interface EvalResult {
+  knnTop1: number;
+  knnTop5: number;
+  top1: number;
+  top5: number;
+  /** Offline linear probe (final evaluation only). */
+  probeTop1?: number;
+  probeTop5?: number;
+}
+
+export interface TrainResult {
+  uid: string;
+  step: number;
+  epoch: number;
+  checkpointDir: string;
+  lastLoss: number;
+  eval?: EvalResult;
+  store: ParameterStore;
+}
+
+export interface TrainIo {
+  logger?: Logger;
+  /** Where the progress bar draws (a TTY only). Default process.stderr. */
+  barStream?: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  /** Rows of the train set used as the kNN bank after intermediate epochs (the final epoch uses all). */
+  intermediateKnnBank?: number;
+  /** Stop (after checkpointing) once this many global steps are done, as a preempted run would. */
+  stopAfterStep?: number;
+}
+
+export function generatedUid(now = new Date()): string {
+  return `run-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
+}
+
+export function modelConfigFor(config: TrainConfig, contract: InputContract): ModelConfig {
+  return {
+    arch: config.arch,
+    stem: resolveStem(config.stem, Math.min(contract.height, contract.width)),
+    widthMultiplier: config.widthMultiplier,
+    inputChannels: contract.inputChannels,
+    representationSize: config.representationSize,
+    headLatentSize: config.headLatentSize,
+    nceSize: config.nceSize,
+    numClasses: contract.numClasses,
+  };
+}
+
+export function inputContractOf(config: TrainConfig, ds: Dataset): InputContract {
+  const size = config.imageSizeOverride;
+  return {
+    inputChannels: ds.channels,
+    height: size ?? ds.height,
+    width: size ?? ds.width,
+    numClasses: ds.numClasses,
+    normalization: ds.normalization,
+    dataset: ds.name,
+  };
+}
+
+export async function createEngine(config: TrainConfig): Promise<Engine> {
+  return Engine.create({ provider: config.executionProvider, threads: config.threads > 0 ? config.threads : undefined });
+}
+
+function f32(shape: readonly number[], data: Float32Array): TensorMap[string] {
+  return { dtype: 'F32', shape: [...shape], data };
+}
+
+function optimizerTensors(state: OptimizerState): Record<string, TensorMap[string]> {
+  const out: Record<string, TensorMap[string]> = {};
+  for (const [k, v] of Object.entries(state.tensors)) out[k] = f32([v.length], v);
+  return out;
+}
+
+/** Evaluate the current weights: kNN on h and the online classifier on the test set (+ the offline probe). */
+export async function evaluateModel(
+  engine: Engine,
+  forward: EvalForward,
+  store: ParameterStore,
+  train: Dataset,
+  test: Dataset,
+  o: { knnK: number; bank?: number; probe: boolean; seed: number },
+): Promise<EvalResult> {
+  const trainF = await forward.features(train, store, o.bank ?? train.length);
+  const testF = await forward.features(test, store);
+  const knn = await knnAccuracy(engine, trainF, testF, { k: o.knnK, temperature: 0.1, numClasses: test.numClasses });
+  const online = classifierAccuracy(testF, test.numClasses);
+  const result: EvalResult = { knnTop1: knn.top1, knnTop5: knn.top5, top1: online.top1, top5: online.top5 };
+  if (o.probe) {
+    const p = linearProbe(trainF, testF, { ...DEFAULT_PROBE, numClasses: test.numClasses, seed: o.seed });
+    result.probeTop1 = p.top1;
+    result.probeTop5 = p.top5;
+  }
+  return result;
+}
+
+export async function train(config: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
+  const uid = config.uid ?? generatedUid();
+  const logger = io.logger ?? createLogger({ level: config.logLevel, bindings: { uid } });
+  if (config.numReplicas !== 1) {
+    throw new Error(`--num-replicas=${config.numReplicas}: this trainer runs a single process; use --num-replicas=1`);
+  }
+  if (config.precision !== 'fp32') {
+    throw new Error(`--precision=${config.precision}: this trainer computes in fp32 only for now; use --precision=fp32`);
+  }
+  if (config.gradientCacheChunk > 0 && config.gradientCacheChunk < config.batchSize) {
+    logger.warn({ gradientCacheChunk: config.gradientCacheChunk }, 'single process: the whole batch runs as one chunk');
+  }
+  const source = { name: config.dataset, dir: config.dataDir, seed: config.seed };
+  const [trainSet, testSet] = await Promise.all([openDataset(source, 'train'), openDataset(source, 'test')]);
+  const contract = inputContractOf(config, trainSet);
+  const model = modelConfigFor(config, contract);
+  const engine = await createEngine(config);
+  const loader = new ContrastiveLoader(trainSet, {
+    globalBatchSize: config.batchSize,
+    seed: config.seed,
+    augment: {
+      ...simclrAugmentParams(contract.height, contract.width, trainSet.normalization),
+      scale: [config.cropScaleMin, 1] as const,
+    },
+  });
+  const stepsPerEpoch = loader.stepsPerEpoch;
+  const step = await TrainStep.compile(engine, {
+    model,
+    batchSize: config.batchSize,
+    height: contract.height,
+    width: contract.width,
+    temperature: config.nceTemperature,
+  });
+  const store = new ParameterStore();
+  const init = initParameters(step.specs, config.seed);
+  for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
+  const optimizer: Optimizer = createOptimizer({
+    optimizer: config.optimizer,
+    momentum: config.momentum,
+    weightDecay: config.weightDecay,
+  });
+  const schedule = LrSchedule.fromEpochs({
+    lr: config.lr,
+    batchSize: config.batchSize,
+    scaling: config.lrScaling,
+    decay: config.lrUpdateSchedule,
+    warmupEpochs: config.warmup,
+    epochs: config.epochs,
+    stepsPerEpoch,
+  });
+  const checkpointDir = join(config.modelDir, uid);
+  let globalStep = 0;
+  if (!config.resume && (await listManifests(checkpointDir).catch(() => [])).length > 0) {
+    throw new Error(`${checkpointDir} already holds checkpoints: pass --resume to continue that run, or use another --uid`);
+  }
+  if (config.resume) {
+    const ckpt = await latestValid(checkpointDir, (message) => logger.warn({ dir: checkpointDir }, message));
+    if (ckpt === undefined) {
+      logger.info({ dir: checkpointDir }, 'no valid checkpoint to resume from: starting fresh');
+    } else {
+      for (const s of step.specs) {
+        const t = ckpt.weights[s.name];
+        if (t === undefined) throw new Error(`${ckpt.tensorPath}: no weights for ${s.name} (was it written by another model config?)`);
+        if (!(t.data instanceof Float32Array) || t.data.length !== store.require(s.name).data.length) {
+          throw new Error(`${ckpt.tensorPath}: ${s.name} has the wrong size or type for this model config`);
+        }
+        store.require(s.name).data.set(t.data);
+      }
+      const tensors: Record<string, Float32Array> = {};
+      for (const [k, v] of Object.entries(ckpt.optimizer)) tensors[k] = v.data as Float32Array;
+      optimizer.loadStateDict({ kind: config.optimizer, step: Number(ckpt.extra?.optimizerStep ?? 0), tensors });
+      globalStep = ckpt.step;
+      logger.info({ checkpoint: ckpt.manifestPath, step: globalStep }, 'resumed');
+    }
+  }
+
+  const tracker = new ProgressTracker({
+    uid,
+    worldSize: 1,
+    epochs: config.epochs,
+    stepsPerEpoch,
+    globalBatchSize: config.batchSize,
+  });
+  let server: ProgressServer | undefined;
+  if (config.progressPort > 0) {
+    server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document() });
+    logger.info({ port: server.port }, 'serving progress');
+  }
+  const events = config.debugStep ? undefined : EventWriter.open(config.logDir, uid);
+  const bar = new ProgressBar(io.barStream ?? process.stderr);
+  let lastSaved = -1;
+  const save = async (): Promise<void> => {
+    if (lastSaved === globalStep) return;
+    tracker.setPhase('checkpointing');
+    const weights: Record<string, TensorMap[string]> = {};
+    for (const s of step.specs) weights[s.name] = f32(s.shape, store.require(s.name).data);
+    const opt = optimizer.stateDict();
+    const saved = await saveCheckpoint(
+      checkpointDir,
+      {
+        step: globalStep,
+        epoch: Math.floor(globalStep / stepsPerEpoch),
+        weights,
+        optimizer: optimizerTensors(opt),
+        rng: { seed: config.seed, loader: 'pure function of (seed, epoch, step)' },
+        config,
+        extra: { optimizerStep: opt.step, input: contract, model },
+      },
+      { keep: config.keepCheckpoints, onWarning: (m) => logger.warn(m) },
+    );
+    lastSaved = globalStep;
+    tracker.recordCheckpoint({ path: saved.manifestPath, step: saved.step, epoch: saved.epoch, time: saved.createdAt });
+    logger.debug({ checkpoint: saved.manifestPath }, 'checkpoint written');
+  };
+
+  logger.info(
+    {
+      dataset: config.dataset,
+      train: trainSet.length,
+      test: testSet.length,
+      input: `${contract.inputChannels}x${contract.height}x${contract.width}`,
+      arch: model.arch,
+      stem: model.stem,
+      width: model.widthMultiplier,
+      params: step.trainable.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0),
+      batch: config.batchSize,
+      stepsPerEpoch,
+      epochs: config.epochs,
+      optimizer: config.optimizer,
+    },
+    'training',
+  );
+  let lastLoss = NaN;
+  let evalResult: EvalResult | undefined;
+  let forward: EvalForward | undefined;
+  try {
+    for (let epoch = Math.floor(globalStep / stepsPerEpoch); epoch < config.epochs; epoch++) {
+      const startStep = globalStep - epoch * stepsPerEpoch;
+      let lossSum = 0;
+      let ceSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let steps = 0;
+      const t0 = performance.now();
+      for await (const batch of loader.epoch(epoch, startStep)) {
+        const lr = schedule.at(globalStep);
+        const r = await step.run(batch, store);
+        if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
+        applyUpdate(r, step.specs, store, optimizer, { lr, clip: config.clip });
+        globalStep++;
+        steps++;
+        lossSum += r.nce;
+        ceSum += r.ce;
+        lastLoss = r.nce;
+        const k = model.numClasses;
+        for (let i = 0; i < batch.labels.length; i++) {
+          const row = r.logits.subarray(i * k, (i + 1) * k);
+          let best = 0;
+          for (let c = 1; c < k; c++) if (row[c] > row[best]) best = c;
+          if (best === batch.labels[i]) correct++;
+        }
+        seen += batch.labels.length;
+        tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
+        const doc = tracker.document();
+        bar.update({
+          label: `epoch ${epoch + 1}/${config.epochs}`,
+          current: globalStep - epoch * stepsPerEpoch,
+          total: stepsPerEpoch,
+          fields: {
+            loss: r.nce.toFixed(4),
+            lr: lr.toExponential(2),
+            'img/s': doc.imagesPerSecond === null ? '?' : doc.imagesPerSecond.toFixed(0),
+          },
+          etaSeconds: doc.etaSeconds,
+        });
+        logger.debug({ step: globalStep, loss: r.nce, ce: r.ce, lr }, 'step');
+        if (config.debugStep) {
+          bar.done();
+          logger.info({ step: globalStep, loss: r.loss, nce: r.nce, ce: r.ce, lr }, 'debug step done');
+          await save();
+          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
+        }
+        if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await save();
+        if (io.stopAfterStep !== undefined && globalStep >= io.stopAfterStep) {
+          bar.done();
+          await save();
+          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
+        }
+      }
+      bar.done();
+      const seconds = (performance.now() - t0) / 1000;
+      const last = epoch === config.epochs - 1;
+      const trainStats = {
+        epoch: epoch + 1,
+        step: globalStep,
+        loss: lossSum / Math.max(1, steps),
+        classifierLoss: ceSum / Math.max(1, steps),
+        trainTop1: correct / Math.max(1, seen),
+        lr: schedule.at(Math.max(0, globalStep - 1)),
+        imagesPerSecond: (steps * config.batchSize) / seconds,
+        epochSeconds: seconds,
+      };
+      logger.info(trainStats, 'epoch done');
+      await save();
+      tracker.setPhase('evaluating');
+      forward ??= await EvalForward.compile(engine, {
+        model,
+        batchSize: Math.min(500, config.batchSize * 2),
+        height: contract.height,
+        width: contract.width,
+      });
+      const te = performance.now();
+      const bank = last ? trainSet.length : Math.min(trainSet.length, io.intermediateKnnBank ?? 10000);
+      evalResult = await evaluateModel(engine, forward, store, trainSet, testSet, {
+        knnK: config.knnK,
+        bank,
+        probe: last,
+        seed: config.seed,
+      });
+      tracker.recordEval({ top1: evalResult.top1, top5: evalResult.top5, knnTop1: evalResult.knnTop1 });
+      logger.info(
+        { epoch: epoch + 1, ...evalResult, knnBank: bank, evalSeconds: (performance.now() - te) / 1000 },
+        'evaluation on the test set',
+      );
+      events?.addScalars(
+        {
+          'train/loss': trainStats.loss,
+          'train/classifier_loss': trainStats.classifierLoss,
+          'train/top1': trainStats.trainTop1,
+          'train/lr': trainStats.lr,
+          'train/images_per_second': trainStats.imagesPerSecond,
+          'test/knn_top1': evalResult.knnTop1,
+          'test/top1': evalResult.top1,
+          'test/top5': evalResult.top5,
+          ...(evalResult.probeTop1 !== undefined ? { 'test/probe_top1': evalResult.probeTop1 } : {}),
+        },
+        globalStep,
+      );
+      events?.flush();
+    }
+    tracker.setPhase('finished');
+    return { uid, step: globalStep, epoch: config.epochs, checkpointDir, lastLoss, eval: evalResult, store };
+  } catch (err) {
+    tracker.setPhase('failed', err instanceof Error ? err.message : String(err));
+    throw err;
+  } finally {
+    bar.done();
+    events?.close();
+    await server?.close();
+    await forward?.release();
+    await step.release();
+  }
+}

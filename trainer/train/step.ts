@@ -1,0 +1,160 @@
+// One fused SimCLR training program per batch size, and the host-side update that follows it.
+//
+// Graph (one ORT session): view1, view2 [B, C, H, W] and one-hot labels [B, K] in;
+//   x = concat(view1, view2) [2B, C, H, W] goes through the encoder ONCE, so BatchNorm normalises both views with
+//   the same batch statistics (as the common SimCLR implementations that concatenate the views do);
+//   NT-Xent on z (rows i and i + B are the positive pair); the online classifier sees stopGradient(h) of both views
+//   (labels repeated), so its cross entropy trains only the classifier.
+// Outputs: loss (NT-Xent + classifier CE), nce, ce, logits [2B, K], grad/<param> for every trainable parameter and
+// bnstat/<bn>.mean|var for every train-mode BatchNorm.
+// Host side (applyUpdate): clip the global gradient norm, optimizer step with the schedule's lr, running-stat update.
+import type { Engine, ParameterStore, Program } from '../engine/index.js';
+import { Graph, gradients, op, type Value } from '../graph/index.js';
+import { ntXentLoss, oneHot, softmaxCrossEntropy } from '../loss/index.js';
+import { buildSimclrModel, updateRunningStats, type ModelConfig, type ParamSpec } from '../models/index.js';
+import { clipGradNorm, type OptimParam, type Optimizer } from '../optim/index.js';
+
+/** BatchNorm momentum for the running statistics (PyTorch's default). */
+export const BN_MOMENTUM = 0.1;
+
+export interface TrainStepOptions {
+  model: ModelConfig;
+  /** Local batch size B (images per view). */
+  batchSize: number;
+  height: number;
+  width: number;
+  temperature: number;
+}
+
+export interface StepResult {
+  loss: number;
+  nce: number;
+  ce: number;
+  /** [2B, K]: view 1 rows first. */
+  logits: Float32Array;
+  grads: Map<string, Float32Array>;
+  /** BN name -> batch mean / biased variance, and the element count per channel behind them. */
+  bnStats: Map<string, { mean: Float32Array; variance: Float32Array; count: number }>;
+}
+
+export interface StepBatch {
+  view1: Float32Array;
+  view2: Float32Array;
+  labels: ArrayLike<number>;
+}
+
+export class TrainStep {
+  private constructor(
+    readonly opts: TrainStepOptions,
+    readonly program: Program,
+    /** Every parameter and buffer spec of the model. */
+    readonly specs: readonly ParamSpec[],
+    readonly bnCounts: ReadonlyMap<string, number>,
+  ) {}
+
+  static async compile(engine: Engine, opts: TrainStepOptions): Promise<TrainStep> {
+    const { graph, specs, bnCounts } = buildTrainGraph(opts);
+    const program = await engine.compile(graph);
+    return new TrainStep(opts, program, specs, bnCounts);
+  }
+
+  get trainable(): ParamSpec[] {
+    return this.specs.filter((s) => !s.isBuffer);
+  }
+
+  /** Forward + backward on one batch; parameters come from `store` by name. */
+  async run(batch: StepBatch, store: ParameterStore): Promise<StepResult> {
+    const k = this.opts.model.numClasses;
+    const out = await this.program.run(
+      { view1: batch.view1, view2: batch.view2, targets: oneHot(batch.labels, k) },
+      store,
+    );
+    const grads = new Map<string, Float32Array>();
+    for (const s of this.trainable) grads.set(s.name, out[`grad/${s.name}`]);
+    const bnStats = new Map<string, { mean: Float32Array; variance: Float32Array; count: number }>();
+    for (const [name, count] of this.bnCounts) {
+      bnStats.set(name, { mean: out[`bnstat/${name}.mean`], variance: out[`bnstat/${name}.var`], count });
+    }
+    return { loss: out.loss[0], nce: out.nce[0], ce: out.ce[0], logits: out.logits, grads, bnStats };
+  }
+
+  async release(): Promise<void> {
+    await this.program.release();
+  }
+}
+
+export function buildTrainGraph(opts: TrainStepOptions): {
+  graph: Graph;
+  specs: readonly ParamSpec[];
+  bnCounts: Map<string, number>;
+} {
+  const { model, batchSize: b, height, width } = opts;
+  if (model.numClasses < 1) throw new Error('train step: the online classifier needs numClasses >= 1');
+  const g = new Graph(`simclr_train_b${b}`);
+  const c = model.inputChannels;
+  const v1 = g.input('view1', [b, c, height, width]);
+  const v2 = g.input('view2', [b, c, height, width]);
+  const targets = g.input('targets', [b, model.numClasses]);
+  const x = op.concat([v1, v2], 0);
+  const built = buildSimclrModel(g, x, model, 'train');
+  const nce = ntXentLoss(built.outputs.z, opts.temperature);
+  const logits = built.outputs.logits as Value;
+  const ce = softmaxCrossEntropy(logits, op.concat([targets, targets], 0));
+  const total = op.add(nce, ce);
+  const byName = new Map<string, Value>(g.params.map((v) => [v.name, v]));
+  const trainable = built.params.filter((s) => !s.isBuffer);
+  const grads = gradients(
+    total,
+    trainable.map((s) => {
+      const v = byName.get(s.name);
+      if (v === undefined) throw new Error(`train step: parameter ${s.name} is not in the graph`);
+      return v;
+    }),
+  );
+  g.output('loss', total);
+  g.output('nce', nce);
+  g.output('ce', ce);
+  g.output('logits', logits);
+  trainable.forEach((s, i) => g.output(`grad/${s.name}`, grads[i]));
+  const bnCounts = new Map<string, number>();
+  for (const st of built.bnStats) {
+    g.output(`bnstat/${st.name}.mean`, st.mean);
+    g.output(`bnstat/${st.name}.var`, st.variance);
+    bnCounts.set(st.name, st.count);
+  }
+  return { graph: g, specs: built.params, bnCounts };
+}
+
+/** The optimizer's view of the trainable parameters (the store's arrays, updated in place). */
+export function optimParams(specs: readonly ParamSpec[], store: ParameterStore): OptimParam[] {
+  return specs
+    .filter((s) => !s.isBuffer)
+    .map((s) => ({ name: s.name, data: store.require(s.name).data, isOneD: s.isOneD }));
+}
+
+export interface UpdateOptions {
+  lr: number;
+  /** Global-norm clip (0 = off). */
+  clip: number;
+  bnMomentum?: number;
+}
+
+/** Clip, optimizer step, running statistics. Returns the gradient norm before clipping. */
+export function applyUpdate(
+  result: StepResult,
+  specs: readonly ParamSpec[],
+  store: ParameterStore,
+  optimizer: Optimizer,
+  o: UpdateOptions,
+): number {
+  let norm = NaN;
+  if (o.clip > 0) norm = clipGradNorm(result.grads.values(), o.clip);
+  optimizer.step(optimParams(specs, store), result.grads, o.lr);
+  for (const [name, st] of result.bnStats) {
+    const mean = store.get(`${name}.running_mean`);
+    const variance = store.get(`${name}.running_var`);
+    if (mean === undefined || variance === undefined) throw new Error(`train step: no running statistics for ${name}`);
+    updateRunningStats({ mean: mean.data, variance: variance.data }, st, st.count, o.bnMomentum ?? BN_MOMENTUM);
+  }
+  return norm;
+}
