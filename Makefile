@@ -11,7 +11,7 @@ APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: all deps system-deps python-deps build native controlplane test run baseline bench clean crds
+.PHONY: images all deps system-deps python-deps build native controlplane test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
 TEST_FILES = $$(find dist -name '*.test.js' | sort)
 
@@ -46,8 +46,15 @@ native: deps
 controlplane:
 	bash test/controlplane/build.sh
 
+# Regenerates the CRD from the zod schema and keeps the chart's copy identical (tests compare both).
 crds: build
 	node dist/operator/api/gen-crd.js
+	cp crds/simclr.dev_simclrjobs.yaml charts/simclr-operator/crds/
+
+# Needs a Docker engine (none on our development machines).
+images:
+	docker build -f operator/Dockerfile -t simclr-operator:0.1.0 .
+	docker build -f trainer/Dockerfile -t simclr-trainer:0.1.0 .
 
 # Reference readers our file formats are checked against (TensorBoard event files, safetensors).
 python-deps:
@@ -75,6 +82,8 @@ baseline: build
 bench: build native
 	node dist/bench/conv-grad.js
 	node dist/bench/allreduce.js
+	node dist/bench/train-step.js
+	node dist/bench/operator.js --entry dist
 
 clean:
 	rm -rf dist native/build

@@ -15,7 +15,7 @@
 //
 // Needs the binaries of test/controlplane/build.sh. Runs in ~2 minutes on 2 cores.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +43,9 @@ if (args.entry !== 'tsx' && args.entry !== 'dist') throw new Error('--entry must
 const ENTRY = args.entry;
 const IMAGE = 'simclr-trainer:bench';
 const CLK_TCK = 100; // Linux USER_HZ
-const ROOT = new URL('..', import.meta.url).pathname;
+// The repository root: one folder up from bench/ under tsx, two from dist/bench/ after tsc.
+const HERE = new URL('..', import.meta.url).pathname;
+const ROOT = existsSync(join(HERE, 'package.json')) ? HERE : join(HERE, '..');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]): number => {
