@@ -68,13 +68,13 @@ test: build native controlplane python-deps
 # linear top-1 on the test set, then exports the encoder. `make baseline` scores the same encoder at random
 # initialisation and raw pixels with the same kNN and linear-probe protocol.
 RECIPE := --dataset fashion-mnist --epochs 3 --batch-size 256 --image-size-override 16 --width-multiplier 0.125 \
-	--optimizer adam --lr 2e-3 --warmup 0.1 --nce-temperature 0.5 --head-latent-size 256 --nce-size 64 \
-	--crop-scale-min 0.2 --threads 2
+	--optimizer adam --lr 2e-3 --warmup 0.1 --nce-temperature 0.2 --head-latent-size 256 --nce-size 64 --threads 2
 
+# Each `make run` gets its own uid, so an earlier run's checkpoints and encoder are never overwritten.
+RUN_UID := default-$(shell date +%Y%m%d-%H%M%S)
 run: build
-	rm -rf models/default runs/default
-	node dist/trainer/cli/main.js train --uid default $(RECIPE)
-	node dist/trainer/cli/main.js export --uid default --out models/default/encoder.onnx
+	node dist/trainer/cli/main.js train --uid $(RUN_UID) $(RECIPE)
+	node dist/trainer/cli/main.js export --uid $(RUN_UID) --out models/$(RUN_UID)/encoder.onnx
 
 baseline: build
 	node dist/trainer/cli/main.js baseline --uid default $(RECIPE)
