@@ -6,22 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { eventually } from './eventually.js';
 import { KWOK, startControlPlane, type ControlPlane } from './harness.js';
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -101,7 +87,7 @@ describe('control plane with controller-manager, scheduler and kwok', () => {
     eventually(`pod ${name} ${phase}`, async () => {
       const p = await core.readNamespacedPod({ namespace: ns, name });
       return p.status?.phase === phase ? p : undefined;
-    });
+    }, 60_000, 250);
 
   test('a pod is scheduled onto the fake node and goes Running, then Succeeded on request', async () => {
     await core.createNamespacedPod({ namespace: ns, body: podBody('ok') });
@@ -144,7 +130,7 @@ describe('control plane with controller-manager, scheduler and kwok', () => {
       } catch (err) {
         return /404|not found/i.test(String(err)) ? true : undefined;
       }
-    });
+    }, 60_000, 250);
   });
 
   test('the garbage collector deletes an owned ConfigMap when its owner goes', async () => {
@@ -167,6 +153,7 @@ describe('control plane with controller-manager, scheduler and kwok', () => {
         return items.some((c) => c.metadata?.name === 'owned') ? undefined : true;
       },
       90_000,
+      250,
     );
   });
 

@@ -7,21 +7,9 @@ import { Config } from '../../operator/config.js';
 import { startOperator, type RunningOperator } from '../../operator/operator.js';
 import type { ControlPlane } from '../controlplane/harness.js';
 
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { eventually } from '../controlplane/eventually.js';
+
+export { eventually };
 
 export function kubeConfig(cp: ControlPlane): KubeConfig {
   const kc = new KubeConfig();
