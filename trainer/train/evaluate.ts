@@ -173,6 +173,14 @@ export async function knnAccuracy(
 /** The k largest values of `row` (any order) into vals/idx, by a binary min-heap. */
 export function topK(row: Float32Array, k: number, vals: Float32Array, idx: Int32Array): void {
   let size = 0;
+  const swap = (a: number, b: number): void => {
+    const tv = vals[a];
+    vals[a] = vals[b];
+    vals[b] = tv;
+    const ti = idx[a];
+    idx[a] = idx[b];
+    idx[b] = ti;
+  };
   const siftDown = (i: number): void => {
     for (;;) {
       const l = 2 * i + 1;
@@ -181,12 +189,7 @@ export function topK(row: Float32Array, k: number, vals: Float32Array, idx: Int3
       if (l < size && vals[l] < vals[m]) m = l;
       if (r < size && vals[r] < vals[m]) m = r;
       if (m === i) return;
-      const tv = vals[i];
-      vals[i] = vals[m];
-      vals[m] = tv;
-      const ti = idx[i];
-      idx[i] = idx[m];
-      idx[m] = ti;
+      swap(i, m);
       i = m;
     }
   };
@@ -200,12 +203,7 @@ export function topK(row: Float32Array, k: number, vals: Float32Array, idx: Int3
       while (i > 0) {
         const p = (i - 1) >> 1;
         if (vals[p] <= vals[i]) break;
-        const tv = vals[i];
-        vals[i] = vals[p];
-        vals[p] = tv;
-        const ti = idx[i];
-        idx[i] = idx[p];
-        idx[p] = ti;
+        swap(i, p);
         i = p;
       }
     } else if (v > vals[0]) {
