@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { ConfigError, helpText, parseArgs } from '../contract/index.js';
+import { DistError } from '../dist/index.js';
 import { createLogger } from '../observe/index.js';
 import { baselines } from '../train/baseline.js';
 import { embedImages, writeEmbeddings } from '../train/embed.js';
@@ -162,7 +163,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`simclr ${command}: ${err.message}\n`);
       return 2;
     }
-    process.stderr.write(`simclr ${command}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // A replica that lost its peers or its master gets one clear line; anything unexpected keeps its stack.
+    const detail = err instanceof DistError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`simclr ${command}: ${detail}\n`);
     return 1;
   }
 }

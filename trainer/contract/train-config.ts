@@ -38,6 +38,9 @@ export const TrainConfigFields = z.object({
   // --- optimisation
   batchSize: int(2, 65536).default(256).describe('Global batch size, summed over all replicas.'),
   epochs: int(1, 100000).default(100).describe('Number of passes over the training set.'),
+  maxSteps: int(0, 1_000_000_000)
+    .default(0)
+    .describe('Stop (after a checkpoint) once this many global steps are done; the schedule still spans --epochs (0 = off).'),
   lr: z.number().gt(0).max(100).default(0.3).describe('Base learning rate, scaled by batch/256 (see --lr-scaling).'),
   lrScaling: z
     .enum(['linear', 'sqrt'])
@@ -108,7 +111,13 @@ export const TrainConfigFields = z.object({
     .max(86400)
     .default(300)
     .describe('Seconds one collective may take before the step fails (a dead peer).'),
-  convertToSyncBn: z.boolean().default(false).describe('Compute BatchNorm statistics over all replicas.'),
+  convertToSyncBn: z
+    .boolean()
+    .default(false)
+    .describe(
+      'BatchNorm statistics over the whole global batch. Only valid while that is one chunk of one replica (then it ' +
+        'changes nothing); with several replicas or chunks it is rejected, not silently ignored.',
+    ),
   // --- state and observability
   uid: z
     .string()
@@ -151,6 +160,16 @@ function checkCrossFieldRules(c: z.infer<typeof TrainConfigFields>, ctx: z.Refin
   const localBatch = c.batchSize / c.numReplicas;
   if (c.gradientCacheChunk > localBatch) {
     fail('gradientCacheChunk', `${c.gradientCacheChunk} exceeds the local batch ${localBatch}; use at most that`);
+  } else if (c.gradientCacheChunk > 0 && localBatch % c.gradientCacheChunk !== 0) {
+    fail('gradientCacheChunk', `${c.gradientCacheChunk} does not divide the local batch ${localBatch}; use a divisor of it`);
+  }
+  const chunked = c.gradientCacheChunk > 0 && c.gradientCacheChunk < localBatch;
+  if (c.convertToSyncBn && (c.numReplicas > 1 || chunked)) {
+    fail(
+      'convertToSyncBn',
+      'synchronised BatchNorm across replicas or chunks is not supported yet: drop the flag ' +
+        '(BatchNorm then normalises each chunk with its own statistics)',
+    );
   }
   if (c.dataDir === undefined && DATASETS_NEEDING_DATA_DIR.has(c.dataset)) {
     fail('dataDir', `is required for --dataset=${c.dataset}; point it at the data set folder`);

@@ -6,6 +6,7 @@ export {
   blockPositives,
   l2Normalize,
   ntXent,
+  ntXentBlockSum,
   ntXentLoss,
   pairingMask,
   positiveMask,

@@ -88,3 +88,34 @@ export function blockPositives(blocks: number, b: number): Int32Array {
   }
   return out;
 }
+
+/**
+ * The gradient-cache step's share of NT-Xent: the SUM of the per-anchor losses of one block of rows, against every
+ * row of the global batch. `z` [M, D] is the global batch rolled so that the block comes first: rows 0..b-1 are the
+ * anchors, [view 1 (b/2 rows); view 2 (b/2 rows)] of the same images. Rows b..M-1 are negatives only, so the masks
+ * stay [b, b] whatever M is. Differentiating this sum w.r.t. z gives the block's contribution to every row's
+ * gradient (as anchor, as positive, as negative); summed over all blocks and divided by M it is dNTXent/dz.
+ */
+export function ntXentBlockSum(z: Value, blockRows: number, temperature: number): Value {
+  const m = z.shape[0];
+  const b = blockRows;
+  if (z.rank !== 2 || b < 2 || b % 2 !== 0 || b > m) {
+    throw new Error(`ntXentBlockSum: need z [M, D] and an even block of 2..M rows, got [${z.shape.join(', ')}] and ${b}`);
+  }
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new Error(`ntXent: bad temperature ${temperature}`);
+  const g = z.graph as Graph;
+  const zn = l2Normalize(z);
+  const anchors = op.slice(zn, [0], [b], [0]);
+  const inBlock = op.add(
+    op.mul(op.matmul(anchors, op.transpose(anchors, [1, 0])), 1 / temperature),
+    g.constant(selfMask(b), [b, b]),
+  );
+  let logits = inBlock;
+  if (m > b) {
+    const rest = op.slice(zn, [b], [m], [0]);
+    logits = op.concat([inBlock, op.mul(op.matmul(anchors, op.transpose(rest, [1, 0])), 1 / temperature)], 1);
+  }
+  const logp = op.logSoftmax(logits, 1); // [b, M]
+  const positives = op.reduceSum(op.mul(op.slice(logp, [0], [b], [1]), g.constant(positiveMask(b), [b, b])));
+  return op.neg(positives);
+}

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { latestValid, listManifests, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
 import type { TrainConfig } from '../contract/index.js';
 import { ContrastiveLoader, openDataset, simclrAugmentParams, type Dataset, type Normalization } from '../data/index.js';
+import { ProcessGroup } from '../dist/index.js';
 import { Engine, ParameterStore } from '../engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
@@ -18,7 +19,10 @@ import {
 } from '../observe/index.js';
 import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
 import { DEFAULT_PROBE, EvalForward, classifierAccuracy, knnAccuracy, linearProbe } from './evaluate.js';
-import { TrainStep, applyUpdate } from './step.js';
+import { GradientCacheStep } from './gradient-cache.js';
+import { syncInitialState } from './sync-state.js';
+import { TrainStep, applyUpdate, type StepBatch, type StepResult } from './step.js';
+import type { ParamSpec } from '../models/index.js';
 
 /** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
 export interface InputContract {
@@ -58,6 +62,48 @@ export interface TrainIo {
   intermediateKnnBank?: number;
   /** Stop (after checkpointing) once this many global steps are done, as a preempted run would. */
   stopAfterStep?: number;
+}
+
+/** One training step as the loop sees it: the fused program, or the gradient-cache step over the process group. */
+interface Stepper {
+  readonly specs: readonly ParamSpec[];
+  readonly trainable: ParamSpec[];
+  readonly kind: 'fused' | 'gradient-cache';
+  run(batch: StepBatch, store: ParameterStore): Promise<StepResult>;
+  release(): Promise<void>;
+}
+
+/**
+ * One replica with the whole local batch as one chunk runs the fused program (one forward, one backward). Anything
+ * else (several replicas, or --gradient-cache-chunk below the local batch) runs the gradient-cache step, which makes
+ * the contrastive loss and its gradient global across replicas.
+ */
+async function createStepper(
+  engine: Engine,
+  config: TrainConfig,
+  group: ProcessGroup,
+  opts: { model: ModelConfig; height: number; width: number },
+): Promise<Stepper> {
+  const localBatch = config.batchSize / group.worldSize;
+  const chunk = config.gradientCacheChunk > 0 ? config.gradientCacheChunk : localBatch;
+  const common = { model: opts.model, batchSize: localBatch, height: opts.height, width: opts.width, temperature: config.nceTemperature };
+  if (group.worldSize === 1 && chunk === localBatch) {
+    const step = await TrainStep.compile(engine, common);
+    return { specs: step.specs, trainable: step.trainable, kind: 'fused', run: (b, s) => step.run(b, s), release: () => step.release() };
+  }
+  const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize });
+  return {
+    specs: step.specs,
+    trainable: step.trainable,
+    kind: 'gradient-cache',
+    run: (b, s) => step.run(b, s, group),
+    release: () => step.release(),
+  };
+}
+
+/** The process's peak resident memory so far, in MiB (what bounds the batch a machine can train). */
+function peakRssMB(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
 export function generatedUid(now = new Date()): string {
@@ -128,15 +174,34 @@ export async function evaluateModel(
 export async function train(config: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
   const uid = config.uid ?? generatedUid();
   const logger = io.logger ?? createLogger({ level: config.logLevel, bindings: { uid } });
-  if (config.numReplicas !== 1) {
-    throw new Error(`--num-replicas=${config.numReplicas}: this trainer runs a single process; use --num-replicas=1`);
-  }
   if (config.precision !== 'fp32') {
     throw new Error(`--precision=${config.precision}: this trainer computes in fp32 only for now; use --precision=fp32`);
   }
-  if (config.gradientCacheChunk > 0 && config.gradientCacheChunk < config.batchSize) {
-    logger.warn({ gradientCacheChunk: config.gradientCacheChunk }, 'single process: the whole batch runs as one chunk');
+  // Rendezvous first: a wrong master address fails before minutes of data loading and compiling.
+  const group = await ProcessGroup.init({
+    rank: config.distributedRank,
+    worldSize: config.numReplicas,
+    masterAddr: config.distributedMaster,
+    masterPort: config.distributedPort,
+    rendezvousTimeoutMs: Math.round(config.rendezvousTimeout * 1000),
+    collectiveTimeoutMs: Math.round(config.collectiveTimeout * 1000),
+  });
+  try {
+    return await trainInGroup(config, uid, logger, group, io);
+  } finally {
+    await group.destroy();
   }
+}
+
+async function trainInGroup(
+  config: TrainConfig,
+  uid: string,
+  logger: Logger,
+  group: ProcessGroup,
+  io: TrainIo,
+): Promise<TrainResult> {
+  // Only rank 0 writes (checkpoints, TensorBoard, progress); every rank computes the same updates.
+  const leader = group.rank === 0;
   const source = { name: config.dataset, dir: config.dataDir, seed: config.seed };
   const [trainSet, testSet] = await Promise.all([openDataset(source, 'train'), openDataset(source, 'test')]);
   const contract = inputContractOf(config, trainSet);
@@ -145,19 +210,15 @@ export async function train(config: TrainConfig, io: TrainIo = {}): Promise<Trai
   const loader = new ContrastiveLoader(trainSet, {
     globalBatchSize: config.batchSize,
     seed: config.seed,
+    rank: group.rank,
+    worldSize: group.worldSize,
     augment: {
       ...simclrAugmentParams(contract.height, contract.width, trainSet.normalization),
       scale: [config.cropScaleMin, 1] as const,
     },
   });
   const stepsPerEpoch = loader.stepsPerEpoch;
-  const step = await TrainStep.compile(engine, {
-    model,
-    batchSize: config.batchSize,
-    height: contract.height,
-    width: contract.width,
-    temperature: config.nceTemperature,
-  });
+  const step = await createStepper(engine, config, group, { model, height: contract.height, width: contract.width });
   const store = new ParameterStore();
   const init = initParameters(step.specs, config.seed);
   for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
@@ -176,48 +237,56 @@ export async function train(config: TrainConfig, io: TrainIo = {}): Promise<Trai
     stepsPerEpoch,
   });
   const checkpointDir = join(config.modelDir, uid);
-  let globalStep = 0;
-  if (!config.resume && (await listManifests(checkpointDir).catch(() => [])).length > 0) {
-    throw new Error(`${checkpointDir} already holds checkpoints: pass --resume to continue that run, or use another --uid`);
-  }
-  if (config.resume) {
+  const resumeOnLeader = async (): Promise<number> => {
+    if (!config.resume && (await listManifests(checkpointDir).catch(() => [])).length > 0) {
+      throw new Error(`${checkpointDir} already holds checkpoints: pass --resume to continue that run, or use another --uid`);
+    }
+    if (!config.resume) return 0;
     const ckpt = await latestValid(checkpointDir, (message) => logger.warn({ dir: checkpointDir }, message));
     if (ckpt === undefined) {
       logger.info({ dir: checkpointDir }, 'no valid checkpoint to resume from: starting fresh');
-    } else {
-      for (const s of step.specs) {
-        const t = ckpt.weights[s.name];
-        if (t === undefined) throw new Error(`${ckpt.tensorPath}: no weights for ${s.name} (was it written by another model config?)`);
-        if (!(t.data instanceof Float32Array) || t.data.length !== store.require(s.name).data.length) {
-          throw new Error(`${ckpt.tensorPath}: ${s.name} has the wrong size or type for this model config`);
-        }
-        store.require(s.name).data.set(t.data);
-      }
-      const tensors: Record<string, Float32Array> = {};
-      for (const [k, v] of Object.entries(ckpt.optimizer)) tensors[k] = v.data as Float32Array;
-      optimizer.loadStateDict({ kind: config.optimizer, step: Number(ckpt.extra?.optimizerStep ?? 0), tensors });
-      globalStep = ckpt.step;
-      logger.info({ checkpoint: ckpt.manifestPath, step: globalStep }, 'resumed');
+      return 0;
     }
-  }
+    for (const s of step.specs) {
+      const t = ckpt.weights[s.name];
+      if (t === undefined) throw new Error(`${ckpt.tensorPath}: no weights for ${s.name} (was it written by another model config?)`);
+      if (!(t.data instanceof Float32Array) || t.data.length !== store.require(s.name).data.length) {
+        throw new Error(`${ckpt.tensorPath}: ${s.name} has the wrong size or type for this model config`);
+      }
+      store.require(s.name).data.set(t.data);
+    }
+    const tensors: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(ckpt.optimizer)) tensors[k] = v.data as Float32Array;
+    optimizer.loadStateDict({ kind: config.optimizer, step: Number(ckpt.extra?.optimizerStep ?? 0), tensors });
+    logger.info({ checkpoint: ckpt.manifestPath, step: ckpt.step }, 'resumed');
+    return ckpt.step;
+  };
+  // Rank 0 alone reads checkpoints and hands every rank the same starting state (no shared volume needed).
+  let globalStep = await syncInitialState(group, {
+    load: leader ? resumeOnLeader : async () => 0,
+    store,
+    specs: step.specs,
+    optimizer,
+  });
+  if (!leader && globalStep > 0) logger.info({ step: globalStep }, 'resumed from rank 0\'s checkpoint');
 
   const tracker = new ProgressTracker({
     uid,
-    worldSize: 1,
+    worldSize: group.worldSize,
     epochs: config.epochs,
     stepsPerEpoch,
     globalBatchSize: config.batchSize,
   });
   let server: ProgressServer | undefined;
-  if (config.progressPort > 0) {
+  if (leader && config.progressPort > 0) {
     server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document() });
     logger.info({ port: server.port }, 'serving progress');
   }
-  const events = config.debugStep ? undefined : EventWriter.open(config.logDir, uid);
-  const bar = new ProgressBar(io.barStream ?? process.stderr);
+  const events = config.debugStep || !leader ? undefined : EventWriter.open(config.logDir, uid);
+  const bar = new ProgressBar(leader ? (io.barStream ?? process.stderr) : { write: () => true, isTTY: false });
   let lastSaved = -1;
   const save = async (): Promise<void> => {
-    if (lastSaved === globalStep) return;
+    if (!leader || lastSaved === globalStep) return;
     tracker.setPhase('checkpointing');
     const weights: Record<string, TensorMap[string]> = {};
     for (const s of step.specs) weights[s.name] = f32(s.shape, store.require(s.name).data);
@@ -251,6 +320,11 @@ export async function train(config: TrainConfig, io: TrainIo = {}): Promise<Trai
       width: model.widthMultiplier,
       params: step.trainable.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0),
       batch: config.batchSize,
+      rank: group.rank,
+      replicas: group.worldSize,
+      localBatch: loader.localBatchSize,
+      stepKind: step.kind,
+      chunk: step.kind === 'gradient-cache' ? config.gradientCacheChunk || loader.localBatchSize : undefined,
       stepsPerEpoch,
       epochs: config.epochs,
       optimizer: config.optimizer,
@@ -308,9 +382,11 @@ export async function train(config: TrainConfig, io: TrainIo = {}): Promise<Trai
           return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
         if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await save();
-        if (io.stopAfterStep !== undefined && globalStep >= io.stopAfterStep) {
+        const stopAt = io.stopAfterStep ?? (config.maxSteps > 0 ? config.maxSteps : undefined);
+        if (stopAt !== undefined && globalStep >= stopAt) {
           bar.done();
           await save();
+          logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
           return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
       }
@@ -329,6 +405,9 @@ export async function train(config: TrainConfig, io: TrainIo = {}): Promise<Trai
       };
       logger.info(trainStats, 'epoch done');
       await save();
+      // Every rank evaluates after intermediate epochs (identical results), so no rank idles in a collective past
+      // its timeout while rank 0 alone evaluates; after the last epoch nothing follows, so only rank 0 does.
+      if (last && !leader) continue;
       tracker.setPhase('evaluating');
       forward ??= await EvalForward.compile(engine, {
         model,
@@ -366,6 +445,7 @@ export async function train(config: TrainConfig, io: TrainIo = {}): Promise<Trai
       events?.flush();
     }
     tracker.setPhase('finished');
+    logger.info({ step: globalStep, loss: lastLoss, peakRssMB: peakRssMB() }, 'training finished');
     return { uid, step: globalStep, epoch: config.epochs, checkpointDir, lastLoss, eval: evalResult, store };
   } catch (err) {
     tracker.setPhase('failed', err instanceof Error ? err.message : String(err));

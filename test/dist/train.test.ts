@@ -1,0 +1,181 @@
+/**
+ * The distributed trainer end to end, with real `simclr train` processes talking over loopback on Fashion-MNIST:
+ * replicas reach the same weights as one process running the same global batch in chunks; they resume together from
+ * rank 0's checkpoint; a dead replica takes the others down within the collective timeout; rank 0's errors reach
+ * every rank.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { latestValid } from '../../trainer/checkpoint/index.js';
+import { freePort, scriptArgs, spawnRank, type RankResult } from './helpers.js';
+
+const CLI = scriptArgs(import.meta.url, '../../trainer/cli/main.ts');
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'simclr-dist-train-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A tiny model on real data: 12 px Fashion-MNIST, ResNet-18 at width 1/16, LARS (the SimCLR default). */
+function flags(uid: string, extra: string[] = []): string[] {
+  return [
+    'train',
+    '--dataset=fashion-mnist',
+    '--arch=resnet18',
+    '--width-multiplier=0.0625',
+    '--image-size-override=12',
+    '--head-latent-size=32',
+    '--nce-size=16',
+    '--epochs=1',
+    '--threads=1',
+    `--uid=${uid}`,
+    `--model-dir=${join(dir, 'models')}`,
+    `--log-dir=${join(dir, 'runs')}`,
+    ...extra,
+  ];
+}
+
+async function runRanks(uid: string, worldSize: number, extra: string[], timeoutMs = 120_000): Promise<RankResult[]> {
+  const port = await freePort();
+  const ranks = Array.from({ length: worldSize }, (_v, rank) =>
+    spawnRank(CLI, {
+      rank,
+      env: worldSize === 1 ? {} : { RANK: String(rank), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+      args: flags(uid, extra),
+      killAfterMs: timeoutMs,
+    }),
+  );
+  return Promise.all(ranks.map((r) => r.done));
+}
+
+function assertExitedCleanly(results: RankResult[]): void {
+  for (const r of results) assert.equal(r.exitCode, 0, `rank ${r.rank} exited ${r.exitCode} (${r.signal}): ${r.stderr.slice(-2000)}`);
+}
+
+/** Largest |a - b| over every tensor of the newest checkpoints of two runs (weights, buffers, optimizer state). */
+async function checkpointDistance(uidA: string, uidB: string): Promise<{ max: number; step: [number, number] }> {
+  const [a, b] = await Promise.all([uidA, uidB].map((u) => latestValid(join(dir, 'models', u))));
+  assert.ok(a && b, 'both runs wrote a checkpoint');
+  let max = 0;
+  for (const [part, other] of [
+    [a.weights, b.weights],
+    [a.optimizer, b.optimizer],
+  ] as const) {
+    assert.deepEqual(Object.keys(part).sort(), Object.keys(other).sort());
+    for (const [name, t] of Object.entries(part)) {
+      const x = t.data as Float32Array;
+      const y = other[name].data as Float32Array;
+      for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i] - y[i]));
+    }
+  }
+  return { max, step: [a.step, b.step] };
+}
+
+for (const worldSize of [2, 4]) {
+  test(`${worldSize} replicas x 8 images reach the weights of 1 process x ${8 * worldSize} in chunks of 8, after 5 steps`, { timeout: 180_000 }, async (t) => {
+    const batch = [`--batch-size=${8 * worldSize}`, '--max-steps=5'];
+    const [single, replicas] = await Promise.all([
+      runRanks(`single-${worldSize}`, 1, [...batch, '--gradient-cache-chunk=8']),
+      runRanks(`replicas-${worldSize}`, worldSize, batch),
+    ]);
+    assertExitedCleanly([...single, ...replicas]);
+    const d = await checkpointDistance(`single-${worldSize}`, `replicas-${worldSize}`);
+    assert.deepEqual(d.step, [5, 5]);
+    // Same chunks, same arithmetic: the only possible difference is the summation order inside Gloo's allreduce.
+    assert.ok(d.max <= 1e-5, `max |single - replicas| = ${d.max}`);
+    t.diagnostic(`max |single - replicas| over weights and optimizer state: ${d.max}`);
+    for (const r of replicas) assert.equal(r.report?.msg, 'stopped at the step limit', `rank ${r.rank} stopped by itself`);
+    // Only rank 0 writes TensorBoard events (and checkpoints): one event file for the whole job.
+    const events = await readdir(join(dir, 'runs', `replicas-${worldSize}`));
+    assert.equal(events.filter((f) => f.includes('tfevents')).length, 1, events.join(', '));
+  });
+}
+
+test('replicas resume together from rank 0 checkpoint and finish where an uninterrupted run does', { timeout: 180_000 }, async () => {
+  const common = ['--batch-size=16', '--checkpoint-every=3'];
+  const [straight] = await Promise.all([
+    runRanks('straight', 2, [...common, '--max-steps=6']),
+    runRanks('interrupted', 2, [...common, '--max-steps=3']),
+  ]);
+  assertExitedCleanly(straight);
+  const resumed = await runRanks('interrupted', 2, [...common, '--max-steps=6', '--resume']);
+  assertExitedCleanly(resumed);
+  assert.match(resumed[1].stderr + JSON.stringify(resumed[1].report), /resumed|step/);
+  const d = await checkpointDistance('straight', 'interrupted');
+  assert.deepEqual(d.step, [6, 6]);
+  assert.equal(d.max, 0, 'resuming is exact on CPU');
+});
+
+test('killing one replica mid-training makes every other replica exit non-zero within the collective timeout', { timeout: 120_000 }, async (t) => {
+  const port = await freePort();
+  const env = (rank: number): Record<string, string> => ({
+    RANK: String(rank),
+    WORLD_SIZE: '3',
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(port),
+  });
+  const extra = ['--batch-size=24', '--collective-timeout=20', '--log-level=debug'];
+  // Workers start before the master and still join (they retry until the rendezvous timeout).
+  const workers = [1, 2].map((rank) => spawnRank(CLI, { rank, env: env(rank), args: flags('killed', extra), killAfterMs: 100_000 }));
+  await new Promise((r) => setTimeout(r, 1500));
+  const master = spawnRank(CLI, { rank: 0, env: env(0), args: flags('killed', extra), killAfterMs: 100_000 });
+  await Promise.all([master, ...workers].map((p) => waitForStdout(p.child, '"msg":"step"')));
+  const killedAt = Date.now();
+  workers[0].child.kill('SIGKILL');
+  const [m, other] = await Promise.all([master.done, workers[1].done]);
+  for (const r of [m, other]) {
+    assert.notEqual(r.exitCode, 0, `rank ${r.rank} must fail`);
+    assert.equal(r.signal, null, `rank ${r.rank} exited by itself, not by the test's kill timer`);
+    assert.match(r.stderr, /simclr train: .*(peer|closed|reset|Timed out|Connection)/i, `rank ${r.rank}: ${r.stderr.slice(-500)}`);
+  }
+  const lastExit = Date.now() - killedAt;
+  t.diagnostic(`survivors exited ${lastExit} ms after the kill`);
+  assert.ok(lastExit < 20_000 + 10_000, `survivors exited ${lastExit} ms after the kill (collective timeout 20 s)`);
+});
+
+test('an error on rank 0 before training reaches every rank as that error', { timeout: 120_000 }, async () => {
+  const first = await runRanks('taken', 2, ['--batch-size=16', '--max-steps=1']);
+  assertExitedCleanly(first);
+  const again = await runRanks('taken', 2, ['--batch-size=16', '--max-steps=2']); // no --resume: must not overwrite
+  for (const r of again) {
+    assert.equal(r.exitCode, 1, `rank ${r.rank}: ${r.stderr}`);
+    assert.match(r.stderr, /already holds checkpoints: pass --resume/);
+  }
+  assert.match(again[1].stderr, /rank 0 could not start/);
+});
+
+test('a replica given a wrong master fails within the rendezvous timeout, naming the address it tried', { timeout: 60_000 }, async () => {
+  const port = await freePort(); // nothing listens there
+  const started = Date.now();
+  const r = await spawnRank(CLI, {
+    rank: 1,
+    env: {},
+    args: flags('lost', ['--batch-size=16', '--num-replicas=2', '--distributed-rank=1', '--distributed-master=127.0.0.1', `--distributed-port=${port}`, '--rendezvous-timeout=3']),
+    killAfterMs: 45_000,
+  }).done;
+  assert.equal(r.exitCode, 1, r.stderr);
+  assert.equal(r.signal, null);
+  assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  assert.ok(Date.now() - started < 30_000, 'fails promptly after the 3 s rendezvous timeout');
+});
+
+function waitForStdout(child: import('node:child_process').ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    const onData = (d: Buffer): void => {
+      seen += d.toString();
+      if (seen.includes(text)) {
+        child.stdout!.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+  });
+}

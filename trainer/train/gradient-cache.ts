@@ -1,0 +1,271 @@
+// The gradient-cache step (Gao et al. 2021, "Scaling Deep Contrastive Learning Batch Size under Memory Limited
+// Setup"): exact NT-Xent over the GLOBAL batch of every replica, with activation memory bounded by one chunk.
+//
+//   1. encode: each local chunk of c images (both views, 2c rows) runs forward only; activations are dropped.
+//   2. allgather the embeddings z: every rank holds the global z [M, D], M = 2 x global batch, in the order
+//      [rank 0 chunk 0 (view 1; view 2), rank 0 chunk 1, ..., rank 1 chunk 0, ...].
+//   3. loss: each rank differentiates the loss terms of ITS OWN anchors (one block per chunk, ntXentBlockSum) w.r.t.
+//      the whole global z, and the ranks sum those partial gradients (allreduce): every rank then holds dL/dz for its
+//      rows, including what its rows received as other ranks' negatives. The loss's O(M^2 D) work is split, not
+//      repeated.
+//   4. each chunk runs forward again + backward, seeded with its slice of dL/dz (and the online classifier's cross
+//      entropy weighted by its share of the global batch); parameter gradients add up over chunks.
+//   5. allreduce-sum the gradients (each rank holds the partial derivative of the one global loss through its own
+//      rows, so the sum is the exact gradient) with the BatchNorm statistics, then every rank runs the same update.
+//
+// BatchNorm normalises each chunk with that chunk's statistics (like per-GPU BN in the reference implementation); the
+// running statistics are updated with the statistics pooled over every chunk of every rank, so all ranks keep
+// identical buffers. With one rank and one chunk this computes what TrainStep computes (tested).
+import type { Engine, ParameterStore, Program } from '../engine/index.js';
+import { Graph, gradients, op, type Value } from '../graph/index.js';
+import { ntXentBlockSum, oneHot, softmaxCrossEntropy } from '../loss/index.js';
+import { buildSimclrModel, type ParamSpec } from '../models/index.js';
+import type { StepBatch, StepResult, TrainStepOptions } from './step.js';
+
+/** What the step needs from a process group (ProcessGroup, or one rank alone). */
+export interface Collectives {
+  readonly rank: number;
+  readonly worldSize: number;
+  allreduceSum<T extends Float32Array | Float64Array>(data: T): Promise<T>;
+  allgather<T extends Float32Array>(data: T): Promise<T>;
+}
+
+export interface GradientCacheOptions extends TrainStepOptions {
+  /** Images per view in one forward+backward chunk; divides batchSize (the local batch). */
+  chunk: number;
+  worldSize: number;
+}
+
+type BnStats = StepResult['bnStats'];
+
+export class GradientCacheStep {
+  private constructor(
+    readonly opts: GradientCacheOptions,
+    private readonly encode: Program,
+    private readonly chunkStep: Program,
+    private readonly lossBlock: Program,
+    readonly specs: readonly ParamSpec[],
+    private readonly bnCounts: ReadonlyMap<string, number>,
+    private readonly zDim: number,
+  ) {}
+
+  static async compile(engine: Engine, opts: GradientCacheOptions): Promise<GradientCacheStep> {
+    const { batchSize: b, chunk: c, worldSize } = opts;
+    if (!Number.isInteger(c) || c < 1 || b % c !== 0) {
+      throw new Error(`gradient cache: chunk ${c} must divide the local batch ${b}`);
+    }
+    const enc = buildEncodeGraph(opts);
+    const step = buildChunkGraph(opts);
+    const zDim = opts.model.nceSize;
+    const loss = buildLossBlockGraph(2 * b * worldSize, zDim, 2 * c, opts.temperature);
+    const [encode, chunkStep, lossBlock] = await Promise.all([
+      engine.compile(enc),
+      engine.compile(step.graph),
+      engine.compile(loss),
+    ]);
+    return new GradientCacheStep(opts, encode, chunkStep, lossBlock, step.specs, step.bnCounts, zDim);
+  }
+
+  get trainable(): ParamSpec[] {
+    return this.specs.filter((s) => !s.isBuffer);
+  }
+
+  /** One exact global step's gradients (identical on every rank afterwards); the caller applies the update. */
+  async run(batch: StepBatch, store: ParameterStore, group: Collectives): Promise<StepResult> {
+    const { batchSize: b, chunk: c, model } = this.opts;
+    const chunks = b / c;
+    const d = this.zDim;
+    const k = model.numClasses;
+    const per = batch.view1.length / b;
+    const views = (i: number): { view1: Float32Array; view2: Float32Array } => ({
+      view1: batch.view1.subarray(i * c * per, (i + 1) * c * per),
+      view2: batch.view2.subarray(i * c * per, (i + 1) * c * per),
+    });
+
+    // 1-2: embeddings of every chunk, then of every rank.
+    const zLocal = new Float32Array(2 * b * d);
+    for (let i = 0; i < chunks; i++) {
+      const out = await this.encode.run(views(i), store);
+      zLocal.set(out.z, i * 2 * c * d);
+    }
+    const zAll = await group.allgather(zLocal);
+
+    // 3: this rank's anchors' loss terms, differentiated w.r.t. every row; summed over ranks.
+    const firstRows = Array.from({ length: chunks }, (_v, i) => group.rank * 2 * b + i * 2 * c);
+    const dzSum = await blockLossGradients(this.lossBlock, zAll, d, firstRows);
+    const m = zAll.length / d;
+    const reduced = await group.allreduceSum(dzSum);
+    const nce = reduced[m * d] / m;
+
+    // 4: forward + backward per chunk, seeded with dL/dz; gradients add up.
+    const trainable = this.trainable;
+    const gradSize = trainable.reduce((a, s) => a + size(s.shape), 0);
+    const bnNames = [...this.bnCounts.keys()];
+    const grads = new Float32Array(gradSize);
+    const logits = new Float32Array(2 * b * k);
+    const bnSums = new Map<string, { mean: Float64Array; square: Float64Array }>();
+    let ceSum = 0;
+    for (let i = 0; i < chunks; i++) {
+      const rowStart = group.rank * 2 * b + i * 2 * c;
+      const dz = new Float32Array(2 * c * d);
+      for (let j = 0; j < dz.length; j++) dz[j] = reduced[rowStart * d + j] / m;
+      const labels = Array.from({ length: c }, (_v, j) => batch.labels[i * c + j]);
+      const out = await this.chunkStep.run({ ...views(i), targets: oneHot(labels, k), dz }, store);
+      let at = 0;
+      for (const s of trainable) {
+        const gChunk = out[`grad/${s.name}`];
+        for (let j = 0; j < gChunk.length; j++) grads[at + j] += gChunk[j];
+        at += gChunk.length;
+      }
+      ceSum += out.ce[0];
+      // logits laid out as TrainStep's: every view-1 row first, then every view-2 row.
+      logits.set(out.logits.subarray(0, c * k), i * c * k);
+      logits.set(out.logits.subarray(c * k), (b + i * c) * k);
+      for (const name of bnNames) {
+        const mean = out[`bnstat/${name}.mean`];
+        const variance = out[`bnstat/${name}.var`];
+        let acc = bnSums.get(name);
+        if (acc === undefined) {
+          acc = { mean: new Float64Array(mean.length), square: new Float64Array(mean.length) };
+          bnSums.set(name, acc);
+        }
+        for (let j = 0; j < mean.length; j++) {
+          acc.mean[j] += mean[j];
+          acc.square[j] += variance[j] + mean[j] * mean[j];
+        }
+      }
+    }
+
+    // 5: one reduction for the gradients, one for the statistics (float64: pooled variances subtract squares).
+    const totalGrads = await group.allreduceSum(grads);
+    const statLength = bnNames.reduce((a, n) => a + 2 * (bnSums.get(n)?.mean.length ?? 0), 0);
+    const stats = new Float64Array(statLength + 1);
+    let at = 0;
+    for (const name of bnNames) {
+      const acc = bnSums.get(name)!;
+      stats.set(acc.mean, at);
+      stats.set(acc.square, at + acc.mean.length);
+      at += 2 * acc.mean.length;
+    }
+    stats[statLength] = ceSum;
+    const totalStats = await group.allreduceSum(stats);
+    const chunkCount = chunks * group.worldSize;
+    const ce = totalStats[statLength] / chunkCount;
+    const bnStats: BnStats = new Map();
+    at = 0;
+    for (const name of bnNames) {
+      const channels = bnSums.get(name)!.mean.length;
+      const mean = new Float32Array(channels);
+      const variance = new Float32Array(channels);
+      for (let j = 0; j < channels; j++) {
+        const mu = totalStats[at + j] / chunkCount;
+        mean[j] = mu;
+        variance[j] = Math.max(0, totalStats[at + channels + j] / chunkCount - mu * mu);
+      }
+      bnStats.set(name, { mean, variance, count: this.bnCounts.get(name)! * chunkCount });
+      at += 2 * channels;
+    }
+    const gradMap = new Map<string, Float32Array>();
+    at = 0;
+    for (const s of trainable) {
+      const n = size(s.shape);
+      gradMap.set(s.name, totalGrads.subarray(at, at + n));
+      at += n;
+    }
+    return { loss: nce + ce, nce, ce, logits, grads: gradMap, bnStats };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encode.release(), this.chunkStep.release(), this.lossBlock.release()]);
+  }
+}
+
+/**
+ * Sum over the blocks starting at `firstRows` of (block loss sum, d(block loss sum)/dz for EVERY row of z [M, D]),
+ * as [dz (M x D); loss] in float64, ready for the allreduce. Summed over all blocks of all ranks and divided by M, it
+ * is (NT-Xent, dNT-Xent/dz) of the global batch.
+ */
+export async function blockLossGradients(
+  lossBlock: Program,
+  zAll: Float32Array,
+  d: number,
+  firstRows: readonly number[],
+): Promise<Float64Array> {
+  const n = zAll.length;
+  const rolled = new Float32Array(n);
+  const sum = new Float64Array(n + 1);
+  for (const first of firstRows) {
+    const offset = first * d;
+    rolled.set(zAll.subarray(offset));
+    rolled.set(zAll.subarray(0, offset), n - offset);
+    const out = await lossBlock.run({ z: rolled });
+    const dz = out.dz;
+    for (let j = 0; j < n - offset; j++) sum[j + offset] += dz[j];
+    for (let j = n - offset; j < n; j++) sum[j + offset - n] += dz[j];
+    sum[n] += out.loss[0];
+  }
+  return sum;
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((a, x) => a * x, 1);
+
+function chunkInputs(g: Graph, o: GradientCacheOptions): { x: Value; v1: Value; v2: Value } {
+  const c = o.model.inputChannels;
+  const v1 = g.input('view1', [o.chunk, c, o.height, o.width]);
+  const v2 = g.input('view2', [o.chunk, c, o.height, o.width]);
+  return { x: op.concat([v1, v2], 0), v1, v2 };
+}
+
+/** Forward only, train-mode BatchNorm: the chunk's embeddings z [2c, D]. */
+export function buildEncodeGraph(o: GradientCacheOptions): Graph {
+  const g = new Graph(`simclr_encode_c${o.chunk}`);
+  const { x } = chunkInputs(g, o);
+  g.output('z', buildSimclrModel(g, x, o.model, 'train').outputs.z);
+  return g;
+}
+
+/**
+ * Forward + backward of one chunk seeded with dL/dz (input `dz` [2c, D]) and the classifier's cross entropy weighted
+ * by the chunk's share of the global batch, so that the gradients summed over every chunk of every rank are those
+ * of (global NT-Xent + global mean cross entropy), what TrainStep differentiates on one batch.
+ */
+export function buildChunkGraph(o: GradientCacheOptions): { graph: Graph; specs: readonly ParamSpec[]; bnCounts: Map<string, number> } {
+  const { model, chunk: c } = o;
+  if (model.numClasses < 1) throw new Error('train step: the online classifier needs numClasses >= 1');
+  const g = new Graph(`simclr_chunk_c${c}`);
+  const { x } = chunkInputs(g, o);
+  const targets = g.input('targets', [c, model.numClasses]);
+  const built = buildSimclrModel(g, x, model, 'train');
+  const z = built.outputs.z;
+  const logits = built.outputs.logits as Value;
+  const ce = softmaxCrossEntropy(logits, op.concat([targets, targets], 0));
+  const dz = g.input('dz', z.shape);
+  const byName = new Map<string, Value>(g.params.map((v) => [v.name, v]));
+  const trainable = built.params.filter((s) => !s.isBuffer);
+  const share = c / (o.batchSize * o.worldSize);
+  const grads = gradients(
+    { seeds: [[z, dz], [ce, g.scalar(share)]] },
+    trainable.map((s) => byName.get(s.name)!),
+  );
+  g.output('ce', ce);
+  g.output('logits', logits);
+  trainable.forEach((s, i) => g.output(`grad/${s.name}`, grads[i]));
+  const bnCounts = new Map<string, number>();
+  for (const st of built.bnStats) {
+    g.output(`bnstat/${st.name}.mean`, st.mean);
+    g.output(`bnstat/${st.name}.var`, st.variance);
+    bnCounts.set(st.name, st.count);
+  }
+  return { graph: g, specs: built.params, bnCounts };
+}
+
+/** Input z [M, D] (rolled so the block comes first): the block's loss sum and its gradient w.r.t. every row. */
+export function buildLossBlockGraph(m: number, d: number, blockRows: number, temperature: number): Graph {
+  const g = new Graph(`ntxent_block_m${m}_b${blockRows}`);
+  const z = g.input('z', [m, d]);
+  const loss = ntXentBlockSum(z, blockRows, temperature);
+  const [dz] = gradients(loss, [z]);
+  g.output('loss', loss);
+  g.output('dz', dz);
+  return g;
+}
