@@ -44,17 +44,28 @@ export class Engine {
     };
   }
 
-  async compile(graph: Graph, options: ToOnnxOptions = {}): Promise<Program> {
+  async compile(graph: Graph, options: CompileOptions = {}): Promise<Program> {
     const bytes = graph.toOnnx(options);
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, this.sessionOptions());
+      const sessionOptions = this.sessionOptions();
+      if (options.memoryArena === false) sessionOptions.enableCpuMemArena = false;
+      session = await ort.InferenceSession.create(bytes, sessionOptions);
     } catch (e) {
       if (this.provider !== 'cpu' && looksLikeProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });
     }
     return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name));
   }
+}
+
+export interface CompileOptions extends ToOnnxOptions {
+  /**
+   * false: the session frees its buffers after each run instead of keeping them in ORT's CPU arena (which holds its
+   * peak for the session's lifetime). For sessions that run beside a bigger one, so peak memory is the largest
+   * session's rather than the sum of all of them; costs allocation time on every run.
+   */
+  memoryArena?: boolean;
 }
 
 function looksLikeProviderFailure(e: unknown): boolean {

@@ -7,7 +7,7 @@ import { Graph, gradients } from '../graph/index.js';
 import { blockPositives, ntXentLoss } from '../loss/index.js';
 import { initParameters, type ModelConfig } from '../models/index.js';
 import { createOptimizer } from '../optim/index.js';
-import { GradientCacheStep, blockLossGradients, buildLossBlockGraph } from './gradient-cache.js';
+import { GradientCacheStep, blockLossGradients, buildLossBlockGraph, chunkBlocks, lossBlockImages } from './gradient-cache.js';
 import { TrainStep, applyUpdate, type StepResult } from './step.js';
 
 const SIZE = 12;
@@ -55,17 +55,27 @@ test('block losses summed over every block give NT-Xent of the global batch and 
   const want = await refProgram.run({ z });
   await refProgram.release();
 
-  const block = await engine.compile(buildLossBlockGraph(m, d, 2 * half, temperature));
-  // Two "ranks" of two blocks each: the sums add up to the whole.
-  const rank0 = await blockLossGradients(block, z, d, [0, 6]);
-  const rank1 = await blockLossGradients(block, z, d, [12, 18]);
-  await block.release();
-  const got = Float32Array.from({ length: m * d }, (_v, j) => (rank0[j] + rank1[j]) / m);
-  const gotLoss = (rank0[m * d] + rank1[m * d]) / m;
-  assert.ok(Math.abs(gotLoss - want.loss[0]) <= 1e-5 * want.loss[0], `loss ${gotLoss} vs ${want.loss[0]}`);
-  assert.ok(maxRelDiff(got, want.dz) <= 1e-5, `dz differs by ${maxRelDiff(got, want.dz)} (relative to max |dz|)`);
-  // Every row gets gradient from other blocks' anchors too (it is their negative), not only from its own block.
-  assert.ok(rank1.subarray(0, 6 * d).some((v) => v !== 0), 'rank 1 anchors contribute to rank 0 rows');
+  // Blocks of 3 images (whole chunks) and of 1 image (a chunk split in three): both must add up to the whole.
+  for (const images of [half, 1]) {
+    const block = await engine.compile(buildLossBlockGraph(m, d, 2 * images, temperature));
+    // Two "ranks" of two chunks each.
+    const rank0 = await blockLossGradients(block, z, d, [0, 6].flatMap((first) => chunkBlocks(first, half, images)));
+    const rank1 = await blockLossGradients(block, z, d, [12, 18].flatMap((first) => chunkBlocks(first, half, images)));
+    await block.release();
+    const got = Float32Array.from({ length: m * d }, (_v, j) => (rank0[j] + rank1[j]) / m);
+    const gotLoss = (rank0[m * d] + rank1[m * d]) / m;
+    assert.ok(Math.abs(gotLoss - want.loss[0]) <= 1e-5 * want.loss[0], `loss ${gotLoss} vs ${want.loss[0]}`);
+    assert.ok(maxRelDiff(got, want.dz) <= 1e-5, `dz differs by ${maxRelDiff(got, want.dz)} (relative to max |dz|)`);
+    // Every row gets gradient from other blocks' anchors too (it is their negative), not only from its own block.
+    assert.ok(rank1.subarray(0, 6 * d).some((v) => v !== 0), 'rank 1 anchors contribute to rank 0 rows');
+  }
+});
+
+test('loss blocks shrink so one similarity tensor stays within 2^21 elements at any batch', () => {
+  assert.equal(lossBlockImages(256, 512), 256); // batch 256: one block per chunk
+  assert.equal(lossBlockImages(256, 8192), 128); // batch 4096: 256 x 8192 similarities
+  assert.equal(lossBlockImages(96, 2 ** 20), 1);
+  assert.equal(lossBlockImages(12, 2 ** 18), 4); // the largest divisor that fits
 });
 
 function batch(): { view1: Float32Array; view2: Float32Array; labels: Int32Array } {
