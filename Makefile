@@ -82,6 +82,7 @@ baseline: build
 bench: build native
 	node dist/bench/conv-grad.js
 	node dist/bench/allreduce.js
+	node dist/bench/distributed-step.js
 	node dist/bench/train-step.js
 	node dist/bench/operator.js --entry dist
 
