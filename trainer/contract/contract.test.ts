@@ -75,6 +75,20 @@ test('bad values are one-line errors naming the flag and what is allowed', () =>
   }
 });
 
+test('gradient-cache chunks must divide the local batch; sync BN is refused where it would change anything', () => {
+  let err = errorOf(() => parseArgs(['--batch-size=256', '--num-replicas=2', '--gradient-cache-chunk=48']));
+  assert.equal(err.flag, 'gradient-cache-chunk');
+  assert.match(err.message, /does not divide the local batch 128/);
+  err = errorOf(() => parseArgs(['--batch-size=256', '--num-replicas=2', '--convert-to-sync-bn']));
+  assert.equal(err.flag, 'convert-to-sync-bn');
+  assert.match(err.message, /not supported yet: drop the flag/);
+  err = errorOf(() => parseArgs(['--batch-size=256', '--gradient-cache-chunk=64', '--convert-to-sync-bn']));
+  assert.equal(err.flag, 'convert-to-sync-bn');
+  // One replica, one chunk: the whole batch is one BatchNorm group already.
+  assert.equal(parseArgs(['--batch-size=256', '--convert-to-sync-bn']).convertToSyncBn, true);
+  assert.equal(parseArgs(['--batch-size=256', '--num-replicas=2', '--gradient-cache-chunk=64']).gradientCacheChunk, 64);
+});
+
 test('cross-field rules name the flag and the fix', () => {
   let err = errorOf(() => parseArgs(['--batch-size=100', '--num-replicas=3']));
   assert.equal(err.flag, 'batch-size');
