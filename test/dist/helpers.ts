@@ -30,6 +30,8 @@ export interface RankResult {
   signal: NodeJS.Signals | null;
   /** The JSON line the rank printed last, if any. */
   report: Record<string, unknown> | undefined;
+  /** Every JSON line the rank printed on stdout (pino logs), in order. */
+  stdoutLines: string[];
   stderr: string;
   /** From spawn to exit. */
   wallMs: number;
@@ -75,6 +77,7 @@ export function spawnRank(script: string[], o: SpawnRankOptions): RankProcess {
         exitCode,
         signal,
         report: last === undefined ? undefined : (JSON.parse(last) as Record<string, unknown>),
+        stdoutLines: lines,
         stderr,
         wallMs: Date.now() - started,
       });

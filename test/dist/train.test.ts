@@ -27,7 +27,7 @@ after(async () => {
 function flags(uid: string, extra: string[] = []): string[] {
   return [
     'train',
-    '--dataset=fashion-mnist',
+    ...(extra.some((f) => f.startsWith('--dataset=')) ? [] : ['--dataset=fashion-mnist']),
     '--arch=resnet18',
     '--width-multiplier=0.0625',
     '--image-size-override=12',
@@ -97,6 +97,26 @@ for (const worldSize of [2, 4]) {
     assert.equal(events.filter((f) => f.includes('tfevents')).length, 1, events.join(', '));
   });
 }
+
+test('an epoch on 2 replicas evaluates like 1 process: same kNN, online classifier and probe on the test set', { timeout: 180_000 }, async () => {
+  // Synthetic data: 2048 train / 512 test images, so a whole epoch (32 steps of 64) and its evaluation are quick.
+  const extra = ['--dataset=synthetic', '--batch-size=64', '--knn-k=20'];
+  const [single, replicas] = await Promise.all([
+    runRanks('eval-single', 1, [...extra, '--gradient-cache-chunk=32']),
+    runRanks('eval-replicas', 2, extra),
+  ]);
+  assertExitedCleanly([...single, ...replicas]);
+  const evaluation = (r: RankResult): Record<string, unknown> | undefined =>
+    r.stdoutLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'evaluation on the test set');
+  const want = evaluation(single[0]);
+  const got = evaluation(replicas[0]);
+  assert.ok(want && got, 'both rank 0s logged an evaluation');
+  for (const key of ['knnTop1', 'knnTop5', 'top1', 'top5', 'probeTop1', 'probeTop5']) {
+    assert.equal(typeof want[key], 'number', key);
+    assert.equal(got[key], want[key], `${key}: 2 replicas ${String(got[key])} vs 1 process ${String(want[key])}`);
+  }
+  assert.ok((want.knnTop1 as number) > 0.2, 'better than chance (4 classes... or 10): the evaluation measures something');
+});
 
 test('replicas resume together from rank 0 checkpoint and finish where an uninterrupted run does', { timeout: 180_000 }, async () => {
   const common = ['--batch-size=16', '--checkpoint-every=3'];

@@ -5,7 +5,7 @@
 // randomly initialised encoder under the same protocol.
 import type { Engine, ParameterStore, Program } from '../engine/index.js';
 import { Graph, op } from '../graph/index.js';
-import { evalBatches, Rng, type Dataset } from '../data/index.js';
+import { evalBatches, Rng, shardRange, type Dataset } from '../data/index.js';
 import { topKCorrect } from '../loss/index.js';
 import { buildSimclrModel, representationSize, type ModelConfig } from '../models/index.js';
 
@@ -46,16 +46,22 @@ export class EvalForward {
     return new EvalForward(program, o.batchSize, representationSize(o.model), o.model.numClasses, o.height, o.width);
   }
 
-  /** h and logits of every image of `ds` (no augmentation), batches padded to the compiled size. */
-  async features(ds: Dataset, store: ParameterStore, limit = ds.length): Promise<Features> {
-    const n = Math.min(limit, ds.length);
+  /**
+   * h and logits of the first `limit` images of `ds` (no augmentation), batches padded to the compiled size; with
+   * `shard`, only that rank's contiguous block of them (shardRange), in order.
+   */
+  async features(ds: Dataset, store: ParameterStore, limit = ds.length, shard?: Shard): Promise<Features> {
+    const source = firstImages(ds, limit);
+    const [start, end] = shard === undefined ? [0, source.length] : shardRange(source.length, shard.rank, shard.worldSize);
+    const n = end - start;
     const h = new Float32Array(n * this.dim);
     const logits = new Float32Array(n * this.numClasses);
     const labels = new Int32Array(n);
     const per = ds.channels * this.height * this.width;
     const x = new Float32Array(this.batchSize * per);
     let row = 0;
-    for await (const b of evalBatches(ds, { batchSize: this.batchSize, outHeight: this.height, outWidth: this.width })) {
+    const batches = evalBatches(source, { batchSize: this.batchSize, outHeight: this.height, outWidth: this.width, ...shard });
+    for await (const b of batches) {
       const take = Math.min(b.labels.length, n - row);
       if (take <= 0) break;
       x.fill(0);
@@ -72,6 +78,29 @@ export class EvalForward {
   async release(): Promise<void> {
     await this.program.release();
   }
+}
+
+export interface Shard {
+  rank: number;
+  worldSize: number;
+}
+
+/** The first n images of ds, as a data set of its own. */
+function firstImages(ds: Dataset, n: number): Dataset {
+  if (n >= ds.length) return ds;
+  return {
+    name: ds.name,
+    split: ds.split,
+    length: n,
+    channels: ds.channels,
+    height: ds.height,
+    width: ds.width,
+    numClasses: ds.numClasses,
+    classNames: ds.classNames,
+    normalization: ds.normalization,
+    label: (i) => ds.label(i),
+    get: (i) => ds.get(i),
+  };
 }
 
 /** Raw normalised pixels of `ds` as features (the raw-pixel baseline). */

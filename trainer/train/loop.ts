@@ -18,7 +18,8 @@ import {
   type ProgressServer,
 } from '../observe/index.js';
 import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
-import { DEFAULT_PROBE, EvalForward, classifierAccuracy, knnAccuracy, linearProbe } from './evaluate.js';
+import { EvalForward } from './evaluate.js';
+import { evaluateModel, type EvalResult } from './evaluate-model.js';
 import { GradientCacheStep } from './gradient-cache.js';
 import { syncInitialState } from './sync-state.js';
 import { TrainStep, applyUpdate, type StepBatch, type StepResult } from './step.js';
@@ -34,15 +35,6 @@ export interface InputContract {
   dataset: string;
 }
 
-export interface EvalResult {
-  knnTop1: number;
-  knnTop5: number;
-  top1: number;
-  top5: number;
-  /** Offline linear probe (final evaluation only). */
-  probeTop1?: number;
-  probeTop5?: number;
-}
 
 export interface TrainResult {
   uid: string;
@@ -147,28 +139,6 @@ function optimizerTensors(state: OptimizerState): Record<string, TensorMap[strin
   const out: Record<string, TensorMap[string]> = {};
   for (const [k, v] of Object.entries(state.tensors)) out[k] = f32([v.length], v);
   return out;
-}
-
-/** Evaluate the current weights: kNN on h and the online classifier on the test set (+ the offline probe). */
-export async function evaluateModel(
-  engine: Engine,
-  forward: EvalForward,
-  store: ParameterStore,
-  train: Dataset,
-  test: Dataset,
-  o: { knnK: number; bank?: number; probe: boolean; seed: number },
-): Promise<EvalResult> {
-  const trainF = await forward.features(train, store, o.bank ?? train.length);
-  const testF = await forward.features(test, store);
-  const knn = await knnAccuracy(engine, trainF, testF, { k: o.knnK, temperature: 0.1, numClasses: test.numClasses });
-  const online = classifierAccuracy(testF, test.numClasses);
-  const result: EvalResult = { knnTop1: knn.top1, knnTop5: knn.top5, top1: online.top1, top5: online.top5 };
-  if (o.probe) {
-    const p = linearProbe(trainF, testF, { ...DEFAULT_PROBE, numClasses: test.numClasses, seed: o.seed });
-    result.probeTop1 = p.top1;
-    result.probeTop5 = p.top5;
-  }
-  return result;
 }
 
 export async function train(config: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
@@ -405,9 +375,6 @@ async function trainInGroup(
       };
       logger.info(trainStats, 'epoch done');
       await save();
-      // Every rank evaluates after intermediate epochs (identical results), so no rank idles in a collective past
-      // its timeout while rank 0 alone evaluates; after the last epoch nothing follows, so only rank 0 does.
-      if (last && !leader) continue;
       tracker.setPhase('evaluating');
       forward ??= await EvalForward.compile(engine, {
         model,
@@ -417,7 +384,8 @@ async function trainInGroup(
       });
       const te = performance.now();
       const bank = last ? trainSet.length : Math.min(trainSet.length, io.intermediateKnnBank ?? 10000);
-      evalResult = await evaluateModel(engine, forward, store, trainSet, testSet, {
+      // Every rank takes its shard of the evaluation (no rank idles in a collective while another evaluates).
+      evalResult = await evaluateModel(engine, forward, store, trainSet, testSet, group, {
         knnK: config.knnK,
         bank,
         probe: last,
