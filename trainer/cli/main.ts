@@ -4,6 +4,8 @@
 //   simclr export [flags]     newest checkpoint of <model-dir>/<uid> -> standalone ONNX encoder
 //   simclr embed [flags]      exported encoder on a data set split or IDX file -> .npy / .json
 //   simclr baseline [flags]   random-init encoder and raw pixels under the same kNN / linear-probe protocol
+//   simclr preview [flags]    a PNG grid of augmented pairs, made as training makes them
+//   simclr launch --nproc=N train [flags]   N local replicas of train (torchrun-style)
 // Exit codes: 0 ok, 1 runtime failure, 2 bad command line (one line naming the flag).
 import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
@@ -14,6 +16,8 @@ import { baselines } from '../train/baseline.js';
 import { embedImages, writeEmbeddings } from '../train/embed.js';
 import { exportFromDir } from '../train/export.js';
 import { generatedUid, train } from '../train/loop.js';
+import { LAUNCH_HELP, LaunchUsageError, launch, parseLaunchArgs } from './launch.js';
+import { cmdPreview } from './preview.js';
 
 class UsageError extends Error {}
 
@@ -24,7 +28,9 @@ Commands:
   export     Write the encoder of the newest checkpoint as a standalone ONNX model (see simclr export --help).
   embed      Run an exported encoder on images and write embeddings (see simclr embed --help).
   baseline   Score a randomly initialised encoder and raw pixels with the same kNN and linear probe
-             (takes the train flags).`;
+             (takes the train flags).
+  preview    Write a PNG grid of augmented pairs, as training makes them (see simclr preview --help).
+  launch     Train with several replicas on this machine, like torchrun (see simclr launch --help).`;
 
 const EXPORT_HELP = `Usage: simclr export --uid=<run> [--model-dir=./models] --out=<path.onnx>
 
@@ -138,6 +144,22 @@ async function cmdBaseline(argv: readonly string[]): Promise<void> {
   }
 }
 
+async function runLaunch(argv: readonly string[]): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    process.stdout.write(LAUNCH_HELP + '\n');
+    return 0;
+  }
+  try {
+    return await launch(parseLaunchArgs(argv));
+  } catch (err) {
+    if (err instanceof LaunchUsageError) {
+      process.stderr.write(`simclr launch: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const commands: Record<string, (a: readonly string[]) => Promise<void>> = {
@@ -145,14 +167,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     export: cmdExport,
     embed: cmdEmbed,
     baseline: cmdBaseline,
+    preview: cmdPreview,
   };
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE + '\n');
     return command === undefined ? 2 : 0;
   }
+  if (command === 'launch') return runLaunch(rest);
   const run = commands[command];
   if (run === undefined) {
-    process.stderr.write(`simclr: unknown command '${command}': use train, export, embed or baseline\n`);
+    process.stderr.write(`simclr: unknown command '${command}': use train, launch, export, embed, baseline or preview\n`);
     return 2;
   }
   try {

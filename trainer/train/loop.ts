@@ -166,10 +166,11 @@ export async function train(config: TrainConfig, io: TrainIo = {}): Promise<Trai
 async function trainInGroup(
   config: TrainConfig,
   uid: string,
-  logger: Logger,
+  rootLogger: Logger,
   group: ProcessGroup,
   io: TrainIo,
 ): Promise<TrainResult> {
+  const logger = group.worldSize > 1 ? rootLogger.child({ rank: group.rank }) : rootLogger;
   // Only rank 0 writes (checkpoints, TensorBoard, progress); every rank computes the same updates.
   const leader = group.rank === 0;
   const source = { name: config.dataset, dir: config.dataDir, seed: config.seed };
