@@ -291,7 +291,6 @@ async function trainInGroup(
       width: model.widthMultiplier,
       params: step.trainable.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0),
       batch: config.batchSize,
-      rank: group.rank,
       replicas: group.worldSize,
       localBatch: loader.localBatchSize,
       stepKind: step.kind,
