@@ -11,7 +11,7 @@ APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: images all deps system-deps python-deps build native controlplane test run baseline bench clean crds
+.PHONY: images all deps system-deps python-deps build native controlplane cluster test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
 TEST_FILES = $$(find dist -name '*.test.js' | sort)
 
@@ -46,10 +46,17 @@ native: deps
 controlplane:
 	bash test/controlplane/build.sh
 
-# Regenerates the CRD from the zod schema and keeps the chart's copy identical (tests compare both).
+# Regenerates the CRD from the zod schema and keeps the chart's copy identical (tests compare both), and the
+# README's SimCLRJob reference (test/docs/readme-reference.test.ts compares it with the schema).
 crds: build
 	node dist/operator/api/gen-crd.js
 	cp crds/simclr.dev_simclrjobs.yaml charts/simclr-operator/crds/
+	node dist/scripts/gen-reference.js
+
+# A local cluster in the foreground until Ctrl-C: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the
+# operator, and the test node agent that runs scheduled pods as local processes. Prints the KUBECONFIG to use.
+cluster: build native controlplane
+	node dist/test/controlplane/cluster.js
 
 # Needs a Docker engine (none on our development machines).
 images:

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 
 import { ProcessGroup } from '../trainer/dist/index.js';
+import { freePort } from '../trainer/dist/free-port.js';
 
 const MB = 1 << 20;
 
@@ -51,16 +52,6 @@ async function rankMain(): Promise<void> {
   await pg.destroy();
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 /** Best Buffer.copy bandwidth (GB/s) for `bytes`, touching both buffers first. */
 function memcpyGBps(bytes: number): number {

@@ -10,10 +10,10 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../trainer/dist/free-port.js';
 
 const batch = Number(process.env.BENCH_BATCH ?? 256);
 const steps = Number(process.env.BENCH_STEPS ?? 8);
@@ -26,14 +26,6 @@ const cli = self.endsWith('.ts')
   ? ['--import', 'tsx', join(self, '../../trainer/cli/main.ts')]
   : [join(self, '../../trainer/cli/main.js')];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs one process; resolves with the times (ms) of its step logs. */
 function runTrainer(args: string[], env: Record<string, string>): Promise<number[]> {

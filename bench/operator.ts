@@ -16,7 +16,6 @@
 // Needs the binaries of test/controlplane/build.sh. Runs in ~2 minutes on 2 cores.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +24,7 @@ import { GROUP, PLURAL, VERSION, parseSimCLRJob } from '../operator/api/schema.j
 import { desiredPods } from '../operator/reconcile/desired.js';
 import { startControlPlane, type ControlPlane } from '../test/controlplane/harness.js';
 import { Cluster, createNamespace, eventually, installCrd, kubeConfig } from '../test/operator/helpers.js';
+import { freePort } from '../trainer/dist/free-port.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,13 +57,6 @@ const log = (msg: string): void => {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 };
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -12,10 +12,11 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KWOK_STAGES_YAML } from './kwok-stages.js';
+import { readJsonResponse } from './json-response.js';
+import { freePort } from '../../trainer/dist/free-port.js';
 
 /** Labels and annotations understood by the kwok stages this harness installs. */
 export const KWOK = {
@@ -155,18 +156,6 @@ function installExitHooks(): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -445,18 +434,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
             },
           },
           (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (d: string) => (text += d));
-            res.on('end', () => {
-              let parsed: unknown = text;
-              try {
-                parsed = text ? JSON.parse(text) : undefined;
-              } catch {
-                /* not JSON */
-              }
-              resolveReq({ status: res.statusCode ?? 0, body: parsed });
-            });
+            readJsonResponse(res).then(resolveReq, reject);
           },
         );
         req.on('error', reject);

@@ -1,21 +1,8 @@
 /** Spawning real rank processes on loopback for the distributed tests and the benchmark. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+export { freePort } from '../../trainer/dist/free-port.js';
 
-/** A port nothing listens on right now (the OS picks it; a tiny race with other processes is accepted). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** node arguments that run a sibling script of `from`, in TypeScript (via tsx) or compiled JS, like `from` itself. */
 export function scriptArgs(from: string, relativeTs: string): string[] {

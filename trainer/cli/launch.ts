@@ -4,8 +4,8 @@
 // Runtime's intra-op threads scale poorly on small layers; bench/distributed-step.ts). Rank 0's logs go to stdout;
 // every rank's stderr is passed through. The first replica to fail stops the others, and its exit code is returned.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../dist/free-port.js';
 
 export const LAUNCH_HELP = `Usage: simclr launch --nproc=<n> [--master-port=<port>] train [train flags ...]
 
@@ -45,16 +45,6 @@ export function parseLaunchArgs(argv: readonly string[]): LaunchPlan {
   return { nproc, masterPort, trainArgs: argv.slice(at + 1) };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs the replicas to completion; resolves with the launcher's exit code. */
 export async function launch(plan: LaunchPlan): Promise<number> {

@@ -3,3 +3,4 @@ export { DIST_DEFAULTS, resolveDistConfig, type DistConfig, type DistEnv, type D
 export { DistError, type DistErrorCode } from './errors.js';
 export { loadNative, type CollectiveArray } from './native.js';
 export { ProcessGroup, type FloatArray, type ProcessGroupOptions } from './process-group.js';
+export { freePort } from './free-port.js';

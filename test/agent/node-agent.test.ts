@@ -1,0 +1,87 @@
+// The test node agent against a real control plane (kube-scheduler binds the pods to its node; kube-controller-
+// manager binds the claims it provisions): pods run as local processes and report like a kubelet would.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually } from '../controlplane/eventually.js';
+import { startControlPlane, type ControlPlane } from '../controlplane/harness.js';
+import { NodeAgent } from './node-agent.js';
+
+let cp: ControlPlane;
+let agent: NodeAgent;
+
+before(async () => {
+  cp = await startControlPlane({ controllerManager: true, scheduler: true });
+  agent = await NodeAgent.start({ kubeconfig: cp.kubeconfigPath, root: join(cp.dir, 'agent'),
+    log: (line) => process.env.SIMCLR_TEST_LOG && process.stderr.write(`node-agent: ${line}\n`) });
+});
+after(async () => {
+  await agent?.stop();
+  await cp?.stop();
+});
+
+const pod = (name: string, container: Record<string, unknown>, extra: Record<string, unknown> = {}): string =>
+  JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+    spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox:1.36', ...container }], ...extra } });
+
+async function podStatus(name: string): Promise<any> {
+  const r = await cp.request('GET', `/api/v1/namespaces/default/pods/${name}`);
+  return r.status === 200 ? r.body.status : undefined;
+}
+
+test('the node registers Ready, and the scheduler places pods on it', async () => {
+  const node = await cp.request('GET', `/api/v1/nodes/${agent.nodeName}`);
+  assert.equal(node.status, 200);
+  assert.equal(node.body.status.conditions.find((c: any) => c.type === 'Ready')?.status, 'True');
+});
+
+test('a container that exits 3 makes the pod Failed with exit code 3; args and env reach the process', async () => {
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('fails', { command: ['sh', '-c'],
+    args: ['echo "rank=$RANK master=$MASTER_ADDR"; exit 3'],
+    env: [{ name: 'RANK', value: '1' }, { name: 'MASTER_ADDR', value: 'job-0.job.default.svc' }] }) });
+  const s = await eventually('Failed', async () => ((await podStatus('fails'))?.phase === 'Failed' ? podStatus('fails') : undefined),
+    60_000, 200);
+  assert.equal(s.containerStatuses[0].state.terminated.exitCode, 3);
+  assert.equal(s.containerStatuses[0].state.terminated.reason, 'Error');
+  assert.equal(s.podIP, '127.0.0.1');
+  const log = readFileSync(agent.podRun('default', 'fails')!.containers[0]!.logPath, 'utf8');
+  assert.equal(log.trim(), 'rank=1 master=127.0.0.1');
+});
+
+test('deleting a running pod kills its process and completes the deletion', async () => {
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('sleeps', { command: ['sleep', '300'] }) });
+  await eventually('Running', async () => ((await podStatus('sleeps'))?.phase === 'Running' ? true : undefined), 60_000, 200);
+  const pid = agent.podRun('default', 'sleeps')!.containers[0]!.child!.pid!;
+  assert.doesNotThrow(() => process.kill(pid, 0));
+  await cp.kubectl(['delete', 'pod', 'sleeps', '--wait=true', '--timeout=30s']);
+  assert.equal(await podStatus('sleeps'), undefined);
+  assert.throws(() => process.kill(pid, 0), /ESRCH/);
+  assert.equal(agent.podRun('default', 'sleeps')!.containers[0]!.exit?.signal, 'SIGTERM');
+});
+
+test('a claim gets a volume that outlives the pod; the pod Succeeds', async () => {
+  await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+    metadata: { name: 'store', namespace: 'default' },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }) });
+  // The mount path in env (and args) is rewritten to the claim's folder; inside a shell string it would not be.
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('writes', { command: ['sh', '-c', 'echo saved > "$OUT/file"'],
+    env: [{ name: 'OUT', value: '/out' }], volumeMounts: [{ name: 'v', mountPath: '/out' }] },
+  { volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'store' } }] }) });
+  const s = await eventually('Succeeded', async () =>
+    ((await podStatus('writes'))?.phase === 'Succeeded' ? podStatus('writes') : undefined), 90_000, 200);
+  assert.equal(s.containerStatuses[0].state.terminated.exitCode, 0);
+  const pvc = await cp.request('GET', '/api/v1/namespaces/default/persistentvolumeclaims/store');
+  assert.equal(pvc.body.status.phase, 'Bound');
+  const file = join(agent.claimDir('default', 'store'), 'file');
+  assert.ok(existsSync(file));
+  assert.equal(readFileSync(file, 'utf8'), 'saved\n');
+});
+
+test('an image the agent does not know fails the pod with a message naming the fix', async () => {
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('unknown', {}) });
+  const s = await eventually('Failed', async () =>
+    ((await podStatus('unknown'))?.phase === 'Failed' ? podStatus('unknown') : undefined), 60_000, 200);
+  assert.equal(s.reason, 'UnsupportedByTestNodeAgent');
+  assert.match(s.message, /image busybox:1.36 is not known to the test node agent.*set its command/);
+});

@@ -1,0 +1,81 @@
+// How the test node agent maps a pod to local processes: the operator's real pod for a rank (desiredPod) in, a
+// process plan out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { parseSimCLRJob } from '../../operator/api/schema.js';
+import { desiredPod } from '../../operator/reconcile/desired.js';
+import { imageName, planPod, rewriteValue, UnsupportedPod } from './pod-plan.js';
+
+const ROOT = '/var/agent';
+const TRAINER = { name: 'simclr-trainer', entrypoint: ['/usr/bin/node', '/repo/dist/trainer/cli/main.js', 'train'],
+  env: { NODE_ENV: 'production' } };
+const opts = { root: ROOT, images: [TRAINER], path: '/usr/bin:/bin' };
+
+function rankPod(rank: number, spec: Record<string, unknown> = {}): V1Pod {
+  const job = parseSimCLRJob({ apiVersion: 'simclr.dev/v1alpha1', kind: 'SimCLRJob',
+    metadata: { name: 'gang', namespace: 'ml', uid: 'job-uid' },
+    spec: { image: 'ghcr.io/acme/simclr-trainer:0.1.0', replicas: 2, training: { batchSize: 64 },
+      checkpoint: { claimName: 'ckpt' }, data: { claimName: 'images', path: 'fmnist' }, ...spec } });
+  const pod = desiredPod(job, rank, 0);
+  pod.metadata!.uid = `pod-uid-${rank}-0000`;
+  return pod;
+}
+
+test('image names match without registry, tag or digest', () => {
+  assert.equal(imageName('ghcr.io/acme/simclr-trainer:0.1.0'), 'simclr-trainer');
+  assert.equal(imageName('localhost:5000/simclr-trainer@sha256:abc'), 'simclr-trainer');
+  assert.equal(imageName('simclr-trainer'), 'simclr-trainer');
+});
+
+test("a rank's pod becomes the trainer entrypoint with the pod's args, rewritten to this machine", () => {
+  const plan = planPod(rankPod(1), opts);
+  const [p] = plan.processes;
+  assert.equal(plan.processes.length, 1);
+  assert.equal(p!.command, '/usr/bin/node');
+  assert.deepEqual(p!.args.slice(0, 2), ['/repo/dist/trainer/cli/main.js', 'train']);
+  const ckpt = join(ROOT, 'volumes/pvc/ml/ckpt');
+  assert.ok(p!.args.includes(`--model-dir=${ckpt}`), p!.args.join(' '));
+  assert.ok(p!.args.includes(`--data-dir=${join(ROOT, 'volumes/pvc/ml/images')}/fmnist`));
+  assert.ok(p!.args.includes('--distributed-master=127.0.0.1'));
+  assert.ok(p!.args.includes('--distributed-rank=1'));
+  assert.equal(p!.env.MASTER_ADDR, '127.0.0.1');
+  assert.equal(p!.env.RANK, '1');
+  assert.equal(p!.env.NODE_ENV, 'production');
+  assert.equal(p!.env.PATH, '/usr/bin:/bin');
+  assert.equal(plan.volumeDirs.checkpoints, ckpt);
+  // emptyDir (the /dev/shm volume) and the working directory belong to this pod only.
+  assert.ok(plan.volumeDirs.dshm!.startsWith(plan.podDir));
+  assert.ok(p!.cwd.startsWith(plan.podDir));
+});
+
+test('claims map to the same folder for every pod and restart, so a new gang finds the checkpoints', () => {
+  const a = planPod(rankPod(0), opts);
+  const b = planPod({ ...rankPod(0), metadata: { ...rankPod(0).metadata, uid: 'another-generation' } }, opts);
+  assert.equal(a.volumeDirs.checkpoints, b.volumeDirs.checkpoints);
+  assert.notEqual(a.podDir, b.podDir);
+});
+
+test('values are rewritten only where they are cluster names or under a mount', () => {
+  const mounts = [{ mountPath: '/data', hostDir: '/h/d' }, { mountPath: '/data/sub', hostDir: '/h/s' }];
+  assert.equal(rewriteValue('gang-0.gang.ml.svc', mounts), '127.0.0.1');
+  assert.equal(rewriteValue('gang-0.gang.ml.svc.cluster.local:29500', mounts), '127.0.0.1:29500');
+  assert.equal(rewriteValue('--master=gang-0.gang.ml.svc', mounts), '--master=127.0.0.1');
+  assert.equal(rewriteValue('/data/x', mounts), '/h/d/x');
+  assert.equal(rewriteValue('/data/sub/y', mounts), '/h/s/y');
+  assert.equal(rewriteValue('/database', mounts), '/database');
+  assert.equal(rewriteValue('example.com', mounts), 'example.com');
+  assert.equal(rewriteValue('--lr=0.3', mounts), '--lr=0.3');
+});
+
+test('what the agent cannot run is refused with a message naming the field', () => {
+  const unknownImage = rankPod(0, { image: 'busybox:1.36' });
+  assert.throws(() => planPod(unknownImage, opts), (e: Error) =>
+    e instanceof UnsupportedPod && /image busybox:1.36 is not known.*known: simclr-trainer/.test(e.message));
+  const withCommand = rankPod(0, { image: 'busybox:1.36' });
+  withCommand.spec!.containers[0]!.command = ['sh', '-c'];
+  assert.equal(planPod(withCommand, opts).processes[0]!.command, 'sh');
+  const nfs = rankPod(0, { checkpoint: { volume: { nfs: { server: 'n', path: '/x' } } } });
+  assert.throws(() => planPod(nfs, opts), /volume checkpoints: source nfs is not supported.*persistentVolumeClaim/);
+});

@@ -1,0 +1,45 @@
+// `make cluster`: a local cluster in the foreground until Ctrl-C (see local-cluster.ts for what runs).
+import { join } from 'node:path';
+import { startLocalCluster } from './local-cluster.js';
+
+async function main(): Promise<void> {
+  const stamp = (): string => new Date().toISOString().slice(11, 19);
+  process.stdout.write('starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the test node agent ' +
+    'and the operator (about a minute on 2 cores)...\n');
+  const c = await startLocalCluster({ keep: process.env.SIMCLR_CP_KEEP === '1',
+    log: (line) => process.stdout.write(`${stamp()} node-agent: ${line}\n`) });
+  process.stdout.write(`
+Local cluster up (test infrastructure: pods run as local processes on node ${c.agent.nodeName}).
+
+  export KUBECONFIG=${c.cp.kubeconfigPath}
+  export PATH=${c.cp.binDir}:$PATH        # kubectl and helm built for the tests
+  kubectl apply -f examples/simclrjob.yaml
+  kubectl get scj -w
+  curl ${c.operatorUrl}/api/v1/jobs      # the operator's REST API (also /metrics, /healthz)
+
+Logs: ${join(c.cp.dir, 'logs')} (operator: ${c.operatorLog}); pods' output: ${join(c.agent.root, 'pods')}/<ns>/<pod>-<uid>/<container>.log
+Ctrl-C stops everything${process.env.SIMCLR_CP_KEEP === '1' ? ' (files kept: SIMCLR_CP_KEEP=1)' : ' and deletes these files (SIMCLR_CP_KEEP=1 keeps them)'}.
+`);
+  let stopping = false;
+  const shutdown = async (code = 0): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\nstopping...\n');
+    await c.stop();
+    process.exit(code);
+  };
+  // Ours run first: the harness's own handlers would kill the components without the operator and pods.
+  process.prependListener('SIGINT', () => void shutdown());
+  process.prependListener('SIGTERM', () => void shutdown());
+  c.operator.once('exit', (code) => {
+    if (stopping) return;
+    process.stderr.write(`the operator exited with ${code}; see ${c.operatorLog}\n`);
+    void shutdown(1);
+  });
+  setInterval(() => undefined, 1 << 30); // stay in the foreground until a signal
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`make cluster: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
