@@ -81,7 +81,7 @@ RECIPE := --dataset fashion-mnist --epochs 3 --batch-size 256 --image-size-overr
 RUN_UID := default-$(shell date +%Y%m%d-%H%M%S)
 run: build
 	node dist/trainer/cli/main.js train --uid $(RUN_UID) $(RECIPE)
-	node dist/trainer/cli/main.js export --uid $(RUN_UID) --out models/$(RUN_UID)/encoder.onnx
+	@echo "encoder: models/$(RUN_UID)/encoder.onnx"
 
 baseline: build
 	node dist/trainer/cli/main.js baseline --uid default $(RECIPE)
@@ -90,6 +90,7 @@ bench: build native
 	node dist/bench/conv-grad.js
 	node dist/bench/allreduce.js
 	node dist/bench/distributed-step.js
+	node dist/bench/data-pipeline.js
 	node dist/bench/train-step.js
 	node dist/bench/operator.js --entry dist
 

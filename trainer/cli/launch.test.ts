@@ -38,7 +38,7 @@ test('launch --nproc=2 trains as two replicas: one job, rank 0 writes the only c
     assert.ok(logs.every((l) => l.rank === undefined || l.rank === 0), 'stdout carries rank 0 logs only');
     assert.equal(logs.find((l) => l.msg === 'training')?.replicas, 2);
     assert.equal(logs.at(-1)?.msg, 'stopped at the step limit');
-    assert.deepEqual(await readdir(join(dir, 'models', 'two')), ['step-0000000003.json', 'step-0000000003.safetensors']);
+    assert.deepEqual(await readdir(join(dir, 'models', 'two')), ['encoder.onnx', 'step-0000000003.json', 'step-0000000003.safetensors']);
     assert.equal((await readdir(join(dir, 'runs', 'two'))).length, 1);
   } finally {
     await rm(dir, { recursive: true, force: true });

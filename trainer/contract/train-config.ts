@@ -34,7 +34,20 @@ export const TrainConfigFields = z.object({
     .max(1)
     .default(0.08)
     .describe('Smallest random-resized-crop area, as a fraction of the image (SimCLR: 0.08; milder, e.g. 0.2, suits tiny images).'),
-  workersPerReplica: int(0, 64).default(2).describe('Data loading workers per replica (0 = load on the main thread).'),
+  colorJitterStrength: z
+    .number()
+    .min(0)
+    .max(2.5)
+    .default(0.5)
+    .describe(
+      'Colour jitter strength s: brightness, contrast, saturation 0.8s, hue 0.2s, applied with p=0.8 (SimCLR: 1 on ImageNet, 0.5 on CIFAR-10; 0 = off).',
+    ),
+  workersPerReplica: int(-1, 64)
+    .default(-1)
+    .describe(
+      'Worker threads per replica that decode and augment images (0 = on the main thread; -1 = auto: 2 for image ' +
+        'files, 0 for in-memory sets such as IDX, CIFAR and synthetic, whose augmentation outpaces the step).',
+    ),
   // --- optimisation
   batchSize: int(2, 65536).default(256).describe('Global batch size, summed over all replicas.'),
   epochs: int(1, 100000).default(100).describe('Number of passes over the training set.'),

@@ -125,3 +125,88 @@ test('same seed -> same view; SimCLR defaults produce varied views', () => {
   augmentInto(Rng.fromSeed(124), img, 28, 28, 1, p, b, 0);
   assert.notDeepEqual(a, b);
 });
+
+/** A colourful 3-channel image: red rises left to right, green top to bottom, blue constant. */
+function colourful(h: number, w: number): Uint8Array {
+  const img = new Uint8Array(h * w * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 3;
+      img[i] = Math.round((255 * x) / (w - 1));
+      img[i + 1] = Math.round((255 * y) / (h - 1));
+      img[i + 2] = 90;
+    }
+  }
+  return img;
+}
+
+const RGB_UNIT = { mean: [0, 0, 0], std: [1, 1, 1] };
+
+/** Count of draws (out of n) for which `hit` holds on the augmented view. */
+function countViews(p: ReturnType<typeof identityAugmentParams>, img: Uint8Array, h: number, w: number, n: number, hit: (out: Float32Array) => boolean): number {
+  const rng = Rng.fromSeed(17);
+  const out = new Float32Array(3 * h * w);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    augmentInto(rng, img, h, w, 3, p, out, 0);
+    if (hit(out)) count++;
+  }
+  return count;
+}
+
+const equalChannels = (plane: number) => (out: Float32Array): boolean => {
+  for (let i = 0; i < plane; i++) if (out[i] !== out[plane + i] || out[i] !== out[2 * plane + i]) return false;
+  return true;
+};
+
+test('grayscale happens with probability p=0.2, and gives equal channels', () => {
+  const img = colourful(12, 12);
+  const p = { ...identityAugmentParams(12, 12, RGB_UNIT), grayscaleP: 0.2 };
+  const n = 4000;
+  const grey = countViews(p, img, 12, 12, n, equalChannels(144));
+  // binomial(4000, 0.2): sd 25; allow 5 sd.
+  assert.ok(Math.abs(grey - 0.2 * n) < 127, `grayscale ${grey} of ${n}`);
+});
+
+test('colour jitter is applied with probability p=0.8 (hue only, so any change is the jitter)', () => {
+  const img = colourful(12, 12);
+  const p = { ...identityAugmentParams(12, 12, RGB_UNIT), hue: 0.5, jitterP: 0.8 };
+  const n = 4000;
+  const ref = new Float32Array(3 * 144);
+  augmentInto(Rng.fromSeed(1), img, 12, 12, 3, identityAugmentParams(12, 12, RGB_UNIT), ref, 0);
+  const changed = countViews(p, img, 12, 12, n, (out) => out.some((v, i) => Math.abs(v - ref[i]) > 1e-3));
+  assert.ok(Math.abs(changed - 0.8 * n) < 127, `jittered ${changed} of ${n}`);
+});
+
+test('blur happens with probability p=0.5 and smooths (lower total variation), never sharpens', () => {
+  const h = 40;
+  const img = colourful(h, h);
+  for (let i = 0; i < img.length; i += 7) img[i] = 255 - img[i]; // add edges for the blur to remove
+  const base = identityAugmentParams(h, h, RGB_UNIT);
+  const ref = new Float32Array(3 * h * h);
+  augmentInto(Rng.fromSeed(1), img, h, h, 3, base, ref, 0);
+  const variation = (a: Float32Array): number => {
+    let tv = 0;
+    for (let i = 1; i < a.length; i++) if (i % h !== 0) tv += Math.abs(a[i] - a[i - 1]);
+    return tv;
+  };
+  const tv0 = variation(ref);
+  let blurred = 0;
+  const p = { ...base, blurP: 0.5, blurSigma: [0.5, 2] as const };
+  const n = 2000;
+  countViews(p, img, h, h, n, (out) => {
+    const tv = variation(out);
+    assert.ok(tv <= tv0 + 1e-3);
+    if (tv < 0.9 * tv0) blurred++;
+    return false;
+  });
+  assert.ok(Math.abs(blurred - 0.5 * n) < 112, `blurred ${blurred} of ${n}`);
+});
+
+test('SimCLR defaults: strength s scales jitter as 0.8s / 0.2s; out-of-range strength is refused', () => {
+  const p = simclrAugmentParams(224, 224, RGB_UNIT, 1);
+  assert.deepEqual([p.brightness, p.contrast, p.saturation, p.hue, p.jitterP, p.grayscaleP, p.blurP], [0.8, 0.8, 0.8, 0.2, 0.8, 0.2, 0.5]);
+  assert.deepEqual(p.blurSigma, [0.1, 2]);
+  assert.equal(simclrAugmentParams(32, 32, RGB_UNIT).brightness, 0.4);
+  assert.throws(() => simclrAugmentParams(32, 32, RGB_UNIT, 3), /strength 3 not in \[0, 2.5\]/);
+});

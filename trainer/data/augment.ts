@@ -1,7 +1,12 @@
-// SimCLR augmentation for this stage: random resized crop -> horizontal flip -> brightness/contrast
-// jitter -> normalise, from a uint8 HWC image into a float32 CHW slot of an NCHW batch.
-// The crop follows torchvision's RandomResizedCrop (10 tries, then a centre crop); jitter follows
-// torchvision's ColorJitter (factor in [1-s, 1+s], applied in random order, clamped to [0, 1]).
+// SimCLR augmentation (Chen et al. 2020, appendix A), from a uint8 HWC image into a float32 CHW slot of an
+// NCHW batch: random resized crop -> horizontal flip -> colour jitter (p=0.8, random order) -> grayscale
+// (p=0.2) -> Gaussian blur (p=0.5) -> normalise. Each step follows torchvision: RandomResizedCrop (10 tries,
+// then a centre crop), ColorJitter (factors in [max(0, 1-s), 1+s], hue shift in [-h, h]), RandomGrayscale,
+// GaussianBlur (kernel 10% of the side, sigma in [0.1, 2]).
+// Decoding is sharp's job (the sources); these per-pixel steps run on the decoded pixels in JS because their
+// semantics (HSV hue, luma blends, random order) are not sharp's, and one sample's two views share a decode.
+import { gaussianBlurInPlace, simclrBlurKernelSize } from './blur.js';
+import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, toGrayscale } from './colour.js';
 import type { Normalization } from './dataset.js';
 import type { Rng } from './rng.js';
 
@@ -20,32 +25,79 @@ export interface AugmentParams {
   /** Crop aspect ratio width/height: [3/4, 4/3]. */
   ratio: readonly [number, number];
   flipP: number;
-  /** Jitter strengths s: factors drawn from [max(0, 1-s), 1+s]. */
+  /** Jitter strengths: factors drawn from [max(0, 1-x), 1+x]; 0 turns the op off. */
   brightness: number;
   contrast: number;
+  /** Saturation strength (as brightness); absent = off. No effect on 1-channel images. */
+  saturation?: number;
+  /** Hue shift drawn from [-hue, hue] turns of the colour wheel, hue <= 0.5; absent = off. */
+  hue?: number;
   /** Probability that the jitter is applied at all (0.8 in SimCLR). */
   jitterP: number;
+  /** Probability of converting to grayscale (0.2 in SimCLR); absent = never. */
+  grayscaleP?: number;
+  /** Probability of a Gaussian blur (0.5 in SimCLR); absent = never. */
+  blurP?: number;
+  /** Blur sigma range; default [0.1, 2]. */
+  blurSigma?: readonly [number, number];
+  /** Odd blur kernel size; default 10% of the shorter output side, made odd. */
+  blurKernelSize?: number;
   normalization: Normalization;
 }
 
-/** SimCLR's defaults for this stage, for images of the given output size. */
-export function simclrAugmentParams(outHeight: number, outWidth: number, normalization: Normalization): AugmentParams {
+/**
+ * SimCLR's defaults for images of the given output size. `strength` is the colour jitter strength s:
+ * brightness, contrast and saturation 0.8s, hue 0.2s (the paper uses s=1 on ImageNet, 0.5 on CIFAR-10).
+ */
+export function simclrAugmentParams(outHeight: number, outWidth: number, normalization: Normalization, strength = 0.5): AugmentParams {
+  if (!(strength >= 0 && strength <= 2.5)) throw new RangeError(`colour jitter strength ${strength} not in [0, 2.5] (hue 0.2s must stay <= 0.5)`);
   return {
     outHeight,
     outWidth,
     scale: [0.08, 1],
     ratio: [3 / 4, 4 / 3],
     flipP: 0.5,
-    brightness: 0.4,
-    contrast: 0.4,
+    brightness: 0.8 * strength,
+    contrast: 0.8 * strength,
+    saturation: 0.8 * strength,
+    hue: 0.2 * strength,
     jitterP: 0.8,
+    grayscaleP: 0.2,
+    blurP: 0.5,
+    blurSigma: [0.1, 2],
     normalization,
   };
 }
 
+/** The flags that shape training augmentation (--image-size-override, --color-jitter-strength, --crop-scale-min). */
+export interface AugmentFlags {
+  imageSizeOverride?: number;
+  colorJitterStrength?: number;
+  cropScaleMin?: number;
+}
+
+/** Training augmentation for a data set under the given flags: what the trainer and `simclr preview` both use. */
+export function trainingAugmentParams(ds: { height: number; width: number; normalization: Normalization }, flags: AugmentFlags): AugmentParams {
+  const h = flags.imageSizeOverride ?? ds.height;
+  const w = flags.imageSizeOverride ?? ds.width;
+  return { ...simclrAugmentParams(h, w, ds.normalization, flags.colorJitterStrength ?? 0.5), scale: [flags.cropScaleMin ?? 0.08, 1] };
+}
+
 /** Parameters that leave pixels unchanged apart from scaling to [0, 1] and normalising. */
 export function identityAugmentParams(height: number, width: number, normalization: Normalization): AugmentParams {
-  return { ...simclrAugmentParams(height, width, normalization), scale: [1, 1], ratio: [width / height, width / height], flipP: 0, brightness: 0, contrast: 0, jitterP: 0 };
+  return {
+    ...simclrAugmentParams(height, width, normalization),
+    scale: [1, 1],
+    ratio: [width / height, width / height],
+    flipP: 0,
+    brightness: 0,
+    contrast: 0,
+    saturation: 0,
+    hue: 0,
+    jitterP: 0,
+    grayscaleP: 0,
+    blurP: 0,
+  };
 }
 
 /** torchvision RandomResizedCrop.get_params. */
@@ -71,6 +123,13 @@ export function sampleCrop(rng: Rng, height: number, width: number, scale: reado
   return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
 }
 
+/** The largest centred box of the output's aspect ratio: resize-shorter-side-then-centre-crop for test images. */
+export function centreCropBox(height: number, width: number, outH: number, outW: number): CropBox {
+  const h = Math.min(height, Math.round((width * outH) / outW));
+  const w = Math.min(width, Math.round((height * outW) / outH));
+  return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
+}
+
 /**
  * Bilinear resize of `box` in a uint8 HWC image into out[offset..] as CHW floats in [0, 1]
  * (half-pixel centres, edges clamped to the box; a same-size box copies pixels exactly).
@@ -91,7 +150,7 @@ export function resizeCropInto(
   // Per output column, once: the two source columns (as HWC element offsets) and the blend weight.
   const xa = new Int32Array(outW);
   const xb = new Int32Array(outW);
-  const wxs = new Float32Array(outW);
+  const wxs = new Float64Array(outW);
   const sx = box.width / outW;
   for (let ox = 0; ox < outW; ox++) {
     const fx = Math.min(Math.max((ox + 0.5) * sx - 0.5, 0), box.width - 1);
@@ -101,57 +160,103 @@ export function resizeCropInto(
     xb[dst] = (box.left + Math.min(x0 + 1, box.width - 1)) * channels;
     wxs[dst] = fx - x0;
   }
+  // Separable: each needed source row is resampled horizontally once (rows [C, outW], doubles, so results equal
+  // the direct 2-D formula), then output rows blend two of them. Consecutive output rows share source rows.
+  let rowA = new Float64Array(channels * outW);
+  let rowB = new Float64Array(channels * outW);
+  let srcA = -1;
+  let srcB = -1;
+  const resampleRow = (sy: number, into: Float64Array): void => {
+    const r = (box.top + sy) * srcW * channels;
+    for (let c = 0; c < channels; c++) {
+      const o = c * outW;
+      for (let x = 0; x < outW; x++) {
+        const p = src[r + xa[x] + c];
+        into[o + x] = p + (src[r + xb[x] + c] - p) * wxs[x];
+      }
+    }
+  };
   const sy = box.height / outH;
   const scale = 1 / 255;
   for (let oy = 0; oy < outH; oy++) {
     const fy = Math.min(Math.max((oy + 0.5) * sy - 0.5, 0), box.height - 1);
     const y0 = Math.floor(fy);
+    const y1 = Math.min(y0 + 1, box.height - 1);
     const wy = fy - y0;
-    const r0 = (box.top + y0) * srcW * channels;
-    const r1 = (box.top + Math.min(y0 + 1, box.height - 1)) * srcW * channels;
+    if (srcA !== y0) {
+      if (srcB === y0) {
+        [rowA, rowB] = [rowB, rowA];
+        [srcA, srcB] = [srcB, srcA];
+      } else {
+        resampleRow(y0, rowA);
+        srcA = y0;
+      }
+    }
+    if (srcB !== y1) {
+      resampleRow(y1, rowB);
+      srcB = y1;
+    }
     for (let c = 0; c < channels; c++) {
       const rowOut = offset + c * plane + oy * outW;
+      const o = c * outW;
       for (let x = 0; x < outW; x++) {
-        const a = xa[x] + c;
-        const b = xb[x] + c;
-        const wx = wxs[x];
-        const top = src[r0 + a] + (src[r0 + b] - src[r0 + a]) * wx;
-        const bottom = src[r1 + a] + (src[r1 + b] - src[r1 + a]) * wx;
-        out[rowOut + x] = (top + (bottom - top) * wy) * scale;
+        const top = rowA[o + x];
+        out[rowOut + x] = (top + (rowB[o + x] - top) * wy) * scale;
       }
     }
   }
 }
 
-const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
-// ITU-R 601 luma, as torchvision's rgb_to_grayscale.
-const LUMA = [0.299, 0.587, 0.114];
-
-/** Multiply by factor, clamp. Shape: img [C, HW] at offset. */
-function adjustBrightness(img: Float32Array, offset: number, length: number, factor: number): void {
-  for (let i = offset; i < offset + length; i++) img[i] = clamp01(img[i] * factor);
-}
-
-/** Blend with the mean grey level: (x - m) * factor + m, clamp. Shape: img [C, HW] at offset. */
-function adjustContrast(img: Float32Array, offset: number, channels: number, plane: number, factor: number): void {
-  let mean = 0;
-  for (let c = 0; c < channels; c++) {
-    const weight = channels === 3 ? LUMA[c] : 1 / channels;
-    let sum = 0;
-    for (let i = 0; i < plane; i++) sum += img[offset + c * plane + i];
-    mean += (weight * sum) / plane;
-  }
-  for (let i = offset; i < offset + channels * plane; i++) img[i] = clamp01((img[i] - mean) * factor + mean);
-}
-
 function jitterFactor(rng: Rng, strength: number): number {
-  return strength > 0 ? rng.uniform(Math.max(0, 1 - strength), 1 + strength) : 1;
+  return rng.uniform(Math.max(0, 1 - strength), 1 + strength);
 }
 
 /**
- * One augmented view of a uint8 HWC image, written as normalised CHW floats at out[offset..].
- * Draws, in order: crop, flip, jitter gate, order, factors, so a seed fixes the view exactly.
+ * torchvision ColorJitter: the four ops in a random order, each only if its strength is positive.
+ * Draws the order, then all four factors (a fixed count, so later draws do not depend on which ops are on).
  */
+function colourJitter(rng: Rng, out: Float32Array, offset: number, channels: number, plane: number, p: AugmentParams): void {
+  const order = rng.permutation(4);
+  const b = jitterFactor(rng, p.brightness);
+  const c = jitterFactor(rng, p.contrast);
+  const s = jitterFactor(rng, p.saturation ?? 0);
+  const hue = p.hue ?? 0;
+  const h = rng.uniform(-hue, hue);
+  for (const op of order) {
+    if (op === 0 && p.brightness > 0) adjustBrightness(out, offset, channels, plane, b);
+    else if (op === 1 && p.contrast > 0) adjustContrast(out, offset, channels, plane, c);
+    else if (op === 2 && (p.saturation ?? 0) > 0) adjustSaturation(out, offset, channels, plane, s);
+    else if (op === 3 && hue > 0) adjustHue(out, offset, channels, plane, h);
+  }
+}
+
+/** A blur drawn for a view, applied after the other steps. */
+export interface BlurDraw {
+  kernelSize: number;
+  sigma: number;
+}
+
+/**
+ * Every step before the blur, in place, and the blur's draw (if any). Draws, in order: crop, flip, jitter gate
+ * (+ order and factors), grayscale gate, blur gate (+ sigma), each gate only when its probability is positive:
+ * all of a view's draws happen here, synchronously, so a seed fixes the view however the blur then runs.
+ */
+function augmentBeforeBlur(rng: Rng, image: Uint8Array, srcH: number, srcW: number, channels: number, p: AugmentParams, out: Float32Array, offset: number): BlurDraw | undefined {
+  const box = sampleCrop(rng, srcH, srcW, p.scale, p.ratio);
+  const flip = p.flipP > 0 && rng.bernoulli(p.flipP);
+  resizeCropInto(image, srcW, channels, box, flip, p.outHeight, p.outWidth, out, offset);
+  const plane = p.outHeight * p.outWidth;
+  if (p.jitterP > 0 && rng.bernoulli(p.jitterP)) colourJitter(rng, out, offset, channels, plane, p);
+  const grayP = p.grayscaleP ?? 0;
+  if (grayP > 0 && rng.bernoulli(grayP)) toGrayscale(out, offset, channels, plane);
+  const blurP = p.blurP ?? 0;
+  if (!(blurP > 0 && rng.bernoulli(blurP))) return undefined;
+  const [lo, hi] = p.blurSigma ?? [0.1, 2];
+  const sigma = rng.uniform(lo, hi);
+  return { kernelSize: p.blurKernelSize ?? simclrBlurKernelSize(Math.min(p.outHeight, p.outWidth)), sigma };
+}
+
+/** One augmented view of a uint8 HWC image, written as normalised CHW floats at out[offset..] (all in JS). */
 export function augmentInto(
   rng: Rng,
   image: Uint8Array,
@@ -162,19 +267,9 @@ export function augmentInto(
   out: Float32Array,
   offset: number,
 ): void {
-  const box = sampleCrop(rng, srcH, srcW, p.scale, p.ratio);
-  const flip = p.flipP > 0 && rng.bernoulli(p.flipP);
-  resizeCropInto(image, srcW, channels, box, flip, p.outHeight, p.outWidth, out, offset);
-  const plane = p.outHeight * p.outWidth;
-  if (p.jitterP > 0 && rng.bernoulli(p.jitterP)) {
-    const brightnessFirst = rng.bernoulli(0.5);
-    const b = jitterFactor(rng, p.brightness);
-    const c = jitterFactor(rng, p.contrast);
-    if (brightnessFirst) adjustBrightness(out, offset, channels * plane, b);
-    adjustContrast(out, offset, channels, plane, c);
-    if (!brightnessFirst) adjustBrightness(out, offset, channels * plane, b);
-  }
-  normalizeInto(out, offset, channels, plane, p.normalization);
+  const blur = augmentBeforeBlur(rng, image, srcH, srcW, channels, p, out, offset);
+  if (blur !== undefined) gaussianBlurInPlace(out, offset, channels, p.outHeight, p.outWidth, blur.kernelSize, blur.sigma);
+  normalizeInto(out, offset, channels, p.outHeight * p.outWidth, p.normalization);
 }
 
 /** (x - mean[c]) / std[c] in place. Shape: img [C, HW] at offset. */

@@ -22,8 +22,21 @@ export interface Normalization {
   readonly std: readonly number[];
 }
 
+/**
+ * How to open a data set again from scratch (serialisable): what a loader's worker threads use to open their
+ * own copy. openDataset sets it; hand-built sources have none and load on the main thread.
+ */
+export interface DatasetOrigin {
+  readonly name: string;
+  readonly split: Split;
+  readonly dir?: string;
+  readonly seed?: number;
+  readonly imageSize?: number;
+}
+
 export interface Dataset {
   readonly name: string;
+  readonly origin?: DatasetOrigin;
   readonly split: Split;
   readonly length: number;
   /** Channels of every sample: 1 (grayscale) or 3 (RGB). */

@@ -1,24 +1,33 @@
 // trainer/data: image sources, augmentation and batch loaders. Imports neither graph nor engine.
-import type { Dataset, Split } from './dataset.js';
+import type { Dataset, DatasetOrigin, Split } from './dataset.js';
+import { loadCifar } from './cifar.js';
+import { openImageFolder } from './image-folder.js';
 import { loadMnist } from './mnist.js';
 import { createSyntheticDataset } from './synthetic.js';
 
-export type { Dataset, InMemoryDataset, Sample, Split, Normalization } from './dataset.js';
+export type { Dataset, DatasetOrigin, InMemoryDataset, Sample, Split, Normalization } from './dataset.js';
 export { Rng, hashInts } from './rng.js';
 export type { RngState } from './rng.js';
 export { readIdxFile, parseIdx } from './idx.js';
 export { loadMnist, DEFAULT_FASHION_MNIST_DIR } from './mnist.js';
 export { createSyntheticDataset } from './synthetic.js';
+export { loadCifar, parseCifarRecords, CIFAR_SIDE } from './cifar.js';
+export type { CifarFamily } from './cifar.js';
+export { openImageFolder, scanImageFolder, IMAGENET_NORMALIZATION, DEFAULT_IMAGE_FOLDER_SIZE } from './image-folder.js';
 export {
   augmentInto,
   sampleCrop,
   resizeCropInto,
   normalizeInto,
+  centreCropBox,
   simclrAugmentParams,
   identityAugmentParams,
+  trainingAugmentParams,
 } from './augment.js';
-export type { AugmentParams, CropBox } from './augment.js';
+export type { AugmentFlags, AugmentParams, CropBox } from './augment.js';
 export { ContrastiveLoader, evalBatches, shardRange } from './loader.js';
+export { augmentationGrids, augmentationPairGrid } from './grid.js';
+export type { PngImage, ViewsBatch } from './grid.js';
 export type { ContrastiveBatch, EvalBatch, ContrastiveLoaderOptions, EvalLoaderOptions, Nchw } from './loader.js';
 
 export interface DatasetSource {
@@ -28,20 +37,40 @@ export interface DatasetSource {
   dir?: string;
   /** Seeds the synthetic source's content. */
   seed?: number;
+  /** imagefolder: the model input side (--image-size-override); default 224. Fixed-size sources ignore it. */
+  imageSize?: number;
+  /** Where sources report skipped files and unreadable images (default: one line on stderr). */
+  onWarning?: (message: string) => void;
 }
 
 /** Sizes of the synthetic source: small, so tests and smoke runs are fast. */
 export const SYNTHETIC_LENGTH: Record<Split, number> = { train: 2048, test: 512 };
 
-/** Open one split of a data set by its --dataset name. */
+/** Open one split of a data set by its --dataset name; the result carries its origin (for loader workers). */
 export async function openDataset(source: DatasetSource, split: Split): Promise<Dataset> {
+  const ds = await openSource(source, split);
+  const origin: DatasetOrigin = { name: source.name, split, dir: source.dir, seed: source.seed, imageSize: source.imageSize };
+  return Object.defineProperty(ds, 'origin', { value: origin, enumerable: false });
+}
+
+async function openSource(source: DatasetSource, split: Split): Promise<Dataset> {
   switch (source.name) {
     case 'fashion-mnist':
     case 'mnist':
       return loadMnist({ family: source.name, split, dir: source.dir });
     case 'synthetic':
       return createSyntheticDataset({ split, length: SYNTHETIC_LENGTH[split], seed: source.seed ?? 0 });
+    case 'cifar10':
+    case 'cifar100':
+      return loadCifar({ family: source.name, split, dir: requireDir(source) });
+    case 'imagefolder':
+      return openImageFolder({ dir: requireDir(source), split, size: source.imageSize, onWarning: source.onWarning });
     default:
-      throw new Error(`--dataset=${source.name} is not implemented yet (available: fashion-mnist, mnist, synthetic)`);
+      throw new Error(`--dataset=${source.name} is not a data set: use fashion-mnist, mnist, cifar10, cifar100, imagefolder or synthetic`);
   }
+}
+
+function requireDir(source: DatasetSource): string {
+  if (source.dir === undefined) throw new Error(`--dataset=${source.name} needs --data-dir: point it at the data set folder`);
+  return source.dir;
 }

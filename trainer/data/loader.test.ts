@@ -143,5 +143,7 @@ test('openDataset: by --dataset name, with clear errors', async () => {
   assert.deepEqual([syn.name, syn.length, syn.split], ['synthetic', SYNTHETIC_LENGTH.test, 'test']);
   const fm = await openDataset({ name: 'fashion-mnist' }, 'test');
   assert.equal(fm.length, 10000);
-  await assert.rejects(openDataset({ name: 'cifar10', dir: '/x' }, 'train'), /--dataset=cifar10 is not implemented yet/);
+  await assert.rejects(openDataset({ name: 'cifar10', dir: '/nonexistent' }, 'train'), /cifar10: no data_batch_1.bin in \/nonexistent/);
+  await assert.rejects(openDataset({ name: 'imagefolder' }, 'train'), /--dataset=imagefolder needs --data-dir/);
+  await assert.rejects(openDataset({ name: 'imagenet' }, 'train'), /--dataset=imagenet is not a data set: use fashion-mnist/);
 });

@@ -6,11 +6,15 @@
 // - each sample's augmentation RNG depends only on (seed, epoch, position in the permutation).
 // So the union of all ranks' batches equals the single-process batch, and batch (epoch, step) can be
 // rebuilt on resume from the config alone, without saving loader state.
-// Loading is async (Dataset.get): a batch's samples are requested together, and epoch() prepares the
-// next batch while the caller awaits its training step (ONNX Runtime runs off the JS thread).
-import { augmentInto, normalizeInto, resizeCropInto, type AugmentParams } from './augment.js';
+// Loading is async (Dataset.get): a batch's samples are requested together, and epoch() prepares up to
+// `prefetch` batches ahead while the caller awaits its training step (ONNX Runtime runs off the JS thread).
+// With `workers` > 0, worker threads decode and augment the rows (see pool.ts); batches are bit-identical
+// to the main-thread path for any worker count, because each row's RNG is keyed as above.
+import { centreCropBox, normalizeInto, resizeCropInto, type AugmentParams } from './augment.js';
 import type { Dataset } from './dataset.js';
+import { AugmentPool } from './pool.js';
 import { Rng, hashInts } from './rng.js';
+import { writeViews } from './views.js';
 
 export type Nchw = readonly [number, number, number, number];
 
@@ -34,10 +38,18 @@ export interface ContrastiveLoaderOptions {
   augment: AugmentParams;
   rank?: number;
   worldSize?: number;
+  /**
+   * Worker threads that decode and augment (--workers-per-replica); 0 (default) = on the main thread.
+   * Needs a data set from openDataset (its `origin` tells each worker how to open its own copy).
+   */
+  workers?: number;
+  /** Batches epoch() prepares ahead of the one in use; bounds memory (default 1, at least 1). */
+  prefetch?: number;
+  /** Where workers report data set warnings (unreadable images); default one line on stderr. */
+  onWarning?: (message: string) => void;
 }
 
 const PERMUTATION_SALT = 0x7065726d;
-const AUGMENT_SALT = 0x61756720;
 
 export class ContrastiveLoader {
   readonly stepsPerEpoch: number;
@@ -45,6 +57,7 @@ export class ContrastiveLoader {
   readonly shape: Nchw;
   private readonly rank: number;
   private cachedPermutation: { epoch: number; perm: Int32Array } | undefined;
+  private pool: AugmentPool | undefined;
 
   constructor(
     private readonly dataset: Dataset,
@@ -63,6 +76,28 @@ export class ContrastiveLoader {
     }
     this.localBatchSize = opts.globalBatchSize / worldSize;
     this.shape = [this.localBatchSize, dataset.channels, opts.augment.outHeight, opts.augment.outWidth];
+    const workers = opts.workers ?? 0;
+    if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers ${workers}: use 0 or a positive integer`);
+    if (workers > 0 && dataset.origin === undefined) {
+      throw new RangeError(`workers ${workers}: ${dataset.name} was not opened with openDataset, so workers cannot open it; use workers 0`);
+    }
+    const prefetch = opts.prefetch ?? 1;
+    if (!Number.isInteger(prefetch) || prefetch < 1) throw new RangeError(`prefetch ${prefetch}: use a positive integer`);
+  }
+
+  /** Ends the worker threads, if any (idle workers never keep the process alive, so this is tidiness). */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
+  }
+
+  private workerPool(): AugmentPool | undefined {
+    const workers = this.opts.workers ?? 0;
+    if (workers === 0 || this.dataset.origin === undefined) return undefined;
+    const warn = this.opts.onWarning ?? ((m: string): void => void process.stderr.write(`${m}\n`));
+    this.pool ??= new AugmentPool(workers, { origin: this.dataset.origin, seed: this.opts.seed, augment: this.opts.augment }, warn);
+    return this.pool;
   }
 
   /** The epoch's permutation of data set indices, shared by all ranks. */
@@ -80,9 +115,16 @@ export class ContrastiveLoader {
       throw new RangeError(`step ${step} not in [0, ${this.stepsPerEpoch})`);
     }
     const perm = this.permutation(epoch);
-    const [b, c, h, w] = this.shape;
+    const b = this.localBatchSize;
     const first = step * this.opts.globalBatchSize + this.rank * b;
     const indices = perm.slice(first, first + b);
+    const pool = this.workerPool();
+    const { view1, view2, labels } = pool === undefined ? await this.augmentHere(epoch, first, indices) : await this.augmentInPool(pool, epoch, first, indices);
+    return { view1, view2, labels, indices, shape: this.shape, epoch, step };
+  }
+
+  private async augmentHere(epoch: number, first: number, indices: Int32Array): Promise<Views> {
+    const [b, c, h, w] = this.shape;
     const samples = await Promise.all(Array.from(indices, (index) => this.dataset.get(index)));
     const imageSize = c * h * w;
     const view1 = new Float32Array(b * imageSize);
@@ -90,27 +132,53 @@ export class ContrastiveLoader {
     const labels = new Int32Array(b);
     samples.forEach((sample, row) => {
       // One stream per sample, keyed by its position in the epoch: independent of rank and world size.
-      const rng = Rng.fromHash(hashInts(this.opts.seed, epoch, first + row, AUGMENT_SALT));
-      augmentInto(rng, sample.image, sample.height, sample.width, c, this.opts.augment, view1, row * imageSize);
-      augmentInto(rng, sample.image, sample.height, sample.width, c, this.opts.augment, view2, row * imageSize);
+      writeViews(this.opts.seed, epoch, first + row, sample, c, this.opts.augment, view1, view2, row * imageSize);
       labels[row] = sample.label;
     });
-    return { view1, view2, labels, indices, shape: this.shape, epoch, step };
+    return { view1, view2, labels };
   }
 
-  /** Batches of one epoch from `startStep` on, each prepared while the previous one is in use. */
+  private async augmentInPool(pool: AugmentPool, epoch: number, first: number, indices: Int32Array): Promise<Views> {
+    const bytes = this.shape.reduce((a, d) => a * d, 4);
+    const shared1 = new SharedArrayBuffer(bytes);
+    const shared2 = new SharedArrayBuffer(bytes);
+    const labels = await pool.fill(epoch, first, indices, shared1, shared2);
+    // Plain copies: ONNX Runtime's binding reads ArrayBuffers, not SharedArrayBuffers (a memcpy per batch).
+    const view1 = new Float32Array(bytes / 4);
+    const view2 = new Float32Array(bytes / 4);
+    view1.set(new Float32Array(shared1));
+    view2.set(new Float32Array(shared2));
+    return { view1, view2, labels };
+  }
+
+  /** Batches of one epoch from `startStep` on, up to `prefetch` of them prepared while one is in use. */
   async *epoch(epoch: number, startStep = 0): AsyncGenerator<ContrastiveBatch> {
-    let next: Promise<ContrastiveBatch> | undefined = startStep < this.stepsPerEpoch ? this.batch(epoch, startStep) : undefined;
-    try {
-      for (let step = startStep; next !== undefined; step++) {
-        const current = await next;
-        next = step + 1 < this.stepsPerEpoch ? this.batch(epoch, step + 1) : undefined;
-        yield current;
+    const ahead = this.opts.prefetch ?? 1;
+    const queue: Promise<ContrastiveBatch>[] = [];
+    let nextStep = startStep;
+    const fill = (): void => {
+      while (queue.length < ahead && nextStep < this.stepsPerEpoch) {
+        const p = this.batch(epoch, nextStep++);
+        // Handled now, thrown when awaited: a prefetch that fails after the caller stopped iterating (without
+        // return(), or because close() ended the workers) must not become an unhandled rejection.
+        p.catch(() => undefined);
+        queue.push(p);
       }
-    } finally {
-      next?.catch(() => undefined); // the caller stopped early: a failed prefetch is nobody's error
+    };
+    fill();
+    while (queue.length > 0) {
+      const current = await queue[0];
+      queue.shift();
+      fill();
+      yield current;
     }
   }
+}
+
+interface Views {
+  view1: Float32Array;
+  view2: Float32Array;
+  labels: Int32Array;
 }
 
 export interface EvalBatch {
@@ -135,7 +203,10 @@ export function shardRange(length: number, rank: number, worldSize: number): [nu
   return [Math.min(rank * per, length), Math.min((rank + 1) * per, length)];
 }
 
-/** Every image of this rank's shard once, in order, resized (whole image) and normalised; no drop_last. */
+/**
+ * Every image of this rank's shard once, in order, centre-cropped to the output's aspect ratio, resized and
+ * normalised; no drop_last. (Square sources into a square output use the whole image.)
+ */
 export async function* evalBatches(dataset: Dataset, opts: EvalLoaderOptions): AsyncGenerator<EvalBatch> {
   const [start, end] = shardRange(dataset.length, opts.rank ?? 0, opts.worldSize ?? 1);
   const c = dataset.channels;
@@ -147,9 +218,9 @@ export async function* evalBatches(dataset: Dataset, opts: EvalLoaderOptions): A
     const images = new Float32Array(b * c * plane);
     const labels = new Int32Array(b);
     samples.forEach((sample, row) => {
-      const whole = { top: 0, left: 0, height: sample.height, width: sample.width };
+      const box = centreCropBox(sample.height, sample.width, opts.outHeight, opts.outWidth);
       const offset = row * c * plane;
-      resizeCropInto(sample.image, sample.width, c, whole, false, opts.outHeight, opts.outWidth, images, offset);
+      resizeCropInto(sample.image, sample.width, c, box, false, opts.outHeight, opts.outWidth, images, offset);
       normalizeInto(images, offset, c, plane, dataset.normalization);
       labels[row] = sample.label;
     });

@@ -41,11 +41,17 @@ export interface ScalarValue {
   simple_value: number;
 }
 
+/** An encoded (PNG) image; colorspace 1 = grayscale, 3 = RGB, 4 = RGBA (summary.proto). */
+export interface ImageValue {
+  tag: string;
+  image: { height: number; width: number; colorspace: number; encoded_image_string: Uint8Array };
+}
+
 export interface EventFields {
   wall_time: number;
   step?: number;
   file_version?: string;
-  summary?: { value: ScalarValue[] };
+  summary?: { value: (ScalarValue | ImageValue)[] };
 }
 
 export function encodeEvent(event: EventFields): Uint8Array {

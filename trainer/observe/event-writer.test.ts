@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { crc32c, maskedCrc32c } from './crc32c.js';
 import { decodeEvent } from './event-proto.js';
 import { EventWriter } from './event-writer.js';
@@ -82,4 +83,32 @@ test('real TensorBoard reads the scalars', { skip: hasTensorBoard ? false : 'pyt
     const scalars = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}');
     assert.deepEqual(scalars['train/loss'], [[0, 6], [1, 5.5], [2, 5], [3, 4.5], [4, 4]]);
     assert.deepEqual(scalars['eval/top1'].map(([s, v]: [number, number]) => [s, Math.round(v * 1e6) / 1e6]), [[0, 0], [1, 0.1], [2, 0.2], [3, 0.3], [4, 0.4]]);
+  }));
+
+test('real TensorBoard reads an image summary back: size, colour space and the PNG\'s pixels', { skip: hasTensorBoard ? false : 'python3 tensorboard not installed (pip install tensorboard)' }, () =>
+  withDir(async (dir) => {
+    // A 3x2 RGB PNG with known pixels, encoded by sharp (the encoder the trainer's grids use).
+    const pixels = Buffer.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+    const png = await sharp(pixels, { raw: { width: 3, height: 2, channels: 3 } }).png().toBuffer();
+    const writer = EventWriter.open(dir, 'run-img');
+    writer.addImage('augmentation1', { png, height: 2, width: 3, channels: 3 }, 7);
+    assert.throws(() => writer.addImage('bad', { png, height: 2, width: 3, channels: 2 }, 7), /bad: 2 channels, expected 1, 3 or 4/);
+    writer.close();
+    const script = [
+      'import sys, json, io',
+      'from tensorboard.backend.event_processing.event_accumulator import EventAccumulator',
+      'from PIL import Image',
+      'acc = EventAccumulator(sys.argv[1]); acc.Reload()',
+      'e = acc.Images("augmentation1")[0]',
+      'img = Image.open(io.BytesIO(e.encoded_image_string))',
+      'print(json.dumps({"tags": acc.Tags()["images"], "step": e.step, "size": [e.width, e.height], "mode": img.mode, "pixels": list(img.tobytes())}))',
+    ].join('\n');
+    const run = spawnSync('python3', ['-c', script, join(dir, 'run-img')], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const got = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}');
+    assert.deepEqual(got.tags, ['augmentation1']);
+    assert.equal(got.step, 7);
+    assert.deepEqual(got.size, [3, 2]);
+    assert.equal(got.mode, 'RGB');
+    assert.deepEqual(got.pixels, [...pixels]);
   }));

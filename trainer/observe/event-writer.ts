@@ -43,6 +43,16 @@ export class EventWriter {
     this.write({ wall_time: wallTime, step, summary: { value } });
   }
 
+  /**
+   * One image summary (TensorBoard's Images tab), already encoded as PNG: e.g. an augmentation grid from
+   * trainer/data's augmentationGrids. channels is the PNG's: 1 (grayscale), 3 (RGB) or 4 (RGBA).
+   */
+  addImage(tag: string, image: { png: Uint8Array; height: number; width: number; channels: number }, step: number, wallTime: number = Date.now() / 1000): void {
+    if (![1, 3, 4].includes(image.channels)) throw new RangeError(`image ${tag}: ${image.channels} channels, expected 1, 3 or 4`);
+    const value = [{ tag, image: { height: image.height, width: image.width, colorspace: image.channels, encoded_image_string: image.png } }];
+    this.write({ wall_time: wallTime, step, summary: { value } });
+  }
+
   /** Make what was written durable (the OS already has it; readers see it without this). */
   flush(): void {
     if (this.fd !== undefined) fsyncSync(this.fd);

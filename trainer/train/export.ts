@@ -2,10 +2,10 @@
 // ONNX inference model. Weights and running statistics become initializers; the batch dimension of x and h is
 // symbolic ("N"); metadata_props carry the input contract (size, channels, value range, normalisation) so a consumer
 // can prepare images without this code.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { latestValid, type LoadedCheckpoint } from '../checkpoint/index.js';
+import { latestValid, writeFileAtomic, type LoadedCheckpoint } from '../checkpoint/index.js';
 import { TrainConfig } from '../contract/index.js';
 import { Graph } from '../graph/index.js';
 import { buildEncoder, representationSize, type ModelConfig } from '../models/index.js';
@@ -91,7 +91,7 @@ export async function exportFromDir(dir: string, out: string, onWarning: (m: str
   const ckpt = await latestValid(dir, onWarning);
   if (ckpt === undefined) throw new Error(`no valid checkpoint in ${dir}: train first (simclr train --uid ...)`);
   const exported = exportEncoder(ckpt);
-  await writeFile(out, exported.bytes);
+  await writeFileAtomic(out, [exported.bytes]);
   return { ...exported, step: ckpt.step };
 }
 
