@@ -2,11 +2,12 @@
 // formulation trainer/graph can emit, and their ratios to the forward Conv measured in the same run (interleaved,
 // so background load hits all of them alike). The issue's bar: no gradient op below half the forward's GFLOP/s.
 //
-//   npx tsx bench/conv-grad.ts [--threads 2] [--reps 5] [--provider cpu] [--layers substr,substr] [--all]
+//   npx tsx bench/conv-grad.ts [--threads 2] [--reps 5] [--provider cpu] [--layers substr,substr] [--all] [--recipe]
 
 import { parseArgs } from 'node:util';
 import { Graph, op, type Value } from '../trainer/graph/index.js';
 import { chooseInputGradMethod, convGeometry, convInputGrad, type ConvGeometry, type InputGradMethod } from '../trainer/graph/rules/conv.js';
+import { fitsCol2im } from '../trainer/graph/rules/conv-gather.js';
 import { chooseWeightGradMethod, convWeightGrad, type WeightGradMethod } from '../trainer/graph/rules/conv-weight-grad.js';
 import { Engine, type Program, parseProvider } from '../trainer/engine/index.js';
 
@@ -29,10 +30,24 @@ const LAYERS: Layer[] = [
   { name: '7x7 s2 C3->64 64x64 (ImageNet stem)', x: [64, 3, 64, 64], w: [64, 3, 7, 7], opts: { stride: 2, padding: 3 } },
 ];
 
+// `--recipe`: the layers of `make run` (Makefile RECIPE: ResNet-18 CIFAR stem, width 1/8, 16 px Fashion-MNIST,
+// batch 256 = 512 views per step), where channels are few and maps tiny.
+const RECIPE_LAYERS: Layer[] = [
+  { name: 'recipe stem 3x3 s1 C1->8 16x16', x: [512, 1, 16, 16], w: [8, 1, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer1 3x3 s1 C8->8 16x16', x: [512, 8, 16, 16], w: [8, 8, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer2.0 3x3 s2 C8->16 16x16', x: [512, 8, 16, 16], w: [16, 8, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: 'recipe layer2 3x3 s1 C16->16 8x8', x: [512, 16, 8, 8], w: [16, 16, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer3.0 3x3 s2 C16->32 8x8', x: [512, 16, 8, 8], w: [32, 16, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: 'recipe layer3 3x3 s1 C32->32 4x4', x: [512, 32, 4, 4], w: [32, 32, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer4.0 3x3 s2 C32->64 4x4', x: [512, 32, 4, 4], w: [64, 32, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: 'recipe layer4 3x3 s1 C64->64 2x2', x: [512, 64, 2, 2], w: [64, 64, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer2.0 shortcut 1x1 s2 C8->16 16x16', x: [512, 8, 16, 16], w: [16, 8, 1, 1], opts: { stride: 2 } },
+];
+
 // The formulation the Conv rule emits comes first; 'conv' is the textbook reference the issue compares against.
-const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose'];
-const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'conv'];
-const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-nhwc', 'conv'];
+const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose', 'gemm-col2im'];
+const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'conv'];
+const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-nhwc', 'conv'];
 
 interface Case { label: string; program: Program; feeds: Record<string, Float32Array>; ms: number[]; cpuMs: number[] }
 
@@ -43,6 +58,7 @@ const { values } = parseArgs({
     provider: { type: 'string', default: 'cpu' },
     layers: { type: 'string' },
     all: { type: 'boolean', default: false },
+    recipe: { type: 'boolean', default: false },
   },
 });
 const threads = Number(values.threads);
@@ -69,6 +85,7 @@ async function cases(engine: Engine, l: Layer, g: ConvGeometry): Promise<Case[]>
   const chosenDx = chooseInputGradMethod(g);
   for (const m of DX) {
     if (m === 'flipped-conv' && strided) continue; // does not apply: it would fall back to conv-transpose
+    if (m === 'gemm-col2im' && !fitsCol2im(g)) continue; // likewise (its scatter matrix grows as (H*W)^2)
     const mark = m === chosenDx ? '*' : ' ';
     out.push(await compileOne(engine, `dX${mark} ${m}`, { dy: dyShape, w: l.w }, (v) => convInputGrad(v['dy']!, v['w']!, g, m)));
   }
@@ -115,4 +132,4 @@ console.log(`conv-grad: provider=${values.provider} threads=${threads} reps=${re
 console.log('  wall: median wall-clock; best: fastest rep; per CPU-s: GFLOP per CPU-second of this process (robust to');
 console.log('  other processes sharing the cores; ORT thread spinning is off so idle threads do not count).');
 console.log('  * marks the formulation the Conv gradient rule emits for that layer.');
-for (const l of LAYERS) if (!wanted || wanted.some((w) => l.name.includes(w))) await benchLayer(engine, l);
+for (const l of values.recipe ? RECIPE_LAYERS : LAYERS) if (!wanted || wanted.some((w) => l.name.includes(w))) await benchLayer(engine, l);

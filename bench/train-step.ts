@@ -1,10 +1,22 @@
 // Training-step benchmark: images/s of the fused SimCLR step (forward + backward on ORT, optimizer in JS) for a
-// given model, batch and provider. Usage: npx tsx bench/train-step.ts [--width 0.125] [--batch 256] [--size 28]
-//   [--channels 1] [--threads 2] [--provider cpu] [--steps 5]
+// given model, batch and provider, the ORT thread count, and the time split between forward, backward and optimizer:
+// ORT's profiler times every node, and the autodiff names the nodes it builds 'grad/...' (trainer/graph GRAD_SCOPE),
+// so kernel time splits into forward and backward; the optimizer (+ BN running stats) runs on the host and is timed
+// directly.
+// Usage: npx tsx bench/train-step.ts [--width 0.125] [--batch 256] [--size 28] [--channels 1] [--threads 2]
+//   [--provider cpu] [--steps 5] [--optimizer lars|sgd|adam|adamw] [--head 512] [--nce 128] [--spinning off|on]
+//   [--keep-profile]
+// With ORT's idle-thread spinning off (the default here) the process's CPU time per step is meaningful: it is
+// printed too, and is the number to compare between two builds on a machine whose other jobs make wall time noisy.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Engine, ParameterStore } from '../trainer/engine/index.js';
+import { Engine, ParameterStore, parseProvider } from '../trainer/engine/index.js';
+import { latestProfile, splitRuns, type RunSplit } from '../trainer/engine/profile.js';
+import { GRAD_SCOPE } from '../trainer/graph/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../trainer/models/index.js';
-import { createOptimizer } from '../trainer/optim/index.js';
+import { createOptimizer, type OptimizerKind } from '../trainer/optim/index.js';
 import { TrainStep, applyUpdate } from '../trainer/train/step.js';
 
 const { values } = parseArgs({
@@ -16,52 +28,84 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     provider: { type: 'string', default: 'cpu' },
     steps: { type: 'string', default: '5' },
+    optimizer: { type: 'string', default: 'lars' },
     head: { type: 'string', default: '512' },
+    nce: { type: 'string', default: '128' },
+    spinning: { type: 'string', default: 'off' },
+    'keep-profile': { type: 'boolean', default: false },
   },
 });
 const b = Number(values.batch);
 const size = Number(values.size);
 const threads = Number(values.threads);
+const optimizer = values.optimizer as OptimizerKind;
+if (!['lars', 'sgd', 'adam', 'adamw'].includes(optimizer)) throw new Error(`--optimizer ${optimizer}: expected lars, sgd, adam or adamw`);
 const model: ModelConfig = {
   arch: 'resnet18',
   stem: resolveStem('auto', size),
   widthMultiplier: Number(values.width),
   inputChannels: Number(values.channels),
   headLatentSize: Number(values.head),
-  nceSize: 128,
+  nceSize: Number(values.nce),
   numClasses: 10,
 };
-const engine = await Engine.create({ provider: values.provider as 'cpu', threads });
+const profileDir = mkdtempSync(join(tmpdir(), 'train-step-profile-'));
+if (values.spinning !== 'on' && values.spinning !== 'off') throw new Error(`--spinning ${values.spinning}: expected on or off`);
+const engine = await Engine.create({
+  provider: parseProvider(values.provider),
+  threads,
+  spinning: values.spinning === 'on',
+  profilePrefix: join(profileDir, 'step'),
+});
 let t = performance.now();
 const step = await TrainStep.compile(engine, { model, batchSize: b, height: size, width: size, temperature: 0.2 });
 console.log(`compile ${((performance.now() - t) / 1000).toFixed(1)} s`);
 const store = new ParameterStore();
 const init = initParameters(step.specs, 1);
 for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
-const opt = createOptimizer({ optimizer: 'lars', momentum: 0.9, weightDecay: 1e-6 });
+const opt = createOptimizer({ optimizer, momentum: 0.9, weightDecay: 1e-6 });
 const n = b * model.inputChannels * size * size;
 const view1 = Float32Array.from({ length: n }, () => Math.random());
 const view2 = Float32Array.from({ length: n }, () => Math.random());
 const labels = Int32Array.from({ length: b }, (_v, i) => i % 10);
-const fwd: number[] = [];
+const program: number[] = [];
 const upd: number[] = [];
+const cpu: number[] = [];
 for (let i = 0; i < Number(values.steps) + 1; i++) {
+  const cpu0 = process.cpuUsage();
   t = performance.now();
   const r = await step.run({ view1, view2, labels }, store);
   const t1 = performance.now();
-  applyUpdate(r, step.specs, store, opt, { lr: 0.1, clip: 0 });
+  applyUpdate(r, step.specs, store, opt, { lr: optimizer.startsWith('adam') ? 2e-3 : 0.1, clip: 0 });
   const t2 = performance.now();
+  const used = process.cpuUsage(cpu0);
   if (i > 0) {
-    fwd.push(t1 - t);
+    program.push(t1 - t);
     upd.push(t2 - t1);
+    cpu.push((used.user + used.system) / 1e3);
   }
-  console.log(`step ${i}: loss ${r.loss.toFixed(4)} program ${(t1 - t).toFixed(0)} ms, update ${(t2 - t1).toFixed(0)} ms`);
+  console.log(`step ${i}${i === 0 ? ' (warm-up, not counted)' : ''}: loss ${r.loss.toFixed(4)} program ${(t1 - t).toFixed(0)} ms, update ${(t2 - t1).toFixed(0)} ms`);
 }
+await step.release(); // ORT writes the profile when the session goes
+const runs = splitRuns(latestProfile(join(profileDir, 'step')), GRAD_SCOPE).slice(1);
+if (values['keep-profile']) console.log(`ORT profile kept in ${profileDir}`);
+else rmSync(profileDir, { recursive: true, force: true });
+
 const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
-const total = mean(fwd) + mean(upd);
+const split = (f: (r: RunSplit) => number): number => mean(runs.map(f));
+const [fwd, bwd, ortMade, runMs] = [split((r) => r.kernelMs.forward), split((r) => r.kernelMs.backward), split((r) => r.ortMadeMs), split((r) => r.runMs)];
+const optMs = mean(upd);
+const stepMs = mean(program) + optMs;
+const row = (what: string, ms: number): string => `  ${what.padEnd(44)} ${ms.toFixed(0).padStart(6)} ms ${((100 * ms) / stepMs).toFixed(0).padStart(3)}%`;
 console.log(
-  `resnet18 w=${values.width} ${size}px b=${b} ${values.provider} threads=${threads}: ` +
-    `forward+backward ${mean(fwd).toFixed(0)} ms, optimizer+BN ${mean(upd).toFixed(0)} ms, ` +
-    `${((b * 1000) / total).toFixed(0)} images/s`,
+  `resnet18 w=${values.width} ${size}px b=${b} ${values.provider}, ORT intra-op threads=${threads} (inter-op 1), ` +
+    `${optimizer}: step ${stepMs.toFixed(0)} ms, ${((b * 1000) / stepMs).toFixed(0)} images/s; ` +
+    `${mean(cpu).toFixed(0)} CPU-ms per step, ${((b * 1000) / mean(cpu)).toFixed(0)} images per CPU-s (spinning ${values.spinning})`,
 );
-await step.release();
+console.log(`time split per step (mean of ${runs.length} steps; ORT profiler kernel time per node scope):`);
+console.log(row('forward (encoder, head, NT-Xent, classifier)', fwd));
+console.log(row(`backward (autodiff nodes, '${GRAD_SCOPE}/...')`, bwd));
+console.log(row('ORT run overhead (run wall - kernels, I/O)', mean(program) - fwd - bwd));
+console.log(row(`optimizer + BN running stats (host, ${optimizer})`, optMs));
+console.log(`  (of the kernel time, ${ortMade.toFixed(0)} ms ran in nodes ORT made itself (NCHWc Convs, layout reorders), each`);
+console.log(`  counted in the scope of the node before it; ORT's model_run ${runMs.toFixed(0)} ms vs ${mean(program).toFixed(0)} ms around program.run)`);

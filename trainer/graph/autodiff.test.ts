@@ -63,3 +63,16 @@ test('a wrt the loss does not depend on gets zeros; a missing rule is a clear er
   const y = g.addNode('Erf', [x], {}, [{ shape: [2], dtype: 'float32' }])[0]!;
   assert.throws(() => gradients(op.reduceSum(y), [x]), /no gradient rule for Erf/);
 });
+
+test("nodes the backward pass builds carry the autodiff scope (ONNX names 'grad/...'); forward nodes none", () => {
+  const g = new Graph('scoped');
+  const x = g.param('x', [2, 3]);
+  const y = op.reduceSum(op.exp(x));
+  const forwardNodes = g.nodes.length;
+  gradients(y, [x]);
+  assert.ok(g.nodes.length > forwardNodes);
+  assert.ok(g.nodes.slice(0, forwardNodes).every((n) => n.scope === undefined));
+  assert.ok(g.nodes.slice(forwardNodes).every((n) => n.scope === 'grad'));
+  const later = op.neg(y); // built after gradients(): unscoped again
+  assert.equal(later.producer?.scope, undefined);
+});

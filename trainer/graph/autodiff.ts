@@ -12,11 +12,20 @@ export interface GradientSeeds {
   seeds: readonly (readonly [Value, Value])[];
 }
 
+/** The scope of every node the backward pass adds (ONNX node names 'grad/...'; bench/train-step.ts splits on it). */
+export const GRAD_SCOPE = 'grad';
+
 /**
  * d(target)/d(wrt) for each wrt. A Value target is seeded with ones (a scalar loss gets 1); a value in `wrt` that the
  * target does not depend on gets a zero gradient.
  */
 export function gradients(target: Value | GradientSeeds, wrt: readonly Value[]): Value[] {
+  const graph = (target instanceof Object && 'seeds' in target ? target.seeds[0]?.[0] : target)?.graph;
+  if (!graph) throw new Error('gradients: no seeds');
+  return graph.withScope(GRAD_SCOPE, () => backward(target, wrt));
+}
+
+function backward(target: Value | GradientSeeds, wrt: readonly Value[]): Value[] {
   const seeds = target instanceof Object && 'seeds' in target ? target.seeds : [[target, ones(target)] as const];
   if (seeds.length === 0) throw new Error('gradients: no seeds');
   const graph = seeds[0]![0].graph;

@@ -22,6 +22,7 @@ export class Graph {
   private readonly names = new Set<string>();
   private readonly scalarCache = new Map<string, Value>();
   private nextId = 0;
+  private scope: string | undefined;
 
   constructor(readonly name: string) {}
 
@@ -69,13 +70,24 @@ export class Graph {
       if (v.graph !== this) throw new Error(`${opType}: input ${v.name} belongs to graph ${v.graph.name}, not ${this.name}`);
     }
     const id = this.nextId++;
-    const node: Node = { id, opType, inputs: [...inputs], outputs: [], attrs };
+    const node: Node = { id, opType, inputs: [...inputs], outputs: [], attrs, ...(this.scope ? { scope: this.scope } : {}) };
     for (const [i, o] of outs.entries()) {
       const base = `${opType.toLowerCase()}_${id}${outs.length > 1 ? `_${i}` : ''}`;
       node.outputs.push(new Value(this, this.claim(this.names.has(base) ? this.fresh(base) : base), o.shape, o.dtype, 'node', node));
     }
     this.nodes.push(node);
     return node.outputs;
+  }
+
+  /** Runs build() with every node it adds tagged `scope` (ORT's profiler then attributes time per scope). */
+  withScope<T>(scope: string, build: () => T): T {
+    const outer = this.scope;
+    this.scope = scope;
+    try {
+      return build();
+    } finally {
+      this.scope = outer;
+    }
   }
 
   output(name: string, value: Value): void {

@@ -1,6 +1,6 @@
 // trainer/graph: ONNX graph builder with static shapes, reverse-mode autodiff, serialization. See API.md.
 export { Graph, type OutSpec } from './graph.js';
 export { Value, type DType, type Shape, type Node, type Attr, type Attrs, sizeOf, sameShape } from './ir.js';
-export { gradients, type GradientSeeds } from './autodiff.js';
+export { gradients, GRAD_SCOPE, type GradientSeeds } from './autodiff.js';
 export { toOnnx, OPSET, IR_VERSION, type ToOnnxOptions } from './onnx.js';
 export * as op from './ops.js';

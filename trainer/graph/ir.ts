@@ -57,6 +57,8 @@ export interface Node {
   readonly inputs: readonly Value[];
   readonly outputs: Value[];
   readonly attrs: Attrs;
+  /** Set on nodes built inside Graph.withScope (autodiff: 'grad'); prefixes the ONNX node names ('grad/Conv_12'). */
+  readonly scope?: string;
 }
 
 /** A constant tensor stored in the model (an ONNX initializer). */

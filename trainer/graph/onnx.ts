@@ -72,10 +72,13 @@ class Writer implements Lowerer {
   readonly extraConsts: OnnxTypes.ITensorProto[] = [];
   readonly used = new Set<string>();
   private counter = 0;
+  /** Scope of the node being written: its ONNX nodes (lowered ones too) are named '<scope>/<Op>_<i>'. */
+  private scope: string | undefined;
 
   constructor(private readonly graph: Graph) {}
 
   node(node: Node): void {
+    this.scope = node.scope;
     const def = opDef(node.opType);
     if (def?.lower) {
       def.lower(node, this);
@@ -85,6 +88,7 @@ class Writer implements Lowerer {
   }
 
   bindOutput(name: string, value: Value): void {
+    this.scope = undefined;
     if (name === value.name) {
       this.used.add(name);
       return;
@@ -100,7 +104,7 @@ class Writer implements Lowerer {
     for (const i of inputs) this.used.add(i);
     this.nodes.push({
       opType,
-      name: `${opType}_${this.nodes.length}`,
+      name: `${this.scope ? `${this.scope}/` : ''}${opType}_${this.nodes.length}`,
       input: [...inputs],
       output: outs,
       attribute: Object.entries(attrs).map(([name, a]) => attributeProto(name, a)),

@@ -3,6 +3,7 @@
 // Why not the textbook "Conv with the activations as kernel": on ORT's CPU provider that Conv has a huge kernel and
 // tiny output, which its im2col+GEMM path runs 2-4x slower than the forward Conv (DESIGN.md). The work is moved into
 // MLAS's sgemm instead, in the form bench/conv-grad.ts measured fastest for each layer geometry:
+//   'im2col-gather': small maps: one Gather of NHWC rows by a precomputed patch index, one GEMM (conv-gather.ts)
 //   'taps-batched' : per kernel tap one unit-step Slice of the padded input and one GEMM batched over groups of
 //                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (DESIGN.md's nine-MatMul form)
 //   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [N*C, 1, H, W] against
@@ -18,29 +19,36 @@ import { pad, reshape, slice, transpose } from './shape.js';
 import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
 import { stackTaps, tapView, taps } from './conv-taps.js';
+import { im2colGather, patchesFit } from './conv-gather.js';
 import { shiftDy, tapsChannelMajor, tapsFlat, tapsNhwc } from './conv-weight-grad-alternatives.js';
 
-export type WeightGradMethod = 'auto' | 'shift-dy' | 'im2col-conv' | 'taps-flat' | 'taps-cn' | 'taps-nhwc' | 'taps-batched' | 'conv';
+export type WeightGradMethod = 'auto' | 'im2col-gather' | 'shift-dy' | 'im2col-conv' | 'taps-flat' | 'taps-cn' | 'taps-nhwc' | 'taps-batched' | 'conv';
 
 export const weightGradConfig: { method: WeightGradMethod } = { method: 'auto' };
 
 /**
  * The formulation bench/conv-grad.ts measured fastest for a geometry (bench/README.md has the numbers):
- * a 1x1 kernel, or stride 1 with >= 16 input channels: 'taps-batched' (at most kh*kw unit-step slices, GEMMs
- * batched over groups of images); larger kernels with stride > 1, and 3-channel stems: 'im2col-conv' (ORT's strided
- * Slice is slow, its Conv kernel strides for free, and few channels make the per-tap GEMMs too thin); except a
- * thin stem with a big kernel (7x7 on RGB), where the textbook Conv form measured fastest.
+ * kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather' (one Gather + one GEMM;
+ * its patch matrix is kh*kw times the layer's output map, so larger maps and patch matrices over 128 MB keep the
+ * forms below; fewer channels make the gathered rows too short); a 1x1 kernel, or stride 1
+ * with >= 16 input channels: 'taps-batched' (at most kh*kw unit-step slices, GEMMs batched over groups of images);
+ * larger kernels with stride > 1, and 3-channel stems: 'im2col-conv' (ORT's strided Slice is slow, its Conv kernel
+ * strides for free, and few channels make the per-tap GEMMs too thin); except a thin stem with a big kernel (7x7 on
+ * RGB), where the textbook Conv form measured fastest.
  */
 export function chooseWeightGradMethod(g: ConvGeometry): Exclude<WeightGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
-  if (g.c < 16 && g.kh * g.kw >= 25) return 'conv';
-  return g.kh * g.kw === 1 || (unitStride && g.c >= 16) ? 'taps-batched' : 'im2col-conv';
+  const k = g.kh * g.kw;
+  if (g.c < 16 && k >= 25) return 'conv';
+  if (k > 1 && g.c >= 8 && g.ho * g.wo <= 256 && patchesFit(g)) return 'im2col-gather';
+  return k === 1 || (unitStride && g.c >= 16) ? 'taps-batched' : 'im2col-conv';
 }
 
 export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = weightGradConfig.method): Value {
   switch (method) {
     case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g));
     case 'im2col-conv': return im2colConv(x, dy, g);
+    case 'im2col-gather': return im2colGather(x, dy, g);
     case 'shift-dy': return g.stride[0] === 1 && g.stride[1] === 1 ? shiftDy(x, dy, g) : im2colConv(x, dy, g);
     case 'taps-flat': return tapsFlat(x, dy, g);
     case 'taps-cn': return tapsChannelMajor(x, dy, g);

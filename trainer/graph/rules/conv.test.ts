@@ -5,8 +5,8 @@ import { Graph } from '../graph.js';
 import { gradients } from '../autodiff.js';
 import { gradCheck } from '../testing/gradcheck.js';
 import { compileForTest, randn } from '../testing/ort.js';
-import { convGeometry, convInputGrad } from './conv.js';
-import { convWeightGrad, type WeightGradMethod } from './conv-weight-grad.js';
+import { chooseInputGradMethod, convGeometry, convInputGrad, type InputGradMethod } from './conv.js';
+import { chooseWeightGradMethod, convWeightGrad, type WeightGradMethod } from './conv-weight-grad.js';
 
 // Each geometry checked against finite differences for both dX and dW (the default dW formulation).
 const cases: { name: string; x: number[]; w: number[]; opts: op.Conv2dOptions }[] = [
@@ -15,6 +15,7 @@ const cases: { name: string; x: number[]; w: number[]; opts: op.Conv2dOptions }[
   { name: '1x1', x: [2, 3, 4, 4], w: [5, 3, 1, 1], opts: {} },
   { name: '1x1 on a tiny map (images grouped per GEMM)', x: [4, 3, 2, 2], w: [6, 3, 1, 1], opts: {} },
   { name: '3x3 pad 1, 16 channels (the flipped-conv dX and taps-batched dW path)', x: [2, 16, 4, 4], w: [3, 16, 3, 3], opts: { padding: 1 } },
+  { name: '3x3 stride 2 pad 1 on a tiny map, 16 -> 64 channels (the gemm-col2im dX and im2col-gather dW path)', x: [2, 16, 4, 4], w: [64, 16, 3, 3], opts: { stride: 2, padding: 1 } },
   { name: '1x1 stride 2 (odd input: the last row has no output)', x: [2, 3, 5, 5], w: [2, 3, 1, 1], opts: { stride: 2 } },
   { name: '1x1 stride 2, even input', x: [2, 3, 4, 6], w: [2, 3, 1, 1], opts: { stride: 2 } },
   { name: '3x3 dilation 2 pad 2', x: [1, 2, 7, 7], w: [2, 2, 3, 3], opts: { dilation: 2, padding: 2 } },
@@ -29,7 +30,7 @@ for (const c of cases) {
 }
 
 test('every dW formulation agree on every geometry', async () => {
-  const methods: WeightGradMethod[] = ['auto', 'shift-dy', 'im2col-conv', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-batched', 'conv'];
+  const methods: WeightGradMethod[] = ['auto', 'im2col-gather', 'shift-dy', 'im2col-conv', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-batched', 'conv'];
   for (const c of cases) {
     const g = new Graph('dw');
     const x = g.input('x', c.x);
@@ -45,19 +46,35 @@ test('every dW formulation agree on every geometry', async () => {
   }
 });
 
-test('both dX formulations agree on every geometry (flipped-conv falls back to ConvTranspose where stride > 1)', async () => {
+test('every dX formulation agrees on every geometry (each falls back to ConvTranspose where it does not apply)', async () => {
   for (const c of cases) {
     const g = new Graph('dx');
     const w = g.input('w', c.w);
     const geo = convGeometry(c.x, c.w, c.opts);
     const dy = g.input('dy', [geo.n, geo.o, geo.ho, geo.wo]);
     g.output('a', convInputGrad(dy, w, geo, 'conv-transpose'));
-    g.output('b', convInputGrad(dy, w, geo, 'flipped-conv'));
-    g.output('c', convInputGrad(dy, w, geo, 'auto'));
+    const others: InputGradMethod[] = ['flipped-conv', 'auto', 'gemm-col2im'];
+    for (const m of others) g.output(m, convInputGrad(dy, w, geo, m));
     const r = await (await compileForTest(g)).run({ w: randn(w.size, 1), dy: randn(dy.size, 2) });
-    const [a, b, auto] = [r['a']!, r['b']!, r['c']!];
-    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4 && Math.abs(a[i]! - auto[i]!) < 1e-4, `${c.name}: dx[${i}]`);
+    const a = r['a']!;
+    for (const m of others) {
+      const b = r[m]!;
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${c.name}: ${m} dx[${i}] ${b[i]} vs ${a[i]}`);
+    }
   }
+});
+
+test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
+  const tinyStrided = convGeometry([64, 128, 8, 8], [256, 128, 3, 3], { stride: 2, padding: 1 });
+  assert.equal(chooseInputGradMethod(tinyStrided), 'gemm-col2im');
+  assert.equal(chooseWeightGradMethod(tinyStrided), 'im2col-gather');
+  const big = convGeometry([64, 64, 32, 32], [64, 64, 3, 3], { padding: 1 });
+  assert.equal(chooseInputGradMethod(big), 'flipped-conv');
+  assert.equal(chooseWeightGradMethod(big), 'taps-batched');
+  const bigStrided = convGeometry([64, 64, 32, 32], [128, 64, 3, 3], { stride: 2, padding: 1 });
+  assert.equal(chooseInputGradMethod(bigStrided), 'conv-transpose');
+  const hugeBatch = convGeometry([4096, 128, 16, 16], [128, 128, 3, 3], { padding: 1 }); // patches would be 4.8 GB
+  assert.equal(chooseWeightGradMethod(hugeBatch), 'taps-batched');
 });
 
 test('no dX is built for a graph input that needs no gradient (first conv on images)', () => {

@@ -6,6 +6,7 @@ import { type Value, fmtShape } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { emit1, sameDType } from './util.js';
 import { convWeightGrad } from './conv-weight-grad.js';
+import { fitsCol2im, gemmCol2im, patchesFit } from './conv-gather.js';
 import { reshape, transpose } from './shape.js';
 import { matmul } from './matmul.js';
 
@@ -69,21 +70,23 @@ export function geometryOf(x: Value, w: Value, attrs: Readonly<Record<string, { 
   return convGeometry(x.shape, w.shape, { stride: ints('strides'), dilation: ints('dilations'), padding: pads ? [pads[0]!, pads[1]!] : undefined });
 }
 
-export type InputGradMethod = 'auto' | 'conv-transpose' | 'flipped-conv';
+export type InputGradMethod = 'auto' | 'conv-transpose' | 'flipped-conv' | 'gemm-col2im';
 
 /** Which dX formulation the Conv rule emits; 'auto' picks per geometry (chooseInputGradMethod). */
 export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
 
 /**
  * 'flipped-conv' (a forward Conv of dY with W transposed and flipped) runs at forward speed where it applies
- * (stride 1, padding <= dilation*(k-1)) and dX has enough channels for ORT's blocked Conv kernel; ConvTranspose
- * (~0.65x forward on those layers) elsewhere: strided layers, 1x1 kernels (where it is a plain GEMM) and 3-channel
- * stems (bench/README.md). (A strided 1x1 as 1x1 Conv + a Pad onto the stride grid measured 0.3x: ORT's 6-D Pad.)
+ * (stride 1, padding <= dilation*(k-1)) and dX has enough channels for ORT's blocked Conv kernel. Strided kernels on
+ * small maps: 'gemm-col2im' (one GEMM, then col2im as a GEMM that adds H*W/O of the first one's work: taken where
+ * that is <= 1/4). ConvTranspose elsewhere: other strided layers, 1x1 kernels (where it is a plain GEMM) and
+ * 3-channel stems (bench/README.md has the numbers).
  */
 export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
   const fits = g.dilation[0] * (g.kh - 1) >= g.pad[0] && g.dilation[1] * (g.kw - 1) >= g.pad[1];
-  return unitStride && fits && g.c >= 16 && g.kh * g.kw > 1 ? 'flipped-conv' : 'conv-transpose';
+  if (unitStride && fits && g.c >= 16 && g.kh * g.kw > 1) return 'flipped-conv';
+  return !unitStride && g.kh * g.kw > 1 && 4 * g.h * g.w <= g.o && fitsCol2im(g) && patchesFit(g) ? 'gemm-col2im' : 'conv-transpose';
 }
 
 /** dX[N,C,H,W] from dY[N,O,Ho,Wo] and w[O,C,kh,kw]. */
@@ -91,7 +94,9 @@ export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: Inpu
   const m = method === 'auto' ? chooseInputGradMethod(g) : method;
   const flippedPad: [number, number] = [g.dilation[0] * (g.kh - 1) - g.pad[0], g.dilation[1] * (g.kw - 1) - g.pad[1]];
   const flippedFits = g.stride[0] === 1 && g.stride[1] === 1 && flippedPad[0] >= 0 && flippedPad[1] >= 0;
-  return m === 'flipped-conv' && flippedFits ? flippedConv(dy, w, g, flippedPad) : convTranspose(dy, w, g);
+  if (m === 'flipped-conv' && flippedFits) return flippedConv(dy, w, g, flippedPad);
+  if (m === 'gemm-col2im' && fitsCol2im(g)) return gemmCol2im(dy, w, g);
+  return convTranspose(dy, w, g);
 }
 
 /** Stride 1 only: dX = Conv(dY, W^T flipped in space) with padding d(k-1) - p, i.e. a forward-speed Conv. */
