@@ -149,7 +149,13 @@ export function inputContractOf(config: TrainConfig, ds: Dataset): InputContract
 }
 
 export async function createEngine(config: TrainConfig): Promise<Engine> {
-  return Engine.create({ provider: config.executionProvider, threads: config.threads > 0 ? config.threads : undefined });
+  // ORT's idle threads spin by default: same wall time per step here, but ~25% more CPU (bench/train-step.ts,
+  // --spinning), taken from data workers, other replicas on the machine, or a pod's CPU quota.
+  return Engine.create({
+    provider: config.executionProvider,
+    threads: config.threads > 0 ? config.threads : undefined,
+    spinning: false,
+  });
 }
 
 function f32(shape: readonly number[], data: Float32Array): TensorMap[string] {
