@@ -74,7 +74,7 @@ test: build native controlplane python-deps
 # 3 epochs (~300 images/s on 2 CPU cores: ~3.3 min per epoch, ~12 min in all with evaluation). Prints kNN and
 # linear top-1 on the test set, then exports the encoder. `make baseline` scores the same encoder at random
 # initialisation and raw pixels with the same kNN and linear-probe protocol.
-RECIPE := --dataset fashion-mnist --epochs 3 --batch-size 256 --image-size-override 16 --width-multiplier 0.125 \
+RECIPE := --dataset fashion-mnist --epochs 5 --batch-size 256 --image-size-override 16 --width-multiplier 0.125 \
 	--optimizer adam --lr 2e-3 --warmup 0.1 --nce-temperature 0.2 --head-latent-size 256 --nce-size 64 --threads 2
 
 # Each `make run` gets its own uid, so an earlier run's checkpoints and encoder are never overwritten.
