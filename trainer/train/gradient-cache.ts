@@ -17,10 +17,18 @@
 // running statistics are updated with the statistics pooled over every chunk of every rank, so all ranks keep
 // identical buffers. With one rank and one chunk this computes what TrainStep computes (tested).
 import type { Engine, ParameterStore, Program } from '../engine/index.js';
-import { Graph, gradients, op, type Value } from '../graph/index.js';
-import { ntXentBlockSum, oneHot, softmaxCrossEntropy } from '../loss/index.js';
+import { Graph, gradients } from '../graph/index.js';
+import { ntXentBlockSum, oneHot } from '../loss/index.js';
 import { buildSimclrModel, type ParamSpec } from '../models/index.js';
-import type { StepBatch, StepResult, TrainStepOptions } from './step.js';
+import {
+  buildTrainForward,
+  outputGradientsAndStats,
+  viewPairInput,
+  type StepBatch,
+  type StepResult,
+  type TrainGraph,
+  type TrainStepOptions,
+} from './step.js';
 
 /** What the step needs from a process group (ProcessGroup, or one rank alone). */
 export interface Collectives {
@@ -252,17 +260,10 @@ export async function blockLossGradients(
 
 const size = (shape: readonly number[]): number => shape.reduce((a, x) => a * x, 1);
 
-function chunkInputs(g: Graph, o: GradientCacheOptions): { x: Value; v1: Value; v2: Value } {
-  const c = o.model.inputChannels;
-  const v1 = g.input('view1', [o.chunk, c, o.height, o.width]);
-  const v2 = g.input('view2', [o.chunk, c, o.height, o.width]);
-  return { x: op.concat([v1, v2], 0), v1, v2 };
-}
-
 /** Forward only, train-mode BatchNorm: the chunk's embeddings z [2c, D]. */
 export function buildEncodeGraph(o: GradientCacheOptions): Graph {
   const g = new Graph(`simclr_encode_c${o.chunk}`);
-  const { x } = chunkInputs(g, o);
+  const x = viewPairInput(g, o.model, o.chunk, o.height, o.width);
   g.output('z', buildSimclrModel(g, x, o.model, 'train').outputs.z);
   return g;
 }
@@ -272,34 +273,15 @@ export function buildEncodeGraph(o: GradientCacheOptions): Graph {
  * by the chunk's share of the global batch, so that the gradients summed over every chunk of every rank are those
  * of (global NT-Xent + global mean cross entropy), what TrainStep differentiates on one batch.
  */
-export function buildChunkGraph(o: GradientCacheOptions): { graph: Graph; specs: readonly ParamSpec[]; bnCounts: Map<string, number> } {
-  const { model, chunk: c } = o;
-  if (model.numClasses < 1) throw new Error('train step: the online classifier needs numClasses >= 1');
-  const g = new Graph(`simclr_chunk_c${c}`);
-  const { x } = chunkInputs(g, o);
-  const targets = g.input('targets', [c, model.numClasses]);
-  const built = buildSimclrModel(g, x, model, 'train');
+export function buildChunkGraph(o: GradientCacheOptions): TrainGraph {
+  const g = new Graph(`simclr_chunk_c${o.chunk}`);
+  const { built, logits, ce } = buildTrainForward(g, o.model, o.chunk, o.height, o.width);
   const z = built.outputs.z;
-  const logits = built.outputs.logits as Value;
-  const ce = softmaxCrossEntropy(logits, op.concat([targets, targets], 0));
   const dz = g.input('dz', z.shape);
-  const byName = new Map<string, Value>(g.params.map((v) => [v.name, v]));
-  const trainable = built.params.filter((s) => !s.isBuffer);
-  const share = c / (o.batchSize * o.worldSize);
-  const grads = gradients(
-    { seeds: [[z, dz], [ce, g.scalar(share)]] },
-    trainable.map((s) => byName.get(s.name)!),
-  );
+  const share = o.chunk / (o.batchSize * o.worldSize);
   g.output('ce', ce);
   g.output('logits', logits);
-  trainable.forEach((s, i) => g.output(`grad/${s.name}`, grads[i]));
-  const bnCounts = new Map<string, number>();
-  for (const st of built.bnStats) {
-    g.output(`bnstat/${st.name}.mean`, st.mean);
-    g.output(`bnstat/${st.name}.var`, st.variance);
-    bnCounts.set(st.name, st.count);
-  }
-  return { graph: g, specs: built.params, bnCounts };
+  return outputGradientsAndStats(g, built, { seeds: [[z, dz], [ce, g.scalar(share)]] });
 }
 
 /** Input z [M, D] (rolled so the block comes first): the block's loss sum and its gradient w.r.t. every row. */

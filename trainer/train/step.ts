@@ -9,9 +9,9 @@
 // bnstat/<bn>.mean|var for every train-mode BatchNorm.
 // Host side (applyUpdate): clip the global gradient norm, optimizer step with the schedule's lr, running-stat update.
 import type { Engine, ParameterStore, Program } from '../engine/index.js';
-import { Graph, gradients, op, type Value } from '../graph/index.js';
+import { Graph, gradients, op, type GradientSeeds, type Value } from '../graph/index.js';
 import { ntXentLoss, oneHot, softmaxCrossEntropy } from '../loss/index.js';
-import { buildSimclrModel, updateRunningStats, type ModelConfig, type ParamSpec } from '../models/index.js';
+import { buildSimclrModel, updateRunningStats, type ModelBuild, type ModelConfig, type ParamSpec } from '../models/index.js';
 import { clipGradNorm, type OptimParam, type Optimizer } from '../optim/index.js';
 
 /** BatchNorm momentum for the running statistics (PyTorch's default). */
@@ -83,38 +83,51 @@ export class TrainStep {
   }
 }
 
-export function buildTrainGraph(opts: TrainStepOptions): {
+/** A training program's graph, its parameter specs and the element count behind each BatchNorm's statistics. */
+export interface TrainGraph {
   graph: Graph;
   specs: readonly ParamSpec[];
   bnCounts: Map<string, number>;
-} {
-  const { model, batchSize: b, height, width } = opts;
-  if (model.numClasses < 1) throw new Error('train step: the online classifier needs numClasses >= 1');
-  const g = new Graph(`simclr_train_b${b}`);
+}
+
+/** Inputs view1, view2 [n, C, H, W]; returns them concatenated [2n, C, H, W] (one BN batch for both views). */
+export function viewPairInput(g: Graph, model: ModelConfig, n: number, height: number, width: number): Value {
   const c = model.inputChannels;
-  const v1 = g.input('view1', [b, c, height, width]);
-  const v2 = g.input('view2', [b, c, height, width]);
-  const targets = g.input('targets', [b, model.numClasses]);
-  const x = op.concat([v1, v2], 0);
+  return op.concat([g.input('view1', [n, c, height, width]), g.input('view2', [n, c, height, width])], 0);
+}
+
+/**
+ * What every training program shares: the model in train mode on both views of n images, and the online classifier's
+ * cross entropy against the one-hot input `targets` [n, K] (repeated for the second view).
+ */
+export function buildTrainForward(
+  g: Graph,
+  model: ModelConfig,
+  n: number,
+  height: number,
+  width: number,
+): { built: ModelBuild; logits: Value; ce: Value } {
+  if (model.numClasses < 1) throw new Error('train step: the online classifier needs numClasses >= 1');
+  const x = viewPairInput(g, model, n, height, width);
+  const targets = g.input('targets', [n, model.numClasses]);
   const built = buildSimclrModel(g, x, model, 'train');
-  const nce = ntXentLoss(built.outputs.z, opts.temperature);
   const logits = built.outputs.logits as Value;
   const ce = softmaxCrossEntropy(logits, op.concat([targets, targets], 0));
-  const total = op.add(nce, ce);
+  return { built, logits, ce };
+}
+
+/** Outputs grad/<param> of `target` for every trainable parameter and bnstat/<bn>.mean|var for every BatchNorm. */
+export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Value | GradientSeeds): TrainGraph {
   const byName = new Map<string, Value>(g.params.map((v) => [v.name, v]));
   const trainable = built.params.filter((s) => !s.isBuffer);
   const grads = gradients(
-    total,
+    target,
     trainable.map((s) => {
       const v = byName.get(s.name);
       if (v === undefined) throw new Error(`train step: parameter ${s.name} is not in the graph`);
       return v;
     }),
   );
-  g.output('loss', total);
-  g.output('nce', nce);
-  g.output('ce', ce);
-  g.output('logits', logits);
   trainable.forEach((s, i) => g.output(`grad/${s.name}`, grads[i]));
   const bnCounts = new Map<string, number>();
   for (const st of built.bnStats) {
@@ -123,6 +136,18 @@ export function buildTrainGraph(opts: TrainStepOptions): {
     bnCounts.set(st.name, st.count);
   }
   return { graph: g, specs: built.params, bnCounts };
+}
+
+export function buildTrainGraph(opts: TrainStepOptions): TrainGraph {
+  const g = new Graph(`simclr_train_b${opts.batchSize}`);
+  const { built, logits, ce } = buildTrainForward(g, opts.model, opts.batchSize, opts.height, opts.width);
+  const nce = ntXentLoss(built.outputs.z, opts.temperature);
+  const total = op.add(nce, ce);
+  g.output('loss', total);
+  g.output('nce', nce);
+  g.output('ce', ce);
+  g.output('logits', logits);
+  return outputGradientsAndStats(g, built, total);
 }
 
 /** The optimizer's view of the trainable parameters (the store's arrays, updated in place). */
