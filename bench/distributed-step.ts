@@ -8,12 +8,10 @@
  * warm-up). The fused run uses as many ORT threads as the 2-replica run uses processes, so the comparison is per core.
  *   node --import tsx bench/distributed-step.ts     BENCH_BATCH=256 BENCH_STEPS=8 BENCH_SIZE=16 BENCH_WIDTH=0.125
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../trainer/dist/free-port.js';
+import { freePort, rankEnv, scriptArgs, spawnRank, type RankProcess } from '../test/dist/helpers.js';
 
 const batch = Number(process.env.BENCH_BATCH ?? 256);
 const steps = Number(process.env.BENCH_STEPS ?? 8);
@@ -21,29 +19,15 @@ const size = Number(process.env.BENCH_SIZE ?? 16);
 const width = Number(process.env.BENCH_WIDTH ?? 0.125);
 const WARMUP = 2;
 
-const self = fileURLToPath(import.meta.url);
-const cli = self.endsWith('.ts')
-  ? ['--import', 'tsx', join(self, '../../trainer/cli/main.ts')]
-  : [join(self, '../../trainer/cli/main.js')];
+const CLI = scriptArgs(import.meta.url, '../trainer/cli/main.ts');
+/** A hung trainer (e.g. a rank waiting on a dead peer) ends the bench instead of stalling it. */
+const KILL_AFTER_MS = 30 * 60_000;
 
-
-/** Runs one process; resolves with the times (ms) of its step logs. */
-function runTrainer(args: string[], env: Record<string, string>): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...cli, 'train', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`trainer exited ${code}: ${err.slice(-1000)}`));
-      const times = out
-        .split('\n')
-        .filter((l) => l.includes('"msg":"step"'))
-        .map((l) => (JSON.parse(l) as { time: number }).time);
-      resolve(times);
-    });
-  });
+/** The times (ms) of a trainer's step logs, once it has exited cleanly. */
+async function stepTimes(trainer: RankProcess): Promise<number[]> {
+  const r = await trainer.done;
+  if (r.exitCode !== 0) throw new Error(`trainer exited ${r.exitCode ?? r.signal}: ${r.stderr.slice(-1000)}`);
+  return r.stdoutLines.filter((l) => l.includes('"msg":"step"')).map((l) => (JSON.parse(l) as { time: number }).time);
 }
 
 async function imagesPerSecond(dir: string, name: string, extra: string[], replicas = 1): Promise<number> {
@@ -62,9 +46,10 @@ async function imagesPerSecond(dir: string, name: string, extra: string[], repli
     `--log-dir=${join(dir, 'runs')}`,
     ...extra,
   ];
-  const runs = Array.from({ length: replicas }, (_v, rank) =>
-    runTrainer(common, replicas === 1 ? {} : { RANK: String(rank), WORLD_SIZE: String(replicas), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }),
-  );
+  const runs = Array.from({ length: replicas }, (_v, rank) => {
+    const env = replicas === 1 ? {} : rankEnv(rank, replicas, port);
+    return stepTimes(spawnRank(CLI, { rank, env, args: ['train', ...common], killAfterMs: KILL_AFTER_MS }));
+  });
   const times = (await Promise.all(runs))[0];
   const measured = times.slice(WARMUP - 1); // from the end of step WARMUP-1 to the end of the last step
   const seconds = (measured.at(-1)! - measured[0]) / 1000;

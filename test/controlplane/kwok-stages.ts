@@ -222,17 +222,51 @@ spec:
       phase: Failed
       startTime: {{ $now | Quote }}
 ---
-apiVersion: kwok.x-k8s.io/v1alpha1
+${endPodStage({ name: 'simclr-pod-succeed', label: 'complete', phase: 'Succeeded', exitCode: '0', reason: 'Completed' })}---
+${endPodStage({
+  name: 'simclr-pod-fail',
+  label: 'fail',
+  phase: 'Failed',
+  vars: [
+    '{{ $annotations := or .metadata.annotations dict }}',
+    '{{ $exitCode := or ( index $annotations "kwok.simclr.dev/exit-code" ) "1" }}',
+    '{{ $reason := or ( index $annotations "kwok.simclr.dev/reason" ) "Error" }}',
+    '{{ $message := or ( index $annotations "kwok.simclr.dev/message" ) "container failed" }}',
+  ],
+  exitCode: '{{ $exitCode }}',
+  reason: '{{ $reason | Quote }}',
+  message: '{{ $message | Quote }}',
+})}`;
+
+/** One of our two stages that end a Running pod: every container terminates, the pod goes to `phase`. */
+interface EndPodStage {
+  name: string;
+  /** Pods labelled `kwok.simclr.dev/<label>=true` take this stage (after the kwok.simclr.dev/delay annotation). */
+  label: string;
+  phase: 'Succeeded' | 'Failed';
+  /** Go-template lines that set variables for the fields below. */
+  vars?: readonly string[];
+  /** Go-template values of the containers' terminated state. */
+  exitCode: string;
+  reason: string;
+  message?: string;
+}
+
+function endPodStage(s: EndPodStage): string {
+  // The kubelet's reason on the Ready and ContainersReady conditions of a finished pod.
+  const podReason = s.phase === 'Succeeded' ? 'PodCompleted' : 'PodFailed';
+  const lines = (xs: readonly string[], indent: string): string => xs.map((x) => `${indent}${x}\n`).join('');
+  return `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
-  name: simclr-pod-succeed
+  name: ${s.name}
 spec:
   resourceRef:
     apiGroup: v1
     kind: Pod
   selector:
     matchExpressions:
-    - key: '.metadata.labels["kwok.simclr.dev/complete"]'
+    - key: '.metadata.labels["kwok.simclr.dev/${s.label}"]'
       operator: 'In'
       values:
       - 'true'
@@ -249,17 +283,17 @@ spec:
   next:
     statusTemplate: |
       {{ $now := Now }}
-      conditions:
+${lines(s.vars ?? [], '      ')}      conditions:
       - lastTransitionTime: {{ $now | Quote }}
         status: "True"
         type: Initialized
       - lastTransitionTime: {{ $now | Quote }}
         status: "False"
-        reason: PodCompleted
+        reason: ${podReason}
         type: Ready
       - lastTransitionTime: {{ $now | Quote }}
         status: "False"
-        reason: PodCompleted
+        reason: ${podReason}
         type: ContainersReady
       containerStatuses:
       {{ range .spec.containers }}
@@ -270,70 +304,11 @@ spec:
         started: false
         state:
           terminated:
-            exitCode: 0
+            exitCode: ${s.exitCode}
             finishedAt: {{ $now | Quote }}
-            reason: Completed
-            startedAt: {{ $now | Quote }}
+            reason: ${s.reason}
+${lines(s.message === undefined ? [] : [`message: ${s.message}`], '            ')}            startedAt: {{ $now | Quote }}
       {{ end }}
-      phase: Succeeded
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: simclr-pod-fail
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.labels["kwok.simclr.dev/fail"]'
-      operator: 'In'
-      values:
-      - 'true'
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values:
-      - 'Running'
-  delay:
-    durationMilliseconds: 0
-    durationFrom:
-      expressionFrom: '.metadata.annotations["kwok.simclr.dev/delay"]'
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $annotations := or .metadata.annotations dict }}
-      {{ $exitCode := or ( index $annotations "kwok.simclr.dev/exit-code" ) "1" }}
-      {{ $reason := or ( index $annotations "kwok.simclr.dev/reason" ) "Error" }}
-      {{ $message := or ( index $annotations "kwok.simclr.dev/message" ) "container failed" }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        reason: PodFailed
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        reason: PodFailed
-        type: ContainersReady
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: false
-        restartCount: 0
-        started: false
-        state:
-          terminated:
-            exitCode: {{ $exitCode }}
-            finishedAt: {{ $now | Quote }}
-            reason: {{ $reason | Quote }}
-            message: {{ $message | Quote }}
-            startedAt: {{ $now | Quote }}
-      {{ end }}
-      phase: Failed
+      phase: ${s.phase}
 `;
+}

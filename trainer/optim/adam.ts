@@ -2,16 +2,8 @@
 //   Adam:  g' = g + wd * w (L2 in the gradient)        AdamW: w = w * (1 - lr * wd) first (decoupled), g' = g
 //   m = b1 m + (1 - b1) g'     v = b2 v + (1 - b2) g'^2
 //   w = w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
-import {
-  StateSlots,
-  checkLr,
-  checkState,
-  gradOf,
-  type GradSource,
-  type OptimParam,
-  type Optimizer,
-  type OptimizerState,
-} from './types.js';
+import { StatefulOptimizer } from './stateful.js';
+import type { OptimParam } from './types.js';
 
 export interface AdamOptions {
   beta1?: number;
@@ -21,16 +13,15 @@ export interface AdamOptions {
   excludeOneDFromWeightDecay?: boolean;
 }
 
-export class Adam implements Optimizer {
-  private steps = 0;
-  private readonly state = new StateSlots(['exp_avg', 'exp_avg_sq']);
+export class Adam extends StatefulOptimizer {
   private readonly opts: Required<AdamOptions>;
 
-  /** `decoupled` = AdamW. */
+  /** `adamw`: decoupled weight decay. */
   constructor(
     readonly kind: 'adam' | 'adamw',
     opts: AdamOptions = {},
   ) {
+    super(['exp_avg', 'exp_avg_sq']);
     this.opts = {
       beta1: opts.beta1 ?? 0.9,
       beta2: opts.beta2 ?? 0.999,
@@ -40,45 +31,25 @@ export class Adam implements Optimizer {
     };
   }
 
-  get stepCount(): number {
-    return this.steps;
-  }
-
-  step(params: readonly OptimParam[], grads: GradSource, lr: number): void {
-    checkLr(lr);
-    const t = this.steps + 1;
+  protected override update(p: OptimParam, g: Float32Array, lr: number, t: number): void {
     const { beta1: b1, beta2: b2, eps } = this.opts;
     const bc1 = 1 - b1 ** t;
     const bc2 = 1 - b2 ** t;
     const decoupled = this.kind === 'adamw';
-    for (const p of params) {
-      const g = gradOf(grads, p);
-      const w = p.data;
-      const wd = p.isOneD && this.opts.excludeOneDFromWeightDecay ? 0 : this.opts.weightDecay;
-      const m = this.state.get('exp_avg', p);
-      const v = this.state.get('exp_avg_sq', p);
-      for (let i = 0; i < w.length; i++) {
-        let wi = w[i];
-        let gi = g[i];
-        if (decoupled) wi *= 1 - lr * wd;
-        else gi += wd * wi;
-        const mi = b1 * m[i] + (1 - b1) * gi;
-        const vi = b2 * v[i] + (1 - b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        w[i] = wi - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
-      }
+    const w = p.data;
+    const wd = p.isOneD && this.opts.excludeOneDFromWeightDecay ? 0 : this.opts.weightDecay;
+    const m = this.state.get('exp_avg', p);
+    const v = this.state.get('exp_avg_sq', p);
+    for (let i = 0; i < w.length; i++) {
+      let wi = w[i];
+      let gi = g[i];
+      if (decoupled) wi *= 1 - lr * wd;
+      else gi += wd * wi;
+      const mi = b1 * m[i] + (1 - b1) * gi;
+      const vi = b2 * v[i] + (1 - b2) * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      w[i] = wi - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
     }
-    this.steps = t;
-  }
-
-  stateDict(): OptimizerState {
-    return { kind: this.kind, step: this.steps, tensors: this.state.toRecord() };
-  }
-
-  loadStateDict(s: OptimizerState): void {
-    checkState(this.kind, s);
-    this.state.load(s.tensors);
-    this.steps = s.step;
   }
 }

@@ -4,16 +4,8 @@
 //   v = momentum * v + lr * trust * g'
 //   w = w - v                     (nesterov: w = w - (momentum * v + lr * trust * g'))
 // 1-D parameters (biases, BatchNorm gamma/beta) get neither weight decay nor trust scaling.
-import {
-  StateSlots,
-  checkLr,
-  checkState,
-  gradOf,
-  type GradSource,
-  type OptimParam,
-  type Optimizer,
-  type OptimizerState,
-} from './types.js';
+import { StatefulOptimizer } from './stateful.js';
+import type { OptimParam } from './types.js';
 
 export interface LarsOptions {
   momentum?: number;
@@ -23,33 +15,22 @@ export interface LarsOptions {
   nesterov?: boolean;
 }
 
-export class Lars implements Optimizer {
+export class Lars extends StatefulOptimizer {
   readonly kind = 'lars' as const;
-  private steps = 0;
-  private readonly state = new StateSlots(['momentum']);
   private readonly momentum: number;
   private readonly weightDecay: number;
   private readonly eta: number;
   private readonly nesterov: boolean;
 
   constructor(opts: LarsOptions = {}) {
+    super(['momentum']);
     this.momentum = opts.momentum ?? 0.9;
     this.weightDecay = opts.weightDecay ?? 0;
     this.eta = opts.trustCoefficient ?? 0.001;
     this.nesterov = opts.nesterov ?? false;
   }
 
-  get stepCount(): number {
-    return this.steps;
-  }
-
-  step(params: readonly OptimParam[], grads: GradSource, lr: number): void {
-    checkLr(lr);
-    for (const p of params) this.update(p, gradOf(grads, p), lr);
-    this.steps++;
-  }
-
-  private update(p: OptimParam, g: Float32Array, lr: number): void {
+  protected override update(p: OptimParam, g: Float32Array, lr: number): void {
     const w = p.data;
     const v = this.state.get('momentum', p);
     const wd = p.isOneD ? 0 : this.weightDecay;
@@ -71,15 +52,5 @@ export class Lars implements Optimizer {
       v[i] = vi;
       w[i] -= this.nesterov ? m * vi + scaledLr * gi : vi;
     }
-  }
-
-  stateDict(): OptimizerState {
-    return { kind: this.kind, step: this.steps, tensors: this.state.toRecord() };
-  }
-
-  loadStateDict(s: OptimizerState): void {
-    checkState(this.kind, s);
-    this.state.load(s.tensors);
-    this.steps = s.step;
   }
 }

@@ -68,11 +68,11 @@ export async function evaluateModel(
   const bank = Math.min(o.bank ?? train.length, train.length);
   const trainF = await gatherFeatures(await forward.features(train, store, bank, shard), bank, group);
   const testF = await forward.features(test, store, test.length, shard);
-  const knn = testF.count === 0 ? { top1: 0, top5: 0 } : await knnAccuracy(engine, trainF, testF, { k: o.knnK, temperature: 0.1, numClasses: test.numClasses });
-  const online = testF.count === 0 ? { top1: 0, top5: 0 } : classifierAccuracy(testF, test.numClasses);
-  // Fractions of this shard -> correct counts, summed over ranks.
-  const counts = Float64Array.from([knn.top1, knn.top5, online.top1, online.top5], (x) => Math.round(x * testF.count));
-  const total = await group.allreduceSum(counts);
+  const none = { correct1: 0, correct5: 0 }; // an empty shard (more ranks than test images)
+  const knn = testF.count === 0 ? none : await knnAccuracy(engine, trainF, testF, { k: o.knnK, temperature: 0.1, numClasses: test.numClasses });
+  const online = testF.count === 0 ? none : classifierAccuracy(testF, test.numClasses);
+  // Correct counts of this shard, summed over ranks.
+  const total = await group.allreduceSum(Float64Array.of(knn.correct1, knn.correct5, online.correct1, online.correct5));
   const n = test.length;
   const result: EvalResult = { knnTop1: total[0] / n, knnTop5: total[1] / n, top1: total[2] / n, top5: total[3] / n };
   if (o.probe) {

@@ -120,13 +120,30 @@ export async function pixelFeatures(ds: Dataset, limit = ds.length, height = ds.
   return { h, dim, labels, count: n };
 }
 
+/**
+ * Top-1/top-5 over `count` queries, as correct counts (what shards of a test set sum across ranks) and as the
+ * fractions of `count` they make.
+ */
+export interface TopKAccuracy {
+  readonly count: number;
+  readonly correct1: number;
+  readonly correct5: number;
+  readonly top1: number;
+  readonly top5: number;
+}
+
+function topKAccuracy(count: number, correct1: number, correct5: number): TopKAccuracy {
+  return { count, correct1, correct5, top1: correct1 / count, top5: correct5 / count };
+}
+
 /** Top-1/top-5 of the online classifier's logits. */
-export function classifierAccuracy(f: Features, numClasses: number): { top1: number; top5: number } {
+export function classifierAccuracy(f: Features, numClasses: number): TopKAccuracy {
   if (!f.logits) throw new Error('classifierAccuracy: features have no logits');
-  return {
-    top1: topKCorrect(f.logits, f.labels, numClasses, 1) / f.count,
-    top5: topKCorrect(f.logits, f.labels, numClasses, Math.min(5, numClasses)) / f.count,
-  };
+  return topKAccuracy(
+    f.count,
+    topKCorrect(f.logits, f.labels, numClasses, 1),
+    topKCorrect(f.logits, f.labels, numClasses, Math.min(5, numClasses)),
+  );
 }
 
 function l2NormalizeRows(a: Float32Array, dim: number): Float32Array {
@@ -158,7 +175,7 @@ export async function knnAccuracy(
   train: Features,
   test: Features,
   o: KnnOptions,
-): Promise<{ top1: number; top5: number }> {
+): Promise<TopKAccuracy> {
   const dim = train.dim;
   const k = Math.min(o.k, train.count);
   const bank = l2NormalizeRows(train.h.subarray(0, train.count * dim), dim);
@@ -196,7 +213,7 @@ export async function knnAccuracy(
   } finally {
     await program.release();
   }
-  return { top1: top1 / test.count, top5: top5 / test.count };
+  return topKAccuracy(test.count, top1, top5);
 }
 
 /** The k largest values of `row` (any order) into vals/idx, by a binary min-heap. */
@@ -259,7 +276,7 @@ export const DEFAULT_PROBE: Omit<ProbeOptions, 'numClasses'> = { epochs: 10, lr:
  * and std, train softmax regression (weights + bias, zero init) with Adam (beta 0.9/0.999) for a fixed number of
  * epochs of shuffled minibatches, report test top-1/top-5.
  */
-export function linearProbe(train: Features, test: Features, o: ProbeOptions): { top1: number; top5: number } {
+export function linearProbe(train: Features, test: Features, o: ProbeOptions): TopKAccuracy {
   const d = train.dim;
   const kc = o.numClasses;
   const mean = new Float64Array(d);
@@ -338,8 +355,9 @@ export function linearProbe(train: Features, test: Features, o: ProbeOptions): {
       scores[r * kc + c] = z;
     }
   }
-  return {
-    top1: topKCorrect(scores, test.labels, kc, 1) / test.count,
-    top5: topKCorrect(scores, test.labels, kc, Math.min(5, kc)) / test.count,
-  };
+  return topKAccuracy(
+    test.count,
+    topKCorrect(scores, test.labels, kc, 1),
+    topKCorrect(scores, test.labels, kc, Math.min(5, kc)),
+  );
 }
