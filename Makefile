@@ -65,7 +65,7 @@ images:
 
 # Reference readers our file formats are checked against (TensorBoard event files, safetensors).
 python-deps:
-	python3 -m pip install -q --disable-pip-version-check tensorboard safetensors numpy
+	python3 -m pip install -q --disable-pip-version-check tensorboard safetensors numpy pillow
 
 test: build native controlplane python-deps
 	node --test --test-concurrency=1 $(TEST_FILES)
@@ -90,6 +90,7 @@ bench: build native
 	node dist/bench/conv-grad.js
 	node dist/bench/allreduce.js
 	node dist/bench/distributed-step.js
+	node dist/bench/image-kernels.js
 	node dist/bench/data-pipeline.js
 	node dist/bench/train-step.js
 	node dist/bench/operator.js --entry dist

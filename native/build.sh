@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Gloo addon (native/build/Release/simclr_gloo.node). Needs a C++17 compiler and Debian's libgloo-dev.
+# Builds the addons: native/build/Release/simclr_gloo.node (Gloo collectives; needs Debian's libgloo-dev) and
+# simclr_image.node (the augmentation's resample and blur kernels; no dependency). Needs a C++17 compiler.
 # npm does not run dependencies' install scripts here, so this is invoked explicitly: `npm run build:native`.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,4 +28,4 @@ if [ "${REBUILD:-0}" = 1 ] || [ ! -f build/Makefile ]; then
   nice -n 10 npx --no-install node-gyp configure --directory . "${NODEDIR_ARGS[@]}"
 fi
 nice -n 10 npx --no-install node-gyp build --directory . "${NODEDIR_ARGS[@]}" -j "$JOBS"
-echo "native/build.sh: built $(pwd)/build/Release/simclr_gloo.node"
+echo "native/build.sh: built $(pwd)/build/Release/simclr_gloo.node and simclr_image.node"

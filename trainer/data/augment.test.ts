@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { augmentInto, identityAugmentParams, resizeCropInto, sampleCrop, simclrAugmentParams } from './augment.js';
+import { augmentInto, identityAugmentParams, sampleCrop, simclrAugmentParams } from './augment.js';
+import { resizeCropInto } from './resample.js';
 import { Rng } from './rng.js';
 
 const UNIT = { mean: [0], std: [1] };

@@ -3,19 +3,14 @@
 // (p=0.2) -> Gaussian blur (p=0.5) -> normalise. Each step follows torchvision: RandomResizedCrop (10 tries,
 // then a centre crop), ColorJitter (factors in [max(0, 1-s), 1+s], hue shift in [-h, h]), RandomGrayscale,
 // GaussianBlur (kernel 10% of the side, sigma in [0.1, 2]).
-// Decoding is sharp's job (the sources); these per-pixel steps run on the decoded pixels in JS because their
-// semantics (HSV hue, luma blends, random order) are not sharp's, and one sample's two views share a decode.
+// Decoding is sharp's job (the sources); these per-pixel steps run on the decoded pixels because their semantics
+// (HSV hue, luma blends, random order) are not sharp's, and one sample's two views share a decode. The two costly
+// steps, resampling and the blur, run in the native image kernels when they are built (native-image.ts).
 import { gaussianBlurInPlace, simclrBlurKernelSize } from './blur.js';
 import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, toGrayscale } from './colour.js';
 import type { Normalization } from './dataset.js';
+import { resizeCropInto, type CropBox } from './resample.js';
 import type { Rng } from './rng.js';
-
-export interface CropBox {
-  top: number;
-  left: number;
-  height: number;
-  width: number;
-}
 
 export interface AugmentParams {
   outHeight: number;
@@ -128,83 +123,6 @@ export function centreCropBox(height: number, width: number, outH: number, outW:
   const h = Math.min(height, Math.round((width * outH) / outW));
   const w = Math.min(width, Math.round((height * outW) / outH));
   return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
-}
-
-/**
- * Bilinear resize of `box` in a uint8 HWC image into out[offset..] as CHW floats in [0, 1]
- * (half-pixel centres, edges clamped to the box; a same-size box copies pixels exactly).
- * Shapes: src [srcH, srcW, C] uint8 -> out [C, outH, outW] float32.
- */
-export function resizeCropInto(
-  src: Uint8Array,
-  srcW: number,
-  channels: number,
-  box: CropBox,
-  flip: boolean,
-  outH: number,
-  outW: number,
-  out: Float32Array,
-  offset: number,
-): void {
-  const plane = outH * outW;
-  // Per output column, once: the two source columns (as HWC element offsets) and the blend weight.
-  const xa = new Int32Array(outW);
-  const xb = new Int32Array(outW);
-  const wxs = new Float64Array(outW);
-  const sx = box.width / outW;
-  for (let ox = 0; ox < outW; ox++) {
-    const fx = Math.min(Math.max((ox + 0.5) * sx - 0.5, 0), box.width - 1);
-    const x0 = Math.floor(fx);
-    const dst = flip ? outW - 1 - ox : ox;
-    xa[dst] = (box.left + x0) * channels;
-    xb[dst] = (box.left + Math.min(x0 + 1, box.width - 1)) * channels;
-    wxs[dst] = fx - x0;
-  }
-  // Separable: each needed source row is resampled horizontally once (rows [C, outW], doubles, so results equal
-  // the direct 2-D formula), then output rows blend two of them. Consecutive output rows share source rows.
-  let rowA = new Float64Array(channels * outW);
-  let rowB = new Float64Array(channels * outW);
-  let srcA = -1;
-  let srcB = -1;
-  const resampleRow = (sy: number, into: Float64Array): void => {
-    const r = (box.top + sy) * srcW * channels;
-    for (let c = 0; c < channels; c++) {
-      const o = c * outW;
-      for (let x = 0; x < outW; x++) {
-        const p = src[r + xa[x] + c];
-        into[o + x] = p + (src[r + xb[x] + c] - p) * wxs[x];
-      }
-    }
-  };
-  const sy = box.height / outH;
-  const scale = 1 / 255;
-  for (let oy = 0; oy < outH; oy++) {
-    const fy = Math.min(Math.max((oy + 0.5) * sy - 0.5, 0), box.height - 1);
-    const y0 = Math.floor(fy);
-    const y1 = Math.min(y0 + 1, box.height - 1);
-    const wy = fy - y0;
-    if (srcA !== y0) {
-      if (srcB === y0) {
-        [rowA, rowB] = [rowB, rowA];
-        [srcA, srcB] = [srcB, srcA];
-      } else {
-        resampleRow(y0, rowA);
-        srcA = y0;
-      }
-    }
-    if (srcB !== y1) {
-      resampleRow(y1, rowB);
-      srcB = y1;
-    }
-    for (let c = 0; c < channels; c++) {
-      const rowOut = offset + c * plane + oy * outW;
-      const o = c * outW;
-      for (let x = 0; x < outW; x++) {
-        const top = rowA[o + x];
-        out[rowOut + x] = (top + (rowB[o + x] - top) * wy) * scale;
-      }
-    }
-  }
 }
 
 function jitterFactor(rng: Rng, strength: number): number {

@@ -3,8 +3,10 @@
 // Taps further than 4 sigma out are dropped (they hold < 1e-4 of the weight), which makes the common
 // sigma < 1 case several times cheaper than the full 10%-of-side kernel.
 // Shapes: img [C, H, W] at `offset`.
-// Why not libvips (sharp's blur): measured on 224 px RGB, its float-precision blur cost as much CPU as this
-// one, and its fast integer-mask blur was off by ~2 grey levels on average (it rounds the mask coarsely).
+// Why not libvips (sharp's blur): measured on 224 px RGB, its float-precision blur cost as much CPU as the JS
+// kernel, and its fast integer-mask blur was off by ~2 grey levels on average (it rounds the mask coarsely).
+// The native kernel (native-image.ts) computes exactly what gaussianBlurJs does, several times faster.
+import { nativeImageKernels } from './native-image.js';
 
 /** The odd kernel size SimCLR uses for a side: 10% of it, rounded down, made odd (torchvision needs odd). */
 export function simclrBlurKernelSize(side: number): number {
@@ -43,48 +45,53 @@ export function gaussianBlurInPlace(
   sigma: number,
 ): void {
   const w = gaussianWeights(kernelSize, sigma);
+  if (w.length === 1) return;
+  const native = nativeImageKernels();
+  if (native !== undefined) native.gaussianBlur(img, offset, channels, height, width, w);
+  else gaussianBlurJs(img, offset, channels, height, width, w);
+}
+
+/**
+ * The reference kernel (and the fallback when the addon is not built). Each output is
+ * w[r] x[0] + sum_k w[k] (x[k - r] + x[r - k]) summed in doubles in that order and rounded once to float32; the
+ * kernel's symmetry makes each pair of taps cost one multiply. Loops run over whole rows (x innermost), which V8
+ * and the C++ compiler both turn into tight loops.
+ */
+export function gaussianBlurJs(img: Float32Array, offset: number, channels: number, height: number, width: number, w: Float32Array): void {
   const r = (w.length - 1) >> 1;
-  if (r === 0) return;
   const plane = height * width;
   const tmp = new Float32Array(plane);
   const padded = new Float32Array(width + 2 * r);
+  const acc = new Float64Array(width);
   // Rows of the reflected source for the vertical pass, as plane offsets.
   const rowIdx = new Int32Array(height + 2 * r);
   for (let y = -r; y < height + r; y++) rowIdx[y + r] = reflect(y, height) * width;
-  // Both passes are sums of scaled, shifted rows (long inner loops over x that V8 compiles tightly), and use
-  // the kernel's symmetry: w[k] = w[2r - k], so each pair of taps costs one multiply.
+  const wc = w[r];
   for (let c = 0; c < channels; c++) {
     const base = offset + c * plane;
     // Horizontal pass into tmp, through one reflect-padded copy of each row.
     for (let y = 0; y < height; y++) {
       const row = base + y * width;
-      for (let x = 0; x < width; x++) padded[x + r] = img[row + x];
-      for (let k = 1; k <= r; k++) {
-        padded[r - k] = padded[r + reflect(-k, width)];
-        padded[r + width - 1 + k] = padded[r + reflect(width - 1 + k, width)];
-      }
-      const out = y * width;
-      const wc = w[r];
-      for (let x = 0; x < width; x++) tmp[out + x] = wc * padded[x + r];
+      for (let i = -r; i < width + r; i++) padded[i + r] = img[row + reflect(i, width)];
+      for (let x = 0; x < width; x++) acc[x] = wc * padded[x + r];
       for (let k = 0; k < r; k++) {
         const wk = w[k];
         const far = 2 * r - k;
-        for (let x = 0; x < width; x++) tmp[out + x] += wk * (padded[x + k] + padded[x + far]);
+        for (let x = 0; x < width; x++) acc[x] += wk * (padded[x + k] + padded[x + far]);
       }
+      tmp.set(acc, y * width);
     }
     // Vertical pass back into img.
     for (let y = 0; y < height; y++) {
-      const out = base + y * width;
       const centre = rowIdx[y + r];
-      const wc = w[r];
-      for (let x = 0; x < width; x++) img[out + x] = wc * tmp[centre + x];
+      for (let x = 0; x < width; x++) acc[x] = wc * tmp[centre + x];
       for (let k = 0; k < r; k++) {
         const wk = w[k];
         const above = rowIdx[y + k];
         const below = rowIdx[y + 2 * r - k];
-        for (let x = 0; x < width; x++) img[out + x] += wk * (tmp[above + x] + tmp[below + x]);
+        for (let x = 0; x < width; x++) acc[x] += wk * (tmp[above + x] + tmp[below + x]);
       }
+      img.set(acc, base + y * width);
     }
   }
 }
-

@@ -17,14 +17,15 @@ export { openImageFolder, scanImageFolder, IMAGENET_NORMALIZATION, DEFAULT_IMAGE
 export {
   augmentInto,
   sampleCrop,
-  resizeCropInto,
   normalizeInto,
   centreCropBox,
   simclrAugmentParams,
   identityAugmentParams,
   trainingAugmentParams,
 } from './augment.js';
-export type { AugmentFlags, AugmentParams, CropBox } from './augment.js';
+export type { AugmentFlags, AugmentParams } from './augment.js';
+export { resizeCropInto, resampleAxis } from './resample.js';
+export type { CropBox } from './resample.js';
 export { ContrastiveLoader, evalBatches, shardRange } from './loader.js';
 export { augmentationGrids, augmentationPairGrid } from './grid.js';
 export type { PngImage, ViewsBatch } from './grid.js';

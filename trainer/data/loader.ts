@@ -10,7 +10,8 @@
 // `prefetch` batches ahead while the caller awaits its training step (ONNX Runtime runs off the JS thread).
 // With `workers` > 0, worker threads decode and augment the rows (see pool.ts); batches are bit-identical
 // to the main-thread path for any worker count, because each row's RNG is keyed as above.
-import { centreCropBox, normalizeInto, resizeCropInto, type AugmentParams } from './augment.js';
+import { centreCropBox, normalizeInto, type AugmentParams } from './augment.js';
+import { resizeCropInto } from './resample.js';
 import type { Dataset } from './dataset.js';
 import { AugmentPool } from './pool.js';
 import { Rng, hashInts } from './rng.js';

@@ -4,9 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
+import { addonCandidates } from '../platform/addon-path.js';
 import { DistError } from './errors.js';
 
 /** Element types the addon handles; the result has the type of the input. */
@@ -39,29 +38,13 @@ export interface NativeAddon {
   ProcessGroup: new (options: NativeGroupOptions) => NativeGroup;
 }
 
-const ADDON_RELATIVE = join('native', 'build', 'Release', 'simclr_gloo.node');
-
-/** Candidate addon paths: $SIMCLR_GLOO_ADDON, then native/build/Release under each ancestor of this file. */
-function candidates(env: NodeJS.ProcessEnv): string[] {
-  const found: string[] = [];
-  if (env.SIMCLR_GLOO_ADDON) found.push(resolve(env.SIMCLR_GLOO_ADDON));
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    found.push(join(dir, ADDON_RELATIVE));
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return found;
-}
-
 const loaded = new Map<string, NativeAddon>();
 
 /**
  * The addon, loaded once; a DistError naming the build command if it is missing or does not load.
  * `searchPaths` replaces the default search (tests).
  */
-export function loadNative(searchPaths: readonly string[] = candidates(process.env)): NativeAddon {
+export function loadNative(searchPaths: readonly string[] = addonCandidates('simclr_gloo.node', 'SIMCLR_GLOO_ADDON')): NativeAddon {
   const paths = searchPaths;
   const path = paths.find((p) => existsSync(p));
   if (path === undefined) {

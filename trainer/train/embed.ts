@@ -2,7 +2,7 @@
 // or an IDX file; write the embeddings as .npy (float32 [N, D]) or JSON ({ shape, labels?, embeddings }).
 import { writeFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
-import { normalizeInto, openDataset, readIdxFile, resizeCropInto, type Split } from '../data/index.js';
+import { centreCropBox, normalizeInto, openDataset, readIdxFile, resizeCropInto, type Split } from '../data/index.js';
 import { readModelMetadata } from './export.js';
 
 export interface EmbedSource {
@@ -75,7 +75,7 @@ export async function embedImages(modelPath: string, src: EmbedSource, o: { batc
       const x = new Float32Array(b * c * plane);
       for (let r = 0; r < b; r++) {
         const img = await images.image(first + r);
-        const box = { top: 0, left: 0, height: images.height, width: images.width };
+        const box = centreCropBox(images.height, images.width, h, w); // as the trainer's test images
         resizeCropInto(img, images.width, c, box, false, h, w, x, r * c * plane);
         normalizeInto(x, r * c * plane, c, plane, norm);
       }
