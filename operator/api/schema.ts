@@ -85,7 +85,7 @@ const exactlyOne = (v: { claimName?: string; volume?: object }): boolean =>
   (v.claimName !== undefined) !== (v.volume !== undefined);
 
 export const DataSpec = VolumeRef.extend({
-  path: z.string().default('').describe('Folder inside the volume that holds the data set (train/ and test/).'),
+  path: z.string().default('').describe('Folder inside the volume that holds the data set (train/, test/, optional valid/).'),
 }).refine(exactlyOne, 'data: set exactly one of claimName or volume').meta({
   description: 'Where the data set lives; omit to use the data baked into the image.',
   'x-kubernetes-validations': [

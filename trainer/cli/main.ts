@@ -38,7 +38,7 @@ Writes the encoder (eval mode, up to the representation h) of the newest valid c
 as a standalone ONNX model. Input x [N, C, H, W] float32, output h [N, D]; the input contract (size, channels,
 value range, normalisation mean/std) is in the model's metadata_props (simclr.*).`;
 
-const EMBED_HELP = `Usage: simclr embed --model=<path.onnx> (--dataset=<name> [--data-dir=<dir>] [--split=test|train] | --idx=<file>)
+const EMBED_HELP = `Usage: simclr embed --model=<path.onnx> (--dataset=<name> [--data-dir=<dir>] [--split=test|train|valid] | --idx=<file>)
                     --out=<file.npy|file.json> [--limit=<n>] [--batch-size=256] [--threads=<n>]
 
 Runs an exported encoder on every image (resized to the model's input size, normalised as its metadata says)
@@ -114,7 +114,9 @@ async function cmdEmbed(argv: readonly string[]): Promise<void> {
   if (typeof v.out !== 'string' || !/\.(npy|json)$/.test(v.out)) throw new UsageError('--out is required: a path ending in .npy or .json');
   if ((v.dataset === undefined) === (v.idx === undefined)) throw new UsageError('--dataset or --idx: give exactly one');
   const split = v.split ?? 'test';
-  if (split !== 'train' && split !== 'test') throw new UsageError(`--split=${String(split)} is not valid: use train|test`);
+  if (split !== 'train' && split !== 'valid' && split !== 'test') {
+    throw new UsageError(`--split=${String(split)} is not valid: use train|valid|test (valid: imagefolder with a valid/ folder)`);
+  }
   const e = await embedImages(
     v.model,
     {

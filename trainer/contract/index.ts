@@ -18,9 +18,10 @@ export {
   ProgressDocument,
   CheckpointRef,
   PROGRESS_PHASES,
+  EVAL_SPLITS,
   PROGRESS_SCHEMA_VERSION,
   PROGRESS_PATH,
   HEALTH_PATH,
   initialProgress,
 } from './progress.js';
-export type { ProgressPhase } from './progress.js';
+export type { EvalSplit, ProgressPhase } from './progress.js';

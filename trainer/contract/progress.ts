@@ -12,12 +12,15 @@ export const PROGRESS_PHASES = [
   'starting', // process up, parsing config, joining the rendezvous
   'loading-data',
   'training',
-  'evaluating', // kNN / linear probe on the test set after an epoch
+  'evaluating', // kNN / linear probe on the valid or test set after an epoch
   'checkpointing',
   'finished',
   'failed',
 ] as const;
 export type ProgressPhase = (typeof PROGRESS_PHASES)[number];
+
+export const EVAL_SPLITS = ['valid', 'test'] as const;
+export type EvalSplit = (typeof EVAL_SPLITS)[number];
 
 const count = z.number().int().min(0);
 const finite = z.number().refine(Number.isFinite, 'must be finite');
@@ -44,9 +47,13 @@ export const ProgressDocument = z.object({
   lr: z.number().min(0).nullable(),
   imagesPerSecond: z.number().min(0).nullable().describe('Global throughput over recent steps, all replicas.'),
   etaSeconds: z.number().min(0).nullable(),
-  top1: accuracy.describe('Linear-classifier top-1 on the test set after the last evaluated epoch.'),
+  top1: accuracy.describe('Linear-classifier top-1 on evalSplit after the last evaluated epoch.'),
   top5: accuracy,
   knnTop1: accuracy,
+  evalSplit: z
+    .enum(EVAL_SPLITS)
+    .optional()
+    .describe('Where top1/top5/knnTop1 were measured: valid (when the data set has one) before the last epoch, test after it.'),
   lastCheckpoint: CheckpointRef.nullable(),
   startedAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),

@@ -22,7 +22,7 @@ export const TrainConfigFields = z.object({
     .optional()
     .describe(
       'Data set folder. fashion-mnist defaults to /usr/share/datasets/fashion-mnist (Debian package ' +
-        'dataset-fashion-mnist); imagefolder (train/ and test/ subfolders) and cifar need it.',
+        'dataset-fashion-mnist); imagefolder (train/, test/ and an optional valid/, one folder per class) and cifar need it.',
     ),
   dataset: z.enum(DATASETS).default('fashion-mnist').describe('Which data set to train on.'),
   imageSizeOverride: int(8, 1024)

@@ -5,7 +5,7 @@
 // class names in fine_label_names.txt. Pixels are transposed to HWC on load, as the Dataset interface wants.
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkIndex, type InMemoryDataset, type Normalization, type Sample, type Split } from './dataset.js';
+import { checkIndex, type InMemoryDataset, type Normalization, type Sample, type FixedSplit } from './dataset.js';
 
 export type CifarFamily = 'cifar10' | 'cifar100';
 
@@ -17,7 +17,7 @@ interface Layout {
   /** Which label byte to use. */
   labelByte: number;
   numClasses: number;
-  files: Record<Split, readonly string[]>;
+  files: Record<FixedSplit, readonly string[]>;
   namesFile: string;
   /** The folder the official archive unpacks to, tried under --data-dir. */
   archiveFolder: string;
@@ -54,7 +54,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** --data-dir itself, or the archive's folder inside it, whichever holds the split's first file. */
-async function findRoot(dir: string, layout: Layout, split: Split, family: CifarFamily): Promise<string> {
+async function findRoot(dir: string, layout: Layout, split: FixedSplit, family: CifarFamily): Promise<string> {
   for (const root of [dir, join(dir, layout.archiveFolder)]) {
     if (await exists(join(root, layout.files[split][0]))) return root;
   }
@@ -97,7 +97,7 @@ class CifarDataset implements InMemoryDataset {
   readonly length: number;
   constructor(
     readonly name: CifarFamily,
-    readonly split: Split,
+    readonly split: FixedSplit,
     readonly numClasses: number,
     private readonly pixels: Uint8Array,
     private readonly labels: Uint8Array,
@@ -128,7 +128,7 @@ class CifarDataset implements InMemoryDataset {
 
 export interface CifarOptions {
   family: CifarFamily;
-  split: Split;
+  split: FixedSplit;
   dir: string;
 }
 

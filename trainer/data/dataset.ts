@@ -5,7 +5,10 @@
 // so such decodes run in parallel on libuv's thread pool. Each sample carries its own size, since
 // ImageFolder images differ in size and the random crop is taken before resizing.
 
-export type Split = 'train' | 'test';
+/** train and test exist for every source; valid only where the data set has one (ImageFolder's optional valid/). */
+export type Split = 'train' | 'valid' | 'test';
+/** The splits of sources that ship exactly two (IDX, CIFAR, synthetic). */
+export type FixedSplit = Exclude<Split, 'valid'>;
 
 export interface Sample {
   /** height * width * channels bytes, HWC, 0..255 (channels = the data set's). */

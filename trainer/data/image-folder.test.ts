@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { simclrAugmentParams } from './augment.js';
-import { openDataset } from './index.js';
+import { openDataset, openValidationSet } from './index.js';
 import { openImageFolder } from './image-folder.js';
 import { ContrastiveLoader, evalBatches } from './loader.js';
 import { loadMnist } from './mnist.js';
@@ -140,4 +140,24 @@ test('imagefolder: large images are shrunk on decode to maxDecodeSide (shorter s
     const small = await ds.get(1);
     assert.deepEqual([small.height, small.width], [28, 28]);
     assert.equal((await readFile(join(dir, 'train', 'x', 'small.png'))).length > 0, true);
+  }));
+
+test('valid split: opened when <data-dir>/valid exists with train/\'s labels; empty, an extra class or a source without one is an error', () =>
+  withDir(async (dir) => {
+    await writeFolder(dir);
+    assert.equal(await openValidationSet({ name: 'imagefolder', dir }), undefined, 'no valid/ folder: no valid split');
+    await mkdir(join(dir, 'valid', 'bag'), { recursive: true });
+    await assert.rejects(openValidationSet({ name: 'imagefolder', dir }), new RegExp(`no images in ${join(dir, 'valid')}`));
+    await fm(indicesOf(8, 2)[1]).png().toFile(join(dir, 'valid', 'bag', 'x.png'));
+    await mkdir(join(dir, 'valid', 'trouser'));
+    await fm(indicesOf(1, 1)[0]).png().toFile(join(dir, 'valid', 'trouser', 'y.png'));
+    const valid = await openValidationSet({ name: 'imagefolder', dir, onWarning: () => {} });
+    assert.ok(valid);
+    assert.equal(valid.split, 'valid');
+    assert.deepEqual(valid.classNames, ['bag', 'sneaker', 'trouser'], "train/'s classes, though valid/ lacks sneaker");
+    assert.deepEqual([valid.label(0), valid.label(1)], [0, 2]);
+    await mkdir(join(dir, 'valid', 'hat'));
+    await assert.rejects(openValidationSet({ name: 'imagefolder', dir }), new RegExp(`${join(dir, 'valid', 'hat')} is a class train/ does not have`));
+    assert.equal(await openValidationSet({ name: 'fashion-mnist' }), undefined);
+    await assert.rejects(openDataset({ name: 'fashion-mnist' }, 'valid'), /--dataset=fashion-mnist has no valid split: only imagefolder/);
   }));

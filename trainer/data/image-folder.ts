@@ -51,25 +51,39 @@ async function scanClass(classDir: string, counts: { hidden: number; nonImages: 
   return files;
 }
 
-/** The split's classes and files; an error naming the folder when it is missing or has no image. */
-export async function scanImageFolder(root: string): Promise<ImageFolderScan> {
+/** The class folders directly under `root`, sorted; counts the hidden entries and loose files it passes over. */
+async function listClasses(root: string, counts: { hidden: number; nonImages: number }): Promise<string[]> {
   let entries;
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
     throw new Error(`imagefolder: cannot read ${root}: --data-dir must hold train/ and test/, one folder per class`, { cause: err });
   }
-  const counts = { hidden: 0, nonImages: 0 };
   const classNames: string[] = [];
   for (const e of entries) {
     if (isHidden(e.name)) counts.hidden++;
     else if (e.isDirectory()) classNames.push(e.name);
     else counts.nonImages++; // loose files beside the class folders belong to no class
   }
-  classNames.sort();
+  return classNames.sort();
+}
+
+/**
+ * The split's classes and files; an error naming the folder when it is missing or has no image. With
+ * `classNames` (train/'s), labels index that list, so a valid/ or test/ split lacking a class still agrees with
+ * train/ on every label; a class folder outside the list is an error.
+ */
+export async function scanImageFolder(root: string, classNames?: readonly string[]): Promise<ImageFolderScan> {
+  const counts = { hidden: 0, nonImages: 0 };
+  const present = await listClasses(root, counts);
+  const names = classNames ?? present;
   const files: string[] = [];
   const labels: number[] = [];
-  for (const [label, name] of classNames.entries()) {
+  for (const name of present) {
+    const label = names.indexOf(name);
+    if (label < 0) {
+      throw new Error(`imagefolder: ${join(root, name)} is a class train/ does not have: labels follow train/'s classes (${names.join(', ')}); add it there or remove it here`);
+    }
     const classFiles = await scanClass(join(root, name), counts);
     files.push(...classFiles);
     for (let k = 0; k < classFiles.length; k++) labels.push(label);
@@ -77,7 +91,7 @@ export async function scanImageFolder(root: string): Promise<ImageFolderScan> {
   if (files.length === 0) {
     throw new Error(`imagefolder: no images in ${root}: expected one folder per class holding .jpg, .jpeg, .png or .webp files`);
   }
-  return { classNames, files, labels: Uint16Array.from(labels), ...counts };
+  return { classNames: [...names], files, labels: Uint16Array.from(labels), ...counts };
 }
 
 class ImageFolderDataset implements Dataset {
@@ -152,7 +166,11 @@ export async function openImageFolder(opts: ImageFolderOptions): Promise<Dataset
   const size = opts.size ?? DEFAULT_IMAGE_FOLDER_SIZE;
   const warn = opts.onWarning ?? ((m: string): void => void process.stderr.write(`${m}\n`));
   const root = join(opts.dir, opts.split);
-  const scan = await scanImageFolder(root);
+  // Labels follow train/'s sorted class folders, whichever split this is; with no train/ at all (embedding a
+  // folder of test images), the split's own classes.
+  const trainClasses =
+    opts.split === 'train' ? undefined : await listClasses(join(opts.dir, 'train'), { hidden: 0, nonImages: 0 }).catch(() => undefined);
+  const scan = await scanImageFolder(root, trainClasses);
   if (scan.hidden > 0 || scan.nonImages > 0) {
     warn(`imagefolder: ${root}: skipped ${scan.hidden} hidden entries and ${scan.nonImages} non-image files; ${scan.files.length} images in ${scan.classNames.length} classes`);
   }

@@ -1,11 +1,13 @@
 // trainer/data: image sources, augmentation and batch loaders. Imports neither graph nor engine.
-import type { Dataset, DatasetOrigin, Split } from './dataset.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Dataset, DatasetOrigin, FixedSplit, Split } from './dataset.js';
 import { loadCifar } from './cifar.js';
 import { openImageFolder } from './image-folder.js';
 import { loadMnist } from './mnist.js';
 import { createSyntheticDataset } from './synthetic.js';
 
-export type { Dataset, DatasetOrigin, InMemoryDataset, Sample, Split, Normalization } from './dataset.js';
+export type { Dataset, DatasetOrigin, FixedSplit, InMemoryDataset, Sample, Split, Normalization } from './dataset.js';
 export { Rng, hashInts } from './rng.js';
 export type { RngState } from './rng.js';
 export { readIdxFile, parseIdx } from './idx.js';
@@ -45,7 +47,7 @@ export interface DatasetSource {
 }
 
 /** Sizes of the synthetic source: small, so tests and smoke runs are fast. */
-export const SYNTHETIC_LENGTH: Record<Split, number> = { train: 2048, test: 512 };
+export const SYNTHETIC_LENGTH: Record<FixedSplit, number> = { train: 2048, test: 512 };
 
 /** Open one split of a data set by its --dataset name; the result carries its origin (for loader workers). */
 export async function openDataset(source: DatasetSource, split: Split): Promise<Dataset> {
@@ -54,20 +56,37 @@ export async function openDataset(source: DatasetSource, split: Split): Promise<
   return Object.defineProperty(ds, 'origin', { value: origin, enumerable: false });
 }
 
+/**
+ * The validation split when the data set has one (ImageFolder with a valid/ folder), else undefined.
+ * A valid/ folder that exists but holds no image is an error, as for any other split.
+ */
+export async function openValidationSet(source: DatasetSource): Promise<Dataset | undefined> {
+  if (source.name !== 'imagefolder' || source.dir === undefined || !existsSync(join(source.dir, 'valid'))) return undefined;
+  return openDataset(source, 'valid');
+}
+
+/** Every --dataset value; only imagefolder can have a valid split. */
+export const DATASET_NAMES = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'imagefolder', 'synthetic'] as const;
+
 async function openSource(source: DatasetSource, split: Split): Promise<Dataset> {
+  if (!(DATASET_NAMES as readonly string[]).includes(source.name)) {
+    throw new Error(`--dataset=${source.name} is not a data set: use ${DATASET_NAMES.join(', ')}`);
+  }
+  if (source.name === 'imagefolder') {
+    return openImageFolder({ dir: requireDir(source), split, size: source.imageSize, onWarning: source.onWarning });
+  }
+  if (split === 'valid') {
+    throw new Error(`--dataset=${source.name} has no valid split: only imagefolder reads one (<data-dir>/valid); use train or test`);
+  }
   switch (source.name) {
     case 'fashion-mnist':
     case 'mnist':
       return loadMnist({ family: source.name, split, dir: source.dir });
-    case 'synthetic':
-      return createSyntheticDataset({ split, length: SYNTHETIC_LENGTH[split], seed: source.seed ?? 0 });
     case 'cifar10':
     case 'cifar100':
       return loadCifar({ family: source.name, split, dir: requireDir(source) });
-    case 'imagefolder':
-      return openImageFolder({ dir: requireDir(source), split, size: source.imageSize, onWarning: source.onWarning });
     default:
-      throw new Error(`--dataset=${source.name} is not a data set: use fashion-mnist, mnist, cifar10, cifar100, imagefolder or synthetic`);
+      return createSyntheticDataset({ split, length: SYNTHETIC_LENGTH[split], seed: source.seed ?? 0 });
   }
 }
 

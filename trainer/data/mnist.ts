@@ -1,7 +1,7 @@
 // Fashion-MNIST and MNIST from their IDX files (28x28 grayscale, 10 classes).
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkIndex, type InMemoryDataset, type Normalization, type Sample, type Split } from './dataset.js';
+import { checkIndex, type InMemoryDataset, type Normalization, type Sample, type FixedSplit } from './dataset.js';
 import { readIdxFile } from './idx.js';
 
 export type MnistFamily = 'fashion-mnist' | 'mnist';
@@ -38,7 +38,7 @@ class IdxImageDataset implements InMemoryDataset {
   readonly numClasses = 10;
   constructor(
     readonly name: MnistFamily,
-    readonly split: Split,
+    readonly split: FixedSplit,
     readonly length: number,
     readonly height: number,
     readonly width: number,
@@ -71,7 +71,7 @@ class IdxImageDataset implements InMemoryDataset {
 
 export interface MnistOptions {
   family: MnistFamily;
-  split: Split;
+  split: FixedSplit;
   /** Default: DEFAULT_FASHION_MNIST_DIR for fashion-mnist; required for mnist. */
   dir?: string;
 }

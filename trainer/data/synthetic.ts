@@ -2,11 +2,11 @@
 // of a few Gaussian blobs (class-specific positions, sizes and per-channel weights); a sample is its
 // class prototype, shifted by a few pixels, scaled in intensity, plus pixel noise. Sample i is
 // generated from (seed, split, i) on first use, then kept.
-import { checkIndex, type InMemoryDataset, type Normalization, type Sample, type Split } from './dataset.js';
+import { checkIndex, type InMemoryDataset, type Normalization, type Sample, type FixedSplit } from './dataset.js';
 import { Rng, hashInts } from './rng.js';
 
 export interface SyntheticOptions {
-  split: Split;
+  split: FixedSplit;
   length: number;
   seed?: number;
   numClasses?: number;
@@ -42,7 +42,7 @@ class SyntheticDataset implements InMemoryDataset {
   readonly channels: number;
   readonly numClasses: number;
   readonly length: number;
-  readonly split: Split;
+  readonly split: FixedSplit;
   readonly normalization: Normalization;
   private readonly prototypes: Blob[][];
   private readonly seed: number;

@@ -18,11 +18,11 @@ test('tracker: throughput, mean loss and ETA over the window; eval and checkpoin
   assert.equal(doc.imagesPerSecond, 512);
   assert.equal(doc.etaSeconds, 45); // 90 steps at 2 per second
   assert.equal(doc.loss, (6 + 7 + 8 + 9 + 10) / 5); // the window plus its start point
-  tracker.recordEval({ top1: 0.7, knnTop1: 0.65 });
+  tracker.recordEval({ split: 'valid', top1: 0.7, knnTop1: 0.65 });
   tracker.recordCheckpoint({ path: '/m/step-0000000010.safetensors', step: 10, epoch: 0, time: new Date(clock).toISOString() });
   tracker.setPhase('failed', 'peer 1 died');
   const last = ProgressDocument.parse(tracker.document());
-  assert.deepEqual([last.top1, last.top5, last.knnTop1, last.lastCheckpoint?.step, last.message], [0.7, null, 0.65, 10, 'peer 1 died']);
+  assert.deepEqual([last.evalSplit, last.top1, last.top5, last.knnTop1, last.lastCheckpoint?.step, last.message], ['valid', 0.7, null, 0.65, 10, 'peer 1 died']);
 });
 
 test('GET /progress serves the live document; /healthz; coded JSON errors', async () => {

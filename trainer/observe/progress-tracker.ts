@@ -1,6 +1,6 @@
 // Keeps rank 0's progress document current: throughput and loss over a sliding window of recent steps,
 // ETA from that throughput. The HTTP server, the progress bar and the logs all read from it.
-import { initialProgress, type CheckpointRef, type ProgressDocument, type ProgressPhase } from '../contract/index.js';
+import { initialProgress, type CheckpointRef, type EvalSplit, type ProgressDocument, type ProgressPhase } from '../contract/index.js';
 
 export interface ProgressTrackerOptions {
   uid: string;
@@ -69,8 +69,13 @@ export class ProgressTracker {
     });
   }
 
-  recordEval(r: { top1?: number | null; top5?: number | null; knnTop1?: number | null }): void {
-    this.update({ top1: r.top1 ?? this.doc.top1, top5: r.top5 ?? this.doc.top5, knnTop1: r.knnTop1 ?? this.doc.knnTop1 });
+  recordEval(r: { split?: EvalSplit; top1?: number | null; top5?: number | null; knnTop1?: number | null }): void {
+    this.update({
+      evalSplit: r.split ?? this.doc.evalSplit,
+      top1: r.top1 ?? this.doc.top1,
+      top5: r.top5 ?? this.doc.top5,
+      knnTop1: r.knnTop1 ?? this.doc.knnTop1,
+    });
   }
 
   recordCheckpoint(ref: CheckpointRef): void {

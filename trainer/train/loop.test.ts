@@ -1,14 +1,16 @@
 // The loop on the synthetic data set with a tiny model: exact resume (and a corrupt newest checkpoint skipped with a
-// warning), and export equality (the standalone ONNX encoder gives the trainer's eval-mode h).
+// warning), export equality (the standalone ONNX encoder gives the trainer's eval-mode h), and on a small ImageFolder
+// with a valid/ split, which split each epoch is evaluated on.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import { latestValid } from '../checkpoint/index.js';
 import { parseArgs } from '../contract/index.js';
-import { openDataset } from '../data/index.js';
+import { loadMnist, openDataset } from '../data/index.js';
 import { createLogger } from '../observe/index.js';
 import { EvalForward } from './evaluate.js';
 import { exportEncoder } from './export.js';
@@ -124,4 +126,42 @@ test('export: the standalone ONNX encoder gives the trainer eval-mode h (max dif
   assert.ok(diff <= 1e-5 * scale, `max abs diff ${diff} (max |h| ${scale})`);
   assert.ok(maxAbsDiff(h2, trainer.h.subarray(0, h2.length)) <= 1e-5 * scale);
   assert.ok(session.inputNames.includes('x') && session.inputNames.length === 1, 'weights are initializers, x the only input');
+});
+
+test('a valid/ split: epochs before the last are evaluated on it, the last on the test set (logs, TensorBoard tags)', async () => {
+  // ImageFolder of real Fashion-MNIST images (PNG): 2 classes, 32 train, 8 valid, 8 test images each.
+  const fmnist = await loadMnist({ family: 'fashion-mnist', split: 'test' });
+  const root = join(dir, 'folder');
+  const counts = { train: 32, valid: 8, test: 8 };
+  let next = 0;
+  for (const [split, perClass] of Object.entries(counts)) {
+    for (const [name, label] of [['sneaker', 7], ['trouser', 1]] as const) {
+      await mkdir(join(root, split, name), { recursive: true });
+      for (let written = 0; written < perClass; next++) {
+        const s = fmnist.getSync(next);
+        if (s.label !== label) continue;
+        await sharp(Buffer.from(s.image), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(join(root, split, name, `${next}.png`));
+        written++;
+      }
+    }
+  }
+  const { logger, records } = lines();
+  const imageFolderFlags = flags('valid').map((f) =>
+    f === '--dataset=synthetic' ? '--dataset=imagefolder' : f === '--epochs=1' ? '--epochs=2' : f === '--batch-size=128' ? '--batch-size=32' : f === '--knn-k=20' ? '--knn-k=5' : f,
+  );
+  const result = await train(parseArgs([...imageFolderFlags, `--data-dir=${root}`]), { logger });
+  assert.equal(result.step, 4);
+  const evals = records().filter((r) => typeof r.msg === 'string' && r.msg.startsWith('evaluation on the'));
+  assert.deepEqual(
+    evals.map((r) => [r.msg, r.epoch, r.split]),
+    [
+      ['evaluation on the valid set', 1, 'valid'],
+      ['evaluation on the test set', 2, 'test'],
+    ],
+  );
+  assert.ok(records().some((r) => r.msg === 'training' && r.train === 64 && r.valid === 16 && r.test === 16), 'the start-up line counts each split');
+  const [events] = (await readdir(join(dir, 'runs', 'valid'))).filter((n) => n.startsWith('events.out.tfevents.'));
+  const tags = (await readFile(join(dir, 'runs', 'valid', events))).toString('latin1');
+  assert.ok(tags.includes('valid/knn_top1') && tags.includes('test/knn_top1') && tags.includes('test/probe_top1'));
+  assert.ok(!tags.includes('valid/probe_top1'), 'the linear probe runs once, on the test set');
 });

@@ -3,11 +3,12 @@
 // so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
 import { join } from 'node:path';
 import { latestValid, listManifests, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
-import type { TrainConfig } from '../contract/index.js';
+import type { EvalSplit, TrainConfig } from '../contract/index.js';
 import {
   ContrastiveLoader,
   augmentationGrids,
   openDataset,
+  openValidationSet,
   trainingAugmentParams,
   type Dataset,
   type Normalization,
@@ -207,7 +208,13 @@ async function trainInGroup(
     imageSize: config.imageSizeOverride,
     onWarning: (m: string) => logger.warn(m),
   };
-  const [trainSet, testSet] = await Promise.all([openDataset(source, 'train'), openDataset(source, 'test')]);
+  // With a valid split (ImageFolder's valid/), epochs before the last are evaluated on it and the test set is
+  // touched once, after the last epoch; without one, every epoch is evaluated on the test set.
+  const [trainSet, validSet, testSet] = await Promise.all([
+    openDataset(source, 'train'),
+    openValidationSet(source),
+    openDataset(source, 'test'),
+  ]);
   const contract = inputContractOf(config, trainSet);
   const model = modelConfigFor(config, contract);
   const engine = await createEngine(config);
@@ -324,6 +331,7 @@ async function trainInGroup(
     {
       dataset: config.dataset,
       train: trainSet.length,
+      ...(validSet !== undefined ? { valid: validSet.length } : {}),
       test: testSet.length,
       input: `${contract.inputChannels}x${contract.height}x${contract.width}`,
       arch: model.arch,
@@ -432,16 +440,18 @@ async function trainInGroup(
       const te = performance.now();
       const bank = last ? trainSet.length : Math.min(trainSet.length, io.intermediateKnnBank ?? 10000);
       // Every rank takes its shard of the evaluation (no rank idles in a collective while another evaluates).
-      evalResult = await evaluateModel(engine, forward, store, trainSet, testSet, group, {
+      const evalSet = !last && validSet !== undefined ? validSet : testSet;
+      evalResult = await evaluateModel(engine, forward, store, trainSet, evalSet, group, {
         knnK: config.knnK,
         bank,
         probe: last,
         seed: config.seed,
       });
-      tracker.recordEval({ top1: evalResult.top1, top5: evalResult.top5, knnTop1: evalResult.knnTop1 });
+      const split: EvalSplit = evalSet === validSet ? 'valid' : 'test';
+      tracker.recordEval({ split, top1: evalResult.top1, top5: evalResult.top5, knnTop1: evalResult.knnTop1 });
       logger.info(
-        { epoch: epoch + 1, ...evalResult, knnBank: bank, evalSeconds: (performance.now() - te) / 1000 },
-        'evaluation on the test set',
+        { epoch: epoch + 1, split, ...evalResult, knnBank: bank, evalSeconds: (performance.now() - te) / 1000 },
+        `evaluation on the ${split} set`,
       );
       events?.addScalars(
         {
@@ -450,10 +460,10 @@ async function trainInGroup(
           'train/top1': trainStats.trainTop1,
           'train/lr': trainStats.lr,
           'train/images_per_second': trainStats.imagesPerSecond,
-          'test/knn_top1': evalResult.knnTop1,
-          'test/top1': evalResult.top1,
-          'test/top5': evalResult.top5,
-          ...(evalResult.probeTop1 !== undefined ? { 'test/probe_top1': evalResult.probeTop1 } : {}),
+          [`${split}/knn_top1`]: evalResult.knnTop1,
+          [`${split}/top1`]: evalResult.top1,
+          [`${split}/top5`]: evalResult.top5,
+          ...(evalResult.probeTop1 !== undefined ? { [`${split}/probe_top1`]: evalResult.probeTop1 } : {}),
         },
         globalStep,
       );
