@@ -8,6 +8,7 @@ import {
   ContrastiveLoader,
   augmentationGrids,
   openDataset,
+  nativeImageKernels,
   openValidationSet,
   trainingAugmentParams,
   type Dataset,
@@ -346,6 +347,7 @@ async function trainInGroup(
       stepsPerEpoch,
       epochs: config.epochs,
       optimizer: config.optimizer,
+      imageKernels: nativeImageKernels() !== undefined ? 'native' : 'js', // js: the addon is not built (slower, same batches)
     },
     'training',
   );
