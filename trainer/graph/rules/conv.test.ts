@@ -71,6 +71,10 @@ test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
   const big = convGeometry([64, 64, 32, 32], [64, 64, 3, 3], { padding: 1 });
   assert.equal(chooseInputGradMethod(big), 'flipped-conv');
   assert.equal(chooseWeightGradMethod(big), 'taps-batched');
+  const thin = convGeometry([512, 8, 16, 16], [8, 8, 3, 3], { padding: 1 }); // make run's layer1 (width 1/8)
+  assert.equal(chooseInputGradMethod(thin), 'flipped-conv');
+  const rgbStem = convGeometry([64, 3, 32, 32], [64, 3, 3, 3], { padding: 1 });
+  assert.equal(chooseInputGradMethod(rgbStem), 'conv-transpose');
   const bigStrided = convGeometry([64, 64, 32, 32], [128, 64, 3, 3], { stride: 2, padding: 1 });
   assert.equal(chooseInputGradMethod(bigStrided), 'conv-transpose');
   const hugeBatch = convGeometry([4096, 128, 16, 16], [128, 128, 3, 3], { padding: 1 }); // patches would be 4.8 GB

@@ -77,7 +77,8 @@ export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
 
 /**
  * 'flipped-conv' (a forward Conv of dY with W transposed and flipped) runs at forward speed where it applies
- * (stride 1, padding <= dilation*(k-1)) and dX has enough channels for ORT's blocked Conv kernel. Strided kernels on
+ * (stride 1, padding <= dilation*(k-1)) and dX has >= 8 channels (8: 0.98-1.09x the forward against ConvTranspose's
+ * 0.39-0.46x on make run's layer1; 1- and 3-channel stems keep ConvTranspose). Strided kernels on
  * small maps: 'gemm-col2im' (one GEMM, then col2im as a GEMM that adds H*W/O of the first one's work: taken where
  * that is <= 1/4). ConvTranspose elsewhere: other strided layers, 1x1 kernels (where it is a plain GEMM) and
  * 3-channel stems (bench/README.md has the numbers).
@@ -85,7 +86,7 @@ export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
 export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
   const fits = g.dilation[0] * (g.kh - 1) >= g.pad[0] && g.dilation[1] * (g.kw - 1) >= g.pad[1];
-  if (unitStride && fits && g.c >= 16 && g.kh * g.kw > 1) return 'flipped-conv';
+  if (unitStride && fits && g.c >= 8 && g.kh * g.kw > 1) return 'flipped-conv';
   return !unitStride && g.kh * g.kw > 1 && 4 * g.h * g.w <= g.o && fitsCol2im(g) && patchesFit(g) ? 'gemm-col2im' : 'conv-transpose';
 }
 
