@@ -31,17 +31,17 @@ const LAYERS: Layer[] = [
 ];
 
 // `--recipe`: the layers of `make run` (Makefile RECIPE: ResNet-18 CIFAR stem, width 1/8, 16 px Fashion-MNIST,
-// batch 256 = 512 views per step), where channels are few and maps tiny.
+// batch 128 = 256 views per step), where channels are few and maps tiny.
 const RECIPE_LAYERS: Layer[] = [
-  { name: 'recipe stem 3x3 s1 C1->8 16x16', x: [512, 1, 16, 16], w: [8, 1, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer1 3x3 s1 C8->8 16x16', x: [512, 8, 16, 16], w: [8, 8, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer2.0 3x3 s2 C8->16 16x16', x: [512, 8, 16, 16], w: [16, 8, 3, 3], opts: { stride: 2, padding: 1 } },
-  { name: 'recipe layer2 3x3 s1 C16->16 8x8', x: [512, 16, 8, 8], w: [16, 16, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer3.0 3x3 s2 C16->32 8x8', x: [512, 16, 8, 8], w: [32, 16, 3, 3], opts: { stride: 2, padding: 1 } },
-  { name: 'recipe layer3 3x3 s1 C32->32 4x4', x: [512, 32, 4, 4], w: [32, 32, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer4.0 3x3 s2 C32->64 4x4', x: [512, 32, 4, 4], w: [64, 32, 3, 3], opts: { stride: 2, padding: 1 } },
-  { name: 'recipe layer4 3x3 s1 C64->64 2x2', x: [512, 64, 2, 2], w: [64, 64, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer2.0 shortcut 1x1 s2 C8->16 16x16', x: [512, 8, 16, 16], w: [16, 8, 1, 1], opts: { stride: 2 } },
+  { name: 'recipe stem 3x3 s1 C1->8 16x16', x: [256, 1, 16, 16], w: [8, 1, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer1 3x3 s1 C8->8 16x16', x: [256, 8, 16, 16], w: [8, 8, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer2.0 3x3 s2 C8->16 16x16', x: [256, 8, 16, 16], w: [16, 8, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: 'recipe layer2 3x3 s1 C16->16 8x8', x: [256, 16, 8, 8], w: [16, 16, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer3.0 3x3 s2 C16->32 8x8', x: [256, 16, 8, 8], w: [32, 16, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: 'recipe layer3 3x3 s1 C32->32 4x4', x: [256, 32, 4, 4], w: [32, 32, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer4.0 3x3 s2 C32->64 4x4', x: [256, 32, 4, 4], w: [64, 32, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: 'recipe layer4 3x3 s1 C64->64 2x2', x: [256, 64, 2, 2], w: [64, 64, 3, 3], opts: { padding: 1 } },
+  { name: 'recipe layer2.0 shortcut 1x1 s2 C8->16 16x16', x: [256, 8, 16, 16], w: [16, 8, 1, 1], opts: { stride: 2 } },
 ];
 
 // The formulation the Conv rule emits comes first; 'conv' is the textbook reference the issue compares against.
