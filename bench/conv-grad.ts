@@ -6,8 +6,8 @@
 
 import { parseArgs } from 'node:util';
 import { Graph, op, type Value } from '../trainer/graph/index.js';
-import { chooseInputGradMethod, convGeometry, convInputGrad, type ConvGeometry, type InputGradMethod } from '../trainer/graph/rules/conv.js';
-import { fitsCol2im } from '../trainer/graph/rules/conv-gather.js';
+import { chooseForwardMethod, chooseInputGradMethod, convGeometry, convInputGrad, type ConvGeometry, type InputGradMethod } from '../trainer/graph/rules/conv.js';
+import { fitsCol2im, patchesFit } from '../trainer/graph/rules/conv-gather.js';
 import { chooseWeightGradMethod, convWeightGrad, type WeightGradMethod } from '../trainer/graph/rules/conv-weight-grad.js';
 import { Engine, type Program, parseProvider } from '../trainer/engine/index.js';
 
@@ -81,6 +81,11 @@ async function compileOne(engine: Engine, label: string, inputs: Record<string, 
 async function cases(engine: Engine, l: Layer, g: ConvGeometry): Promise<Case[]> {
   const dyShape = [g.n, g.o, g.ho, g.wo];
   const out = [await compileOne(engine, 'forward Conv', { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, l.opts))];
+  if (g.kh * g.kw > 1 && patchesFit(g) && fitsCol2im(g)) {
+    // Training graphs run the forward itself as Gather + GEMM where chooseForwardMethod says so.
+    const mark = chooseForwardMethod(g) === 'gemm' ? '*' : ' ';
+    out.push(await compileOne(engine, `fwd${mark} gemm`, { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, { ...l.opts, forward: 'gemm' })));
+  }
   const strided = g.stride[0] !== 1 || g.stride[1] !== 1;
   const chosenDx = chooseInputGradMethod(g);
   for (const m of DX) {
@@ -120,7 +125,7 @@ async function benchLayer(engine: Engine, l: Layer): Promise<void> {
   console.log(`  ${'op'.padEnd(20)} ${'wall ms'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'/fwd'.padStart(6)} | ${'best'.padStart(7)} ${'/fwd'.padStart(6)} | ${'per CPU-s'.padStart(9)} ${'/fwd'.padStart(6)}`);
   for (const c of cs) {
     const [wall, best, cpu] = [rate(median(c.ms)), rate(Math.min(...c.ms)), rate(median(c.cpuMs))];
-    const flag = c.label.includes('*') && wall / fwdWall < 0.5 ? '  < 0.5 (chosen formulation)' : '';
+    const flag = c.label.startsWith('d') && c.label.includes('*') && wall / fwdWall < 0.5 ? '  < 0.5 (chosen formulation)' : '';
     console.log(`  ${c.label.padEnd(20)} ${median(c.ms).toFixed(1).padStart(8)} ${wall.toFixed(1).padStart(8)} ${(wall / fwdWall).toFixed(2).padStart(6)} | ${best.toFixed(1).padStart(7)} ${(best / fwdBest).toFixed(2).padStart(6)} | ${cpu.toFixed(1).padStart(9)} ${(cpu / fwdCpu).toFixed(2).padStart(6)}${flag}`);
   }
   for (const c of cs) await c.program.release();

@@ -7,6 +7,6 @@ export { reduceSum, reduceMean, reduceMax, globalAvgPool, expand } from './rules
 export { reshape, flatten, transpose, concat, slice, pad } from './rules/shape.js';
 export { matmul, linear, transposeLast2 } from './rules/matmul.js';
 export { softmax, logSoftmax } from './rules/softmax.js';
-export { conv2d, type Conv2dOptions, type Pair } from './rules/conv.js';
+export { conv2d, type Conv2dOptions, type ForwardMethod, type Pair } from './rules/conv.js';
 export { maxPool2d, type MaxPoolOptions } from './rules/pool.js';
 export { batchNormTrain, batchNormEval, type BatchNormTrainResult } from './rules/batchnorm.js';

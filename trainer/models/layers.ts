@@ -41,12 +41,15 @@ export class LayerBuilder {
     return this.mode === 'eval' ? this.g.input(name, shape) : undefined;
   }
 
-  /** Conv without bias; x [N, Cin, H, W] -> [N, outC, H', W']; kaiming normal (fan_out, ReLU). */
+  /**
+   * Conv without bias; x [N, Cin, H, W] -> [N, outC, H', W']; kaiming normal (fan_out, ReLU). Training graphs let
+   * small-map convs run as a GEMM; eval graphs (and so the exported encoder) keep plain ONNX Convs.
+   */
   conv(name: string, x: Value, outC: number, kernel: number, stride: number, padding: number): Value {
     const inC = x.shape[1];
     const std = Math.sqrt(2 / (outC * kernel * kernel));
     const w = this.param(`${name}.weight`, [outC, inC, kernel, kernel], { kind: 'normal', std }, false);
-    return op.conv2d(x, w, { stride, padding });
+    return op.conv2d(x, w, { stride, padding, forward: this.mode === 'train' ? 'auto' : 'conv' });
   }
 
   /** Linear x [N, I] -> [N, O], PyTorch default init. */

@@ -1,10 +1,12 @@
-// Conv gradients as one big GEMM each, for small feature maps where per-op overheads (many small Slices, grouping
+// Conv gradients (and, on small maps, the forward) as one big GEMM each, for small feature maps where per-op overheads (many small Slices, grouping
 // Transposes, ConvTranspose's col2im) cost more than the arithmetic. Both index patches through one precomputed
 // (stride-, padding- and dilation-aware) table, patchRowIndex:
 //   dW 'im2col-gather' : x in NHWC, one Gather of whole C-channel rows builds cols[N*Ho*Wo, kh*kw*C];
 //                        dW = dY^T[O, N*Ho*Wo] @ cols
 //   dX 'gemm-col2im'   : cols[N*Ho*Wo, kh*kw*C] = dY^T @ W in one GEMM, then col2im as a batched GEMM with a
 //                        constant 0/1 scatter matrix (sums of at most kh*kw terms: exact up to float rounding)
+//   forward 'gemm'     : y = cols @ W^T, built from differentiable ops (Gather's rule is that col2im GEMM), so the
+//                        backward comes out as 'gemm-col2im' for dX and one GEMM over the forward's own cols for dW
 // (Tried and lost, bench/README.md: 'subpixel' dX, a strided ConvTranspose as s*s stride-1 phase Convs +
 // DepthToSpace, 0.46-0.55x the forward; col2im in NCHW without the two transposes, 0.65-0.71x; a strided 1x1's dX
 // as W^T @ dY placed on the stride grid by a GEMM with a 0/1 matrix, 0.42x, by a broadcast Mul with a 0/1 mask,
@@ -13,18 +15,36 @@
 import type { Value } from '../ir.js';
 import { defineOp } from '../registry.js';
 import type { ConvGeometry } from './conv.js';
-import { emit1 } from './util.js';
+import { constInts, emit1 } from './util.js';
 import { pad, reshape, transpose } from './shape.js';
-import { matmul } from './matmul.js';
+import { linear, matmul } from './matmul.js';
 import { reduceSum } from './reduce.js';
 
-// x[N,C,H,W], dy[N,O,Ho,Wo] -> xr[N, H*W+1, C] (last row zero: the padding) -> cols[N, Ho*Wo*k, C] -> dW[O,C,kh,kw]
-export function im2colGather(x: Value, dy: Value, g: ConvGeometry): Value {
+// x[N,C,H,W] -> xr[N, H*W+1, C] (x in NHWC rows, the last row zero: the padding) -> cols[N, Ho*Wo*k, C]
+function patches(x: Value, g: ConvGeometry): Value {
   const k = g.kh * g.kw;
   const hw = g.ho * g.wo;
   const rows = pad(reshape(transpose(x, [0, 2, 3, 1]), [g.n, g.h * g.w, g.c]), [0, 0, 0, 0, 1, 0]);
   const index = x.graph.constant(patchRowIndex(g), [hw * k], 'int64');
-  const cols = emit1('Gather', [rows, index], { axis: { kind: 'int', value: 1 } }, [g.n, hw * k, g.c]);
+  return emit1('Gather', [rows, index], { axis: { kind: 'int', value: 1 } }, [g.n, hw * k, g.c]);
+}
+
+/**
+ * The forward Conv as one Gather and one GEMM: cols[N*Ho*Wo, k*C] @ W[O, k*C]^T. On small maps ORT's Conv runs,
+ * per image, a GEMM only Ho*Wo columns wide (make run's 2x2 layers: ~9.5 GFLOP/s, bench/conv-grad.ts).
+ */
+export function convAsGemm(x: Value, w: Value, g: ConvGeometry): Value {
+  const k = g.kh * g.kw;
+  const cols = reshape(patches(x, g), [g.n * g.ho * g.wo, k * g.c]);
+  const wRows = reshape(transpose(w, [0, 2, 3, 1]), [g.o, k * g.c]);
+  return transpose(reshape(linear(cols, wRows), [g.n, g.ho, g.wo, g.o]), [0, 3, 1, 2]);
+}
+
+// x[N,C,H,W], dy[N,O,Ho,Wo] -> cols[N, Ho*Wo*k, C] -> dW[O,C,kh,kw]
+export function im2colGather(x: Value, dy: Value, g: ConvGeometry): Value {
+  const k = g.kh * g.kw;
+  const hw = g.ho * g.wo;
+  const cols = patches(x, g);
   // A small dW ([O, k*C]) from one GEMM with a huge K runs on one thread (MLAS splits M and N only): B slices of K
   // then, each its own GEMM, summed.
   const b = g.o * k * g.c < 1 << 16 ? largestDivisorUpTo(g.n, 16) : 1;
@@ -76,19 +96,41 @@ export function fitsCol2im(g: ConvGeometry): boolean {
 export function gemmCol2im(dy: Value, w: Value, g: ConvGeometry): Value {
   const k = g.kh * g.kw;
   const hw = g.ho * g.wo;
-  const idx = patchRowIndex(g);
   // col2im as a GEMM with a constant 0/1 matrix: S[r, (p, t)] = 1 where tap t of output pixel p reads input pixel r
-  const scatter = new Float32Array(g.h * g.w * hw * k);
-  for (let pt = 0; pt < hw * k; pt++) {
-    const r = Number(idx[pt]);
-    if (r < g.h * g.w) scatter[r * hw * k + pt] = 1;
-  }
-  const s = w.graph.constant(w.dtype === 'float64' ? Float64Array.from(scatter) : scatter, [g.h * g.w, hw * k], w.dtype);
+  // (the padding's zero row H*W falls outside S: those taps add nothing)
+  const s = w.graph.constant(scatterMatrix(patchRowIndex(g), g.h * g.w, w.dtype), [g.h * g.w, hw * k], w.dtype);
   const dyRows = reshape(transpose(dy, [0, 2, 3, 1]), [g.n * hw, g.o]);
   const wRows = reshape(transpose(w, [0, 2, 3, 1]), [g.o, k * g.c]);
   const cols = reshape(matmul(dyRows, wRows), [g.n, hw * k, g.c]);
   return transpose(reshape(matmul(s, cols), [g.n, g.h, g.w, g.c]), [0, 3, 1, 2]);
 }
 
-// Backward-only ops (emitted inside gradient rules, never differentiated themselves).
-defineOp('Gather', {});
+/** A 0/1 matrix S[R, L] with S[r, j] = 1 where index[j] = r: S @ d scatter-adds the rows of d back into the table. */
+function scatterMatrix(index: ArrayLike<number | bigint>, rows: number, dtype: Value['dtype']): Float32Array | Float64Array {
+  const s = dtype === 'float64' ? new Float64Array(rows * index.length) : new Float32Array(rows * index.length);
+  for (let j = 0; j < index.length; j++) {
+    const r = Number(index[j]);
+    if (r < rows) s[r * index.length + j] = 1;
+  }
+  return s;
+}
+
+// cols = Gather(table[N, R, C], index[L], axis 1) -> dTable = S[R, L] @ dCols[N, L, C]: col2im as one batched GEMM
+// (im2col tables are small; a general scatter-add has no fast form on ORT's CPU provider).
+defineOp('Gather', {
+  grad: ({ node, dOut: [dy], needs }) => {
+    const [table, indices] = node.inputs as [Value, Value];
+    const axis = (node.attrs.axis?.value as number | undefined) ?? 0;
+    if (!needs[0]) return [null, null];
+    if (table.rank !== 3 || axis !== 1 || indices.rank !== 1) {
+      throw new Error(`Gather gradient: only a constant index vector on axis 1 of a rank-3 table (got axis ${axis}, rank ${table.rank})`);
+    }
+    const index = constInts(indices);
+    const rows = table.shape[1]!;
+    if (rows * index.length > COL2IM_MAX_ENTRIES) {
+      throw new Error(`Gather gradient: a ${rows}x${index.length} scatter matrix is over ${COL2IM_MAX_ENTRIES} entries`);
+    }
+    const s = table.graph.constant(scatterMatrix(index, rows, table.dtype), [rows, index.length], table.dtype);
+    return [matmul(s, dy!), null];
+  },
+});

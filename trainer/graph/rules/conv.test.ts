@@ -5,7 +5,7 @@ import { Graph } from '../graph.js';
 import { gradients } from '../autodiff.js';
 import { gradCheck } from '../testing/gradcheck.js';
 import { compileForTest, randn } from '../testing/ort.js';
-import { chooseInputGradMethod, convGeometry, convInputGrad, type InputGradMethod } from './conv.js';
+import { chooseForwardMethod, chooseInputGradMethod, convGeometry, convInputGrad, type InputGradMethod } from './conv.js';
 import { chooseWeightGradMethod, convWeightGrad, type WeightGradMethod } from './conv-weight-grad.js';
 
 // Each geometry checked against finite differences for both dX and dW (the default dW formulation).
@@ -28,6 +28,40 @@ for (const c of cases) {
     await gradCheck([{ shape: c.x }, { shape: c.w }], (x, w) => op.conv2d(x, w, c.opts), { maxPoints: 40 });
   });
 }
+
+// The forward as Gather + GEMM: its gradients come from autodiff through Gather's col2im rule, the GEMM and reshapes.
+const gemmCases = cases.filter((c) => c.w[2]! * c.w[3]! > 1);
+
+for (const c of gemmCases) {
+  test(`Conv as Gather + GEMM, ${c.name}: dX and dW match finite differences`, async () => {
+    await gradCheck([{ shape: c.x }, { shape: c.w }], (x, w) => op.conv2d(x, w, { ...c.opts, forward: 'gemm' }), { maxPoints: 40 });
+  });
+}
+
+test('the Gather + GEMM forward gives the ONNX Conv\'s output on every geometry', async () => {
+  for (const c of gemmCases) {
+    const g = new Graph('fwd');
+    const x = g.input('x', c.x);
+    const w = g.input('w', c.w);
+    g.output('conv', op.conv2d(x, w, c.opts));
+    g.output('gemm', op.conv2d(x, w, { ...c.opts, forward: 'gemm' }));
+    assert.ok(g.nodes.some((n) => n.opType === 'Gather'), `${c.name}: the gemm form was built`);
+    const r = await (await compileForTest(g)).run({ x: randn(x.size, 3), w: randn(w.size, 4) });
+    const [a, b] = [r['conv']!, r['gemm']!];
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${c.name}: y[${i}] ${b[i]} vs ${a[i]}`);
+  }
+});
+
+test('the forward runs as a GEMM only on small maps with >= 16 channels', () => {
+  const recipe = (c: number, hw: number, stride = 1): ReturnType<typeof convGeometry> =>
+    convGeometry([256, c, hw, hw], [2 * c, c, 3, 3], { stride, padding: 1 });
+  assert.equal(chooseForwardMethod(recipe(64, 2)), 'gemm'); // make run's layer4 (2x2 maps)
+  assert.equal(chooseForwardMethod(recipe(32, 4)), 'gemm'); // layer3
+  assert.equal(chooseForwardMethod(recipe(32, 4, 2)), 'gemm'); // layer4.0, strided onto 2x2
+  assert.equal(chooseForwardMethod(recipe(16, 8)), 'conv'); // layer2: 8x8 outputs
+  assert.equal(chooseForwardMethod(recipe(8, 16)), 'conv'); // layer1
+  assert.equal(chooseForwardMethod(convGeometry([256, 64, 2, 2], [128, 64, 1, 1], {})), 'conv'); // 1x1: a GEMM already
+});
 
 test('every dW formulation agree on every geometry', async () => {
   const methods: WeightGradMethod[] = ['auto', 'im2col-gather', 'shift-dy', 'im2col-conv', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-batched', 'conv'];

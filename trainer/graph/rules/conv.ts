@@ -1,4 +1,5 @@
-// 2-D convolution (groups=1). Forward: ONNX Conv. Backward: dX as a forward Conv with the flipped kernel or a
+// 2-D convolution (groups=1). Forward: ONNX Conv, or on small maps in training graphs one Gather + GEMM
+// (chooseForwardMethod). Backward: dX as a forward Conv with the flipped kernel or a
 // ConvTranspose, dW as GEMMs over kernel taps or over im2col patches; which one per layer geometry is chosen by
 // measurement (bench/conv-grad.ts, bench/README.md), see chooseInputGradMethod and conv-weight-grad.ts.
 
@@ -6,7 +7,7 @@ import { type Value, fmtShape } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { emit1, sameDType } from './util.js';
 import { convWeightGrad } from './conv-weight-grad.js';
-import { fitsCol2im, gemmCol2im, patchesFit } from './conv-gather.js';
+import { convAsGemm, fitsCol2im, gemmCol2im, patchesFit } from './conv-gather.js';
 import { reshape, transpose } from './shape.js';
 import { matmul } from './matmul.js';
 
@@ -17,7 +18,14 @@ export interface Conv2dOptions {
   /** Symmetric zero padding per spatial axis. */
   padding?: Pair;
   dilation?: Pair;
+  /**
+   * How the forward runs: 'conv' (default) is one ONNX Conv, what an exported model should hold; 'auto' lets
+   * training graphs take the faster 'gemm' form on the geometries chooseForwardMethod picks.
+   */
+  forward?: ForwardMethod | 'auto';
 }
+
+export type ForwardMethod = 'conv' | 'gemm';
 
 /** Static geometry of one conv: everything the forward and both gradients need. */
 export interface ConvGeometry {
@@ -59,7 +67,18 @@ function convAttrs(g: ConvGeometry): Record<string, { kind: 'ints'; value: numbe
 export function conv2d(x: Value, w: Value, opts: Conv2dOptions = {}): Value {
   sameDType('conv2d', x, w);
   const g = convGeometry(x.shape, w.shape, opts);
+  const method = opts.forward === 'auto' ? chooseForwardMethod(g) : opts.forward ?? 'conv';
+  if (method === 'gemm' && patchesFit(g) && fitsCol2im(g)) return convAsGemm(x, w, g);
   return emit1('Conv', [x, w], convAttrs(g), [g.n, g.o, g.ho, g.wo]);
+}
+
+/**
+ * 'gemm' (one Gather of patches + one GEMM; its backward is a GEMM + col2im GEMM for dX and one GEMM over the same
+ * patches for dW) where ORT's Conv is slow: kernels > 1x1 with outputs of at most 4x4 pixels and >= 16 input
+ * channels, i.e. per-image GEMMs 16 or fewer columns wide (bench/conv-grad.ts measures both, bench/README.md).
+ */
+export function chooseForwardMethod(g: ConvGeometry): ForwardMethod {
+  return g.kh * g.kw > 1 && g.ho * g.wo <= 16 && g.c >= 16 && patchesFit(g) && fitsCol2im(g) ? 'gemm' : 'conv';
 }
 
 /** The geometry of an existing Conv node, read back from its attributes. */
