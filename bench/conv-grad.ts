@@ -2,7 +2,8 @@
 // formulation trainer/graph can emit, and their ratios to the forward Conv measured in the same run (interleaved,
 // so background load hits all of them alike). The issue's bar: no gradient op below half the forward's GFLOP/s.
 //
-//   npx tsx bench/conv-grad.ts [--threads 2] [--reps 5] [--provider cpu] [--layers substr,substr] [--all] [--recipe]
+//   npx tsx bench/conv-grad.ts [--threads 2] [--reps 5] [--provider cpu] [--layers substr,substr] [--all]
+//     [--recipe [--width 0.25] [--views 256]]
 
 import { parseArgs } from 'node:util';
 import { Graph, op, type Value } from '../trainer/graph/index.js';
@@ -30,19 +31,26 @@ const LAYERS: Layer[] = [
   { name: '7x7 s2 C3->64 64x64 (ImageNet stem)', x: [64, 3, 64, 64], w: [64, 3, 7, 7], opts: { stride: 2, padding: 3 } },
 ];
 
-// `--recipe`: the layers of `make run` (Makefile RECIPE: ResNet-18 CIFAR stem, width 1/8, 16 px Fashion-MNIST,
-// batch 128 = 256 views per step), where channels are few and maps tiny.
-const RECIPE_LAYERS: Layer[] = [
-  { name: 'recipe stem 3x3 s1 C1->8 16x16', x: [256, 1, 16, 16], w: [8, 1, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer1 3x3 s1 C8->8 16x16', x: [256, 8, 16, 16], w: [8, 8, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer2.0 3x3 s2 C8->16 16x16', x: [256, 8, 16, 16], w: [16, 8, 3, 3], opts: { stride: 2, padding: 1 } },
-  { name: 'recipe layer2 3x3 s1 C16->16 8x8', x: [256, 16, 8, 8], w: [16, 16, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer3.0 3x3 s2 C16->32 8x8', x: [256, 16, 8, 8], w: [32, 16, 3, 3], opts: { stride: 2, padding: 1 } },
-  { name: 'recipe layer3 3x3 s1 C32->32 4x4', x: [256, 32, 4, 4], w: [32, 32, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer4.0 3x3 s2 C32->64 4x4', x: [256, 32, 4, 4], w: [64, 32, 3, 3], opts: { stride: 2, padding: 1 } },
-  { name: 'recipe layer4 3x3 s1 C64->64 2x2', x: [256, 64, 2, 2], w: [64, 64, 3, 3], opts: { padding: 1 } },
-  { name: 'recipe layer2.0 shortcut 1x1 s2 C8->16 16x16', x: [256, 8, 16, 16], w: [16, 8, 1, 1], opts: { stride: 2 } },
-];
+// `--recipe [--width 0.25] [--views 256]`: the layers of a ResNet-18 with CIFAR stem on 16 px, 1-channel inputs, as
+// `make run` trains it (Makefile RECIPE: batch 128 = 256 views per step), where channels are few and maps tiny.
+function recipeLayers(width: number, views: number): Layer[] {
+  const c = (base: number): number => Math.max(1, Math.round(base * width));
+  const conv3 = (name: string, cin: number, cout: number, hw: number, stride = 1): Layer => ({
+    name: `recipe ${name} 3x3 s${stride} C${cin}->${cout} ${hw}x${hw}`, x: [views, cin, hw, hw], w: [cout, cin, 3, 3], opts: { stride, padding: 1 },
+  });
+  const [c1, c2, c3, c4] = [c(64), c(128), c(256), c(512)];
+  return [
+    conv3('stem', 1, c1, 16),
+    conv3('layer1', c1, c1, 16),
+    conv3('layer2.0', c1, c2, 16, 2),
+    conv3('layer2', c2, c2, 8),
+    conv3('layer3.0', c2, c3, 8, 2),
+    conv3('layer3', c3, c3, 4),
+    conv3('layer4.0', c3, c4, 4, 2),
+    conv3('layer4', c4, c4, 2),
+    { name: `recipe layer2.0 shortcut 1x1 s2 C${c1}->${c2} 16x16`, x: [views, c1, 16, 16], w: [c2, c1, 1, 1], opts: { stride: 2 } },
+  ];
+}
 
 // The formulation the Conv rule emits comes first; 'conv' is the textbook reference the issue compares against.
 const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose', 'gemm-col2im'];
@@ -59,6 +67,8 @@ const { values } = parseArgs({
     layers: { type: 'string' },
     all: { type: 'boolean', default: false },
     recipe: { type: 'boolean', default: false },
+    width: { type: 'string', default: '0.25' },
+    views: { type: 'string', default: '256' },
   },
 });
 const threads = Number(values.threads);
@@ -87,7 +97,8 @@ async function cases(engine: Engine, l: Layer, g: ConvGeometry): Promise<Case[]>
     out.push(await compileOne(engine, `fwd${mark} gemm`, { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, { ...l.opts, forward: 'gemm' })));
   }
   const strided = g.stride[0] !== 1 || g.stride[1] !== 1;
-  const chosenDx = chooseInputGradMethod(g);
+  // Where the forward runs as Gather + GEMM, autodiff differentiates that instead: its dX is gemm-col2im's GEMMs.
+  const chosenDx = chooseForwardMethod(g) === 'gemm' ? 'gemm-col2im' : chooseInputGradMethod(g);
   for (const m of DX) {
     if (m === 'flipped-conv' && strided) continue; // does not apply: it would fall back to conv-transpose
     if (m === 'gemm-col2im' && !fitsCol2im(g)) continue; // likewise (its scatter matrix grows as (H*W)^2)
@@ -137,4 +148,4 @@ console.log(`conv-grad: provider=${values.provider} threads=${threads} reps=${re
 console.log('  wall: median wall-clock; best: fastest rep; per CPU-s: GFLOP per CPU-second of this process (robust to');
 console.log('  other processes sharing the cores; ORT thread spinning is off so idle threads do not count).');
 console.log('  * marks the formulation the Conv gradient rule emits for that layer.');
-for (const l of values.recipe ? RECIPE_LAYERS : LAYERS) if (!wanted || wanted.some((w) => l.name.includes(w))) await benchLayer(engine, l);
+for (const l of values.recipe ? recipeLayers(Number(values.width), Number(values.views)) : LAYERS) if (!wanted || wanted.some((w) => l.name.includes(w))) await benchLayer(engine, l);

@@ -1,6 +1,6 @@
-// Conv gradients (and, on small maps, the forward) as one big GEMM each, for small feature maps where per-op overheads (many small Slices, grouping
-// Transposes, ConvTranspose's col2im) cost more than the arithmetic. Both index patches through one precomputed
-// (stride-, padding- and dilation-aware) table, patchRowIndex:
+// Conv gradients, and on small maps the forward, as one big GEMM each, for small feature maps where per-op overheads
+// (many small Slices, grouping Transposes, ConvTranspose's col2im, per-image GEMMs a few columns wide) cost more than
+// the arithmetic. All index patches through one precomputed (stride-, padding- and dilation-aware) table, patchRowIndex:
 //   dW 'im2col-gather' : x in NHWC, one Gather of whole C-channel rows builds cols[N*Ho*Wo, kh*kw*C];
 //                        dW = dY^T[O, N*Ho*Wo] @ cols
 //   dX 'gemm-col2im'   : cols[N*Ho*Wo, kh*kw*C] = dY^T @ W in one GEMM, then col2im as a batched GEMM with a
@@ -10,7 +10,9 @@
 // (Tried and lost, bench/README.md: 'subpixel' dX, a strided ConvTranspose as s*s stride-1 phase Convs +
 // DepthToSpace, 0.46-0.55x the forward; col2im in NCHW without the two transposes, 0.65-0.71x; a strided 1x1's dX
 // as W^T @ dY placed on the stride grid by a GEMM with a 0/1 matrix, 0.42x, by a broadcast Mul with a 0/1 mask,
-// 0.18x, or by zero Pads (one 4-D, or a 2-D then a 3-D), 0.26x, against ConvTranspose's 0.4-0.75x in the same runs.)
+// 0.18x, or by zero Pads (one 4-D, or a 2-D then a 3-D), 0.26x, against ConvTranspose's 0.4-0.75x in the same runs;
+// col2im as a sum of Gathers, the j-th fetching each input pixel's j-th patch row (4 for 3x3 stride 2, 1 for a strided
+// 1x1), 0.31-0.36x on make run's strided 16x16 layers and 0.23-0.31x on its shortcuts, ConvTranspose 0.42-0.55x.)
 
 import type { Value } from '../ir.js';
 import { defineOp } from '../registry.js';
