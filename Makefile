@@ -71,7 +71,7 @@ test: build native controlplane python-deps
 	node --test --test-concurrency=1 $(TEST_FILES)
 
 # The default recipe: a ResNet-18 (CIFAR stem) at width 1/4 on Fashion-MNIST resized to 16 px, batch 128, Adam,
-# 4 epochs (440-530 images/s on 2 idle CPU cores: ~2 min per epoch, under 10 min in all with evaluation). Prints kNN and
+# 4 epochs (509-547 images/s on 2 idle CPU cores: ~2 min per epoch, 9 min in all with evaluation). Prints kNN and
 # linear top-1 on the test set, then exports the encoder. `make baseline` scores the same encoder at random
 # initialisation and raw pixels with the same kNN and linear-probe protocol.
 RECIPE := --dataset fashion-mnist --epochs 4 --batch-size 128 --image-size-override 16 --width-multiplier 0.25 \
