@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { Graph, op, type Value } from '../trainer/graph/index.js';
 import { chooseForwardMethod, chooseInputGradMethod, convGeometry, convInputGrad, type ConvGeometry, type InputGradMethod } from '../trainer/graph/rules/conv.js';
-import { fitsCol2im, patchesFit } from '../trainer/graph/rules/conv-gather.js';
+import { fitsCol2im, fitsGemmForward } from '../trainer/graph/rules/conv-gather.js';
 import { chooseWeightGradMethod, convWeightGrad, type WeightGradMethod } from '../trainer/graph/rules/conv-weight-grad.js';
 import { Engine, type Program, parseProvider } from '../trainer/engine/index.js';
 
@@ -91,7 +91,7 @@ async function compileOne(engine: Engine, label: string, inputs: Record<string, 
 async function cases(engine: Engine, l: Layer, g: ConvGeometry): Promise<Case[]> {
   const dyShape = [g.n, g.o, g.ho, g.wo];
   const out = [await compileOne(engine, 'forward Conv', { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, l.opts))];
-  if (g.kh * g.kw > 1 && patchesFit(g) && fitsCol2im(g)) {
+  if (g.kh * g.kw > 1 && fitsGemmForward(g)) {
     // Training graphs run the forward itself as Gather + GEMM where chooseForwardMethod says so.
     const mark = chooseForwardMethod(g) === 'gemm' ? '*' : ' ';
     out.push(await compileOne(engine, `fwd${mark} gemm`, { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, { ...l.opts, forward: 'gemm' })));

@@ -39,10 +39,13 @@ function patches(x: Value, g: ConvGeometry): Value {
  * per image, a GEMM only Ho*Wo columns wide (make run's 2x2 layers: ~9.5 GFLOP/s, bench/conv-grad.ts).
  */
 export function convAsGemm(x: Value, w: Value, g: ConvGeometry): Value {
-  const k = g.kh * g.kw;
-  const cols = reshape(patches(x, g), [g.n * g.ho * g.wo, k * g.c]);
-  const wRows = reshape(transpose(w, [0, 2, 3, 1]), [g.o, k * g.c]);
-  return transpose(reshape(linear(cols, wRows), [g.n, g.ho, g.wo, g.o]), [0, 3, 1, 2]);
+  const cols = reshape(patches(x, g), [g.n * g.ho * g.wo, g.kh * g.kw * g.c]);
+  return transpose(reshape(linear(cols, kernelRows(w, g)), [g.n, g.ho, g.wo, g.o]), [0, 3, 1, 2]);
+}
+
+/** w[O,C,kh,kw] -> [O, kh*kw*C]: the kernel in the column order of the patch rows. */
+function kernelRows(w: Value, g: ConvGeometry): Value {
+  return reshape(transpose(w, [0, 2, 3, 1]), [g.o, g.kh * g.kw * g.c]);
 }
 
 // x[N,C,H,W], dy[N,O,Ho,Wo] -> cols[N, Ho*Wo*k, C] -> dW[O,C,kh,kw]
@@ -97,6 +100,14 @@ export function fitsCol2im(g: ConvGeometry): boolean {
   return g.h * g.w * g.ho * g.wo * g.kh * g.kw <= COL2IM_MAX_ENTRIES;
 }
 
+/**
+ * The forward as Gather + GEMM materializes the patch matrix, and its backward (Gather's rule) a scatter matrix over
+ * the padded table's H*W+1 rows: both must fit.
+ */
+export function fitsGemmForward(g: ConvGeometry): boolean {
+  return patchesFit(g) && (g.h * g.w + 1) * g.ho * g.wo * g.kh * g.kw <= COL2IM_MAX_ENTRIES;
+}
+
 // dy[N,O,Ho,Wo], w[O,C,kh,kw] -> cols[N*Ho*Wo, k*C] = dY^T @ W (one GEMM) -> S[H*W, Ho*Wo*k] @ cols[n] -> dX[N,C,H,W]
 export function gemmCol2im(dy: Value, w: Value, g: ConvGeometry): Value {
   const k = g.kh * g.kw;
@@ -105,8 +116,7 @@ export function gemmCol2im(dy: Value, w: Value, g: ConvGeometry): Value {
   // (the padding's zero row H*W falls outside S: those taps add nothing)
   const s = w.graph.constant(scatterMatrix(patchRowIndex(g), g.h * g.w, w.dtype), [g.h * g.w, hw * k], w.dtype);
   const dyRows = reshape(transpose(dy, [0, 2, 3, 1]), [g.n * hw, g.o]);
-  const wRows = reshape(transpose(w, [0, 2, 3, 1]), [g.o, k * g.c]);
-  const cols = reshape(matmul(dyRows, wRows), [g.n, hw * k, g.c]);
+  const cols = reshape(matmul(dyRows, kernelRows(w, g)), [g.n, hw * k, g.c]);
   return transpose(reshape(matmul(s, cols), [g.n, g.h, g.w, g.c]), [0, 3, 1, 2]);
 }
 

@@ -7,7 +7,7 @@ import { type Value, fmtShape } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { emit1, sameDType } from './util.js';
 import { convWeightGrad } from './conv-weight-grad.js';
-import { convAsGemm, fitsCol2im, gemmCol2im, patchesFit } from './conv-gather.js';
+import { convAsGemm, fitsCol2im, fitsGemmForward, gemmCol2im, patchesFit } from './conv-gather.js';
 import { reshape, transpose } from './shape.js';
 import { matmul } from './matmul.js';
 
@@ -68,7 +68,7 @@ export function conv2d(x: Value, w: Value, opts: Conv2dOptions = {}): Value {
   sameDType('conv2d', x, w);
   const g = convGeometry(x.shape, w.shape, opts);
   const method = opts.forward === 'auto' ? chooseForwardMethod(g) : opts.forward ?? 'conv';
-  if (method === 'gemm' && patchesFit(g) && fitsCol2im(g)) return convAsGemm(x, w, g);
+  if (method === 'gemm' && fitsGemmForward(g)) return convAsGemm(x, w, g);
   return emit1('Conv', [x, w], convAttrs(g), [g.n, g.o, g.ho, g.wo]);
 }
 
@@ -78,7 +78,7 @@ export function conv2d(x: Value, w: Value, opts: Conv2dOptions = {}): Value {
  * channels, i.e. per-image GEMMs 16 or fewer columns wide (bench/conv-grad.ts measures both, bench/README.md).
  */
 export function chooseForwardMethod(g: ConvGeometry): ForwardMethod {
-  return g.kh * g.kw > 1 && g.ho * g.wo <= 16 && g.c >= 16 && patchesFit(g) && fitsCol2im(g) ? 'gemm' : 'conv';
+  return g.kh * g.kw > 1 && g.ho * g.wo <= 16 && g.c >= 16 && fitsGemmForward(g) ? 'gemm' : 'conv';
 }
 
 /** The geometry of an existing Conv node, read back from its attributes. */
