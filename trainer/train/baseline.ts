@@ -5,7 +5,8 @@ import type { TrainConfig } from '../contract/index.js';
 import { openDataset } from '../data/index.js';
 import { ParameterStore } from '../engine/index.js';
 import { initParameters } from '../models/index.js';
-import { DEFAULT_PROBE, EvalForward, knnAccuracy, linearProbe, pixelFeatures, type Features } from './evaluate.js';
+import { EvalForward, knnAccuracy, pixelFeatures, type Features } from './evaluate.js';
+import { DEFAULT_PROBE, linearProbe } from './probe.js';
 import { createEngine, inputContractOf, modelConfigFor } from './loop.js';
 import { buildSimclrModel } from '../models/index.js';
 import { Graph } from '../graph/index.js';
@@ -26,7 +27,7 @@ export async function baselines(config: TrainConfig, log: (row: BaselineRow) => 
   const engine = await createEngine(config);
   const score = async (name: BaselineRow['features'], tr: Features, te: Features): Promise<BaselineRow> => {
     const knn = await knnAccuracy(engine, tr, te, { k: config.knnK, temperature: 0.1, numClasses: test.numClasses });
-    const probe = linearProbe(tr, te, { ...DEFAULT_PROBE, numClasses: test.numClasses, seed: config.seed });
+    const probe = await linearProbe(engine, tr, te, { ...DEFAULT_PROBE, numClasses: test.numClasses, seed: config.seed });
     const row = { features: name, dim: tr.dim, knnTop1: knn.top1, probeTop1: probe.top1, probeTop5: probe.top5 };
     log(row);
     return row;

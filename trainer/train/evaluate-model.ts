@@ -6,7 +6,8 @@ import type { Dataset } from '../data/index.js';
 import type { ProcessGroup } from '../dist/index.js';
 import type { Engine, ParameterStore } from '../engine/index.js';
 import { shardRange } from '../data/index.js';
-import { DEFAULT_PROBE, classifierAccuracy, knnAccuracy, linearProbe, type EvalForward, type Features } from './evaluate.js';
+import { classifierAccuracy, knnAccuracy, type EvalForward, type Features } from './evaluate.js';
+import { DEFAULT_PROBE, linearProbe } from './probe.js';
 
 export interface EvalResult {
   knnTop1: number;
@@ -78,7 +79,7 @@ export async function evaluateModel(
   if (o.probe) {
     const allTest = await gatherFeatures(testF, n, group);
     if (group.rank === 0) {
-      const p = linearProbe(trainF, allTest, { ...DEFAULT_PROBE, numClasses: test.numClasses, seed: o.seed });
+      const p = await linearProbe(engine, trainF, allTest, { ...DEFAULT_PROBE, numClasses: test.numClasses, seed: o.seed });
       result.probeTop1 = p.top1;
       result.probeTop5 = p.top5;
     }

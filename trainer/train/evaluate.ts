@@ -1,11 +1,10 @@
 // Evaluation: an eval-mode program (BatchNorm with running statistics) giving h and the online classifier's logits;
 // the kNN monitor (cosine similarity, k neighbours, temperature-weighted voting as in InstDisc, Wu et al. 2018:
-// each neighbour votes exp(sim / T) for its class); the online classifier's top-1/top-5; and an offline linear
-// probe (softmax regression trained with Adam on frozen, standardised features) that also scores raw pixels and a
-// randomly initialised encoder under the same protocol.
+// each neighbour votes exp(sim / T) for its class); the online classifier's top-1/top-5. The offline linear probe is
+// probe.ts.
 import type { Engine, ParameterStore, Program } from '../engine/index.js';
 import { Graph, op } from '../graph/index.js';
-import { evalBatches, Rng, shardRange, type Dataset } from '../data/index.js';
+import { evalBatches, shardRange, type Dataset } from '../data/index.js';
 import { topKCorrect } from '../loss/index.js';
 import { buildSimclrModel, representationSize, type ModelConfig } from '../models/index.js';
 
@@ -260,104 +259,3 @@ export function topK(row: Float32Array, k: number, vals: Float32Array, idx: Int3
   }
 }
 
-export interface ProbeOptions {
-  numClasses: number;
-  epochs: number;
-  /** Adam step size. */
-  lr: number;
-  batchSize: number;
-  seed: number;
-}
-
-export const DEFAULT_PROBE: Omit<ProbeOptions, 'numClasses'> = { epochs: 10, lr: 1e-3, batchSize: 256, seed: 0 };
-
-/**
- * The linear-probe protocol, the same for every feature source: standardise each feature with the train set's mean
- * and std, train softmax regression (weights + bias, zero init) with Adam (beta 0.9/0.999) for a fixed number of
- * epochs of shuffled minibatches, report test top-1/top-5.
- */
-export function linearProbe(train: Features, test: Features, o: ProbeOptions): TopKAccuracy {
-  const d = train.dim;
-  const kc = o.numClasses;
-  const mean = new Float64Array(d);
-  const std = new Float64Array(d);
-  for (let r = 0; r < train.count; r++) for (let j = 0; j < d; j++) mean[j] += train.h[r * d + j];
-  for (let j = 0; j < d; j++) mean[j] /= train.count;
-  for (let r = 0; r < train.count; r++) for (let j = 0; j < d; j++) std[j] += (train.h[r * d + j] - mean[j]) ** 2;
-  for (let j = 0; j < d; j++) std[j] = Math.sqrt(std[j] / train.count) + 1e-6;
-  const standardise = (f: Features): Float32Array => {
-    const out = new Float32Array(f.count * d);
-    for (let r = 0; r < f.count; r++) for (let j = 0; j < d; j++) out[r * d + j] = (f.h[r * d + j] - mean[j]) / std[j];
-    return out;
-  };
-  const xtr = standardise(train);
-  const xte = standardise(test);
-  const w = new Float32Array(kc * d);
-  const bias = new Float32Array(kc);
-  const gw = new Float32Array(kc * d);
-  const gb = new Float32Array(kc);
-  const mw = new Float32Array(kc * d);
-  const vw = new Float32Array(kc * d);
-  const mb = new Float32Array(kc);
-  const vb = new Float32Array(kc);
-  const logit = new Float64Array(kc);
-  const rng = Rng.fromSeed(o.seed);
-  let t = 0;
-  const b1 = 0.9;
-  const b2 = 0.999;
-  const adam = (p: Float32Array, gr: Float32Array, m: Float32Array, v: Float32Array, c1: number, c2: number): void => {
-    for (let i = 0; i < p.length; i++) {
-      m[i] = b1 * m[i] + (1 - b1) * gr[i];
-      v[i] = b2 * v[i] + (1 - b2) * gr[i] * gr[i];
-      p[i] -= (o.lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + 1e-8);
-    }
-  };
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const perm = rng.permutation(train.count);
-    for (let first = 0; first < train.count; first += o.batchSize) {
-      const n = Math.min(o.batchSize, train.count - first);
-      gw.fill(0);
-      gb.fill(0);
-      for (let s = 0; s < n; s++) {
-        const r = perm[first + s];
-        const xr = xtr.subarray(r * d, (r + 1) * d);
-        let max = -Infinity;
-        for (let c = 0; c < kc; c++) {
-          let z = bias[c];
-          const wc = w.subarray(c * d, (c + 1) * d);
-          for (let j = 0; j < d; j++) z += wc[j] * xr[j];
-          logit[c] = z;
-          if (z > max) max = z;
-        }
-        let sum = 0;
-        for (let c = 0; c < kc; c++) sum += (logit[c] = Math.exp(logit[c] - max));
-        const label = train.labels[r];
-        for (let c = 0; c < kc; c++) {
-          const dz = (logit[c] / sum - (c === label ? 1 : 0)) / n;
-          gb[c] += dz;
-          const off = c * d;
-          for (let j = 0; j < d; j++) gw[off + j] += dz * xr[j];
-        }
-      }
-      t++;
-      const c1 = 1 - b1 ** t;
-      const c2 = 1 - b2 ** t;
-      adam(w, gw, mw, vw, c1, c2);
-      adam(bias, gb, mb, vb, c1, c2);
-    }
-  }
-  const scores = new Float32Array(test.count * kc);
-  for (let r = 0; r < test.count; r++) {
-    const xr = xte.subarray(r * d, (r + 1) * d);
-    for (let c = 0; c < kc; c++) {
-      let z = bias[c];
-      for (let j = 0; j < d; j++) z += w[c * d + j] * xr[j];
-      scores[r * kc + c] = z;
-    }
-  }
-  return topKAccuracy(
-    test.count,
-    topKCorrect(scores, test.labels, kc, 1),
-    topKCorrect(scores, test.labels, kc, Math.min(5, kc)),
-  );
-}
