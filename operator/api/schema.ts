@@ -34,6 +34,7 @@ const quantity = (description: string): z.ZodType<string | number> =>
 export const TrainingSpec = TrainConfigFields.pick({
   dataset: true,
   imageSizeOverride: true,
+  evalImageSize: true,
   workersPerReplica: true,
   batchSize: true,
   epochs: true,

@@ -28,6 +28,13 @@ export const TrainConfigFields = z.object({
   imageSizeOverride: int(8, 1024)
     .optional()
     .describe("Resize crops to this side length instead of the data set's native size."),
+  evalImageSize: int(8, 1024)
+    .optional()
+    .describe(
+      'Side length of the whole images the encoder sees at evaluation and in the exported model (default: the training ' +
+        'size). Random-resized crops magnify objects, so a model trained on S-px crops sees objects at their training ' +
+        'size in whole images of about 1.4S px (FixRes, Touvron et al. 2019).',
+    ),
   cropScaleMin: z
     .number()
     .gt(0)

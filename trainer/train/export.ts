@@ -45,6 +45,9 @@ export function exportEncoder(ckpt: LoadedCheckpoint): ExportedModel {
     'simclr.input_channels': String(contract.inputChannels),
     'simclr.input_height': String(contract.height),
     'simclr.input_width': String(contract.width),
+    ...(contract.trainHeight !== undefined && contract.trainWidth !== undefined
+      ? { 'simclr.train_height': String(contract.trainHeight), 'simclr.train_width': String(contract.trainWidth) }
+      : {}),
     'simclr.value_range': 'pixels scaled to [0, 1], then (x - mean) / std per channel',
     'simclr.normalization_mean': JSON.stringify(contract.normalization.mean),
     'simclr.normalization_std': JSON.stringify(contract.normalization.std),

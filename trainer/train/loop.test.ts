@@ -1,6 +1,6 @@
 // The loop on the synthetic data set with a tiny model: exact resume (and a corrupt newest checkpoint skipped with a
 // warning), export equality (the standalone ONNX encoder gives the trainer's eval-mode h), and on a small ImageFolder
-// with a valid/ split, which split each epoch is evaluated on.
+// with a valid/ split, which split each epoch is evaluated on; --eval-image-size evaluating and exporting at another size.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -164,4 +164,22 @@ test('a valid/ split: epochs before the last are evaluated on it, the last on th
   const tags = (await readFile(join(dir, 'runs', 'valid', events))).toString('latin1');
   assert.ok(tags.includes('valid/knn_top1') && tags.includes('test/knn_top1') && tags.includes('test/probe_top1'));
   assert.ok(!tags.includes('valid/probe_top1'), 'the linear probe runs once, on the test set');
+});
+
+test('--eval-image-size: trains on 12 px crops, evaluates and exports the encoder at 16 px', async () => {
+  const { logger, records } = lines();
+  const result = await train(parseArgs(flags('fixres', ['--eval-image-size=16'])), { logger });
+  const start = records().find((r) => r.msg === 'training');
+  assert.equal(start?.input, '1x12x12');
+  assert.equal(start?.evalInput, '1x16x16');
+  assert.ok(result.eval && result.eval.knnTop1 > 0.3 && result.eval.probeTop1 !== undefined, JSON.stringify(result.eval));
+  const ckpt = await latestValid(join(dir, 'models', 'fixres'));
+  assert.ok(ckpt);
+  const exported = exportEncoder(ckpt);
+  assert.equal(exported.metadata['simclr.input_height'], '16');
+  assert.equal(exported.metadata['simclr.train_height'], '12');
+  const session = await ort.InferenceSession.create(exported.bytes);
+  const { h } = await session.run({ x: new ort.Tensor('float32', new Float32Array(2 * 256), [2, 1, 16, 16]) });
+  await session.release();
+  assert.deepEqual(h.dims, [2, 32]);
 });

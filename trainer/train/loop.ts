@@ -38,8 +38,12 @@ import type { ParamSpec } from '../models/index.js';
 /** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
 export interface InputContract {
   inputChannels: number;
+  /** The encoder's input at evaluation and in the exported model. */
   height: number;
   width: number;
+  /** The training crops' size, where it differs from height x width (--eval-image-size). */
+  trainHeight?: number;
+  trainWidth?: number;
   numClasses: number;
   normalization: Normalization;
   dataset: string;
@@ -128,7 +132,7 @@ export function generatedUid(now = new Date()): string {
 export function modelConfigFor(config: TrainConfig, contract: InputContract): ModelConfig {
   return {
     arch: config.arch,
-    stem: resolveStem(config.stem, Math.min(contract.height, contract.width)),
+    stem: resolveStem(config.stem, Math.min(...trainingSize(contract))),
     widthMultiplier: config.widthMultiplier,
     inputChannels: contract.inputChannels,
     representationSize: config.representationSize,
@@ -138,12 +142,20 @@ export function modelConfigFor(config: TrainConfig, contract: InputContract): Mo
   };
 }
 
+/** [height, width] of the training crops. */
+export function trainingSize(contract: InputContract): [number, number] {
+  return [contract.trainHeight ?? contract.height, contract.trainWidth ?? contract.width];
+}
+
 export function inputContractOf(config: TrainConfig, ds: Dataset): InputContract {
   const size = config.imageSizeOverride;
+  const [trainHeight, trainWidth] = [size ?? ds.height, size ?? ds.width];
+  const [height, width] = config.evalImageSize === undefined ? [trainHeight, trainWidth] : [config.evalImageSize, config.evalImageSize];
   return {
     inputChannels: ds.channels,
-    height: size ?? ds.height,
-    width: size ?? ds.width,
+    height,
+    width,
+    ...(height !== trainHeight || width !== trainWidth ? { trainHeight, trainWidth } : {}),
     numClasses: ds.numClasses,
     normalization: ds.normalization,
     dataset: ds.name,
@@ -229,7 +241,8 @@ async function trainInGroup(
     onWarning: (m) => logger.warn(m),
   });
   const stepsPerEpoch = loader.stepsPerEpoch;
-  const step = await createStepper(engine, config, group, { model, height: contract.height, width: contract.width });
+  const [trainHeight, trainWidth] = trainingSize(contract);
+  const step = await createStepper(engine, config, group, { model, height: trainHeight, width: trainWidth });
   const store = new ParameterStore();
   const init = initParameters(step.specs, config.seed);
   for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
@@ -334,7 +347,8 @@ async function trainInGroup(
       train: trainSet.length,
       ...(validSet !== undefined ? { valid: validSet.length } : {}),
       test: testSet.length,
-      input: `${contract.inputChannels}x${contract.height}x${contract.width}`,
+      input: `${contract.inputChannels}x${trainHeight}x${trainWidth}`,
+      ...(contract.trainHeight !== undefined ? { evalInput: `${contract.inputChannels}x${contract.height}x${contract.width}` } : {}),
       arch: model.arch,
       stem: model.stem,
       width: model.widthMultiplier,
