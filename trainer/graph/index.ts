@@ -4,3 +4,4 @@ export { Value, type DType, type Shape, type Node, type Attr, type Attrs, sizeOf
 export { gradients, GRAD_SCOPE, type GradientSeeds } from './autodiff.js';
 export { toOnnx, OPSET, IR_VERSION, type ToOnnxOptions } from './onnx.js';
 export * as op from './ops.js';
+export type { ForwardMethod } from './rules/conv.js';

@@ -1,6 +1,6 @@
 // Layer builders shared by the encoder and the head: each records its parameter specs (torchvision names) and, in
 // train mode, the batch statistics of every BatchNorm so the caller can update the running stats.
-import type { Graph, Value } from '../graph/index.js';
+import type { ForwardMethod, Graph, Value } from '../graph/index.js';
 import * as op from '../graph/ops.js';
 import type { Init, ParamSpec } from './params.js';
 
@@ -28,6 +28,8 @@ export class LayerBuilder {
     readonly g: Graph,
     readonly mode: Mode,
     readonly eps = BN_EPS,
+    /** How Convs run forward: by default, training graphs let small-map Convs run as a GEMM, other graphs keep ONNX Convs. */
+    readonly convForward: ForwardMethod | 'auto' = mode === 'train' ? 'auto' : 'conv',
   ) {}
 
   param(name: string, shape: readonly number[], init: Init, isOneD: boolean): Value {
@@ -41,15 +43,12 @@ export class LayerBuilder {
     return this.mode === 'eval' ? this.g.input(name, shape) : undefined;
   }
 
-  /**
-   * Conv without bias; x [N, Cin, H, W] -> [N, outC, H', W']; kaiming normal (fan_out, ReLU). Training graphs let
-   * small-map convs run as a GEMM; eval graphs (and so the exported encoder) keep plain ONNX Convs.
-   */
+  /** Conv without bias; x [N, Cin, H, W] -> [N, outC, H', W']; kaiming normal (fan_out, ReLU). */
   conv(name: string, x: Value, outC: number, kernel: number, stride: number, padding: number): Value {
     const inC = x.shape[1];
     const std = Math.sqrt(2 / (outC * kernel * kernel));
     const w = this.param(`${name}.weight`, [outC, inC, kernel, kernel], { kind: 'normal', std }, false);
-    return op.conv2d(x, w, { stride, padding, forward: this.mode === 'train' ? 'auto' : 'conv' });
+    return op.conv2d(x, w, { stride, padding, forward: this.convForward });
   }
 
   /** Linear x [N, I] -> [N, O], PyTorch default init. */

@@ -3,7 +3,7 @@
 // Names: encoder as torchvision; head `head.0` (Linear), `head.1` (BN), `head.3` (Linear), `head.4` (BN, affine-free);
 // classifier `classifier.weight/bias`. Head Linears have no bias: a BatchNorm follows each (SimCLR v2's
 // use_bias = not use_bn), where a bias would be cancelled and get an exactly zero gradient.
-import type { Graph, Value } from '../graph/index.js';
+import type { ForwardMethod, Graph, Value } from '../graph/index.js';
 import * as op from '../graph/ops.js';
 import { LayerBuilder, type BnStat, type Mode } from './layers.js';
 import type { ParamSpec } from './params.js';
@@ -56,8 +56,9 @@ export function representationSize(cfg: ModelConfig): number {
 /**
  * Builds the model on x [N, inputChannels, H, W]. Train mode normalises with batch statistics (and reports them);
  * eval mode reads the running statistics, which become graph inputs named `<bn>.running_mean` / `.running_var`.
+ * `convForward` overrides how Convs run forward (LayerBuilder's default: GEMMs on small maps in train mode only).
  */
-export function buildSimclrModel(g: Graph, x: Value, cfg: ModelConfig, mode: Mode): ModelBuild {
+export function buildSimclrModel(g: Graph, x: Value, cfg: ModelConfig, mode: Mode, convForward?: ForwardMethod | 'auto'): ModelBuild {
   if (x.rank !== 4 || x.shape[1] !== cfg.inputChannels) {
     throw new Error(`model: input must be [N, ${cfg.inputChannels}, H, W], got [${x.shape.join(', ')}]`);
   }
@@ -65,7 +66,7 @@ export function buildSimclrModel(g: Graph, x: Value, cfg: ModelConfig, mode: Mod
     throw new Error(`model: inputChannels must be 1 or 3, got ${cfg.inputChannels}`);
   }
   const rep = representationSize(cfg);
-  const b = new LayerBuilder(g, mode, cfg.bnEps);
+  const b = new LayerBuilder(g, mode, cfg.bnEps, convForward);
   const h = resnetEncoder(b, x, cfg);
   if (h.shape[1] !== rep) throw new Error(`model: encoder gave ${h.shape[1]} features, expected ${rep}`);
   const hidden = op.relu(b.batchNorm('head.1', b.linear('head.0', h, cfg.headLatentSize, false)));

@@ -19,8 +19,8 @@ export interface Conv2dOptions {
   padding?: Pair;
   dilation?: Pair;
   /**
-   * How the forward runs: 'conv' (default) is one ONNX Conv, what an exported model should hold; 'auto' lets
-   * training graphs take the faster 'gemm' form on the geometries chooseForwardMethod picks.
+   * How the forward runs: 'conv' (default) is one ONNX Conv, what an exported model should hold; 'auto' takes
+   * the faster 'gemm' form on the geometries chooseForwardMethod picks (training and evaluation graphs).
    */
   forward?: ForwardMethod | 'auto';
 }
