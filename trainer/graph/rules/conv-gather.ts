@@ -15,7 +15,10 @@
 // 1x1), 0.31-0.36x on make run's strided 16x16 layers and 0.23-0.31x on its shortcuts, ConvTranspose 0.42-0.55x;
 // every phase of a strided dX as one stride-1 Conv over dY with the phases' zero-filled sub-kernels stacked as output
 // channels, then DepthToSpace (16/9 of the work for 3x3 stride 2, in one Conv): 0.37-0.54x on layer2.0 against
-// ConvTranspose's 0.41-0.55x, 0.52-0.60x against 0.77-0.92x on a full-width 32x32 layer, 0.25-0.45x on 1x1s.)
+// ConvTranspose's 0.41-0.55x, 0.52-0.60x against 0.77-0.92x on a full-width 32x32 layer, 0.25-0.45x on 1x1s;
+// the whole batch as ONE tall image (dY with spacer rows, N and C swapped) through a single ConvTranspose, so its GEMM
+// spans every image: 0.43-0.44x on layer2.0 against ConvTranspose's 0.46x, 0.35-0.45x on the shortcuts: ORT's
+// ConvTranspose spends its time in col2im, not in its per-image GEMMs.)
 
 import type { Value } from '../ir.js';
 import { defineOp } from '../registry.js';
