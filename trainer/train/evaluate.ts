@@ -135,7 +135,7 @@ export interface TopKAccuracy {
   readonly top5: number;
 }
 
-function topKAccuracy(count: number, correct1: number, correct5: number): TopKAccuracy {
+export function topKAccuracy(count: number, correct1: number, correct5: number): TopKAccuracy {
   return { count, correct1, correct5, top1: correct1 / count, top5: correct5 / count };
 }
 

@@ -8,7 +8,7 @@ import type { Engine, Program } from '../engine/index.js';
 import { Graph, op } from '../graph/index.js';
 import { Rng } from '../data/index.js';
 import { topKCorrect } from '../loss/index.js';
-import type { Features, TopKAccuracy } from './evaluate.js';
+import { topKAccuracy, type Features, type TopKAccuracy } from './evaluate.js';
 
 export interface ProbeOptions {
   numClasses: number;
@@ -16,7 +16,10 @@ export interface ProbeOptions {
   l2Grid: readonly number[];
   /** Fraction of the train rows held out to choose the L2 strength (the final fit uses every row). */
   holdout: number;
-  /** L-BFGS iterations per fit. */
+  /**
+   * L-BFGS iterations per fit. make run's 256-d features reach 300 before the tolerance; with 1,000 the final fit
+   * stopped at 616 and test top-1 moved by 0.01 points (87.70 -> 87.69).
+   */
   maxIterations: number;
   seed: number;
 }
@@ -276,7 +279,5 @@ function accuracy(theta: Float64Array, x: Float32Array, labels: Int32Array, d: n
       scores[r * k + c] = z;
     }
   }
-  const correct1 = topKCorrect(scores, labels, k, 1);
-  const correct5 = topKCorrect(scores, labels, k, Math.min(5, k));
-  return { count: n, correct1, correct5, top1: correct1 / n, top5: correct5 / n };
+  return topKAccuracy(n, topKCorrect(scores, labels, k, 1), topKCorrect(scores, labels, k, Math.min(5, k)));
 }
