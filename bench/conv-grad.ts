@@ -53,7 +53,7 @@ function recipeLayers(width: number, views: number): Layer[] {
 }
 
 // The formulation the Conv rule emits comes first; 'conv' is the textbook reference the issue compares against.
-const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose', 'gemm-col2im'];
+const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose', 'gemm-col2im', 'col2im-op'];
 const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'conv'];
 const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-nhwc', 'conv'];
 

@@ -1,4 +1,4 @@
-// Serialization: Graph -> ONNX ModelProto bytes (opset 17, ir_version 8) through onnx-proto's protobufjs bindings.
+// Serialization: Graph -> ONNX ModelProto bytes (opset 18, ir_version 8) through onnx-proto's protobufjs bindings.
 // Only nodes that a requested output needs are written; our own ops are lowered to ONNX ops here.
 
 import onnxProto from 'onnx-proto';
@@ -10,7 +10,7 @@ import './rules/index.js';
 
 const { onnx } = onnxProto;
 
-export const OPSET = 17;
+export const OPSET = 18;
 export const IR_VERSION = 8;
 
 export interface ToOnnxOptions {
@@ -19,6 +19,10 @@ export interface ToOnnxOptions {
   /** Model metadata (metadata_props). */
   metadata?: Readonly<Record<string, string>>;
 }
+
+// Opset 18 moved these reductions' axes from an attribute to an input (ReduceSum's moved in 13); the IR keeps the
+// attribute, which the rules read, and the writer emits the input.
+const AXES_INPUT_SINCE_18 = new Set(['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
 
 const ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
 
@@ -100,6 +104,10 @@ class Writer implements Lowerer {
   }
 
   op(opType: string, inputs: readonly string[], attrs: Attrs = {}, outputs: readonly string[] | number = 1): string[] {
+    if (AXES_INPUT_SINCE_18.has(opType) && attrs['axes']) {
+      const { axes, ...rest } = attrs;
+      return this.op(opType, [...inputs, this.ints(axes.value as number[])], rest, outputs);
+    }
     const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.tmp()) : [...outputs];
     for (const i of inputs) this.used.add(i);
     this.nodes.push({

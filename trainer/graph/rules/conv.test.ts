@@ -87,7 +87,7 @@ test('every dX formulation agrees on every geometry (each falls back to ConvTran
     const geo = convGeometry(c.x, c.w, c.opts);
     const dy = g.input('dy', [geo.n, geo.o, geo.ho, geo.wo]);
     g.output('a', convInputGrad(dy, w, geo, 'conv-transpose'));
-    const others: InputGradMethod[] = ['flipped-conv', 'auto', 'gemm-col2im'];
+    const others: InputGradMethod[] = ['flipped-conv', 'auto', 'gemm-col2im', 'col2im-op'];
     for (const m of others) g.output(m, convInputGrad(dy, w, geo, m));
     const r = await (await compileForTest(g)).run({ w: randn(w.size, 1), dy: randn(dy.size, 2) });
     const a = r['a']!;
@@ -110,7 +110,11 @@ test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
   const rgbStem = convGeometry([64, 3, 32, 32], [64, 3, 3, 3], { padding: 1 });
   assert.equal(chooseInputGradMethod(rgbStem), 'conv-transpose');
   const bigStrided = convGeometry([64, 64, 32, 32], [128, 64, 3, 3], { stride: 2, padding: 1 });
-  assert.equal(chooseInputGradMethod(bigStrided), 'conv-transpose');
+  assert.equal(chooseInputGradMethod(bigStrided), 'col2im-op');
+  const stridedShortcut = convGeometry([256, 32, 16, 16], [64, 32, 1, 1], { stride: 2 }); // make run's layer2.0
+  assert.equal(chooseInputGradMethod(stridedShortcut), 'col2im-op');
+  const hugeStrided = convGeometry([4096, 64, 32, 32], [128, 64, 3, 3], { stride: 2, padding: 1 }); // cols: 5.4 GB
+  assert.equal(chooseInputGradMethod(hugeStrided), 'conv-transpose');
   const hugeBatch = convGeometry([4096, 128, 16, 16], [128, 128, 3, 3], { padding: 1 }); // patches would be 4.8 GB
   assert.equal(chooseWeightGradMethod(hugeBatch), 'taps-batched');
 });

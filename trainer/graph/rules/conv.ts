@@ -1,5 +1,5 @@
 // 2-D convolution (groups=1). Forward: ONNX Conv, or on small maps in training graphs one Gather + GEMM
-// (chooseForwardMethod). Backward: dX as a forward Conv with the flipped kernel or a
+// (chooseForwardMethod). Backward: dX as a forward Conv with the flipped kernel, a GEMM + Col2Im or a
 // ConvTranspose, dW as GEMMs over kernel taps or over im2col patches; which one per layer geometry is chosen by
 // measurement (bench/conv-grad.ts, bench/README.md), see chooseInputGradMethod and conv-weight-grad.ts.
 
@@ -89,7 +89,7 @@ export function geometryOf(x: Value, w: Value, attrs: Readonly<Record<string, { 
   return convGeometry(x.shape, w.shape, { stride: ints('strides'), dilation: ints('dilations'), padding: pads ? [pads[0]!, pads[1]!] : undefined });
 }
 
-export type InputGradMethod = 'auto' | 'conv-transpose' | 'flipped-conv' | 'gemm-col2im';
+export type InputGradMethod = 'auto' | 'conv-transpose' | 'flipped-conv' | 'gemm-col2im' | 'col2im-op';
 
 /** Which dX formulation the Conv rule emits; 'auto' picks per geometry (chooseInputGradMethod). */
 export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
@@ -99,14 +99,18 @@ export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
  * (stride 1, padding <= dilation*(k-1)) and dX has >= 8 channels (8: 0.98-1.09x the forward against ConvTranspose's
  * 0.39-0.46x on make run's layer1; 1- and 3-channel stems keep ConvTranspose). Strided kernels on
  * small maps: 'gemm-col2im' (one GEMM, then col2im as a GEMM that adds H*W/O of the first one's work: taken where
- * that is <= 1/4). ConvTranspose elsewhere: other strided layers, 1x1 kernels (where it is a plain GEMM) and
- * 3-channel stems (bench/README.md has the numbers).
+ * that is <= 1/4). Other strided layers, 1x1 shortcuts included: 'col2im-op' (one GEMM over the batch + ONNX Col2Im;
+ * make run's strided dX 0.57-0.68x the forward against ConvTranspose's 0.39-0.47x, which does not use a second
+ * thread). ConvTranspose elsewhere: stride-1 1x1 kernels (where it is a plain GEMM), thin stems, float64 graphs and
+ * batches whose cols would pass 128 MB (bench/README.md has the numbers).
  */
 export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
   const fits = g.dilation[0] * (g.kh - 1) >= g.pad[0] && g.dilation[1] * (g.kw - 1) >= g.pad[1];
   if (unitStride && fits && g.c >= 8 && g.kh * g.kw > 1) return 'flipped-conv';
-  return !unitStride && g.kh * g.kw > 1 && 4 * g.h * g.w <= g.o && fitsCol2im(g) && patchesFit(g) ? 'gemm-col2im' : 'conv-transpose';
+  if (unitStride) return 'conv-transpose';
+  if (g.kh * g.kw > 1 && 4 * g.h * g.w <= g.o && fitsCol2im(g) && patchesFit(g)) return 'gemm-col2im';
+  return patchesFit(g) ? 'col2im-op' : 'conv-transpose';
 }
 
 /** dX[N,C,H,W] from dY[N,O,Ho,Wo] and w[O,C,kh,kw]. */
@@ -116,7 +120,24 @@ export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: Inpu
   const flippedFits = g.stride[0] === 1 && g.stride[1] === 1 && flippedPad[0] >= 0 && flippedPad[1] >= 0;
   if (m === 'flipped-conv' && flippedFits) return flippedConv(dy, w, g, flippedPad);
   if (m === 'gemm-col2im' && fitsCol2im(g)) return gemmCol2im(dy, w, g);
+  if (m === 'col2im-op' && dy.dtype === 'float32' && patchesFit(g)) return col2imOp(dy, w, g);
   return convTranspose(dy, w, g);
+}
+
+/**
+ * dX as ConvTranspose's two halves written out: cols[N, C*kh*kw, Ho*Wo] = W^T @ dY (one batched GEMM over every
+ * image, which MLAS spreads over the threads) then ONNX Col2Im (opset 18; ORT registers it for float only).
+ * ORT's ConvTranspose runs a GEMM a few columns wide per image and does not gain from a second thread.
+ */
+function col2imOp(dy: Value, w: Value, g: ConvGeometry): Value {
+  const k = g.kh * g.kw;
+  const wT = transpose(reshape(w, [g.o, g.c * k]), [1, 0]);
+  const cols = matmul(wT, reshape(dy, [g.n, g.o, g.ho * g.wo]));
+  return emit1('Col2Im', [cols, dy.graph.ints([g.h, g.w]), dy.graph.ints([g.kh, g.kw])], {
+    strides: { kind: 'ints', value: [...g.stride] },
+    pads: { kind: 'ints', value: [g.pad[0], g.pad[1], g.pad[0], g.pad[1]] },
+    dilations: { kind: 'ints', value: [...g.dilation] },
+  }, [g.n, g.c, g.h, g.w]);
 }
 
 /** Stride 1 only: dX = Conv(dY, W^T flipped in space) with padding d(k-1) - p, i.e. a forward-speed Conv. */
@@ -157,3 +178,4 @@ defineOp('Conv', {
 });
 
 defineOp('ConvTranspose', {});
+defineOp('Col2Im', {});
