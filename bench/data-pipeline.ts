@@ -9,9 +9,8 @@
 // torchvision (and scikit-image, whose bundled photographs become the JPEGs) are pip-installed from PyPI into
 // ~/.cache/simclr-k8s/bench-venv on first use.
 // Usage: npx tsx bench/data-pipeline.ts [--seconds 8] [--rounds 3] [--images 64] [--steps 12] [--skip-train] [--skip-per-core]
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,6 +19,7 @@ import { Engine, ParameterStore } from '../trainer/engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../trainer/models/index.js';
 import { createOptimizer } from '../trainer/optim/index.js';
 import { TrainStep, applyUpdate } from '../trainer/train/step.js';
+import { ensurePython, lastJsonLine, PYTHON, run } from './python-venv.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,23 +34,6 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = join(HERE, 'data-pipeline.py').replace(/dist\/bench/, 'bench'); // the .py stays in bench/ after tsc
-const VENV = join(homedir(), '.cache', 'simclr-k8s', 'bench-venv');
-const PYTHON = join(VENV, 'bin', 'python');
-
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 16 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
-}
-
-function ensureTorchvision(): void {
-  const ok = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torchvision, skimage'], { stdio: 'ignore' }).status === 0;
-  if (ok) return;
-  console.log(`installing torchvision and scikit-image from PyPI into ${VENV} (once; a few minutes)`);
-  run('python3', ['-m', 'venv', VENV]);
-  run(PYTHON, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', 'torchvision', 'scikit-image']);
-}
-
 interface Rate {
   views: number;
   cpuS: number;
@@ -84,14 +67,14 @@ async function ours(dataDir: string, workers: number): Promise<Rate> {
 }
 
 function torchvision(dataDir: string): Rate & { torch: string } {
-  const r = JSON.parse(run(PYTHON, [SCRIPT, 'torchvision', dataDir, String(SECONDS)]).trim().split('\n').at(-1) ?? '{}');
+  const r = lastJsonLine<{ views: number; cpu_s: number; wall_s: number; torch: string }>(run(PYTHON, [SCRIPT, 'torchvision', dataDir, String(SECONDS)]));
   return { views: r.views, cpuS: r.cpu_s, wallS: r.wall_s, torch: r.torch };
 }
 
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 async function augmentationPerCore(): Promise<void> {
-  ensureTorchvision();
+  ensurePython(['torchvision', 'skimage'], ['torchvision', 'scikit-image']);
   const dir = mkdtempSync(join(tmpdir(), 'bench-jpegs-'));
   try {
     run(PYTHON, [SCRIPT, 'make-images', dir, values.images ?? '64']);

@@ -5,7 +5,9 @@
 // directly.
 // Usage: npx tsx bench/train-step.ts [--width 0.125] [--batch 256] [--size 28] [--channels 1] [--threads 2]
 //   [--provider cpu] [--steps 5] [--optimizer lars|sgd|adam|adamw] [--head 512] [--nce 128] [--spinning off|on]
-//   [--keep-profile]
+//   [--keep-profile] [--profile off] [--json]
+// --profile off runs without ORT's profiler (which costs ~10% of the step) and prints no time split; --json ends with
+// one JSON line of the per-step times (bench/vs-pytorch.ts reads it).
 // With ORT's idle-thread spinning off (the default here) the process's CPU time per step is meaningful: it is
 // printed too, and is the number to compare between two builds on a machine whose other jobs make wall time noisy.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,6 +35,8 @@ const { values } = parseArgs({
     nce: { type: 'string', default: '128' },
     spinning: { type: 'string', default: 'off' },
     'keep-profile': { type: 'boolean', default: false },
+    profile: { type: 'string', default: 'on' },
+    json: { type: 'boolean', default: false },
   },
 });
 const b = Number(values.batch);
@@ -51,11 +55,13 @@ const model: ModelConfig = {
 };
 const profileDir = mkdtempSync(join(tmpdir(), 'train-step-profile-'));
 if (values.spinning !== 'on' && values.spinning !== 'off') throw new Error(`--spinning ${values.spinning}: expected on or off`);
+if (values.profile !== 'on' && values.profile !== 'off') throw new Error(`--profile ${values.profile}: expected on or off`);
+const profiling = values.profile === 'on';
 const engine = await Engine.create({
   provider: parseProvider(values.provider),
   threads,
   spinning: values.spinning === 'on',
-  profilePrefix: join(profileDir, 'step'),
+  ...(profiling ? { profilePrefix: join(profileDir, 'step') } : {}),
 });
 let t = performance.now();
 const step = await TrainStep.compile(engine, { model, batchSize: b, height: size, width: size, temperature: 0.2 });
@@ -71,6 +77,7 @@ const labels = Int32Array.from({ length: b }, (_v, i) => i % 10);
 const program: number[] = [];
 const upd: number[] = [];
 const cpu: number[] = [];
+const losses: number[] = [];
 for (let i = 0; i < Number(values.steps) + 1; i++) {
   const cpu0 = process.cpuUsage();
   t = performance.now();
@@ -79,6 +86,7 @@ for (let i = 0; i < Number(values.steps) + 1; i++) {
   applyUpdate(r, step.specs, store, opt, { lr: optimizer.startsWith('adam') ? 2e-3 : 0.1, clip: 0 });
   const t2 = performance.now();
   const used = process.cpuUsage(cpu0);
+  losses.push(r.loss);
   if (i > 0) {
     program.push(t1 - t);
     upd.push(t2 - t1);
@@ -87,8 +95,8 @@ for (let i = 0; i < Number(values.steps) + 1; i++) {
   console.log(`step ${i}${i === 0 ? ' (warm-up, not counted)' : ''}: loss ${r.loss.toFixed(4)} program ${(t1 - t).toFixed(0)} ms, update ${(t2 - t1).toFixed(0)} ms`);
 }
 await step.release(); // ORT writes the profile when the session goes
-const runs = splitRuns(latestProfile(join(profileDir, 'step')), GRAD_SCOPE).slice(1);
-if (values['keep-profile']) console.log(`ORT profile kept in ${profileDir}`);
+const runs = profiling ? splitRuns(latestProfile(join(profileDir, 'step')), GRAD_SCOPE).slice(1) : [];
+if (values['keep-profile'] && profiling) console.log(`ORT profile kept in ${profileDir}`);
 else rmSync(profileDir, { recursive: true, force: true });
 
 const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
@@ -102,10 +110,16 @@ console.log(
     `${optimizer}: step ${stepMs.toFixed(0)} ms, ${((b * 1000) / stepMs).toFixed(0)} images/s; ` +
     `${mean(cpu).toFixed(0)} CPU-ms per step, ${((b * 1000) / mean(cpu)).toFixed(0)} images per CPU-s (spinning ${values.spinning})`,
 );
-console.log(`time split per step (mean of ${runs.length} steps; ORT profiler kernel time per node scope):`);
-console.log(row('forward (encoder, head, NT-Xent, classifier)', fwd));
-console.log(row(`backward (autodiff nodes, '${GRAD_SCOPE}/...')`, bwd));
-console.log(row('ORT run overhead (run wall - kernels, I/O)', mean(program) - fwd - bwd));
-console.log(row(`optimizer + BN running stats (host, ${optimizer})`, optMs));
-console.log(`  (of the kernel time, ${ortMade.toFixed(0)} ms ran in nodes ORT made itself (NCHWc Convs, layout reorders), each`);
-console.log(`  counted in the scope of the node before it; ORT's model_run ${runMs.toFixed(0)} ms vs ${mean(program).toFixed(0)} ms around program.run)`);
+if (profiling) {
+  console.log(`time split per step (mean of ${runs.length} steps; ORT profiler kernel time per node scope):`);
+  console.log(row('forward (encoder, head, NT-Xent, classifier)', fwd));
+  console.log(row(`backward (autodiff nodes, '${GRAD_SCOPE}/...')`, bwd));
+  console.log(row('ORT run overhead (run wall - kernels, I/O)', mean(program) - fwd - bwd));
+  console.log(row(`optimizer + BN running stats (host, ${optimizer})`, optMs));
+  console.log(`  (of the kernel time, ${ortMade.toFixed(0)} ms ran in nodes ORT made itself (NCHWc Convs, layout reorders), each`);
+  console.log(`  counted in the scope of the node before it; ORT's model_run ${runMs.toFixed(0)} ms vs ${mean(program).toFixed(0)} ms around program.run)`);
+}
+if (values.json) {
+  const stepMsEach = program.map((ms, i) => ms + upd[i]!);
+  console.log(JSON.stringify({ impl: 'ours', threads, stepMs: stepMsEach, cpuMs: cpu, losses }));
+}
