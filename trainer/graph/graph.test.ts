@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { Graph } from './graph.js';
 import * as op from './ops.js';
 import { compileForTest, randn } from './testing/ort.js';
+import { convGeometry, convInputGrad } from './rules/conv.js';
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
 
 test('forward ops give the values a plain JS computation gives', async () => {
   const g = new Graph('fwd');
@@ -71,6 +75,27 @@ test('toOnnx keeps only nodes the requested outputs need, and output names can d
   const r = await (await compileForTest(g, ['double'])).run({ x: Float32Array.from([1, 2, 3]) });
   assert.deepEqual(Array.from(r['double']!), [2, 4, 6]);
   assert.equal(r['expensive'], undefined);
+});
+
+test('toOnnx writes opset 17, or 18 when the graph holds Col2Im; ReduceMean runs in both', async () => {
+  const opsetOf = (bytes: Uint8Array): number => Number(onnx.ModelProto.decode(bytes).opsetImport[0]!.version);
+  const build = (withStridedGrad: boolean): Graph => {
+    const g = new Graph(withStridedGrad ? 'col2im' : 'plain');
+    const x = g.input('x', [2, 8, 6, 6]);
+    const w = g.param('w', [16, 8, 3, 3]);
+    g.output('m', op.reduceMean(x, [2, 3]));
+    if (withStridedGrad) g.output('dx', convInputGrad(g.input('dy', [2, 16, 3, 3]), w, convGeometry(x.shape, w.shape, { stride: 2, padding: 1 }), 'col2im-op'));
+    return g;
+  };
+  const x = randn(2 * 8 * 36, 1);
+  const means = Array.from({ length: 16 }, (_v, i) => x.slice(i * 36, (i + 1) * 36).reduce((a, b) => a + b, 0) / 36);
+  for (const strided of [false, true]) {
+    const g = build(strided);
+    assert.equal(opsetOf(g.toOnnx()), strided ? 18 : 17);
+    const feeds: Record<string, Float32Array> = { x, w: randn(16 * 8 * 9, 2), ...(strided ? { dy: randn(2 * 16 * 9, 3) } : {}) };
+    const r = await (await compileForTest(g)).run(feeds);
+    Array.from(r['m']!).forEach((m, i) => assert.ok(Math.abs(m - means[i]!) < 1e-6, `opset ${strided ? 18 : 17}: mean[${i}] ${m} vs ${means[i]}`));
+  }
 });
 
 test('batchNormTrain lowers to primitives and returns batch statistics (biased variance)', async () => {

@@ -103,7 +103,7 @@ export class Graph {
     return `${prefix}_${i}`;
   }
 
-  /** Serializes to ONNX (opset 18); nodes that no requested output needs are left out. */
+  /** Serializes to ONNX (opset 17, 18 with Col2Im); nodes that no requested output needs are left out. */
   toOnnx(options: ToOnnxOptions = {}): Uint8Array {
     return toOnnx(this, options);
   }

@@ -1,4 +1,5 @@
-// Serialization: Graph -> ONNX ModelProto bytes (opset 18, ir_version 8) through onnx-proto's protobufjs bindings.
+// Serialization: Graph -> ONNX ModelProto bytes (opset 17, or 18 where a graph holds Col2Im; ir_version 8) through
+// onnx-proto's protobufjs bindings.
 // Only nodes that a requested output needs are written; our own ops are lowered to ONNX ops here.
 
 import onnxProto from 'onnx-proto';
@@ -10,7 +11,10 @@ import './rules/index.js';
 
 const { onnx } = onnxProto;
 
-export const OPSET = 18;
+/** The opset of graphs without Col2Im (what exported encoders carry, for the widest range of runtimes). */
+export const OPSET = 17;
+/** Col2Im (training graphs' strided input gradients) came with opset 18. */
+const COL2IM_OPSET = 18;
 export const IR_VERSION = 8;
 
 export interface ToOnnxOptions {
@@ -29,13 +33,14 @@ const ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool:
 export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   const outputs = selectOutputs(graph, options.outputs);
   const live = liveNodes(outputs.map((o) => o.value));
-  const w = new Writer(graph);
+  const opset = [...live].some((n) => n.opType === 'Col2Im') ? COL2IM_OPSET : OPSET;
+  const w = new Writer(graph, opset);
   for (const node of graph.nodes) if (live.has(node)) w.node(node);
   for (const o of outputs) w.bindOutput(o.name, o.value);
   const usedConsts = graph.constants.filter((c) => w.used.has(c.value.name));
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
-    opsetImport: [{ domain: '', version: OPSET }],
+    opsetImport: [{ domain: '', version: opset }],
     producerName: 'simclr-k8s trainer/graph',
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
@@ -79,7 +84,7 @@ class Writer implements Lowerer {
   /** Scope of the node being written: its ONNX nodes (lowered ones too) are named '<scope>/<Op>_<i>'. */
   private scope: string | undefined;
 
-  constructor(private readonly graph: Graph) {}
+  constructor(private readonly graph: Graph, private readonly opset: number) {}
 
   node(node: Node): void {
     this.scope = node.scope;
@@ -104,7 +109,7 @@ class Writer implements Lowerer {
   }
 
   op(opType: string, inputs: readonly string[], attrs: Attrs = {}, outputs: readonly string[] | number = 1): string[] {
-    if (AXES_INPUT_SINCE_18.has(opType) && attrs['axes']) {
+    if (this.opset >= 18 && AXES_INPUT_SINCE_18.has(opType) && attrs['axes']) {
       const { axes, ...rest } = attrs;
       return this.op(opType, [...inputs, this.ints(axes.value as number[])], rest, outputs);
     }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { latestValid } from '../checkpoint/index.js';
 import { parseArgs } from '../contract/index.js';
@@ -15,6 +16,8 @@ import { createLogger } from '../observe/index.js';
 import { EvalForward } from './evaluate.js';
 import { exportEncoder } from './export.js';
 import { createEngine, train, type TrainResult } from './loop.js';
+
+const { onnx } = onnxProto;
 
 let dir: string;
 before(async () => {
@@ -102,6 +105,7 @@ test('export: the standalone ONNX encoder gives the trainer eval-mode h (max dif
   assert.equal(exported.metadata['simclr.input_height'], '12');
   assert.equal(exported.metadata['simclr.input_channels'], '1');
   assert.deepEqual(JSON.parse(exported.metadata['simclr.normalization_mean']), [0.5]);
+  assert.equal(Number(onnx.ModelProto.decode(exported.bytes).opsetImport[0]!.version), 17, 'encoders export at opset 17');
   const config = parseArgs(flags('full'));
   const engine = await createEngine(config);
   const test = await openDataset({ name: 'synthetic', seed: config.seed }, 'test');
