@@ -1,7 +1,7 @@
 // argv + env <-> TrainConfig. A hand parser (not util.parseArgs) so every bad input becomes one line
 // that names the flag and says how to fix it. The flag table is read from the zod schema itself.
 import { z } from 'zod';
-import { TrainConfig, TrainConfigFields, TRAIN_CONFIG_DEFAULTS, configKey, flagName } from './train-config.js';
+import { DATASETS, TrainConfig, TrainConfigFields, TRAIN_CONFIG_DEFAULTS, configKey, flagName } from './train-config.js';
 
 /** A bad flag, flag value or env value. `message` is one line naming the flag and the fix. */
 export class ConfigError extends Error {
@@ -88,7 +88,16 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
+// Flags of the seed implementation (jramapuram/SimCLR) that have no counterpart here, with what to do instead.
+const SEED_ONLY_FLAGS: Readonly<Record<string, string>> = {
+  'visdom-url': 'visdom is not supported: metrics go to TensorBoard event files under --log-dir/<uid> (the seed\'s default without visdom); drop the flag',
+  'visdom-port': 'visdom is not supported: metrics go to TensorBoard event files under --log-dir/<uid> (the seed\'s default without visdom); drop the flag',
+  task: `the seed's --task picks its data loader (DALI or not); here --dataset picks the data (${DATASETS.join('|')}) and the loader is always ours`,
+};
+
 function unknownFlagError(flag: string): ConfigError {
+  const seedHint = SEED_ONLY_FLAGS[flag];
+  if (seedHint) return new ConfigError(`--${flag} is a flag of the seed implementation: ${seedHint}`, flag);
   const nearest = FLAG_SPECS.map((s) => ({ flag: s.flag, d: editDistance(flag, s.flag) })).sort((a, b) => a.d - b.d)[0];
   const hint = nearest.d <= 3 ? `did you mean --${nearest.flag}?` : 'see --help for the list';
   return new ConfigError(`unknown flag --${flag}: ${hint}`, flag);

@@ -63,6 +63,8 @@ test('bad values are one-line errors naming the flag and what is allowed', () =>
     [['--momentum=1'], 'momentum', /--momentum=1/],
     [['--debug-step=maybe'], 'debug-step', /true\|false/],
     [['--batch-sise=3'], 'batch-sise', /unknown flag --batch-sise: did you mean --batch-size\?/],
+    [['--visdom-url=http://vis:8097'], 'visdom-url', /seed implementation: visdom is not supported.*TensorBoard.*drop the flag/],
+    [['--task=dali_multi_augment_image_folder'], 'task', /seed implementation: .*--dataset picks the data/],
     [['--epochs'], 'epochs', /--epochs needs a value/],
     [['train'], 'train', /unexpected argument "train"/],
     [['--seed=1', '--seed=2'], 'seed', /given twice/],
