@@ -45,7 +45,7 @@ export class Engine {
   }
 
   async compile(graph: Graph, options: CompileOptions = {}): Promise<Program> {
-    const bytes = graph.toOnnx(options);
+    const bytes = graph.toOnnx({ col2im: this.provider === 'cpu', ...options });
     let session: ort.InferenceSession;
     try {
       const sessionOptions = this.sessionOptions();

@@ -77,25 +77,32 @@ test('toOnnx keeps only nodes the requested outputs need, and output names can d
   assert.equal(r['expensive'], undefined);
 });
 
-test('toOnnx writes opset 17, or 18 when the graph holds Col2Im; ReduceMean runs in both', async () => {
-  const opsetOf = (bytes: Uint8Array): number => Number(onnx.ModelProto.decode(bytes).opsetImport[0]!.version);
-  const build = (withStridedGrad: boolean): Graph => {
-    const g = new Graph(withStridedGrad ? 'col2im' : 'plain');
-    const x = g.input('x', [2, 8, 6, 6]);
-    const w = g.param('w', [16, 8, 3, 3]);
-    g.output('m', op.reduceMean(x, [2, 3]));
-    if (withStridedGrad) g.output('dx', convInputGrad(g.input('dy', [2, 16, 3, 3]), w, convGeometry(x.shape, w.shape, { stride: 2, padding: 1 }), 'col2im-op'));
-    return g;
+test('toOnnx writes opset 17, or 18 where a strided input gradient lowers to Col2Im (col2im: false lowers it to ConvTranspose)', async () => {
+  const model = (bytes: Uint8Array): { opset: number; ops: string[] } => {
+    const m = onnx.ModelProto.decode(bytes);
+    return { opset: Number(m.opsetImport[0]!.version), ops: (m.graph?.node ?? []).map((n) => String(n.opType)) };
   };
-  const x = randn(2 * 8 * 36, 1);
-  const means = Array.from({ length: 16 }, (_v, i) => x.slice(i * 36, (i + 1) * 36).reduce((a, b) => a + b, 0) / 36);
-  for (const strided of [false, true]) {
-    const g = build(strided);
-    assert.equal(opsetOf(g.toOnnx()), strided ? 18 : 17);
-    const feeds: Record<string, Float32Array> = { x, w: randn(16 * 8 * 9, 2), ...(strided ? { dy: randn(2 * 16 * 9, 3) } : {}) };
-    const r = await (await compileForTest(g)).run(feeds);
-    Array.from(r['m']!).forEach((m, i) => assert.ok(Math.abs(m - means[i]!) < 1e-6, `opset ${strided ? 18 : 17}: mean[${i}] ${m} vs ${means[i]}`));
-  }
+  const g = new Graph('opsets');
+  const x = g.input('x', [2, 8, 6, 6]);
+  const w = g.param('w', [16, 8, 3, 3]);
+  const dy = g.input('dy', [2, 16, 3, 3]);
+  g.output('m', op.reduceMean(x, [2, 3]));
+  g.output('dx', convInputGrad(dy, w, convGeometry(x.shape, w.shape, { stride: 2, padding: 1 }), 'col2im-op'));
+  const plain = model(g.toOnnx({ outputs: ['m'] }));
+  assert.equal(plain.opset, 17);
+  const cpu = model(g.toOnnx());
+  assert.equal(cpu.opset, 18);
+  assert.ok(cpu.ops.includes('Col2Im') && !cpu.ops.includes('ConvTranspose'), cpu.ops.join(' '));
+  const other = model(g.toOnnx({ col2im: false }));
+  assert.equal(other.opset, 17);
+  assert.ok(other.ops.includes('ConvTranspose') && !other.ops.includes('Col2Im'), other.ops.join(' '));
+  const xs = randn(2 * 8 * 36, 1);
+  const means = Array.from({ length: 16 }, (_v, i) => xs.slice(i * 36, (i + 1) * 36).reduce((a, b) => a + b, 0) / 36);
+  const feeds = { x: xs, w: randn(16 * 8 * 9, 2), dy: randn(2 * 16 * 9, 3) };
+  const a = await (await compileForTest(g)).run(feeds);
+  const b = await (await compileForTest(g, undefined, { col2im: false })).run(feeds);
+  for (const r of [a, b]) Array.from(r['m']!).forEach((m, i) => assert.ok(Math.abs(m - means[i]!) < 1e-6, `mean[${i}] ${m} vs ${means[i]}`));
+  Array.from(a['dx']!).forEach((v, i) => assert.ok(Math.abs(v - b['dx']![i]!) < 1e-5, `dx[${i}]: Col2Im ${v}, ConvTranspose ${b['dx']![i]}`));
 });
 
 test('batchNormTrain lowers to primitives and returns batch statistics (biased variance)', async () => {

@@ -22,6 +22,11 @@ export interface ToOnnxOptions {
   outputs?: readonly string[];
   /** Model metadata (metadata_props). */
   metadata?: Readonly<Record<string, string>>;
+  /**
+   * The target runs ONNX Col2Im well (ORT's CPU provider; the default): strided input gradients lower to MatMul +
+   * Col2Im (opset 18). false: they lower to ConvTranspose, for providers without a Col2Im kernel.
+   */
+  col2im?: boolean;
 }
 
 // Opset 18 moved these reductions' axes from an attribute to an input (ReduceSum's moved in 13); the IR keeps the
@@ -33,8 +38,9 @@ const ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool:
 export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   const outputs = selectOutputs(graph, options.outputs);
   const live = liveNodes(outputs.map((o) => o.value));
-  const opset = [...live].some((n) => n.opType === 'Col2Im') ? COL2IM_OPSET : OPSET;
-  const w = new Writer(graph, opset);
+  const col2im = options.col2im ?? true;
+  const opset = col2im && [...live].some((n) => n.opType === 'ConvInputGradCols') ? COL2IM_OPSET : OPSET;
+  const w = new Writer(graph, opset, col2im);
   for (const node of graph.nodes) if (live.has(node)) w.node(node);
   for (const o of outputs) w.bindOutput(o.name, o.value);
   const usedConsts = graph.constants.filter((c) => w.used.has(c.value.name));
@@ -84,7 +90,7 @@ class Writer implements Lowerer {
   /** Scope of the node being written: its ONNX nodes (lowered ones too) are named '<scope>/<Op>_<i>'. */
   private scope: string | undefined;
 
-  constructor(private readonly graph: Graph, private readonly opset: number) {}
+  constructor(private readonly graph: Graph, private readonly opset: number, readonly col2im: boolean) {}
 
   node(node: Node): void {
     this.scope = node.scope;

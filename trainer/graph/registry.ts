@@ -16,6 +16,8 @@ export type GradRule = (ctx: GradContext) => readonly (Value | null | undefined)
 
 /** What a lowering writes into: ONNX nodes over value names. */
 export interface Lowerer {
+  /** The target runs ONNX Col2Im (ORT's CPU provider): ToOnnxOptions.col2im. */
+  readonly col2im: boolean;
   op(opType: string, inputs: readonly string[], attrs?: Attrs, outputs?: readonly string[] | number): string[];
   ints(xs: readonly number[]): string;
   scalar(x: number, dtype: DType): string;

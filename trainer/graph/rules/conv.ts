@@ -126,19 +126,32 @@ export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: Inpu
 
 /**
  * dX as ConvTranspose's two halves written out: cols[N, C*kh*kw, Ho*Wo] = W^T @ dY (one batched GEMM over every
- * image, which MLAS spreads over the threads) then ONNX Col2Im (opset 18; ORT registers it for float only).
- * ORT's ConvTranspose runs a GEMM a few columns wide per image and does not gain from a second thread.
+ * image, which MLAS spreads over the threads) then ONNX Col2Im (opset 18). ORT's CPU ConvTranspose runs a GEMM a few
+ * columns wide per image and does not gain from a second thread. ORT has Col2Im for the CPU only (float), so the node
+ * is ours and lowers per target: MatMul + Col2Im where `toOnnx({ col2im })` (the CPU provider), else ConvTranspose
+ * (cuDNN and WebGPU run that well; a CPU-only node there would copy across the bus).
  */
 function col2imOp(dy: Value, w: Value, g: ConvGeometry): Value {
-  const k = g.kh * g.kw;
-  const wT = transpose(reshape(w, [g.o, g.c * k]), [1, 0]);
-  const cols = matmul(wT, reshape(dy, [g.n, g.o, g.ho * g.wo]));
-  return emit1('Col2Im', [cols, dy.graph.ints([g.h, g.w]), dy.graph.ints([g.kh, g.kw])], {
-    strides: { kind: 'ints', value: [...g.stride] },
-    pads: { kind: 'ints', value: [g.pad[0], g.pad[1], g.pad[0], g.pad[1]] },
-    dilations: { kind: 'ints', value: [...g.dilation] },
-  }, [g.n, g.c, g.h, g.w]);
+  return emit1('ConvInputGradCols', [dy, w], { ...convAttrs(g), output_padding: { kind: 'ints', value: outputPadding(g) } }, [g.n, g.c, g.h, g.w]);
 }
+
+defineOp('ConvInputGradCols', {
+  lower: (node, b) => {
+    const [dy, w] = node.inputs as [Value, Value];
+    const out = node.outputs.map((v) => v.name);
+    if (!b.col2im) {
+      b.op('ConvTranspose', [dy.name, w.name], node.attrs, out);
+      return;
+    }
+    const [n, o, ho, wo] = dy.shape as [number, number, number, number];
+    const [, c, kh, kw] = w.shape as [number, number, number, number];
+    const [, , h, wd] = node.outputs[0]!.shape as [number, number, number, number];
+    const [wT] = b.op('Transpose', b.op('Reshape', [w.name, b.ints([o, c * kh * kw])]), { perm: { kind: 'ints', value: [1, 0] } });
+    const [cols] = b.op('MatMul', [wT!, b.op('Reshape', [dy.name, b.ints([n, o, ho * wo])])[0]!]);
+    const { strides, pads, dilations } = node.attrs;
+    b.op('Col2Im', [cols!, b.ints([h, wd]), b.ints([kh, kw])], { strides: strides!, pads: pads!, dilations: dilations! }, out);
+  },
+});
 
 /** Stride 1 only: dX = Conv(dY, W^T flipped in space) with padding d(k-1) - p, i.e. a forward-speed Conv. */
 function flippedConv(dy: Value, w: Value, g: ConvGeometry, pad: [number, number]): Value {
@@ -160,9 +173,12 @@ function flippedConv(dy: Value, w: Value, g: ConvGeometry, pad: [number, number]
 function convTranspose(dy: Value, w: Value, g: ConvGeometry): Value {
   // ConvTranspose output = s*(Ho-1) + (k-1)*d + 1 - 2p + output_padding; output_padding restores rows the
   // forward's floor division dropped.
+  return emit1('ConvTranspose', [dy, w], { ...convAttrs(g), output_padding: { kind: 'ints', value: outputPadding(g) } }, [g.n, g.c, g.h, g.w]);
+}
+
+function outputPadding(g: ConvGeometry): number[] {
   const full = (i: 0 | 1, out: number): number => g.stride[i] * (out - 1) + (i === 0 ? g.kh - 1 : g.kw - 1) * g.dilation[i] + 1 - 2 * g.pad[i];
-  const outPad = [g.h - full(0, g.ho), g.w - full(1, g.wo)];
-  return emit1('ConvTranspose', [dy, w], { ...convAttrs(g), output_padding: { kind: 'ints', value: outPad } }, [g.n, g.c, g.h, g.w]);
+  return [g.h - full(0, g.ho), g.w - full(1, g.wo)];
 }
 
 // y[N,O,Ho,Wo] = conv(x[N,C,H,W], w[O,C,kh,kw]):
@@ -178,4 +194,3 @@ defineOp('Conv', {
 });
 
 defineOp('ConvTranspose', {});
-defineOp('Col2Im', {});

@@ -3,6 +3,7 @@
 
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../graph.js';
+import type { ToOnnxOptions } from '../onnx.js';
 
 export type Feeds = Record<string, Float32Array | Float64Array | BigInt64Array>;
 
@@ -10,8 +11,8 @@ export interface CompiledForTest {
   run(feeds: Feeds): Promise<Record<string, Float32Array | Float64Array>>;
 }
 
-export async function compileForTest(graph: Graph, outputs?: readonly string[]): Promise<CompiledForTest> {
-  const bytes = graph.toOnnx(outputs ? { outputs } : {});
+export async function compileForTest(graph: Graph, outputs?: readonly string[], options: ToOnnxOptions = {}): Promise<CompiledForTest> {
+  const bytes = graph.toOnnx({ ...options, ...(outputs ? { outputs } : {}) });
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
