@@ -171,11 +171,11 @@ function flippedConv(dy: Value, w: Value, g: ConvGeometry, pad: [number, number]
 
 /** dX as a ConvTranspose of dY with the forward's geometry. */
 function convTranspose(dy: Value, w: Value, g: ConvGeometry): Value {
-  // ConvTranspose output = s*(Ho-1) + (k-1)*d + 1 - 2p + output_padding; output_padding restores rows the
-  // forward's floor division dropped.
   return emit1('ConvTranspose', [dy, w], { ...convAttrs(g), output_padding: { kind: 'ints', value: outputPadding(g) } }, [g.n, g.c, g.h, g.w]);
 }
 
+// ConvTranspose output = s*(Ho-1) + (k-1)*d + 1 - 2p + output_padding; output_padding restores rows the forward's
+// floor division dropped.
 function outputPadding(g: ConvGeometry): number[] {
   const full = (i: 0 | 1, out: number): number => g.stride[i] * (out - 1) + (i === 0 ? g.kh - 1 : g.kw - 1) * g.dilation[i] + 1 - 2 * g.pad[i];
   return [g.h - full(0, g.ho), g.w - full(1, g.wo)];
