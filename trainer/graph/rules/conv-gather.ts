@@ -18,8 +18,9 @@
 // ConvTranspose's 0.41-0.55x, 0.52-0.60x against 0.77-0.92x on a full-width 32x32 layer, 0.25-0.45x on 1x1s;
 // the whole batch as ONE tall image (dY with spacer rows, N and C swapped) through a single ConvTranspose, so its GEMM
 // spans every image: 0.43-0.44x on layer2.0 against ConvTranspose's 0.46x, 0.35-0.45x on the shortcuts: ORT's
-// What passed at last: conv.ts's 'col2im-op', one GEMM over the batch + ONNX Col2Im, 0.57-0.68x on layer2.0 and
-// 0.58-0.66x on its shortcut: ConvTranspose's per-image GEMMs, not its col2im, were what a second thread slowed.)
+// What beat ConvTranspose at last: conv.ts's 'col2im-op', one GEMM over the batch + ONNX Col2Im, 0.40-0.68x on
+// layer2.0 and 0.53-0.68x on its shortcut (1.3-1.5x ConvTranspose in each run): ConvTranspose's per-image GEMMs,
+// not its col2im, were what a second thread slowed.)
 
 import type { Value } from '../ir.js';
 import { defineOp } from '../registry.js';
