@@ -3,7 +3,7 @@
 // so background load hits all of them alike). The issue's bar: no gradient op below half the forward's GFLOP/s.
 //
 //   npx tsx bench/conv-grad.ts [--threads 2] [--reps 5] [--provider cpu] [--layers substr,substr] [--all]
-//     [--recipe [--width 0.25] [--views 256]]
+//     [--recipe [--width 0.5] [--views 256]]
 
 import { parseArgs } from 'node:util';
 import { Graph, op, type Value } from '../trainer/graph/index.js';
@@ -31,7 +31,7 @@ const LAYERS: Layer[] = [
   { name: '7x7 s2 C3->64 64x64 (ImageNet stem)', x: [64, 3, 64, 64], w: [64, 3, 7, 7], opts: { stride: 2, padding: 3 } },
 ];
 
-// `--recipe [--width 0.25] [--views 256]`: the layers of a ResNet-18 with CIFAR stem on 16 px, 1-channel inputs, as
+// `--recipe [--width 0.5] [--views 256]`: the layers of a ResNet-18 with CIFAR stem on 16 px, 1-channel inputs, as
 // `make run` trains it (Makefile RECIPE: batch 128 = 256 views per step), where channels are few and maps tiny.
 function recipeLayers(width: number, views: number): Layer[] {
   const c = (base: number): number => Math.max(1, Math.round(base * width));
@@ -67,7 +67,7 @@ const { values } = parseArgs({
     layers: { type: 'string' },
     all: { type: 'boolean', default: false },
     recipe: { type: 'boolean', default: false },
-    width: { type: 'string', default: '0.25' },
+    width: { type: 'string', default: '0.5' },
     views: { type: 'string', default: '256' },
   },
 });
