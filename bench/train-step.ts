@@ -100,8 +100,6 @@ if (values['keep-profile'] && profiling) console.log(`ORT profile kept in ${prof
 else rmSync(profileDir, { recursive: true, force: true });
 
 const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
-const split = (f: (r: RunSplit) => number): number => mean(runs.map(f));
-const [fwd, bwd, ortMade, runMs] = [split((r) => r.kernelMs.forward), split((r) => r.kernelMs.backward), split((r) => r.ortMadeMs), split((r) => r.runMs)];
 const optMs = mean(upd);
 const stepMs = mean(program) + optMs;
 const row = (what: string, ms: number): string => `  ${what.padEnd(44)} ${ms.toFixed(0).padStart(6)} ms ${((100 * ms) / stepMs).toFixed(0).padStart(3)}%`;
@@ -111,6 +109,8 @@ console.log(
     `${mean(cpu).toFixed(0)} CPU-ms per step, ${((b * 1000) / mean(cpu)).toFixed(0)} images per CPU-s (spinning ${values.spinning})`,
 );
 if (profiling) {
+  const split = (f: (r: RunSplit) => number): number => mean(runs.map(f));
+  const [fwd, bwd, ortMade, runMs] = [split((r) => r.kernelMs.forward), split((r) => r.kernelMs.backward), split((r) => r.ortMadeMs), split((r) => r.runMs)];
   console.log(`time split per step (mean of ${runs.length} steps; ORT profiler kernel time per node scope):`);
   console.log(row('forward (encoder, head, NT-Xent, classifier)', fwd));
   console.log(row(`backward (autodiff nodes, '${GRAD_SCOPE}/...')`, bwd));

@@ -25,7 +25,7 @@ const { values } = parseArgs({
 interface StepTimes { stepMs: number[]; cpuMs: number[]; losses: number[]; torch?: string }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const compiled = HERE.includes(`${join('dist', 'bench')}`);
+const compiled = HERE.includes(join('dist', 'bench'));
 const TORCH_SCRIPT = join(HERE, 'train-step-torch.py').replace(/dist\/bench/, 'bench'); // the .py stays in bench/
 const model = ['--width', values.width!, '--batch', values.batch!, '--size', values.size!, '--head', values.head!, '--nce', values.nce!, '--threads', values.threads!, '--steps', values.steps!];
 
@@ -43,10 +43,13 @@ const b = Number(values.batch);
 console.log(`vs-pytorch: ResNet-18 (CIFAR stem) w=${values.width}, ${values.size} px, batch ${b} (x2 views), head ${values.head}/${values.nce}, Adam, ${values.threads} threads; median of ${values.steps} steps per side per round`);
 const ratios: number[] = [];
 for (let r = 0; r < Number(values.rounds); r++) {
-  const [a, t] = r % 2 === 0 ? [ours(), pytorch()] : [pytorch(), ours()].reverse() as [StepTimes, StepTimes];
-  const [ma, mt] = [median(a.stepMs), median(t.stepMs)];
-  ratios.push(mt / ma);
-  console.log(`round ${r + 1}: ours ${ma.toFixed(0)} ms (${median(a.cpuMs).toFixed(0)} CPU-ms), PyTorch ${t.torch ?? ''} ${mt.toFixed(0)} ms (${median(t.cpuMs).toFixed(0)} CPU-ms) per step; ours/PyTorch images/s ${(mt / ma).toFixed(2)}x`);
-  console.log(`  first losses: ours ${a.losses.slice(0, 3).map((l) => l.toFixed(3)).join(' ')} | PyTorch ${t.losses.slice(0, 3).map((l) => l.toFixed(3)).join(' ')}`);
+  // Alternate which side runs first, so a slow spell of the host does not always fall on the same one.
+  const torchFirst = r % 2 === 1 ? pytorch() : undefined;
+  const our = ours();
+  const torch = torchFirst ?? pytorch();
+  const [mo, mt] = [median(our.stepMs), median(torch.stepMs)];
+  ratios.push(mt / mo);
+  console.log(`round ${r + 1}: ours ${mo.toFixed(0)} ms (${median(our.cpuMs).toFixed(0)} CPU-ms), PyTorch ${torch.torch ?? ''} ${mt.toFixed(0)} ms (${median(torch.cpuMs).toFixed(0)} CPU-ms) per step; ours/PyTorch images/s ${(mt / mo).toFixed(2)}x`);
+  console.log(`  first losses: ours ${our.losses.slice(0, 3).map((l) => l.toFixed(3)).join(' ')} | PyTorch ${torch.losses.slice(0, 3).map((l) => l.toFixed(3)).join(' ')}`);
 }
 console.log(`ours / PyTorch images/s: ${ratios.map((x) => x.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}x)`);

@@ -1,5 +1,5 @@
-// Serialization: Graph -> ONNX ModelProto bytes (opset 17, or 18 where a graph holds Col2Im; ir_version 8) through
-// onnx-proto's protobufjs bindings.
+// Serialization: Graph -> ONNX ModelProto bytes (opset 17, or 18 where a strided input gradient lowers to Col2Im;
+// ir_version 8) through onnx-proto's protobufjs bindings.
 // Only nodes that a requested output needs are written; our own ops are lowered to ONNX ops here.
 
 import onnxProto from 'onnx-proto';

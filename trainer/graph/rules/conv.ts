@@ -101,8 +101,8 @@ export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
  * small maps: 'gemm-col2im' (one GEMM, then col2im as a GEMM that adds H*W/O of the first one's work: taken where
  * that is <= 1/4). Other strided layers, 1x1 shortcuts included: 'col2im-op' (one GEMM over the batch + ONNX Col2Im;
  * make run's strided dX 0.40-0.68x the forward against ConvTranspose's 0.30-0.47x, whose per-image GEMMs slow down
- * with a second thread). ConvTranspose elsewhere: stride-1 1x1 kernels (where it is a plain GEMM), thin stems, float64 graphs and
- * batches whose cols would pass 128 MB (bench/README.md has the numbers).
+ * with a second thread). ConvTranspose elsewhere: stride-1 1x1 kernels (where it is a plain GEMM), thin stems,
+ * float64 graphs and batches whose cols would pass 128 MB (bench/README.md has the numbers).
  */
 export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
