@@ -3,7 +3,10 @@
 // Why not the textbook "Conv with the activations as kernel": on ORT's CPU provider that Conv has a huge kernel and
 // tiny output, which its im2col+GEMM path runs 2-4x slower than the forward Conv (DESIGN.md). The work is moved into
 // MLAS's sgemm instead, in the form bench/conv-grad.ts measured fastest for each layer geometry:
-//   'im2col-gather': small maps: one Gather of NHWC rows by a precomputed patch index, one GEMM (conv-gather.ts)
+//   'im2col-gather-cm': small maps: x transposed channel-major ([C, H*W, N]), one Gather of patch rows by a
+//                    precomputed index, one GEMM patches[C*k, Ho*Wo*N] @ dY^T (conv-gather.ts)
+//   'im2col-gather': the same patches in NHWC rows, dW = dY^T @ patches: the big matrix as MLAS's B, which it
+//                    repacks, 1.2-1.3x slower (kept for the benchmark)
 //   'taps-batched' : per kernel tap one unit-step Slice of the padded input and one GEMM batched over groups of
 //                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (DESIGN.md's nine-MatMul form)
 //   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [N*C, 1, H, W] against
@@ -19,36 +22,51 @@ import { pad, reshape, slice, transpose } from './shape.js';
 import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
 import { stackTaps, tapView, taps } from './conv-taps.js';
-import { im2colGather, patchesFit } from './conv-gather.js';
+import { im2colGather, im2colGatherChannelMajor, patchesFit } from './conv-gather.js';
 import { shiftDy, tapsChannelMajor, tapsFlat, tapsNhwc } from './conv-weight-grad-alternatives.js';
 
-export type WeightGradMethod = 'auto' | 'im2col-gather' | 'shift-dy' | 'im2col-conv' | 'taps-flat' | 'taps-cn' | 'taps-nhwc' | 'taps-batched' | 'conv';
+export type WeightGradMethod = 'auto' | 'im2col-gather' | 'im2col-gather-cm' | 'shift-dy' | 'im2col-conv' | 'taps-flat' | 'taps-cn' | 'taps-nhwc' | 'taps-batched' | 'conv';
 
 export const weightGradConfig: { method: WeightGradMethod } = { method: 'auto' };
 
+/** What the choice may know beyond the layer's geometry. */
+export interface WeightGradContext {
+  /**
+   * Another Conv on the same input takes 'im2col-gather-cm' (ResNet's downsampling block: its 3x3 and its 1x1
+   * shortcut read the block input). Both dWs then build the same transposed copy of x and ORT's common-subexpression
+   * pass keeps one: what is left of this dW is a Gather, a transpose of dY and the GEMM.
+   */
+  sharesTransposedInput?: boolean;
+}
+
 /**
  * The formulation bench/conv-grad.ts measured fastest for a geometry (bench/README.md has the numbers):
- * kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather' (one Gather + one GEMM;
- * its patch matrix is kh*kw times the layer's output map, so larger maps and patch matrices over 128 MB keep the
- * forms below; fewer channels make the gathered rows too short); a 1x1 kernel, or stride 1
+ * kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather-cm' (one Gather of patches in
+ * channel-major order + one GEMM; its patch matrix is kh*kw times the layer's output map, so larger maps and patch
+ * matrices over 128 MB keep the forms below; fewer channels make the gathered rows too short), as is a 1x1 onto maps
+ * of <= 8x8 whose input such a dW already transposes (context; on 16x16 outputs 'taps-batched' measured ahead of
+ * it, 0.57x against 0.47x the forward); a 1x1 kernel, or stride 1
  * with >= 16 input channels: 'taps-batched' (at most kh*kw unit-step slices, GEMMs batched over groups of images);
  * larger kernels with stride > 1, and 3-channel stems: 'im2col-conv' (ORT's strided Slice is slow, its Conv kernel
  * strides for free, and few channels make the per-tap GEMMs too thin); except a thin stem with a big kernel (7x7 on
- * RGB), where the textbook Conv form measured fastest.
+ * RGB): 'im2col-gather-cm' where its patches fit (0.55-0.62x the forward against the textbook Conv form's 0.49-0.59x),
+ * else that Conv form.
  */
-export function chooseWeightGradMethod(g: ConvGeometry): Exclude<WeightGradMethod, 'auto'> {
+export function chooseWeightGradMethod(g: ConvGeometry, context: WeightGradContext = {}): Exclude<WeightGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
   const k = g.kh * g.kw;
-  if (g.c < 16 && k >= 25) return 'conv';
-  if (k > 1 && g.c >= 8 && g.ho * g.wo <= 256 && patchesFit(g)) return 'im2col-gather';
+  if (g.c < 16 && k >= 25) return patchesFit(g) ? 'im2col-gather-cm' : 'conv';
+  if (k > 1 && g.c >= 8 && g.ho * g.wo <= 256 && patchesFit(g)) return 'im2col-gather-cm';
+  if (context.sharesTransposedInput && k === 1 && g.ho * g.wo <= 64 && patchesFit(g)) return 'im2col-gather-cm';
   return k === 1 || (unitStride && g.c >= 16) ? 'taps-batched' : 'im2col-conv';
 }
 
-export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = weightGradConfig.method): Value {
+export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = weightGradConfig.method, context: WeightGradContext = {}): Value {
   switch (method) {
-    case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g));
+    case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g, context));
     case 'im2col-conv': return im2colConv(x, dy, g);
     case 'im2col-gather': return im2colGather(x, dy, g);
+    case 'im2col-gather-cm': return im2colGatherChannelMajor(x, dy, g);
     case 'shift-dy': return g.stride[0] === 1 && g.stride[1] === 1 ? shiftDy(x, dy, g) : im2colConv(x, dy, g);
     case 'taps-flat': return tapsFlat(x, dy, g);
     case 'taps-cn': return tapsChannelMajor(x, dy, g);

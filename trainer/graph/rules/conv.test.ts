@@ -1,5 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import * as op from '../ops.js';
 import { Graph } from '../graph.js';
 import { gradients } from '../autodiff.js';
@@ -64,7 +69,7 @@ test('the forward runs as a GEMM only on small maps with >= 16 channels', () => 
 });
 
 test('every dW formulation agree on every geometry', async () => {
-  const methods: WeightGradMethod[] = ['auto', 'im2col-gather', 'shift-dy', 'im2col-conv', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-batched', 'conv'];
+  const methods: WeightGradMethod[] = ['auto', 'im2col-gather', 'im2col-gather-cm', 'shift-dy', 'im2col-conv', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-batched', 'conv'];
   for (const c of cases) {
     const g = new Graph('dw');
     const x = g.input('x', c.x);
@@ -101,7 +106,7 @@ test('every dX formulation agrees on every geometry (each falls back to ConvTran
 test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
   const tinyStrided = convGeometry([64, 128, 8, 8], [256, 128, 3, 3], { stride: 2, padding: 1 });
   assert.equal(chooseInputGradMethod(tinyStrided), 'gemm-col2im');
-  assert.equal(chooseWeightGradMethod(tinyStrided), 'im2col-gather');
+  assert.equal(chooseWeightGradMethod(tinyStrided), 'im2col-gather-cm');
   const big = convGeometry([64, 64, 32, 32], [64, 64, 3, 3], { padding: 1 });
   assert.equal(chooseInputGradMethod(big), 'flipped-conv');
   assert.equal(chooseWeightGradMethod(big), 'taps-batched');
@@ -117,6 +122,52 @@ test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
   assert.equal(chooseInputGradMethod(hugeStrided), 'conv-transpose');
   const hugeBatch = convGeometry([4096, 128, 16, 16], [128, 128, 3, 3], { padding: 1 }); // patches would be 4.8 GB
   assert.equal(chooseWeightGradMethod(hugeBatch), 'taps-batched');
+  assert.equal(chooseWeightGradMethod(hugeBatch, { sharesTransposedInput: true }), 'taps-batched');
+  // The shortcut alone keeps its per-tap GEMMs; beside its block's 3x3 (same input) it shares that dW's transpose.
+  assert.equal(chooseWeightGradMethod(stridedShortcut), 'taps-batched');
+  assert.equal(chooseWeightGradMethod(stridedShortcut, { sharesTransposedInput: true }), 'im2col-gather-cm');
+  const imagenetStem = (n: number, px: number): ReturnType<typeof convGeometry> => convGeometry([n, 3, px, px], [64, 3, 7, 7], { stride: 2, padding: 3 });
+  assert.equal(chooseWeightGradMethod(imagenetStem(64, 64)), 'im2col-gather-cm');
+  assert.equal(chooseWeightGradMethod(imagenetStem(256, 224)), 'conv'); // patches: 1.9 G entries
+});
+
+test('a downsampling block\'s two dWs share one transposed copy of the block input once ORT has optimized the graph', async () => {
+  const g = new Graph('downsample');
+  const x = g.input('x', [8, 16, 8, 8]);
+  const w3 = g.param('w3', [32, 16, 3, 3]);
+  const w1 = g.param('w1', [32, 16, 1, 1]);
+  const y = op.add(op.conv2d(x, w3, { stride: 2, padding: 1 }), op.conv2d(x, w1, { stride: 2 }));
+  const dyData = randn(8 * 32 * 4 * 4, 4);
+  const [d3, d1] = gradients(op.reduceSum(op.mul(y, g.constant(dyData, y.shape))), [w3, w1]); // dL/dy = dyData
+  g.output('d3', d3!);
+  g.output('d1', d1!);
+  const dir = mkdtempSync(join(tmpdir(), 'cse-'));
+  try {
+    const optimized = join(dir, 'optimized.onnx');
+    await ort.InferenceSession.create(g.toOnnx(), { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimized, logSeverityLevel: 3 });
+    const model = onnxProto.onnx.ModelProto.decode(readFileSync(optimized));
+    const transposesOfX = model.graph!.node!.filter((n) => n.opType === 'Transpose' && n.input![0] === 'x');
+    assert.equal(transposesOfX.length, 1, `Transposes reading x: ${transposesOfX.map((n) => n.name).join(', ')}`);
+    // ... and both patch Gathers read it (through its Reshape and Pad).
+    const readers = (name: string): onnxProto.onnx.INodeProto[] => model.graph!.node!.filter((n) => n.input!.includes(name));
+    let next = readers(transposesOfX[0]!.output![0]!);
+    while (next.length === 1 && next[0]!.opType !== 'Gather') next = readers(next[0]!.output![0]!);
+    assert.deepEqual(next.map((n) => n.opType), ['Gather', 'Gather']);
+    // The shared form gives what the textbook formulation gives.
+    const ref = new Graph('downsample_ref');
+    const rx = ref.input('x', x.shape);
+    const rdy = ref.input('dy', y.shape);
+    ref.output('d3', convWeightGrad(rx, rdy, convGeometry(x.shape, w3.shape, { stride: 2, padding: 1 }), 'conv'));
+    ref.output('d1', convWeightGrad(rx, rdy, convGeometry(x.shape, w1.shape, { stride: 2 }), 'conv'));
+    const feeds = { x: randn(x.size, 1), w3: randn(w3.size, 2), w1: randn(w1.size, 3) };
+    const got = await (await compileForTest(g)).run(feeds);
+    const want = await (await compileForTest(ref)).run({ x: feeds.x, dy: dyData });
+    for (const k of ['d3', 'd1']) {
+      for (let i = 0; i < want[k]!.length; i++) assert.ok(Math.abs(got[k]![i]! - want[k]![i]!) < 1e-3, `${k}[${i}] ${got[k]![i]} vs ${want[k]![i]}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('no dX is built for a graph input that needs no gradient (first conv on images)', () => {

@@ -3,10 +3,10 @@
 // ConvTranspose, dW as GEMMs over kernel taps or over im2col patches; which one per layer geometry is chosen by
 // measurement (bench/conv-grad.ts, bench/README.md), see chooseInputGradMethod and conv-weight-grad.ts.
 
-import { type Value, fmtShape } from '../ir.js';
+import { type Node, type Value, fmtShape } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { emit1, sameDType } from './util.js';
-import { convWeightGrad } from './conv-weight-grad.js';
+import { chooseWeightGradMethod, convWeightGrad } from './conv-weight-grad.js';
 import { convAsGemm, fitsCol2im, fitsGemmForward, gemmCol2im, patchesFit } from './conv-gather.js';
 import { reshape, transpose } from './shape.js';
 import { matmul } from './matmul.js';
@@ -189,8 +189,15 @@ defineOp('Conv', {
     const [x, w, b] = node.inputs;
     if (b) throw new Error('Conv gradient: a bias input is not supported (add a broadcast bias instead)');
     const g = geometryOf(x!, w!, node.attrs);
-    return [needs[0] ? convInputGrad(dy!, w!, g) : null, needs[1] ? convWeightGrad(x!, dy!, g) : null];
+    const dw = needs[1] ? convWeightGrad(x!, dy!, g, undefined, { sharesTransposedInput: transposedBySibling(node, x!) }) : null;
+    return [needs[0] ? convInputGrad(dy!, w!, g) : null, dw];
   },
 });
+
+/** Whether another Conv reading x builds its dW from x transposed channel-major (see WeightGradContext). */
+function transposedBySibling(node: Node, x: Value): boolean {
+  return x.graph.nodes.some((n) => n !== node && n.opType === 'Conv' && n.inputs[0] === x &&
+    chooseWeightGradMethod(geometryOf(x, n.inputs[1]!, n.attrs)) === 'im2col-gather-cm');
+}
 
 defineOp('ConvTranspose', {});
