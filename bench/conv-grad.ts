@@ -1,6 +1,9 @@
 // Per-op Conv gradient benchmark on ONNX Runtime (CPU by default): GFLOP/s of the forward Conv, of each dX and dW
 // formulation trainer/graph can emit, and their ratios to the forward Conv measured in the same run (interleaved,
 // so background load hits all of them alike). The issue's bar: no gradient op below half the forward's GFLOP/s.
+// The headline time is ORT's own for the run (its profiler's model_run): the op as a training step runs it, without
+// the 0.5-2.5 ms this harness spends handing multi-MB inputs and outputs between JS and ORT on every run (the step
+// keeps these tensors inside the graph). Wall time from JS is shown beside it.
 //
 //   npx tsx bench/conv-grad.ts [--threads 2] [--reps 5] [--provider cpu] [--layers substr,substr] [--all]
 //     [--recipe [--width 0.5] [--views 256]]
@@ -10,13 +13,25 @@ import { Graph, op, type Value } from '../trainer/graph/index.js';
 import { chooseForwardMethod, chooseInputGradMethod, convGeometry, convInputGrad, type ConvGeometry, type InputGradMethod } from '../trainer/graph/rules/conv.js';
 import { fitsCol2im, fitsGemmForward } from '../trainer/graph/rules/conv-gather.js';
 import { chooseWeightGradMethod, convWeightGrad, type WeightGradMethod } from '../trainer/graph/rules/conv-weight-grad.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Engine, type Program, parseProvider } from '../trainer/engine/index.js';
+import { latestProfile, splitRuns } from '../trainer/engine/profile.js';
 
 interface Layer {
   name: string;
   x: [number, number, number, number];
   w: [number, number, number, number];
   opts: op.Conv2dOptions;
+  /**
+   * A Conv reading the same input (ResNet's downsampling 3x3 beside its 1x1 shortcut). Where the two dWs share work
+   * (WeightGradContext), the shortcut's dW is also timed as the step runs it: both dWs in one graph minus the
+   * sibling's alone, paired rep by rep.
+   */
+  sibling?: Omit<Layer, 'name' | 'sibling'>;
+  /** The model's first Conv: it reads the images, which need no gradient, so training builds no dX for it. */
+  stem?: boolean;
 }
 
 const LAYERS: Layer[] = [
@@ -26,9 +41,9 @@ const LAYERS: Layer[] = [
   { name: '3x3 s1 C256->256 4x4 (deep layer, 32px input)', x: [64, 256, 4, 4], w: [256, 256, 3, 3], opts: { padding: 1 } },
   { name: '3x3 s2 C128->256 8x8', x: [64, 128, 8, 8], w: [256, 128, 3, 3], opts: { stride: 2, padding: 1 } },
   { name: '1x1 s1 C64->256 16x16', x: [64, 64, 16, 16], w: [256, 64, 1, 1], opts: {} },
-  { name: '1x1 s2 C64->128 32x32', x: [64, 64, 32, 32], w: [128, 64, 1, 1], opts: { stride: 2 } },
-  { name: '3x3 s1 C3->64 32x32 (CIFAR stem)', x: [64, 3, 32, 32], w: [64, 3, 3, 3], opts: { padding: 1 } },
-  { name: '7x7 s2 C3->64 64x64 (ImageNet stem)', x: [64, 3, 64, 64], w: [64, 3, 7, 7], opts: { stride: 2, padding: 3 } },
+  { name: '1x1 s2 C64->128 32x32', x: [64, 64, 32, 32], w: [128, 64, 1, 1], opts: { stride: 2 }, sibling: { x: [64, 64, 32, 32], w: [128, 64, 3, 3], opts: { stride: 2, padding: 1 } } },
+  { name: '3x3 s1 C3->64 32x32 (CIFAR stem)', x: [64, 3, 32, 32], w: [64, 3, 3, 3], opts: { padding: 1 }, stem: true },
+  { name: '7x7 s2 C3->64 64x64 (ImageNet stem)', x: [64, 3, 64, 64], w: [64, 3, 7, 7], opts: { stride: 2, padding: 3 }, stem: true },
 ];
 
 // `--recipe [--width 0.5] [--views 256]`: the layers of a ResNet-18 with CIFAR stem on 16 px, 1-channel inputs, as
@@ -39,25 +54,38 @@ function recipeLayers(width: number, views: number): Layer[] {
     name: `recipe ${name} 3x3 s${stride} C${cin}->${cout} ${hw}x${hw}`, x: [views, cin, hw, hw], w: [cout, cin, 3, 3], opts: { stride, padding: 1 },
   });
   const [c1, c2, c3, c4] = [c(64), c(128), c(256), c(512)];
+  const layer20 = conv3('layer2.0', c1, c2, 16, 2);
   return [
-    conv3('stem', 1, c1, 16),
+    { ...conv3('stem', 1, c1, 16), stem: true },
     conv3('layer1', c1, c1, 16),
-    conv3('layer2.0', c1, c2, 16, 2),
+    layer20,
     conv3('layer2', c2, c2, 8),
     conv3('layer3.0', c2, c3, 8, 2),
     conv3('layer3', c3, c3, 4),
     conv3('layer4.0', c3, c4, 4, 2),
     conv3('layer4', c4, c4, 2),
-    { name: `recipe layer2.0 shortcut 1x1 s2 C${c1}->${c2} 16x16`, x: [views, c1, 16, 16], w: [c2, c1, 1, 1], opts: { stride: 2 } },
+    { name: `recipe layer2.0 shortcut 1x1 s2 C${c1}->${c2} 16x16`, x: [views, c1, 16, 16], w: [c2, c1, 1, 1], opts: { stride: 2 }, sibling: layer20 },
   ];
 }
 
 // The formulation the Conv rule emits comes first; 'conv' is the textbook reference the issue compares against.
 const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose', 'gemm-col2im', 'col2im-op'];
-const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'conv'];
-const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-nhwc', 'conv'];
+const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'im2col-gather-cm', 'conv'];
+const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'im2col-gather-cm', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-nhwc', 'conv'];
 
-interface Case { label: string; program: Program; feeds: Record<string, Float32Array>; ms: number[]; cpuMs: number[] }
+interface Case {
+  label: string;
+  program: Program;
+  profile: string;
+  feeds: Record<string, Float32Array>;
+  ms: number[];
+  cpuMs: number[];
+  ortMs: number[];
+  /** Reported as this case's times minus those of `minus` in the same rep (its marginal cost). */
+  minus?: Case;
+  /** Another layer's op: times only, no rates against this layer's forward. */
+  timesOnly?: boolean;
+}
 
 const { values } = parseArgs({
   options: {
@@ -80,45 +108,66 @@ function randomData(n: number): Float32Array {
   return a;
 }
 
-async function compileOne(engine: Engine, label: string, inputs: Record<string, readonly number[]>, build: (v: Record<string, Value>) => Value): Promise<Case> {
+const profileDir = mkdtempSync(join(tmpdir(), 'conv-grad-'));
+process.on('exit', () => rmSync(profileDir, { recursive: true, force: true }));
+let sessions = 0;
+
+// One engine per case: ORT names profile files by prefix and second, so each session gets its own prefix.
+async function compileOne(label: string, inputs: Record<string, readonly number[]>, build: (v: Record<string, Value>) => Value | Value[]): Promise<Case> {
+  const profile = join(profileDir, `s${sessions++}`);
+  const engine = await Engine.create({ provider: parseProvider(values.provider), threads, spinning: false, profilePrefix: profile });
   const g = new Graph(label.replace(/\W+/g, '_'));
   const vs = Object.fromEntries(Object.entries(inputs).map(([k, s]) => [k, g.input(k, s)]));
-  g.output('out', build(vs));
+  [build(vs)].flat().forEach((v, i) => g.output(`out${i}`, v));
   const feeds = Object.fromEntries(Object.entries(inputs).map(([k, s]) => [k, randomData(s.reduce((a, b) => a * b, 1))]));
-  return { label, program: await engine.compile(g), feeds, ms: [], cpuMs: [] };
+  return { label, program: await engine.compile(g), profile, feeds, ms: [], cpuMs: [], ortMs: [] };
 }
 
-async function cases(engine: Engine, l: Layer, g: ConvGeometry): Promise<Case[]> {
+async function cases(l: Layer, g: ConvGeometry): Promise<Case[]> {
   const dyShape = [g.n, g.o, g.ho, g.wo];
-  const out = [await compileOne(engine, 'forward Conv', { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, l.opts))];
+  const out = [await compileOne('forward Conv', { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, l.opts))];
   if (g.kh * g.kw > 1 && fitsGemmForward(g)) {
     // Training graphs run the forward itself as Gather + GEMM where chooseForwardMethod says so.
     const mark = chooseForwardMethod(g) === 'gemm' ? '*' : ' ';
-    out.push(await compileOne(engine, `fwd${mark} gemm`, { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, { ...l.opts, forward: 'gemm' })));
+    out.push(await compileOne(`fwd${mark} gemm`, { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, { ...l.opts, forward: 'gemm' })));
   }
   const strided = g.stride[0] !== 1 || g.stride[1] !== 1;
   // Where the forward runs as Gather + GEMM, autodiff differentiates that instead: its dX is gemm-col2im's GEMMs.
   const chosenDx = chooseForwardMethod(g) === 'gemm' ? 'gemm-col2im' : chooseInputGradMethod(g);
-  for (const m of DX) {
+  for (const m of l.stem ? [] : DX) {
     if (m === 'flipped-conv' && strided) continue; // does not apply: it would fall back to conv-transpose
     if (m === 'gemm-col2im' && !fitsCol2im(g)) continue; // likewise (its scatter matrix grows as (H*W)^2)
     const mark = m === chosenDx ? '*' : ' ';
-    out.push(await compileOne(engine, `dX${mark} ${m}`, { dy: dyShape, w: l.w }, (v) => convInputGrad(v['dy']!, v['w']!, g, m)));
+    out.push(await compileOne(`dX${mark} ${m}`, { dy: dyShape, w: l.w }, (v) => convInputGrad(v['dy']!, v['w']!, g, m)));
   }
-  const chosenDw = chooseWeightGradMethod(g);
+  const chosenAlone = chooseWeightGradMethod(g);
+  const sg = l.sibling && convGeometry(l.sibling.x, l.sibling.w, l.sibling.opts);
+  const chosenBeside = sg && chooseWeightGradMethod(g, { sharesTransposedInput: chooseWeightGradMethod(sg) === 'im2col-gather-cm' });
+  const beside = chosenBeside !== undefined && chosenBeside !== chosenAlone ? chosenBeside : undefined;
   for (const m of values.all ? DW_ALL : DW_DEFAULT) {
-    const mark = m === chosenDw ? '*' : ' ';
-    out.push(await compileOne(engine, `dW${mark} ${m}`, { x: l.x, dy: dyShape }, (v) => convWeightGrad(v['x']!, v['dy']!, g, m)));
+    const mark = m === chosenAlone && !beside ? '*' : ' ';
+    out.push(await compileOne(`dW${mark} ${m}`, { x: l.x, dy: dyShape }, (v) => convWeightGrad(v['x']!, v['dy']!, g, m)));
+  }
+  if (beside && sg) {
+    const sdy = [sg.n, sg.o, sg.ho, sg.wo];
+    const alone = await compileOne('  sibling dW alone', { x: l.x, sdy }, (v) => convWeightGrad(v['x']!, v['sdy']!, sg));
+    const both = await compileOne(`dW* ${beside} +sib`, { x: l.x, dy: dyShape, sdy }, (v) => [
+      convWeightGrad(v['x']!, v['sdy']!, sg),
+      convWeightGrad(v['x']!, v['dy']!, g, beside),
+    ]);
+    alone.timesOnly = true;
+    both.minus = alone;
+    out.push(alone, both);
   }
   return out;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function benchLayer(engine: Engine, l: Layer): Promise<void> {
+async function benchLayer(l: Layer): Promise<void> {
   const g = convGeometry(l.x, l.w, l.opts);
   const gflop = (2 * g.n * g.o * g.ho * g.wo * g.c * g.kh * g.kw) / 1e9;
-  const cs = await cases(engine, l, g);
+  const cs = await cases(l, g);
   for (const c of cs) await c.program.run(c.feeds); // warm-up
   for (let r = 0; r < reps; r++) {
     for (const c of cs) {
@@ -130,22 +179,35 @@ async function benchLayer(engine: Engine, l: Layer): Promise<void> {
       c.cpuMs.push((cpu.user + cpu.system) / 1e3);
     }
   }
-  const rate = (ms: number): number => gflop / (ms / 1e3);
-  const [fwdWall, fwdBest, fwdCpu] = [rate(median(cs[0]!.ms)), rate(Math.min(...cs[0]!.ms)), rate(median(cs[0]!.cpuMs))];
-  console.log(`\n${l.name}  N=${g.n}  (${gflop.toFixed(2)} GFLOP per op)`);
-  console.log(`  ${'op'.padEnd(20)} ${'wall ms'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'/fwd'.padStart(6)} | ${'best'.padStart(7)} ${'/fwd'.padStart(6)} | ${'per CPU-s'.padStart(9)} ${'/fwd'.padStart(6)}`);
   for (const c of cs) {
-    const [wall, best, cpu] = [rate(median(c.ms)), rate(Math.min(...c.ms)), rate(median(c.cpuMs))];
-    const flag = c.label.startsWith('d') && c.label.includes('*') && wall / fwdWall < 0.5 ? '  < 0.5 (chosen formulation)' : '';
-    console.log(`  ${c.label.padEnd(20)} ${median(c.ms).toFixed(1).padStart(8)} ${wall.toFixed(1).padStart(8)} ${(wall / fwdWall).toFixed(2).padStart(6)} | ${best.toFixed(1).padStart(7)} ${(best / fwdBest).toFixed(2).padStart(6)} | ${cpu.toFixed(1).padStart(9)} ${(cpu / fwdCpu).toFixed(2).padStart(6)}${flag}`);
+    await c.program.release(); // writes the profile
+    c.ortMs = splitRuns(latestProfile(c.profile), 'grad').slice(1).map((r) => r.runMs); // minus the warm-up
   }
-  for (const c of cs) await c.program.release();
+  for (const c of cs) {
+    const base = c.minus;
+    if (!base) continue;
+    const less = (a: number[], b: number[]): number[] => a.map((v, i) => v - b[i]!);
+    [c.ms, c.cpuMs, c.ortMs] = [less(c.ms, base.ms), less(c.cpuMs, base.cpuMs), less(c.ortMs, base.ortMs)];
+  }
+  const rate = (ms: number): number => gflop / (ms / 1e3);
+  const [fwdOrt, fwdWall, fwdCpu] = [rate(median(cs[0]!.ortMs)), rate(median(cs[0]!.ms)), rate(median(cs[0]!.cpuMs))];
+  console.log(`\n${l.name}  N=${g.n}  (${gflop.toFixed(2)} GFLOP per op)${l.stem ? '; no dX: training builds none for the images' : ''}`);
+  console.log(`  ${'op'.padEnd(26)} ${'in ORT ms'.padStart(9)} ${'GFLOP/s'.padStart(8)} ${'/fwd'.padStart(6)} | ${'wall ms'.padStart(7)} ${'/fwd'.padStart(6)} | ${'per CPU-s'.padStart(9)} ${'/fwd'.padStart(6)}`);
+  for (const c of cs) {
+    if (c.timesOnly) {
+      console.log(`  ${c.label.padEnd(26)} ${median(c.ortMs).toFixed(1).padStart(9)} ${''.padStart(15)} | ${median(c.ms).toFixed(1).padStart(7)}`);
+      continue;
+    }
+    const [ortRate, wall, cpu] = [rate(median(c.ortMs)), rate(median(c.ms)), rate(median(c.cpuMs))];
+    const flag = c.label.startsWith('d') && c.label.includes('*') && ortRate / fwdOrt < 0.5 ? '  < 0.5 (chosen formulation)' : '';
+    console.log(`  ${c.label.padEnd(26)} ${median(c.ortMs).toFixed(1).padStart(9)} ${ortRate.toFixed(1).padStart(8)} ${(ortRate / fwdOrt).toFixed(2).padStart(6)} | ${median(c.ms).toFixed(1).padStart(7)} ${(wall / fwdWall).toFixed(2).padStart(6)} | ${cpu.toFixed(1).padStart(9)} ${(cpu / fwdCpu).toFixed(2).padStart(6)}${flag}`);
+  }
 }
 
-const engine = await Engine.create({ provider: parseProvider(values.provider), threads, spinning: false });
 const wanted = values.layers?.split(',');
 console.log(`conv-grad: provider=${values.provider} threads=${threads} reps=${reps}; ratios against the forward Conv of the same run.`);
-console.log('  wall: median wall-clock; best: fastest rep; per CPU-s: GFLOP per CPU-second of this process (robust to');
+console.log('  in ORT: median of ORT\'s own run time (profiler model_run); wall: median wall-clock from JS, which adds');
+console.log('  moving inputs and outputs across the binding; per CPU-s: GFLOP per CPU-second of this process (robust to');
 console.log('  other processes sharing the cores; ORT thread spinning is off so idle threads do not count).');
 console.log('  * marks the formulation the Conv gradient rule emits for that layer.');
-for (const l of values.recipe ? recipeLayers(Number(values.width), Number(values.views)) : LAYERS) if (!wanted || wanted.some((w) => l.name.includes(w))) await benchLayer(engine, l);
+for (const l of values.recipe ? recipeLayers(Number(values.width), Number(values.views)) : LAYERS) if (!wanted || wanted.some((w) => l.name.includes(w))) await benchLayer(l);
