@@ -20,7 +20,7 @@ const cases: { name: string; x: number[]; w: number[]; opts: op.Conv2dOptions }[
   { name: '1x1', x: [2, 3, 4, 4], w: [5, 3, 1, 1], opts: {} },
   { name: '1x1 on a tiny map (images grouped per GEMM)', x: [4, 3, 2, 2], w: [6, 3, 1, 1], opts: {} },
   { name: '3x3 pad 1, 16 channels (the flipped-conv dX and taps-batched dW path)', x: [2, 16, 4, 4], w: [3, 16, 3, 3], opts: { padding: 1 } },
-  { name: '3x3 stride 2 pad 1 on a tiny map, 16 -> 64 channels (the gemm-col2im dX and im2col-gather dW path)', x: [2, 16, 4, 4], w: [64, 16, 3, 3], opts: { stride: 2, padding: 1 } },
+  { name: '3x3 stride 2 pad 1 on a tiny map, 16 -> 64 channels (the gemm-col2im dX and im2col-gather-cm dW path)', x: [2, 16, 4, 4], w: [64, 16, 3, 3], opts: { stride: 2, padding: 1 } },
   { name: '1x1 stride 2 (odd input: the last row has no output)', x: [2, 3, 5, 5], w: [2, 3, 1, 1], opts: { stride: 2 } },
   { name: '1x1 stride 2, even input', x: [2, 3, 4, 6], w: [2, 3, 1, 1], opts: { stride: 2 } },
   { name: '3x3 dilation 2 pad 2', x: [1, 2, 7, 7], w: [2, 2, 3, 3], opts: { dilation: 2, padding: 2 } },
