@@ -43,7 +43,8 @@ export interface WeightGradContext {
  * The formulation bench/conv-grad.ts measured fastest for a geometry (bench/README.md has the numbers):
  * kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather-cm' (one Gather of patches in
  * channel-major order + one GEMM; its patch matrix is kh*kw times the layer's output map, so larger maps and patch
- * matrices over 128 MB keep the forms below; fewer channels make the gathered rows too short), as is a 1x1 onto maps
+ * matrices over 128 MB keep the forms below; under 8 channels its transpose of dY costs more than the GEMM saves:
+ * 0.29-0.39x on 1- and 3-channel 3x3 stems, where 'im2col-conv' runs 0.48-0.69x), as is a 1x1 onto maps
  * of <= 8x8 whose input such a dW already transposes (context; on 16x16 outputs 'taps-batched' measured ahead of
  * it, 0.57x against 0.47x the forward); a 1x1 kernel, or stride 1
  * with >= 16 input channels: 'taps-batched' (at most kh*kw unit-step slices, GEMMs batched over groups of images);
