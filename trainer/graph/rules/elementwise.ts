@@ -124,8 +124,10 @@ defineOp('Pow', {
 });
 
 // y = max(x, 0): dx = dy where x > 0. Subgradient convention: 0 at x == 0.
+// dx = dy * (x > 0) as a float mask: ORT's Where over a broadcast zero ran 1.6x slower than Greater + Cast + Mul
+// (make run's [256, 32, 16, 16]: 2.8 vs 1.75 ms). A non-finite dy where x <= 0 now gives NaN instead of 0.
 defineOp('Relu', {
-  grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [where(greater(x!, 0), dy!, 0)],
+  grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [mul(dy!, cast(greater(x!, 0), dy!.dtype as 'float32' | 'float64'))],
 });
 
 // y = cond ? a : b: da = dy where cond, db = dy where !cond; cond gets none.
