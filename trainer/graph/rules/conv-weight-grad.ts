@@ -9,8 +9,8 @@
 //                    repacks, 1.2-1.3x slower (kept for the benchmark)
 //   'taps-batched' : per kernel tap one unit-step Slice of the padded input and one GEMM batched over groups of
 //                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (DESIGN.md's nine-MatMul form)
-//   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [N*C, 1, H, W] against
-//                    a constant one-hot kernel [kh*kw, 1, kh, kw] gives cols[N, C*kh*kw, Ho*Wo]; one GEMM batched
+//   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [1, N*C, H, W] against
+//                    a constant one-hot kernel, one group per (image, channel), gives cols[N, C*kh*kw, Ho*Wo]; one GEMM batched
 //                    over N, dY[N, O, Ho*Wo] @ cols^T, summed over N, is dW[O, C*kh*kw] in its final layout
 //   'conv'         : the textbook reference
 // and four that lost (conv-weight-grad-alternatives.ts).
@@ -20,7 +20,7 @@ import { emit1 } from './util.js';
 import type { ConvGeometry } from './conv.js';
 import { pad, reshape, slice, transpose } from './shape.js';
 import { matmul, transposeLast2 } from './matmul.js';
-import { reduceSum } from './reduce.js';
+import { expand, reduceSum } from './reduce.js';
 import { stackTaps, tapView, taps } from './conv-taps.js';
 import { im2colGather, im2colGatherChannelMajor, patchesFit } from './conv-gather.js';
 import { shiftDy, tapsChannelMajor, tapsFlat, tapsNhwc } from './conv-weight-grad-alternatives.js';
@@ -44,7 +44,7 @@ export interface WeightGradContext {
  * kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather-cm' (one Gather of patches in
  * channel-major order + one GEMM; its patch matrix is kh*kw times the layer's output map, so larger maps and patch
  * matrices over 128 MB keep the forms below; under 8 channels its transpose of dY costs more than the GEMM saves:
- * 0.29-0.39x on 1- and 3-channel 3x3 stems, where 'im2col-conv' runs 0.48-0.69x), as is a 1x1 onto maps
+ * 0.29-0.39x on 1- and 3-channel 3x3 stems, where 'im2col-conv' runs 0.57-0.66x), as is a 1x1 onto maps
  * of <= 8x8 whose input such a dW already transposes (context; on 16x16 outputs 'taps-batched' measured ahead of
  * it, 0.57x against 0.47x the forward); a 1x1 kernel, or stride 1
  * with >= 16 input channels: 'taps-batched' (at most kh*kw unit-step slices, GEMMs batched over groups of images);
@@ -125,18 +125,27 @@ function im2colConv(x: Value, dy: Value, g: ConvGeometry): Value {
   return reshape(reduceSum(perGroup, [0], false), [g.o, g.c, g.kh, g.kw]);
 }
 
-/** [N,C,H,W] -> [N*C, kh*kw, Ho, Wo]: every kernel tap's (strided, dilated, padded) view, via a one-hot Conv. */
+/**
+ * [N,C,H,W] -> [1, N*C*kh*kw, Ho, Wo] (image, channel, tap): every kernel tap's (strided, dilated, padded) view, via a one-hot Conv with one
+ * group per (image, channel). One group would do the same sums, but ORT then runs it as an NCHWc Conv whose
+ * ReorderOutput back to NCHW cost more than the Conv itself (make run's stem: 0.18 + 0.10 ms; a strided 3x3 on
+ * 56x56 maps: 4.4 + 5.7 ms vs 9.6 grouped); a grouped Conv with one input channel per group stays in NCHW.
+ */
 function patches(x: Value, g: ConvGeometry): Value {
   const k = g.kh * g.kw;
+  const groups = g.n * g.c;
   const onehot = new Float32Array(k * k);
   for (let t = 0; t < k; t++) onehot[t * k + t] = 1;
-  const kernel = x.graph.constant(x.dtype === 'float64' ? Float64Array.from(onehot) : onehot, [k, 1, g.kh, g.kw], x.dtype);
-  return emit1('Conv', [reshape(x, [g.n * g.c, 1, g.h, g.w]), kernel], {
+  const tapKernel = x.graph.constant(x.dtype === 'float64' ? Float64Array.from(onehot) : onehot, [1, k, 1, g.kh, g.kw], x.dtype);
+  // ORT folds the Expand into one initializer; the serialized graph keeps the k*k floats.
+  const kernel = reshape(expand(tapKernel, [groups, k, 1, g.kh, g.kw]), [groups * k, 1, g.kh, g.kw]);
+  return emit1('Conv', [reshape(x, [1, groups, g.h, g.w]), kernel], {
     kernel_shape: { kind: 'ints', value: [g.kh, g.kw] },
     strides: { kind: 'ints', value: [...g.stride] },
     dilations: { kind: 'ints', value: [...g.dilation] },
     pads: { kind: 'ints', value: [g.pad[0], g.pad[1], g.pad[0], g.pad[1]] },
-  }, [g.n * g.c, k, g.ho, g.wo]);
+    group: { kind: 'int', value: groups },
+  }, [1, groups * k, g.ho, g.wo]);
 }
 
 // The reference: a Conv over x^T[C,N,H,W] with kernel dy^T[O,N,Ho,Wo]; forward stride becomes dilation and vice versa.
@@ -156,3 +165,4 @@ function asConv(x: Value, dy: Value, g: ConvGeometry): Value {
   const cut = kh === g.kh && kw === g.kw ? full : slice(full, [0, 0], [g.kh, g.kw], [2, 3]);
   return transpose(cut, [1, 0, 2, 3]);
 }
+
