@@ -170,6 +170,25 @@ test('a downsampling block\'s two dWs share one transposed copy of the block inp
   }
 });
 
+test('im2col-conv\'s patch Conv stays in NCHW once ORT has optimized the graph (no NCHWc Conv, no reorder)', async () => {
+  // One group would be rewritten into an NCHWc Conv whose ReorderOutput cost more than the Conv (bench/README.md).
+  const g = new Graph('stem_dw');
+  const geo = convGeometry([4, 1, 8, 8], [8, 1, 3, 3], { padding: 1 });
+  g.output('dw', convWeightGrad(g.input('x', [4, 1, 8, 8]), g.input('dy', [4, 8, 8, 8]), geo, 'im2col-conv'));
+  const dir = mkdtempSync(join(tmpdir(), 'nchw-'));
+  try {
+    const optimized = join(dir, 'optimized.onnx');
+    await ort.InferenceSession.create(g.toOnnx(), { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized, logSeverityLevel: 3 });
+    const nodes = onnxProto.onnx.ModelProto.decode(readFileSync(optimized)).graph!.node!;
+    const conv = nodes.filter((n) => n.opType === 'Conv');
+    assert.equal(conv.length, 1);
+    assert.equal(conv[0]!.domain ?? '', '', `the patch Conv runs as ${conv[0]!.domain}.Conv`);
+    assert.deepEqual(nodes.filter((n) => n.opType.startsWith('Reorder')).map((n) => n.opType), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('no dX is built for a graph input that needs no gradient (first conv on images)', () => {
   const g = new Graph('nodx');
   const x = g.input('x', [1, 1, 4, 4]);
