@@ -183,7 +183,7 @@ test('im2col-conv\'s patch Conv stays in NCHW once ORT has optimized the graph (
     const conv = nodes.filter((n) => n.opType === 'Conv');
     assert.equal(conv.length, 1);
     assert.equal(conv[0]!.domain ?? '', '', `the patch Conv runs as ${conv[0]!.domain}.Conv`);
-    assert.deepEqual(nodes.filter((n) => n.opType.startsWith('Reorder')).map((n) => n.opType), []);
+    assert.deepEqual(nodes.filter((n) => n.opType?.startsWith('Reorder')).map((n) => n.opType), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
