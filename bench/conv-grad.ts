@@ -9,7 +9,7 @@
 //     [--recipe [--width 0.5] [--views 256]]
 //
 // `--runs N` measures every layer N times over (fresh sessions each time) and ends with the bar's verdict on the
-// median over runs of each chosen gradient op's in-ORT ratio: single runs of the ops near the bar swing by +-0.1.
+// median over runs of each chosen gradient op's in-ORT ratio: single runs of the ops near the bar swing by +-0.1-0.2.
 
 import { parseArgs } from 'node:util';
 import { Graph, op, type Value } from '../trainer/graph/index.js';

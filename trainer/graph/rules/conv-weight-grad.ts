@@ -10,8 +10,9 @@
 //   'taps-batched' : per kernel tap one unit-step Slice of the padded input and one GEMM batched over groups of
 //                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (DESIGN.md's nine-MatMul form)
 //   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [1, N*C, H, W] against
-//                    a constant one-hot kernel, one group per (image, channel), gives cols[N, C*kh*kw, Ho*Wo]; one GEMM batched
-//                    over N, dY[N, O, Ho*Wo] @ cols^T, summed over N, is dW[O, C*kh*kw] in its final layout
+//                    a constant one-hot kernel, one group per (image, channel), gives cols[N, C*kh*kw, Ho*Wo]; one
+//                    GEMM batched over N, dY[N, O, Ho*Wo] @ cols^T, summed over N, is dW[O, C*kh*kw] in its final
+//                    layout
 //   'conv'         : the textbook reference
 // and four that lost (conv-weight-grad-alternatives.ts).
 
@@ -126,10 +127,11 @@ function im2colConv(x: Value, dy: Value, g: ConvGeometry): Value {
 }
 
 /**
- * [N,C,H,W] -> [1, N*C*kh*kw, Ho, Wo] (image, channel, tap): every kernel tap's (strided, dilated, padded) view, via a one-hot Conv with one
- * group per (image, channel). One group would do the same sums, but ORT then runs it as an NCHWc Conv whose
- * ReorderOutput back to NCHW cost more than the Conv itself (make run's stem: 0.18 + 0.10 ms; a strided 3x3 on
- * 56x56 maps: 4.4 + 5.7 ms vs 9.6 grouped); a grouped Conv with one input channel per group stays in NCHW.
+ * [N,C,H,W] -> [1, N*C*kh*kw, Ho, Wo] (image, channel, tap): every kernel tap's (strided, dilated, padded) view, via
+ * a one-hot Conv with one group per (image, channel). One group would do the same sums, but ORT then runs it as an
+ * NCHWc Conv whose ReorderOutput back to NCHW cost more than the Conv itself (make run's stem: 0.18 + 0.10 ms; a
+ * strided 3x3 on 56x56 maps: 4.4 + 5.7 ms vs 9.6 grouped); a grouped Conv with one input channel per group stays in
+ * NCHW (conv.test.ts checks the optimized graph).
  */
 function patches(x: Value, g: ConvGeometry): Value {
   const k = g.kh * g.kw;
@@ -165,4 +167,3 @@ function asConv(x: Value, dy: Value, g: ConvGeometry): Value {
   const cut = kh === g.kh && kw === g.kw ? full : slice(full, [0, 0], [g.kh, g.kw], [2, 3]);
   return transpose(cut, [1, 0, 2, 3]);
 }
-
