@@ -73,8 +73,8 @@ function recipeLayers(width: number, views: number): Layer[] {
 
 // The formulation the Conv rule emits comes first; 'conv' is the textbook reference the issue compares against.
 const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose', 'gemm-col2im', 'col2im-op'];
-const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'im2col-gather-cm', 'conv'];
-const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-gather', 'im2col-gather-cm', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-nhwc', 'conv'];
+const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-conv-sep', 'im2col-gather', 'im2col-gather-cm', 'rows-cols', 'conv'];
+const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-conv-sep', 'im2col-gather', 'im2col-gather-cm', 'rows-cols', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-flat-batched', 'taps-nhwc', 'conv'];
 
 interface Case {
   label: string;

@@ -12,21 +12,24 @@
 //   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [1, N*C, H, W] against
 //                    a constant one-hot kernel, one group per (image, channel), gives cols[N, C*kh*kw, Ho*Wo]; one
 //                    GEMM batched over N, dY[N, O, Ho*Wo] @ cols^T, summed over N, is dW[O, C*kh*kw] in its final
-//                    layout
+//                    layout ('im2col-conv-sep': the same cols from a height-shift and a width-shift Conv)
+//   'rows-cols'    : kernel rows as shifted copies of x, kernel columns as shifted copies of dY (one shift Conv
+//                    each), one GEMM batched over N gives every tap at once (conv-onehot.ts)
 //   'conv'         : the textbook reference
-// and four that lost (conv-weight-grad-alternatives.ts).
+// and five that lost (conv-weight-grad-alternatives.ts).
 
 import type { Value } from '../ir.js';
 import { emit1 } from './util.js';
 import type { ConvGeometry } from './conv.js';
 import { pad, reshape, slice, transpose } from './shape.js';
 import { matmul, transposeLast2 } from './matmul.js';
-import { expand, reduceSum } from './reduce.js';
+import { reduceSum } from './reduce.js';
 import { stackTaps, tapView, taps } from './conv-taps.js';
 import { im2colGather, im2colGatherChannelMajor, patchesFit } from './conv-gather.js';
-import { shiftDy, tapsChannelMajor, tapsFlat, tapsNhwc } from './conv-weight-grad-alternatives.js';
+import { shiftDy, tapsChannelMajor, tapsFlat, tapsFlatBatched, tapsNhwc } from './conv-weight-grad-alternatives.js';
+import { patches, rowsCols, rowsColsApplies, rowsColsFit, separablePatches } from './conv-onehot.js';
 
-export type WeightGradMethod = 'auto' | 'im2col-gather' | 'im2col-gather-cm' | 'shift-dy' | 'im2col-conv' | 'taps-flat' | 'taps-cn' | 'taps-nhwc' | 'taps-batched' | 'conv';
+export type WeightGradMethod = 'auto' | 'im2col-gather' | 'im2col-gather-cm' | 'shift-dy' | 'im2col-conv' | 'taps-flat' | 'taps-cn' | 'taps-nhwc' | 'taps-batched' | 'taps-flat-batched' | 'rows-cols' | 'im2col-conv-sep' | 'conv';
 
 export const weightGradConfig: { method: WeightGradMethod } = { method: 'auto' };
 
@@ -42,31 +45,37 @@ export interface WeightGradContext {
 
 /**
  * The formulation bench/conv-grad.ts measured fastest for a geometry (bench/README.md has the numbers):
- * kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather-cm' (one Gather of patches in
- * channel-major order + one GEMM; its patch matrix is kh*kw times the layer's output map, so larger maps and patch
- * matrices over 128 MB keep the forms below; under 8 channels its transpose of dY costs more than the GEMM saves:
- * 0.29-0.39x on 1- and 3-channel 3x3 stems, where 'im2col-conv' runs 0.57-0.66x), as is a 1x1 onto maps
- * of <= 8x8 whose input such a dW already transposes (context; on 16x16 outputs 'taps-batched' measured ahead of
- * it, 0.57x against 0.47x the forward); a 1x1 kernel, or stride 1
- * with >= 16 input channels: 'taps-batched' (at most kh*kw unit-step slices, GEMMs batched over groups of images);
- * larger kernels with stride > 1, and 3-channel stems: 'im2col-conv' (ORT's strided Slice is slow, its Conv kernel
- * strides for free, and few channels make the per-tap GEMMs too thin); except a thin stem with a big kernel (7x7 on
- * RGB): 'im2col-gather-cm' where its patches fit (0.55-0.62x the forward against the textbook Conv form's 0.49-0.59x),
- * else that Conv form.
+ * - a big kernel on a thin stem (7x7 on RGB): 'im2col-conv-sep' where its patches fit (0.47-0.51x the forward against
+ *   'im2col-gather-cm' 0.33-0.39x and the textbook Conv form 0.44-0.45x), else that Conv form;
+ * - stride 1, kernels > 1x1 over >= 16 channels onto maps of >= 16x16: 'rows-cols' (0.73-0.77x on a full-width 32x32
+ *   layer against 'taps-batched' 0.50-0.54x; 0.55-0.59x on make run's layer1 against 'im2col-gather-cm' 0.46-0.49x;
+ *   on 8x8 maps it falls behind that, 0.53-0.58x against 0.56-0.63x);
+ * - other kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather-cm' (one Gather of
+ *   patches in channel-major order + one GEMM; its patch matrix is kh*kw times the layer's output map, so larger maps
+ *   and patch matrices over 128 MB keep the forms below; under 8 channels its transpose of dY costs more than the
+ *   GEMM saves: 0.29-0.39x on 1- and 3-channel 3x3 stems, where 'im2col-conv' runs 0.57-0.66x), as is a 1x1 onto maps
+ *   of <= 8x8 whose input such a dW already transposes (context);
+ * - a stride-1 1x1, or stride 1 with >= 16 input channels: 'taps-batched' (at most kh*kw unit-step slices, GEMMs
+ *   batched over groups of images);
+ * - strided kernels (1x1 shortcuts included: 0.49-0.56x against 'taps-batched' 0.43-0.48x) and thin stems:
+ *   'im2col-conv' (ORT's strided Slice is slow, its Conv kernel strides for free, and few channels make per-tap GEMMs
+ *   too thin).
  */
 export function chooseWeightGradMethod(g: ConvGeometry, context: WeightGradContext = {}): Exclude<WeightGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
   const k = g.kh * g.kw;
-  if (g.c < 16 && k >= 25) return patchesFit(g) ? 'im2col-gather-cm' : 'conv';
+  if (g.c < 16 && k >= 25) return patchesFit(g) ? 'im2col-conv-sep' : 'conv';
+  if (k > 1 && unitStride && g.c >= 16 && g.ho * g.wo >= 256 && rowsColsApplies(g) && rowsColsFit(g)) return 'rows-cols';
   if (k > 1 && g.c >= 8 && g.ho * g.wo <= 256 && patchesFit(g)) return 'im2col-gather-cm';
   if (context.sharesTransposedInput && k === 1 && g.ho * g.wo <= 64 && patchesFit(g)) return 'im2col-gather-cm';
-  return k === 1 || (unitStride && g.c >= 16) ? 'taps-batched' : 'im2col-conv';
+  return unitStride && (k === 1 || g.c >= 16) ? 'taps-batched' : 'im2col-conv';
 }
 
 export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = weightGradConfig.method, context: WeightGradContext = {}): Value {
   switch (method) {
     case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g, context));
     case 'im2col-conv': return im2colConv(x, dy, g);
+    case 'im2col-conv-sep': return im2colConv(x, dy, g, true);
     case 'im2col-gather': return im2colGather(x, dy, g);
     case 'im2col-gather-cm': return im2colGatherChannelMajor(x, dy, g);
     case 'shift-dy': return g.stride[0] === 1 && g.stride[1] === 1 ? shiftDy(x, dy, g) : im2colConv(x, dy, g);
@@ -74,6 +83,8 @@ export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: Wei
     case 'taps-cn': return tapsChannelMajor(x, dy, g);
     case 'taps-nhwc': return tapsNhwc(x, dy, g);
     case 'taps-batched': return tapsBatched(x, dy, g);
+    case 'rows-cols': return rowsColsApplies(g) ? rowsCols(x, dy, g) : im2colConv(x, dy, g);
+    case 'taps-flat-batched': return g.stride[0] === 1 && g.stride[1] === 1 ? tapsFlatBatched(x, dy, g, imagesPerGemm(g, g.ho * g.wo)) : tapsBatched(x, dy, g);
     case 'conv': return asConv(x, dy, g);
   }
 }
@@ -114,40 +125,16 @@ export function imagesPerGemm(g: ConvGeometry, hw: number): number {
 }
 
 // x[N,C,H,W], dy[N,O,Ho,Wo] -> cols[N, C*kh*kw, Ho*Wo] -> sum over groups b of dY[b] @ cols[b]^T = dW[O, C*kh*kw]
-function im2colConv(x: Value, dy: Value, g: ConvGeometry): Value {
+function im2colConv(x: Value, dy: Value, g: ConvGeometry, separable = false): Value {
   const k = g.kh * g.kw;
   const hw = g.ho * g.wo;
   const pointwise = k === 1 && g.stride[0] === 1 && g.stride[1] === 1 && g.pad[0] === 0 && g.pad[1] === 0;
-  const cols = pointwise ? reshape(x, [g.n, g.c, hw]) : reshape(patches(x, g), [g.n, g.c * k, hw]);
+  const cols = pointwise ? reshape(x, [g.n, g.c, hw]) : separable ? separablePatches(x, g) : reshape(patches(x, g), [g.n, g.c * k, hw]);
   // Grouping transposes the k-times-larger cols here, so only tiny maps (where [N, O, C*k] products explode) get it.
   const group = hw < 128 ? imagesPerGemm(g, hw) : 1;
   const [colsG, dyG] = group === 1 ? [cols, reshape(dy, [g.n, g.o, hw])] : [groupImages(cols, group), groupImages(reshape(dy, [g.n, g.o, hw]), group)];
   const perGroup = matmul(dyG, transposeLast2(colsG));
   return reshape(reduceSum(perGroup, [0], false), [g.o, g.c, g.kh, g.kw]);
-}
-
-/**
- * [N,C,H,W] -> [1, N*C*kh*kw, Ho, Wo] (image, channel, tap): every kernel tap's (strided, dilated, padded) view, via
- * a one-hot Conv with one group per (image, channel). One group would do the same sums, but ORT then runs it as an
- * NCHWc Conv whose ReorderOutput back to NCHW cost more than the Conv itself (make run's stem: 0.18 + 0.10 ms; a
- * strided 3x3 on 56x56 maps: 4.4 + 5.7 ms vs 9.6 grouped); a grouped Conv with one input channel per group stays in
- * NCHW (conv.test.ts checks the optimized graph).
- */
-function patches(x: Value, g: ConvGeometry): Value {
-  const k = g.kh * g.kw;
-  const groups = g.n * g.c;
-  const onehot = new Float32Array(k * k);
-  for (let t = 0; t < k; t++) onehot[t * k + t] = 1;
-  const tapKernel = x.graph.constant(x.dtype === 'float64' ? Float64Array.from(onehot) : onehot, [1, k, 1, g.kh, g.kw], x.dtype);
-  // ORT folds the Expand into one initializer; the serialized graph keeps the k*k floats.
-  const kernel = reshape(expand(tapKernel, [groups, k, 1, g.kh, g.kw]), [groups * k, 1, g.kh, g.kw]);
-  return emit1('Conv', [reshape(x, [1, groups, g.h, g.w]), kernel], {
-    kernel_shape: { kind: 'ints', value: [g.kh, g.kw] },
-    strides: { kind: 'ints', value: [...g.stride] },
-    dilations: { kind: 'ints', value: [...g.dilation] },
-    pads: { kind: 'ints', value: [g.pad[0], g.pad[1], g.pad[0], g.pad[1]] },
-    group: { kind: 'int', value: groups },
-  }, [1, groups * k, g.ho, g.wo]);
 }
 
 // The reference: a Conv over x^T[C,N,H,W] with kernel dy^T[O,N,Ho,Wo]; forward stride becomes dilation and vice versa.

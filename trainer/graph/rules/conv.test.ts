@@ -20,6 +20,7 @@ const cases: { name: string; x: number[]; w: number[]; opts: op.Conv2dOptions }[
   { name: '1x1', x: [2, 3, 4, 4], w: [5, 3, 1, 1], opts: {} },
   { name: '1x1 on a tiny map (images grouped per GEMM)', x: [4, 3, 2, 2], w: [6, 3, 1, 1], opts: {} },
   { name: '3x3 pad 1, 16 channels (the flipped-conv dX and taps-batched dW path)', x: [2, 16, 4, 4], w: [3, 16, 3, 3], opts: { padding: 1 } },
+  { name: '3x3 pad 1 on a 16x16 map, 16 channels (the rows-cols dW path)', x: [1, 16, 16, 16], w: [2, 16, 3, 3], opts: { padding: 1 } },
   { name: '3x3 stride 2 pad 1 on a tiny map, 16 -> 64 channels (the gemm-col2im dX and im2col-gather-cm dW path)', x: [2, 16, 4, 4], w: [64, 16, 3, 3], opts: { stride: 2, padding: 1 } },
   { name: '1x1 stride 2 (odd input: the last row has no output)', x: [2, 3, 5, 5], w: [2, 3, 1, 1], opts: { stride: 2 } },
   { name: '1x1 stride 2, even input', x: [2, 3, 4, 6], w: [2, 3, 1, 1], opts: { stride: 2 } },
@@ -69,7 +70,7 @@ test('the forward runs as a GEMM only on small maps with >= 16 channels', () => 
 });
 
 test('every dW formulation agree on every geometry', async () => {
-  const methods: WeightGradMethod[] = ['auto', 'im2col-gather', 'im2col-gather-cm', 'shift-dy', 'im2col-conv', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-batched', 'conv'];
+  const methods: WeightGradMethod[] = ['auto', 'im2col-gather', 'im2col-gather-cm', 'shift-dy', 'im2col-conv', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-batched', 'rows-cols', 'im2col-conv-sep', 'taps-flat-batched', 'conv'];
   for (const c of cases) {
     const g = new Graph('dw');
     const x = g.input('x', c.x);
@@ -109,7 +110,12 @@ test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
   assert.equal(chooseWeightGradMethod(tinyStrided), 'im2col-gather-cm');
   const big = convGeometry([64, 64, 32, 32], [64, 64, 3, 3], { padding: 1 });
   assert.equal(chooseInputGradMethod(big), 'flipped-conv');
-  assert.equal(chooseWeightGradMethod(big), 'taps-batched');
+  assert.equal(chooseWeightGradMethod(big), 'rows-cols');
+  assert.equal(chooseWeightGradMethod(convGeometry([256, 32, 16, 16], [32, 32, 3, 3], { padding: 1 })), 'rows-cols'); // make run's layer1
+  assert.equal(chooseWeightGradMethod(convGeometry([256, 64, 8, 8], [64, 64, 3, 3], { padding: 1 })), 'im2col-gather-cm'); // layer2
+  const pointwise = convGeometry([64, 64, 16, 16], [256, 64, 1, 1], {});
+  assert.equal(chooseInputGradMethod(pointwise), 'flipped-conv');
+  assert.equal(chooseWeightGradMethod(pointwise), 'taps-batched');
   const thin = convGeometry([512, 8, 16, 16], [8, 8, 3, 3], { padding: 1 }); // make run's layer1 (width 1/8)
   assert.equal(chooseInputGradMethod(thin), 'flipped-conv');
   const rgbStem = convGeometry([64, 3, 32, 32], [64, 3, 3, 3], { padding: 1 });
@@ -121,13 +127,13 @@ test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
   const hugeStrided = convGeometry([4096, 64, 32, 32], [128, 64, 3, 3], { stride: 2, padding: 1 }); // cols: 5.4 GB
   assert.equal(chooseInputGradMethod(hugeStrided), 'conv-transpose');
   const hugeBatch = convGeometry([4096, 128, 16, 16], [128, 128, 3, 3], { padding: 1 }); // patches would be 4.8 GB
-  assert.equal(chooseWeightGradMethod(hugeBatch), 'taps-batched');
+  assert.equal(chooseWeightGradMethod(hugeBatch), 'taps-batched'); // and rows-cols' shifted copies 1.6 GB each
   assert.equal(chooseWeightGradMethod(hugeBatch, { sharesTransposedInput: true }), 'taps-batched');
-  // The shortcut alone keeps its per-tap GEMMs; beside its block's 3x3 (same input) it shares that dW's transpose.
-  assert.equal(chooseWeightGradMethod(stridedShortcut), 'taps-batched');
+  // The shortcut alone subsamples x with a Conv; beside its block's 3x3 (same input) it shares that dW's transpose.
+  assert.equal(chooseWeightGradMethod(stridedShortcut), 'im2col-conv');
   assert.equal(chooseWeightGradMethod(stridedShortcut, { sharesTransposedInput: true }), 'im2col-gather-cm');
   const imagenetStem = (n: number, px: number): ReturnType<typeof convGeometry> => convGeometry([n, 3, px, px], [64, 3, 7, 7], { stride: 2, padding: 3 });
-  assert.equal(chooseWeightGradMethod(imagenetStem(64, 64)), 'im2col-gather-cm');
+  assert.equal(chooseWeightGradMethod(imagenetStem(64, 64)), 'im2col-conv-sep');
   assert.equal(chooseWeightGradMethod(imagenetStem(256, 224)), 'conv'); // patches: 1.9 G entries
 });
 
@@ -170,20 +176,22 @@ test('a downsampling block\'s two dWs share one transposed copy of the block inp
   }
 });
 
-test('im2col-conv\'s patch Conv stays in NCHW once ORT has optimized the graph (no NCHWc Conv, no reorder)', async () => {
+test('the one-hot shift Convs (im2col-conv, im2col-conv-sep, rows-cols) stay in NCHW once ORT has optimized the graph', async () => {
   // One group would be rewritten into an NCHWc Conv whose ReorderOutput cost more than the Conv (bench/README.md).
-  const g = new Graph('stem_dw');
-  const geo = convGeometry([4, 1, 8, 8], [8, 1, 3, 3], { padding: 1 });
-  g.output('dw', convWeightGrad(g.input('x', [4, 1, 8, 8]), g.input('dy', [4, 8, 8, 8]), geo, 'im2col-conv'));
+  const geo = convGeometry([4, 2, 8, 8], [8, 2, 3, 3], { padding: 1 });
   const dir = mkdtempSync(join(tmpdir(), 'nchw-'));
   try {
-    const optimized = join(dir, 'optimized.onnx');
-    await ort.InferenceSession.create(g.toOnnx(), { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized, logSeverityLevel: 3 });
-    const nodes = onnxProto.onnx.ModelProto.decode(readFileSync(optimized)).graph!.node!;
-    const conv = nodes.filter((n) => n.opType === 'Conv');
-    assert.equal(conv.length, 1);
-    assert.equal(conv[0]!.domain ?? '', '', `the patch Conv runs as ${conv[0]!.domain}.Conv`);
-    assert.deepEqual(nodes.filter((n) => n.opType?.startsWith('Reorder')).map((n) => n.opType), []);
+    for (const [method, convs] of [['im2col-conv', 1], ['im2col-conv-sep', 2], ['rows-cols', 2]] as const) {
+      const g = new Graph('dw');
+      g.output('dw', convWeightGrad(g.input('x', [4, 2, 8, 8]), g.input('dy', [4, 8, 8, 8]), geo, method));
+      const optimized = join(dir, `${method}.onnx`);
+      await ort.InferenceSession.create(g.toOnnx(), { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized, logSeverityLevel: 3 });
+      const nodes = onnxProto.onnx.ModelProto.decode(readFileSync(optimized)).graph!.node!;
+      const conv = nodes.filter((n) => n.opType === 'Conv');
+      assert.equal(conv.length, convs, method);
+      for (const n of conv) assert.equal(n.domain ?? '', '', `${method}: a shift Conv runs as ${n.domain}.Conv`);
+      assert.deepEqual(nodes.filter((n) => n.opType?.startsWith('Reorder')).map((n) => n.opType), [], method);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -97,17 +97,18 @@ export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
 /**
  * 'flipped-conv' (a forward Conv of dY with W transposed and flipped) runs at forward speed where it applies
  * (stride 1, padding <= dilation*(k-1)) and dX has >= 8 channels (8: 0.98-1.09x the forward against ConvTranspose's
- * 0.39-0.46x on make run's layer1; 1- and 3-channel stems keep ConvTranspose). Strided kernels on
+ * 0.39-0.46x on make run's layer1; a 1x1 64->256 on 16x16 maps: 0.76-0.82x against 0.38-0.39x; 1- and 3-channel
+ * stems keep ConvTranspose). Strided kernels on
  * small maps: 'gemm-col2im' (one GEMM, then col2im as a GEMM that adds H*W/O of the first one's work: taken where
  * that is <= 1/4). Other strided layers, 1x1 shortcuts included: 'col2im-op' (one GEMM over the batch + ONNX Col2Im;
  * make run's strided dX 0.40-0.68x the forward against ConvTranspose's 0.30-0.47x, whose per-image GEMMs slow down
- * with a second thread). ConvTranspose elsewhere: stride-1 1x1 kernels (where it is a plain GEMM), thin stems,
- * float64 graphs and batches whose cols would pass 128 MB (bench/README.md has the numbers).
+ * with a second thread). ConvTranspose elsewhere: thin stems, float64 graphs and batches whose cols would pass 128 MB
+ * (bench/README.md has the numbers).
  */
 export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
   const fits = g.dilation[0] * (g.kh - 1) >= g.pad[0] && g.dilation[1] * (g.kw - 1) >= g.pad[1];
-  if (unitStride && fits && g.c >= 8 && g.kh * g.kw > 1) return 'flipped-conv';
+  if (unitStride && fits && g.c >= 8) return 'flipped-conv';
   if (unitStride) return 'conv-transpose';
   if (g.kh * g.kw > 1 && 4 * g.h * g.w <= g.o && fitsCol2im(g) && patchesFit(g)) return 'gemm-col2im';
   return patchesFit(g) ? 'col2im-op' : 'conv-transpose';
@@ -161,7 +162,7 @@ function flippedConv(dy: Value, w: Value, g: ConvGeometry, pad: [number, number]
   const reverse = new Float32Array(k * k);
   for (let t = 0; t < k; t++) reverse[t * k + (k - 1 - t)] = 1;
   const rev = w.graph.constant(w.dtype === 'float64' ? Float64Array.from(reverse) : reverse, [k, k], w.dtype);
-  const flipped = reshape(transpose(matmul(reshape(w, [g.o, g.c, k]), rev), [1, 0, 2]), [g.c, g.o, g.kh, g.kw]);
+  const flipped = k === 1 ? transpose(w, [1, 0, 2, 3]) : reshape(transpose(matmul(reshape(w, [g.o, g.c, k]), rev), [1, 0, 2]), [g.c, g.o, g.kh, g.kw]);
   return emit1('Conv', [dy, flipped], {
     kernel_shape: { kind: 'ints', value: [g.kh, g.kw] },
     pads: { kind: 'ints', value: [pad[0], pad[1], pad[0], pad[1]] },
