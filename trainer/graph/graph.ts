@@ -21,6 +21,7 @@ export class Graph {
   readonly outputs: { name: string; value: Value }[] = [];
   private readonly names = new Set<string>();
   private readonly scalarCache = new Map<string, Value>();
+  private readonly zerosCache = new Map<string, Value>();
   private nextId = 0;
   private scope: string | undefined;
 
@@ -55,6 +56,17 @@ export class Graph {
     if (!v) {
       v = this.constant(arrayOf(dtype, [x]), [], dtype);
       this.scalarCache.set(key, v);
+    }
+    return v;
+  }
+
+  /** A zero-filled constant, shared between uses of the same shape and dtype (so ORT's CSE can merge their users). */
+  zeros(shape: Shape, dtype: DType = 'float32'): Value {
+    const key = `${dtype}:${shape.join('x')}`;
+    let v = this.zerosCache.get(key);
+    if (!v) {
+      v = this.constant(arrayOf(dtype, new Array<number>(sizeOf(shape)).fill(0)), shape, dtype);
+      this.zerosCache.set(key, v);
     }
     return v;
   }

@@ -28,7 +28,7 @@ import type { Value } from '../ir.js';
 import { defineOp } from '../registry.js';
 import type { ConvGeometry } from './conv.js';
 import { constInts, emit1 } from './util.js';
-import { pad, reshape, transpose } from './shape.js';
+import { concat, reshape, transpose } from './shape.js';
 import { linear, matmul } from './matmul.js';
 import { reduceSum } from './reduce.js';
 
@@ -36,9 +36,19 @@ import { reduceSum } from './reduce.js';
 function patches(x: Value, g: ConvGeometry): Value {
   const k = g.kh * g.kw;
   const hw = g.ho * g.wo;
-  const rows = pad(reshape(transpose(x, [0, 2, 3, 1]), [g.n, g.h * g.w, g.c]), [0, 0, 0, 0, 1, 0]);
+  const rows = withZeroRow(reshape(transpose(x, [0, 2, 3, 1]), [g.n, g.h * g.w, g.c]));
   const index = x.graph.constant(patchRowIndex(g), [hw * k], 'int64');
   return emit1('Gather', [rows, index], { axis: { kind: 'int', value: 1 } }, [g.n, hw * k, g.c]);
+}
+
+/**
+ * [A, R, B] -> [A, R+1, B], the last row zero (the padding the patch indices point at). A Concat with a zero constant:
+ * ORT's Pad took 1.5x as long (1.8 against 1.1 ms on a full-width 32x32 layer's x, 0.30 against 0.22 on make run's
+ * layer2).
+ */
+function withZeroRow(v: Value): Value {
+  const [a, , b] = v.shape as [number, number, number];
+  return concat([v, v.graph.zeros([a, 1, b], v.dtype)], 1);
 }
 
 /**
@@ -77,7 +87,7 @@ export function im2colGatherChannelMajor(x: Value, dy: Value, g: ConvGeometry): 
   const hw = g.ho * g.wo;
   // The transposes are this form's overhead, dY's the larger (ORT moves it float by float: 1.2 ms of make run's
   // layer1 dW, 13.5 ms; 3.9 ms of the 7x7 RGB stem's 15.6 ms). Gathering whole N-float rows is what it buys.
-  const rows = pad(reshape(transpose(x, [1, 2, 3, 0]), [g.c, g.h * g.w, g.n]), [0, 0, 0, 0, 1, 0]);
+  const rows = withZeroRow(reshape(transpose(x, [1, 2, 3, 0]), [g.c, g.h * g.w, g.n]));
   const index = x.graph.constant(patchRowIndex(g, 'tap-major'), [k * hw], 'int64');
   const cols = emit1('Gather', [rows, index], { axis: { kind: 'int', value: 1 } }, [g.c, k * hw, g.n]);
   const dyT = reshape(transpose(reshape(dy, [g.n, g.o, hw]), [2, 0, 1]), [hw * g.n, g.o]);

@@ -100,10 +100,12 @@ export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
  * 0.39-0.46x on make run's layer1; a 1x1 64->256 on 16x16 maps: 0.76-0.82x against 0.38-0.39x; 1- and 3-channel
  * stems keep ConvTranspose). Strided kernels on
  * small maps: 'gemm-col2im' (one GEMM, then col2im as a GEMM that adds H*W/O of the first one's work: taken where
- * that is <= 1/4). Other strided layers, 1x1 shortcuts included: 'col2im-op' (one GEMM over the batch + ONNX Col2Im;
- * make run's strided dX 0.40-0.68x the forward against ConvTranspose's 0.30-0.47x, whose per-image GEMMs slow down
- * with a second thread). ConvTranspose elsewhere: thin stems, float64 graphs and batches whose cols would pass 128 MB
- * (bench/README.md has the numbers).
+ * that is <= 1/4). Strided kernels > 1x1 onto maps of >= 16x16: ConvTranspose, whose per-image GEMMs are wide
+ * enough there (a 3x3 s2 onto 16x16: 0.58-0.59x the forward against 'col2im-op' 0.47-0.49x; onto 28x28 0.63 against
+ * 0.49, whose Col2Im runs on one thread). Other strided layers, 1x1 shortcuts included: 'col2im-op' (one GEMM over
+ * the batch + ONNX Col2Im; make run's strided dX 0.40-0.68x the forward against ConvTranspose's 0.30-0.47x, whose
+ * per-image GEMMs slow down with a second thread). ConvTranspose also for thin stems, float64 graphs and batches whose
+ * cols would pass 128 MB (bench/README.md has the numbers).
  */
 export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
@@ -111,6 +113,7 @@ export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod,
   if (unitStride && fits && g.c >= 8) return 'flipped-conv';
   if (unitStride) return 'conv-transpose';
   if (g.kh * g.kw > 1 && 4 * g.h * g.w <= g.o && fitsCol2im(g) && patchesFit(g)) return 'gemm-col2im';
+  if (g.kh * g.kw > 1 && g.ho * g.wo >= 256) return 'conv-transpose'; // its per-image GEMMs are wide enough here
   return patchesFit(g) ? 'col2im-op' : 'conv-transpose';
 }
 
