@@ -5,9 +5,11 @@
 // directly.
 // Usage: npx tsx bench/train-step.ts [--width 0.125] [--batch 256] [--size 28] [--channels 1] [--threads 2]
 //   [--provider cpu] [--steps 5] [--optimizer lars|sgd|adam|adamw] [--head 512] [--nce 128] [--spinning off|on]
-//   [--keep-profile] [--profile off] [--json]
+//   [--keep-profile] [--profile off] [--json] [--per-conv]
 // --profile off runs without ORT's profiler (which costs ~10% of the step) and prints no time split; --json ends with
-// one JSON line of the per-step times (bench/vs-pytorch.ts reads it).
+// one JSON line of the per-step times (bench/vs-pytorch.ts reads it). --per-conv adds, per Conv layer, its forward,
+// dX and dW kernel time inside the step and their ratios (the per-op bar of bench/conv-grad.ts, measured in place:
+// each gradient op reads what the step just wrote, not inputs cold from a dozen other programs).
 // With ORT's idle-thread spinning off (the default here) the process's CPU time per step is meaningful: it is
 // printed too, and is the number to compare between two builds on a machine whose other jobs make wall time noisy.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,11 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine, ParameterStore, parseProvider } from '../trainer/engine/index.js';
-import { latestProfile, splitRuns, type RunSplit } from '../trainer/engine/profile.js';
+import { latestProfile, layerTimes, splitRuns, type RunSplit } from '../trainer/engine/profile.js';
 import { GRAD_SCOPE } from '../trainer/graph/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../trainer/models/index.js';
 import { createOptimizer, type OptimizerKind } from '../trainer/optim/index.js';
-import { TrainStep, applyUpdate } from '../trainer/train/step.js';
+import { TrainStep, applyUpdate, buildTrainGraph } from '../trainer/train/step.js';
+import { convLayers } from '../trainer/graph/rules/conv.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +40,7 @@ const { values } = parseArgs({
     'keep-profile': { type: 'boolean', default: false },
     profile: { type: 'string', default: 'on' },
     json: { type: 'boolean', default: false },
+    'per-conv': { type: 'boolean', default: false },
   },
 });
 const b = Number(values.batch);
@@ -64,7 +68,8 @@ const engine = await Engine.create({
   ...(profiling ? { profilePrefix: join(profileDir, 'step') } : {}),
 });
 let t = performance.now();
-const step = await TrainStep.compile(engine, { model, batchSize: b, height: size, width: size, temperature: 0.2 });
+const stepOptions = { model, batchSize: b, height: size, width: size, temperature: 0.2 };
+const step = await TrainStep.compile(engine, stepOptions);
 console.log(`compile ${((performance.now() - t) / 1000).toFixed(1)} s`);
 const store = new ParameterStore();
 const init = initParameters(step.specs, 1);
@@ -95,7 +100,9 @@ for (let i = 0; i < Number(values.steps) + 1; i++) {
   console.log(`step ${i}${i === 0 ? ' (warm-up, not counted)' : ''}: loss ${r.loss.toFixed(4)} program ${(t1 - t).toFixed(0)} ms, update ${(t2 - t1).toFixed(0)} ms`);
 }
 await step.release(); // ORT writes the profile when the session goes
-const runs = profiling ? splitRuns(latestProfile(join(profileDir, 'step')), GRAD_SCOPE).slice(1) : [];
+const profile = profiling ? latestProfile(join(profileDir, 'step')) : '';
+const runs = profiling ? splitRuns(profile, GRAD_SCOPE).slice(1) : [];
+const perConv = values['per-conv'] && profiling ? perConvLines(profile) : [];
 if (values['keep-profile'] && profiling) console.log(`ORT profile kept in ${profileDir}`);
 else rmSync(profileDir, { recursive: true, force: true });
 
@@ -119,7 +126,32 @@ if (profiling) {
   console.log(`  (of the kernel time, ${ortMade.toFixed(0)} ms ran in nodes ORT made itself (NCHWc Convs, layout reorders), each`);
   console.log(`  counted in the scope of the node before it; ORT's model_run ${runMs.toFixed(0)} ms vs ${mean(program).toFixed(0)} ms around program.run)`);
 }
+for (const line of perConv) console.log(line);
 if (values.json) {
   const stepMsEach = program.map((ms, i) => ms + upd[i]!);
   console.log(JSON.stringify({ impl: 'ours', threads, stepMs: stepMsEach, cpuMs: cpu, losses }));
+}
+
+/** Per Conv layer of the step: forward, dX and dW kernel ms (median over the counted steps) and their ratios. */
+function perConvLines(profilePath: string): string[] {
+  const { graph } = buildTrainGraph(stepOptions); // the same build as the compiled one: its value names and scopes
+  const scopeOfValue = new Map(graph.nodes.flatMap((node) => node.outputs.map((v) => [v.name, node.scope] as const)));
+  const times = layerTimes(profilePath, GRAD_SCOPE, (v) => scopeOfValue.get(v), 1);
+  const lines = [`per Conv layer, kernel ms inside the step, median of ${Number(values.steps)} steps (ratio: the forward's time over the gradient op's, = their GFLOP/s ratio):`];
+  let below = 0;
+  for (const [label, g] of convLayers(graph)) {
+    const t = times.get(label);
+    if (!t) continue;
+    const ratio = (ms: number): string => {
+      if (ms === 0) return '     -';
+      if (t.forward / ms < 0.5) below++;
+      return `${(t.forward / ms).toFixed(2).padStart(6)}${t.forward / ms < 0.5 ? '<' : ' '}`;
+    };
+    const shape = `${g.kh}x${g.kw} s${g.stride[0]} C${g.c}->${g.o} ${g.h}x${g.w} N=${g.n}`;
+    const grads = t.backward > 0 ? `dX+dW ${t.backward.toFixed(2).padStart(6)} (GEMM form: ${(2 * t.forward / t.backward).toFixed(2)} per op)` :
+      `dX ${t.dx.toFixed(2).padStart(6)} ${ratio(t.dx)} dW ${t.dw.toFixed(2).padStart(6)} ${ratio(t.dw)}`;
+    lines.push(`  ${label.padEnd(7)} ${shape.padEnd(30)} fwd ${t.forward.toFixed(2).padStart(6)}  ${grads}`);
+  }
+  lines.push(below === 0 ? '  every gradient op >= 0.5x its forward in the step' : `  ${below} gradient op(s) below 0.5x their forward in the step (<)`);
+  return lines;
 }

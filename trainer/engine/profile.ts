@@ -34,10 +34,13 @@ export function latestProfile(prefix: string): string {
   return files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
 }
 
-/** Which scope an ORT node name belongs to (ORT keeps our name as a prefix of nodes it fuses); null: ORT-made. */
+/**
+ * Which scope an ORT node name belongs to (ORT keeps our name as a prefix of nodes it fuses; forward nodes may sit in
+ * a scope of their own, a Conv layer's 'conv3/Conv_57'); null: ORT-made.
+ */
 export function scopeOf(nodeName: string, gradScope: string): Scope | null {
   if (nodeName.startsWith(`${gradScope}/`)) return 'backward';
-  return /^[A-Z][A-Za-z0-9]*_\d+/.test(nodeName) ? 'forward' : null;
+  return /^(?:[\w.]+\/)*[A-Z][A-Za-z0-9]*_\d+/.test(nodeName) ? 'forward' : null;
 }
 
 /** Per model run (in order), kernel time per scope. */
@@ -56,4 +59,62 @@ export function splitRuns(profilePath: string, gradScope: string): RunSplit[] {
     if (own === null) out[i]!.ortMadeMs += e.dur / 1e3;
   }
   return out;
+}
+
+/** One Conv layer's kernel time per run, ms, by part. */
+export interface LayerTime {
+  forward: number;
+  dx: number;
+  dw: number;
+  /** Gradient nodes not split into dX and dW: a layer whose forward runs as Gather + GEMM. */
+  backward: number;
+}
+
+type LayerPart = keyof LayerTime;
+interface Owner { layer: string; part: LayerPart }
+
+/**
+ * Kernel time of each Conv layer per run, the median over runs (one slow first run, ORT growing its arena, would
+ * otherwise dominate a mean): trainer/graph's conv2d builds a layer in scope 'conv<k>' and autodiff its gradients in
+ * 'grad/conv<k>' (a Conv node's in 'grad/conv<k>.dx' and '.dw'). Runs before `fromRun` are left out (the warm-up).
+ * Nodes ORT made: an NCHWc Conv 'conv_<i>_nchwc' is our Conv whose output value is 'conv_<i>' (`scopeOfValue` gives
+ * the scope it was built in); a ReorderInput serves the node after it; anything else ORT made, the node before it.
+ */
+export function layerTimes(profilePath: string, gradScope: string, scopeOfValue: (valueName: string) => string | undefined, fromRun = 0): Map<string, LayerTime> {
+  const events = JSON.parse(readFileSync(profilePath, 'utf8')) as ProfileEvent[];
+  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts).slice(fromRun);
+  const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).sort((a, b) => a.ts - b.ts);
+  const named = kernels.map((e): Owner | null | 'ort' => {
+    const name = e.name.slice(0, -'_kernel_time'.length);
+    const nchwc = /^(conv_\d+)_nchwc/.exec(name);
+    if (nchwc) return ownerOf(scopeOfValue(nchwc[1]!) ?? '', gradScope);
+    return scopeOf(name, gradScope) === null ? 'ort' : ownerOf(name, gradScope);
+  });
+  const perRun = runs.map(() => new Map<string, LayerTime>());
+  kernels.forEach((e, i) => {
+    const run = runs.findIndex((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur);
+    let owner = named[i];
+    if (owner === 'ort') {
+      const reorderIn = e.name.startsWith('ReorderInput');
+      for (let j = i; owner === 'ort' && j >= 0 && j < kernels.length; j += reorderIn ? 1 : -1) owner = named[j]!;
+    }
+    if (run < 0 || !owner || owner === 'ort') return;
+    const t = perRun[run]!.get(owner.layer) ?? { forward: 0, dx: 0, dw: 0, backward: 0 };
+    t[owner.part] += e.dur / 1e3;
+    perRun[run]!.set(owner.layer, t);
+  });
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  const out = new Map<string, LayerTime>();
+  for (const layer of new Set(perRun.flatMap((m) => [...m.keys()]))) {
+    const part = (p: LayerPart): number => median(perRun.map((m) => m.get(layer)?.[p] ?? 0));
+    out.set(layer, { forward: part('forward'), dx: part('dx'), dw: part('dw'), backward: part('backward') });
+  }
+  return out;
+}
+
+/** 'conv3/Conv_5' -> forward of conv3; 'grad/conv3.dw/MatMul_8' -> its dW; 'grad/conv3/...' -> its backward. */
+function ownerOf(scopeOrName: string, gradScope: string): Owner | null {
+  const m = /(?:^|\/)(conv\d+)(?:\.(dx|dw))?(?:\/|$)/.exec(scopeOrName);
+  if (!m) return null;
+  return { layer: m[1]!, part: scopeOrName.startsWith(`${gradScope}/`) ? (m[2] as 'dx' | 'dw' | undefined) ?? 'backward' : 'forward' };
 }

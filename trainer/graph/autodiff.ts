@@ -48,7 +48,10 @@ function backward(target: Value | GradientSeeds, wrt: readonly Value[]): Value[]
     const def = opDef(node.opType);
     if (def?.noGrad) continue;
     if (!def?.grad) throw new Error(`gradients: no gradient rule for ${node.opType} (producing ${node.outputs[0]?.name})`);
-    const dIn = def.grad({ node, dOut, needs });
+    const rule = (): readonly (Value | null | undefined)[] => def.grad!({ node, dOut, needs });
+    // A forward node built in a scope (a Conv layer's 'conv3') gets its backward nodes in 'grad/conv3', so ORT's
+    // profiler times each layer's gradient apart (bench/train-step.ts --per-conv).
+    const dIn = node.scope ? graph.withScope(`${GRAD_SCOPE}/${node.scope}`, rule) : rule();
     node.inputs.forEach((x, i) => {
       const d = dIn[i];
       if (!needs[i] || !d) return;

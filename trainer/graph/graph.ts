@@ -91,6 +91,11 @@ export class Graph {
     return node.outputs;
   }
 
+  /** The scope nodes are being built in (withScope), if any. */
+  get currentScope(): string | undefined {
+    return this.scope;
+  }
+
   /** Runs build() with every node it adds tagged `scope` (ORT's profiler then attributes time per scope). */
   withScope<T>(scope: string, build: () => T): T {
     const outer = this.scope;

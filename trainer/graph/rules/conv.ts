@@ -5,6 +5,7 @@
 
 import { type Node, type Value, fmtShape } from '../ir.js';
 import { defineOp } from '../registry.js';
+import type { Graph } from '../graph.js';
 import { emit1, sameDType } from './util.js';
 import { chooseWeightGradMethod, convWeightGrad } from './conv-weight-grad.js';
 import { convAsGemm, fitsCol2im, fitsGemmForward, gemmCol2im, patchesFit } from './conv-gather.js';
@@ -63,13 +64,34 @@ function convAttrs(g: ConvGeometry): Record<string, { kind: 'ints'; value: numbe
   };
 }
 
-/** x[N,C,H,W] * w[O,C,kh,kw] -> [N,O,Ho,Wo] */
+/**
+ * x[N,C,H,W] * w[O,C,kh,kw] -> [N,O,Ho,Wo]. The layer's nodes get a scope of their own, 'conv<k>' (k-th conv2d in
+ * its graph), and autodiff puts their gradients in 'grad/conv<k>', dX and dW of a Conv node in '.dx' / '.dw' below
+ * that: ORT's profiler then times each layer's forward and gradients apart (bench/train-step.ts --per-conv).
+ */
 export function conv2d(x: Value, w: Value, opts: Conv2dOptions = {}): Value {
   sameDType('conv2d', x, w);
   const g = convGeometry(x.shape, w.shape, opts);
   const method = opts.forward === 'auto' ? chooseForwardMethod(g) : opts.forward ?? 'conv';
-  if (method === 'gemm' && fitsGemmForward(g)) return convAsGemm(x, w, g);
-  return emit1('Conv', [x, w], convAttrs(g), [g.n, g.o, g.ho, g.wo]);
+  const graph = x.graph;
+  const layer = registerLayer(graph, g);
+  return graph.withScope(graph.currentScope ? `${graph.currentScope}/${layer}` : layer, () =>
+    method === 'gemm' && fitsGemmForward(g) ? convAsGemm(x, w, g) : emit1('Conv', [x, w], convAttrs(g), [g.n, g.o, g.ho, g.wo]));
+}
+
+const layers = new WeakMap<Graph, Map<string, ConvGeometry>>();
+
+/** The graph's conv2d layers by scope label ('conv<k>'), in build order. */
+export function convLayers(graph: Graph): ReadonlyMap<string, ConvGeometry> {
+  return layers.get(graph) ?? new Map();
+}
+
+function registerLayer(graph: Graph, g: ConvGeometry): string {
+  const own = layers.get(graph) ?? new Map<string, ConvGeometry>();
+  layers.set(graph, own);
+  const label = `conv${own.size}`;
+  own.set(label, g);
+  return label;
 }
 
 /**
@@ -193,8 +215,10 @@ defineOp('Conv', {
     const [x, w, b] = node.inputs;
     if (b) throw new Error('Conv gradient: a bias input is not supported (add a broadcast bias instead)');
     const g = geometryOf(x!, w!, node.attrs);
-    const dw = needs[1] ? convWeightGrad(x!, dy!, g, undefined, { sharesTransposedInput: transposedBySibling(node, x!) }) : null;
-    return [needs[0] ? convInputGrad(dy!, w!, g) : null, dw];
+    const graph = x!.graph;
+    const part = <T>(name: string, build: () => T): T => (graph.currentScope ? graph.withScope(`${graph.currentScope}.${name}`, build) : build());
+    const dw = needs[1] ? part('dw', () => convWeightGrad(x!, dy!, g, undefined, { sharesTransposedInput: transposedBySibling(node, x!) })) : null;
+    return [needs[0] ? part('dx', () => convInputGrad(dy!, w!, g)) : null, dw];
   },
 });
 
