@@ -47,24 +47,31 @@ export function patches(x: Value, g: ConvGeometry): Value {
  */
 export function rowsCols(x: Value, dy: Value, g: ConvGeometry): Value {
   const hw = g.ho * g.w;
-  const rows = shiftConv(x, g.n * g.c, [g.h, g.w], 0, { k: g.kh, dilation: g.dilation[0], stride: g.stride[0], before: g.pad[0], after: g.pad[0] });
+  const rows = shiftConv(x, g.n * g.c, [g.h, g.w], 0, heightTaps(g));
   const left = (g.kw - 1) * g.dilation[1] - g.pad[1];
-  const cols = shiftConv(dy, g.n * g.o, [g.ho, g.wo], 1, { k: g.kw, dilation: g.dilation[1], stride: 1, before: left, after: g.w - g.wo + g.pad[1], reversed: true });
+  const cols = shiftConv(dy, g.n * g.o, [g.ho, g.wo], 1, {
+    k: g.kw, dilation: g.dilation[1], stride: 1, before: left, after: g.w - g.wo + g.pad[1], reversed: true,
+  });
   const perImage = matmul(reshape(rows, [g.n, g.c * g.kh, hw]), transposeLast2(reshape(cols, [g.n, g.o * g.kw, hw])));
   return transpose(reshape(reduceSum(perImage, [0], false), [g.c, g.kh, g.o, g.kw]), [2, 0, 1, 3]);
 }
 
-/** Where rowsCols applies: unit stride along the width, and padding no wider than the kernel's reach. */
+/** Where rowsCols applies: unit stride along the width (dY's shifts land on x's grid), padding within the kernel. */
 export function rowsColsApplies(g: ConvGeometry): boolean {
   return g.stride[1] === 1 && g.pad[1] <= (g.kw - 1) * g.dilation[1] && g.pad[0] <= (g.kh - 1) * g.dilation[0];
+}
+
+/** Whether rowsCols' two sets of shifted copies, x's kh and dY's kw, each stay within MAX_PATCH_ENTRIES. */
+export function rowsColsFit(g: ConvGeometry): boolean {
+  return Math.max(g.c * g.kh, g.o * g.kw) * g.n * g.ho * g.w <= MAX_PATCH_ENTRIES;
 }
 
 /** One axis of a one-hot shift Conv: taps k at this dilation and stride, zero padding before/after. */
 interface Shift { k: number; dilation: number; stride: number; before: number; after: number; reversed?: boolean }
 
-/** Its two shifted copies, x's kh and dY's kw, each within MAX_PATCH_ENTRIES. */
-export function rowsColsFit(g: ConvGeometry): boolean {
-  return Math.max(g.c * g.kh, g.o * g.kw) * g.n * g.ho * g.w <= MAX_PATCH_ENTRIES;
+/** The Conv's kernel rows as shifts of its input along the height (strided, padded as the Conv is). */
+function heightTaps(g: ConvGeometry): Shift {
+  return { k: g.kh, dilation: g.dilation[0], stride: g.stride[0], before: g.pad[0], after: g.pad[0] };
 }
 
 /**
@@ -72,7 +79,7 @@ export function rowsColsFit(g: ConvGeometry): boolean {
  * 1: width) by t*dilation - before (strided), zero where it leaves the map; `reversed` numbers the taps k-1..0 (dY's
  * width shifts in rowsCols move by p - j*d).
  */
-export function shiftConv(v: Value, groups: number, [h, w]: [number, number], axis: 0 | 1, s: Shift): Value {
+function shiftConv(v: Value, groups: number, [h, w]: [number, number], axis: 0 | 1, s: Shift): Value {
   const k = s.k;
   const onehot = new Float32Array(k * k);
   for (let t = 0; t < k; t++) onehot[t * k + (s.reversed ? k - 1 - t : t)] = 1;
@@ -93,7 +100,9 @@ export function shiftConv(v: Value, groups: number, [h, w]: [number, number], ax
 
 /** x[N,C,H,W] -> [N, C*kh*kw, Ho*Wo]: the im2col-conv patches, as a height-shift Conv and then a width-shift Conv. */
 export function separablePatches(x: Value, g: ConvGeometry): Value {
-  const rows = shiftConv(x, g.n * g.c, [g.h, g.w], 0, { k: g.kh, dilation: g.dilation[0], stride: g.stride[0], before: g.pad[0], after: g.pad[0] });
-  const cols = shiftConv(rows, g.n * g.c * g.kh, [g.ho, g.w], 1, { k: g.kw, dilation: g.dilation[1], stride: g.stride[1], before: g.pad[1], after: g.pad[1] });
+  const rows = shiftConv(x, g.n * g.c, [g.h, g.w], 0, heightTaps(g));
+  const cols = shiftConv(rows, g.n * g.c * g.kh, [g.ho, g.w], 1, {
+    k: g.kw, dilation: g.dilation[1], stride: g.stride[1], before: g.pad[1], after: g.pad[1],
+  });
   return reshape(cols, [g.n, g.c * g.kh * g.kw, g.ho * g.wo]);
 }
