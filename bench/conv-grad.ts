@@ -147,7 +147,8 @@ async function cases(l: Layer, g: ConvGeometry): Promise<Case[]> {
   }
   const chosenAlone = chooseWeightGradMethod(g);
   const sg = l.sibling && convGeometry(l.sibling.x, l.sibling.w, l.sibling.opts);
-  const chosenBeside = sg && chooseWeightGradMethod(g, { sharesTransposedInput: chooseWeightGradMethod(sg) === 'im2col-gather-cm' });
+  const context = sg && chooseWeightGradMethod(sg) === 'im2col-gather-cm' ? { transposedBy: sg } : {};
+  const chosenBeside = sg && chooseWeightGradMethod(g, context);
   const beside = chosenBeside !== undefined && chosenBeside !== chosenAlone ? chosenBeside : undefined;
   for (const m of values.all ? DW_ALL : DW_DEFAULT) {
     const mark = m === chosenAlone && !beside ? '*' : ' ';
@@ -158,7 +159,7 @@ async function cases(l: Layer, g: ConvGeometry): Promise<Case[]> {
     const alone = await compileOne('  sibling dW alone', { x: l.x, sdy }, (v) => convWeightGrad(v['x']!, v['sdy']!, sg));
     const both = await compileOne(`dW* ${beside} +sib`, { x: l.x, dy: dyShape, sdy }, (v) => [
       convWeightGrad(v['x']!, v['sdy']!, sg),
-      convWeightGrad(v['x']!, v['dy']!, g, beside),
+      convWeightGrad(v['x']!, v['dy']!, g, beside, context),
     ]);
     alone.timesOnly = true;
     both.minus = alone;

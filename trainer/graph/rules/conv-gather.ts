@@ -79,20 +79,32 @@ export function im2colGather(x: Value, dy: Value, g: ConvGeometry): Value {
   return reshape(transpose(dw, [0, 2, 1]), [g.o, g.c, g.kh, g.kw]);
 }
 
-// x[N,C,H,W] -> xc[C, H*W+1, N] (images innermost, the last row zero: the padding) -> cols[C*k, Ho*Wo*N];
-// dW^T[C*k, O] = cols @ dY^T[Ho*Wo*N, O]. The patch matrix is the GEMM's A, which MLAS streams as it is; as B (above)
+// x[N,C,H,W] -> xc[B*C, H*W+1, N/B] (B groups of images, images innermost, the last row zero: the padding) ->
+// cols[B, C*k, Ho*Wo*N/B]; dW^T[C*k, O] = sum over groups of cols @ dY^T[Ho*Wo*N/B, O]. The patch matrix is the GEMM's A, which MLAS streams as it is; as B (above)
 // it is repacked block by block for a GEMM only O rows tall.
-export function im2colGatherChannelMajor(x: Value, dy: Value, g: ConvGeometry): Value {
+export function im2colGatherChannelMajor(x: Value, dy: Value, g: ConvGeometry, b = imageGroups(g)): Value {
   const k = g.kh * g.kw;
   const hw = g.ho * g.wo;
+  const n = g.n / b;
   // The transposes are this form's overhead, dY's the larger (ORT moves it float by float: 1.2 ms of make run's
-  // layer1 dW, 13.5 ms; 3.9 ms of the 7x7 RGB stem's 15.6 ms). Gathering whole N-float rows is what it buys.
-  const rows = withZeroRow(reshape(transpose(x, [1, 2, 3, 0]), [g.c, g.h * g.w, g.n]));
+  // layer1 dW, 13.5 ms; 3.9 ms of the 7x7 RGB stem's 15.6 ms). Gathering whole n-float rows is what it buys.
+  const rows = withZeroRow(reshape(transpose(reshape(x, [b, n, g.c, g.h * g.w]), [0, 2, 3, 1]), [b * g.c, g.h * g.w, n]));
   const index = x.graph.constant(patchRowIndex(g, 'tap-major'), [k * hw], 'int64');
-  const cols = emit1('Gather', [rows, index], { axis: { kind: 'int', value: 1 } }, [g.c, k * hw, g.n]);
-  const dyT = reshape(transpose(reshape(dy, [g.n, g.o, hw]), [2, 0, 1]), [hw * g.n, g.o]);
-  const dwT = matmul(reshape(cols, [g.c * k, hw * g.n]), dyT);
+  const cols = emit1('Gather', [rows, index], { axis: { kind: 'int', value: 1 } }, [b * g.c, k * hw, n]);
+  const dyT = reshape(transpose(reshape(dy, [b, n, g.o, hw]), [0, 3, 1, 2]), [b, hw * n, g.o]);
+  const perGroup = matmul(reshape(cols, [b, g.c * k, hw * n]), dyT); // [B, C*k, O]
+  const dwT = b === 1 ? reshape(perGroup, [g.c * k, g.o]) : reduceSum(perGroup, [0], false);
   return transpose(reshape(dwT, [g.c, g.kh, g.kw, g.o]), [3, 0, 1, 2]);
+}
+
+/**
+ * Image groups B of 'im2col-gather-cm'. A small dW ([C*k, O]) from one GEMM with a huge K leaves MLAS's threads short
+ * of tiles (it splits M and N only): the images then go in B groups, one GEMM each, summed. make run's layer2.0 (C32
+ * -> 64): 4.9-5.3 ms against 6.0-6.3 (the transposes with the group axis outermost ran faster too); layers whose dW
+ * passes 2^16 entries lost (a full-width 32x32 strided 3x3: 17.7 against 16.4-16.7 ms).
+ */
+export function imageGroups(g: ConvGeometry): number {
+  return g.c * g.kh * g.kw * g.o < 1 << 16 ? largestDivisorUpTo(g.n, 4) : 1;
 }
 
 function largestDivisorUpTo(n: number, max: number): number {

@@ -25,7 +25,7 @@ import { pad, reshape, slice, transpose } from './shape.js';
 import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
 import { stackTaps, tapView, taps } from './conv-taps.js';
-import { im2colGather, im2colGatherChannelMajor, patchesFit } from './conv-gather.js';
+import { im2colGather, im2colGatherChannelMajor, imageGroups, patchesFit } from './conv-gather.js';
 import { shiftDy, tapsChannelMajor, tapsFlat, tapsFlatBatched, tapsNhwc } from './conv-weight-grad-alternatives.js';
 import { patches, rowsCols, rowsColsApplies, rowsColsFit, separablePatches } from './conv-onehot.js';
 
@@ -36,11 +36,12 @@ export const weightGradConfig: { method: WeightGradMethod } = { method: 'auto' }
 /** What the choice may know beyond the layer's geometry. */
 export interface WeightGradContext {
   /**
-   * Another Conv on the same input takes 'im2col-gather-cm' (ResNet's downsampling block: its 3x3 and its 1x1
-   * shortcut read the block input). Both dWs then build the same transposed copy of x and ORT's common-subexpression
-   * pass keeps one: what is left of this dW is a Gather, a transpose of dY and the GEMM.
+   * The geometry of another Conv on the same input whose dW is 'im2col-gather-cm' (ResNet's downsampling block: its
+   * 3x3 and its 1x1 shortcut read the block input). This dW, built the same way with the same image groups, then
+   * emits the same transposed copy of x and ORT's common-subexpression pass keeps one: what is left of it is a
+   * Gather, a transpose of dY and the GEMM.
    */
-  sharesTransposedInput?: boolean;
+  transposedBy?: ConvGeometry;
 }
 
 /**
@@ -67,17 +68,17 @@ export function chooseWeightGradMethod(g: ConvGeometry, context: WeightGradConte
   if (g.c < 16 && k >= 25) return patchesFit(g) ? 'im2col-conv-sep' : 'conv';
   if (k > 1 && unitStride && g.c >= 16 && g.ho * g.wo >= 256 && rowsColsApplies(g) && rowsColsFit(g)) return 'rows-cols';
   if (k > 1 && g.c >= 8 && g.ho * g.wo <= 256 && patchesFit(g)) return 'im2col-gather-cm';
-  if (context.sharesTransposedInput && k === 1 && g.ho * g.wo <= 64 && patchesFit(g)) return 'im2col-gather-cm';
+  if (context.transposedBy && k === 1 && g.ho * g.wo <= 64 && patchesFit(g)) return 'im2col-gather-cm';
   return unitStride && (k === 1 || g.c >= 16) ? 'taps-batched' : 'im2col-conv';
 }
 
 export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = weightGradConfig.method, context: WeightGradContext = {}): Value {
   switch (method) {
-    case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g, context));
+    case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g, context), context);
     case 'im2col-conv': return im2colConv(x, dy, g);
     case 'im2col-conv-sep': return im2colConv(x, dy, g, true);
     case 'im2col-gather': return im2colGather(x, dy, g);
-    case 'im2col-gather-cm': return im2colGatherChannelMajor(x, dy, g);
+    case 'im2col-gather-cm': return im2colGatherChannelMajor(x, dy, g, imageGroups(context.transposedBy ?? g));
     case 'shift-dy': return g.stride[0] === 1 && g.stride[1] === 1 ? shiftDy(x, dy, g) : im2colConv(x, dy, g);
     case 'taps-flat': return tapsFlat(x, dy, g);
     case 'taps-cn': return tapsChannelMajor(x, dy, g);

@@ -129,22 +129,26 @@ test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
   assert.equal(chooseInputGradMethod(hugeStrided), 'conv-transpose');
   const hugeBatch = convGeometry([4096, 128, 16, 16], [128, 128, 3, 3], { padding: 1 }); // patches would be 4.8 GB
   assert.equal(chooseWeightGradMethod(hugeBatch), 'taps-batched'); // and rows-cols' shifted copies 1.6 GB each
-  assert.equal(chooseWeightGradMethod(hugeBatch, { sharesTransposedInput: true }), 'taps-batched');
+  assert.equal(chooseWeightGradMethod(hugeBatch, { transposedBy: hugeBatch }), 'taps-batched');
   // The shortcut alone subsamples x with a Conv; beside its block's 3x3 (same input) it shares that dW's transpose.
   assert.equal(chooseWeightGradMethod(stridedShortcut), 'im2col-conv');
-  assert.equal(chooseWeightGradMethod(stridedShortcut, { sharesTransposedInput: true }), 'im2col-gather-cm');
+  const stridedBlock = convGeometry([256, 32, 16, 16], [64, 32, 3, 3], { stride: 2, padding: 1 });
+  assert.equal(chooseWeightGradMethod(stridedShortcut, { transposedBy: stridedBlock }), 'im2col-gather-cm');
   const imagenetStem = (n: number, px: number): ReturnType<typeof convGeometry> => convGeometry([n, 3, px, px], [64, 3, 7, 7], { stride: 2, padding: 3 });
   assert.equal(chooseWeightGradMethod(imagenetStem(64, 64)), 'im2col-conv-sep');
   assert.equal(chooseWeightGradMethod(imagenetStem(256, 224)), 'conv'); // patches: 1.9 G entries
 });
 
-test('a downsampling block\'s two dWs share one transposed copy of the block input once ORT has optimized the graph', async () => {
+// Two blocks: in the first both dWs would group images alike by themselves; in the second the 3x3's dW is too big to
+// group them (imageGroups) and the shortcut's must follow it.
+for (const [c, o] of [[16, 32], [64, 128]] as const) {
+test(`a downsampling block's two dWs share one transposed copy of the block input once ORT has optimized the graph (C${c} -> ${o})`, async () => {
   const g = new Graph('downsample');
-  const x = g.input('x', [8, 16, 8, 8]);
-  const w3 = g.param('w3', [32, 16, 3, 3]);
-  const w1 = g.param('w1', [32, 16, 1, 1]);
+  const x = g.input('x', [8, c, 8, 8]);
+  const w3 = g.param('w3', [o, c, 3, 3]);
+  const w1 = g.param('w1', [o, c, 1, 1]);
   const y = op.add(op.conv2d(x, w3, { stride: 2, padding: 1 }), op.conv2d(x, w1, { stride: 2 }));
-  const dyData = randn(8 * 32 * 4 * 4, 4);
+  const dyData = randn(8 * o * 4 * 4, 4);
   const [d3, d1] = gradients(op.reduceSum(op.mul(y, g.constant(dyData, y.shape))), [w3, w1]); // dL/dy = dyData
   g.output('d3', d3!);
   g.output('d1', d1!);
@@ -153,7 +157,9 @@ test('a downsampling block\'s two dWs share one transposed copy of the block inp
     const optimized = join(dir, 'optimized.onnx');
     await ort.InferenceSession.create(g.toOnnx(), { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimized, logSeverityLevel: 3 });
     const model = onnxProto.onnx.ModelProto.decode(readFileSync(optimized));
-    const transposesOfX = model.graph!.node!.filter((n) => n.opType === 'Transpose' && n.input![0] === 'x');
+    // x itself or a Reshape of it (the image groups of im2col-gather-cm)
+    const views = new Set(['x', ...model.graph!.node!.filter((n) => n.opType === 'Reshape' && n.input![0] === 'x').map((n) => n.output![0]!)]);
+    const transposesOfX = model.graph!.node!.filter((n) => n.opType === 'Transpose' && views.has(n.input![0]!));
     assert.equal(transposesOfX.length, 1, `Transposes reading x: ${transposesOfX.map((n) => n.name).join(', ')}`);
     // ... and both patch Gathers read it (through its Reshape and the Concat of a zero row).
     const readers = (name: string): onnxProto.onnx.INodeProto[] => model.graph!.node!.filter((n) => n.input!.includes(name));
@@ -176,6 +182,7 @@ test('a downsampling block\'s two dWs share one transposed copy of the block inp
     rmSync(dir, { recursive: true, force: true });
   }
 });
+}
 
 test('the one-hot shift Convs (im2col-conv, im2col-conv-sep, rows-cols) stay in NCHW once ORT has optimized the graph', async () => {
   // One group would be rewritten into an NCHWc Conv whose ReorderOutput cost more than the Conv (bench/README.md).

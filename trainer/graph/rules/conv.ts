@@ -217,15 +217,16 @@ defineOp('Conv', {
     const g = geometryOf(x!, w!, node.attrs);
     const graph = x!.graph;
     const part = <T>(name: string, build: () => T): T => (graph.currentScope ? graph.withScope(`${graph.currentScope}.${name}`, build) : build());
-    const dw = needs[1] ? part('dw', () => convWeightGrad(x!, dy!, g, undefined, { sharesTransposedInput: transposedBySibling(node, x!) })) : null;
+    const transposedBy = siblingTransposing(node, x!);
+    const dw = needs[1] ? part('dw', () => convWeightGrad(x!, dy!, g, undefined, transposedBy ? { transposedBy } : {})) : null;
     return [needs[0] ? part('dx', () => convInputGrad(dy!, w!, g)) : null, dw];
   },
 });
 
-/** Whether another Conv reading x builds its dW from x transposed channel-major (see WeightGradContext). */
-function transposedBySibling(node: Node, x: Value): boolean {
-  return x.graph.nodes.some((n) => n !== node && n.opType === 'Conv' && n.inputs[0] === x &&
-    chooseWeightGradMethod(geometryOf(x, n.inputs[1]!, n.attrs)) === 'im2col-gather-cm');
+/** The geometry of another Conv reading x whose dW is built from x transposed channel-major (WeightGradContext). */
+function siblingTransposing(node: Node, x: Value): ConvGeometry | undefined {
+  const siblings = x.graph.nodes.filter((n) => n !== node && n.opType === 'Conv' && n.inputs[0] === x);
+  return siblings.map((n) => geometryOf(x, n.inputs[1]!, n.attrs)).find((sg) => chooseWeightGradMethod(sg) === 'im2col-gather-cm');
 }
 
 defineOp('ConvTranspose', {});
