@@ -49,10 +49,11 @@ export interface WeightGradContext {
  * - a big kernel on a thin stem (7x7 on RGB): 'im2col-conv-sep' where its patches fit (0.47-0.51x the forward against
  *   'im2col-gather-cm' 0.33-0.39x and the textbook Conv form 0.44-0.45x), else that Conv form;
  * - stride 1, kernels > 1x1 over >= 16 channels onto maps of >= 16x16: 'rows-cols' (0.73-0.77x on a full-width 32x32
- *   layer against 'taps-batched' 0.50-0.54x; 0.55-0.59x on make run's layer1 against 'im2col-gather-cm' 0.46-0.49x;
- *   on 8x8 maps it falls behind that, 0.53-0.58x against 0.56-0.63x);
+ *   layer against 'taps-batched' 0.50-0.54x; 0.55-0.59x on make run's layer1 against 'im2col-gather-cm' 0.46-0.49x,
+ *   a tie since that groups its images, 0.56-0.59 against 0.56-0.58; on 8x8 maps it falls behind, 0.55-0.56x against
+ *   0.69-0.73x);
  * - other kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather-cm' (one Gather of
- *   patches in channel-major order + one GEMM; its patch matrix is kh*kw times the layer's output map, so larger maps
+ *   patches in channel-major order + one GEMM per group of images; its patch matrix is kh*kw times the layer's output map, so larger maps
  *   and patch matrices over 128 MB keep the forms below; under 8 channels its transpose of dY costs more than the
  *   GEMM saves: 0.29-0.39x on 1- and 3-channel 3x3 stems, where 'im2col-conv' runs 0.57-0.66x), as is a 1x1 onto maps
  *   of <= 8x8 whose input such a dW already transposes (context);
