@@ -18,36 +18,42 @@ test('ORT node names split into forward, backward (the autodiff scope) and ORT-m
   assert.equal(scopeOf('ReorderOutput', GRAD_SCOPE), null);
 });
 
-test("a profiled fwd+bwd program: every run's kernel time splits into forward and backward", async () => {
+/** Builds a graph, runs it 3 times in a profiled session and hands the graph and its profile file to `check`. */
+async function profiled(build: (g: Graph) => Record<string, Float32Array>, check: (g: Graph, profile: string) => void): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'profile-test-'));
   try {
     const engine = await Engine.create({ threads: 1, profilePrefix: join(dir, 'p') });
     const g = new Graph('profiled');
+    const feeds = build(g);
+    const program = await engine.compile(g);
+    for (let i = 0; i < 3; i++) await program.run(feeds);
+    await program.release();
+    check(g, latestProfile(join(dir, 'p')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("a profiled fwd+bwd program: every run's kernel time splits into forward and backward", async () => {
+  await profiled((g) => {
     const x = g.input('x', [4, 8, 6, 6]);
     const w = g.param('w', [8, 8, 3, 3]);
     const loss = op.reduceSum(op.relu(op.conv2d(x, w, { padding: 1 })));
-    const [dw] = gradients(loss, [w]);
     g.output('loss', loss);
-    g.output('dw', dw!);
-    const program = await engine.compile(g);
-    for (let i = 0; i < 3; i++) await program.run({ x: new Float32Array(x.size).fill(0.5), w: new Float32Array(w.size).fill(0.1) });
-    await program.release();
-    const runs = splitRuns(latestProfile(join(dir, 'p')), GRAD_SCOPE);
+    g.output('dw', gradients(loss, [w])[0]!);
+    return { x: new Float32Array(x.size).fill(0.5), w: new Float32Array(w.size).fill(0.1) };
+  }, (_g, profile) => {
+    const runs = splitRuns(profile, GRAD_SCOPE);
     assert.equal(runs.length, 3);
     for (const r of runs) {
       assert.ok(r.kernelMs.forward > 0 && r.kernelMs.backward > 0, JSON.stringify(r));
       assert.ok(r.kernelMs.forward + r.kernelMs.backward <= r.runMs, JSON.stringify(r));
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('kernel time splits per Conv layer into forward, dX and dW', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'profile-layers-'));
-  try {
-    const engine = await Engine.create({ threads: 1, profilePrefix: join(dir, 'p') });
-    const g = new Graph('layers');
+  await profiled((g) => {
     const x = g.input('x', [4, 16, 8, 8]);
     const w0 = g.param('w0', [16, 16, 3, 3]);
     const w1 = g.param('w1', [16, 16, 3, 3]);
@@ -56,11 +62,9 @@ test('kernel time splits per Conv layer into forward, dX and dW', async () => {
     g.output('loss', loss);
     g.output('d0', d0!);
     g.output('d1', d1!);
-    const program = await engine.compile(g);
-    for (let i = 0; i < 3; i++) await program.run({ x: new Float32Array(x.size).fill(0.5), w0: new Float32Array(w0.size).fill(0.1), w1: new Float32Array(w1.size).fill(0.1) });
-    await program.release();
+    return { x: new Float32Array(x.size).fill(0.5), w0: new Float32Array(w0.size).fill(0.1), w1: new Float32Array(w1.size).fill(0.1) };
+  }, (g, profile) => {
     const scopes = new Map(g.nodes.flatMap((n) => n.outputs.map((v) => [v.name, n.scope] as const)));
-    const profile = latestProfile(join(dir, 'p'));
     const layers = layerTimes(profile, GRAD_SCOPE, (v) => scopes.get(v), 2); // the last run alone
     assert.deepEqual([...layers.keys()].sort(), ['conv0', 'conv1']);
     const [l0, l1] = [layers.get('conv0')!, layers.get('conv1')!];
@@ -70,9 +74,7 @@ test('kernel time splits per Conv layer into forward, dX and dW', async () => {
     const attributed = [l0, l1].reduce((sum, l) => sum + l.forward + l.dx + l.dw + l.backward, 0);
     // The Relus, the loss and their gradients belong to no layer.
     assert.ok(attributed < last.kernelMs.forward + last.kernelMs.backward, `${attributed} ms attributed of ${JSON.stringify(last)}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('per-layer times: ORT\'s NCHWc Convs go to the Conv whose output they replace, reorders to the node they serve', () => {
