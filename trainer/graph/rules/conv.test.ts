@@ -25,6 +25,7 @@ const cases: { name: string; x: number[]; w: number[]; opts: op.Conv2dOptions }[
   { name: '1x1 stride 2 (odd input: the last row has no output)', x: [2, 3, 5, 5], w: [2, 3, 1, 1], opts: { stride: 2 } },
   { name: '1x1 stride 2, even input', x: [2, 3, 4, 6], w: [2, 3, 1, 1], opts: { stride: 2 } },
   { name: '3x3 dilation 2 pad 2', x: [1, 2, 7, 7], w: [2, 2, 3, 3], opts: { dilation: 2, padding: 2 } },
+  { name: '3x3 pad 2 (the output larger than the input)', x: [2, 2, 5, 6], w: [3, 2, 3, 3], opts: { padding: 2 } },
   { name: '2x3 kernel, stride (2,1), pad (0,1)', x: [2, 2, 5, 6], w: [3, 2, 2, 3], opts: { stride: [2, 1], padding: [0, 1] } },
   { name: '7x7 stride 2 pad 3 (ImageNet stem)', x: [1, 3, 9, 9], w: [2, 3, 7, 7], opts: { stride: 2, padding: 3 } },
 ];
