@@ -80,8 +80,8 @@ export function im2colGather(x: Value, dy: Value, g: ConvGeometry): Value {
 }
 
 // x[N,C,H,W] -> xc[B*C, H*W+1, N/B] (B groups of images, images innermost, the last row zero: the padding) ->
-// cols[B, C*k, Ho*Wo*N/B]; dW^T[C*k, O] = sum over groups of cols @ dY^T[Ho*Wo*N/B, O]. The patch matrix is the GEMM's A, which MLAS streams as it is; as B (above)
-// it is repacked block by block for a GEMM only O rows tall.
+// cols[B, C*k, Ho*Wo*N/B]; dW^T[C*k, O] = sum over groups of cols @ dY^T[Ho*Wo*N/B, O]. The patch matrix is the
+// GEMM's A, which MLAS streams as it is; as B (above) it is repacked block by block for a GEMM only O rows tall.
 export function im2colGatherChannelMajor(x: Value, dy: Value, g: ConvGeometry, b = imageGroups(g)): Value {
   const k = g.kh * g.kw;
   const hw = g.ho * g.wo;

@@ -21,20 +21,31 @@ import { expand, reduceSum } from './reduce.js';
  * a strided 3x3 on 56x56 maps: 4.4 + 5.7 ms vs 9.6 grouped).
  */
 export function patches(x: Value, g: ConvGeometry): Value {
-  const k = g.kh * g.kw;
-  const groups = g.n * g.c;
+  return oneHotConv(x, g.n * g.c, [g.h, g.w], [g.kh, g.kw], (t) => t, {
+    strides: [...g.stride], dilations: [...g.dilation], pads: [g.pad[0], g.pad[1], g.pad[0], g.pad[1]],
+  }, [g.ho, g.wo]);
+}
+
+/**
+ * v as [1, groups, h, w] through a grouped Conv whose kernel, per group, is kh*kw one-hot taps: output channel t of
+ * each group is the input under kernel position `position(t)` (row-major), i.e. v shifted, strided and padded as
+ * `attrs` say. One input channel per group keeps ORT's Conv in NCHW.
+ */
+function oneHotConv(v: Value, groups: number, [h, w]: [number, number], [kh, kw]: [number, number], position: (t: number) => number,
+  attrs: { strides: number[]; dilations: number[]; pads: number[] }, out: [number, number]): Value {
+  const k = kh * kw;
   const onehot = new Float32Array(k * k);
-  for (let t = 0; t < k; t++) onehot[t * k + t] = 1;
-  const tapKernel = x.graph.constant(x.dtype === 'float64' ? Float64Array.from(onehot) : onehot, [1, k, 1, g.kh, g.kw], x.dtype);
+  for (let t = 0; t < k; t++) onehot[t * k + position(t)] = 1;
+  const one = v.graph.constant(v.dtype === 'float64' ? Float64Array.from(onehot) : onehot, [1, k, 1, kh, kw], v.dtype);
   // ORT folds the Expand into one initializer; the serialized graph keeps the k*k floats.
-  const kernel = reshape(expand(tapKernel, [groups, k, 1, g.kh, g.kw]), [groups * k, 1, g.kh, g.kw]);
-  return emit1('Conv', [reshape(x, [1, groups, g.h, g.w]), kernel], {
-    kernel_shape: { kind: 'ints', value: [g.kh, g.kw] },
-    strides: { kind: 'ints', value: [...g.stride] },
-    dilations: { kind: 'ints', value: [...g.dilation] },
-    pads: { kind: 'ints', value: [g.pad[0], g.pad[1], g.pad[0], g.pad[1]] },
+  const kernel = reshape(expand(one, [groups, k, 1, kh, kw]), [groups * k, 1, kh, kw]);
+  return emit1('Conv', [reshape(v, [1, groups, h, w]), kernel], {
+    kernel_shape: { kind: 'ints', value: [kh, kw] },
+    strides: { kind: 'ints', value: attrs.strides },
+    dilations: { kind: 'ints', value: attrs.dilations },
+    pads: { kind: 'ints', value: attrs.pads },
     group: { kind: 'int', value: groups },
-  }, [1, groups * k, g.ho, g.wo]);
+  }, [1, groups * k, ...out]);
 }
 
 /**
@@ -80,22 +91,12 @@ function heightTaps(g: ConvGeometry): Shift {
  * width shifts in rowsCols move by p - j*d).
  */
 function shiftConv(v: Value, groups: number, [h, w]: [number, number], axis: 0 | 1, s: Shift): Value {
-  const k = s.k;
-  const onehot = new Float32Array(k * k);
-  for (let t = 0; t < k; t++) onehot[t * k + (s.reversed ? k - 1 - t : t)] = 1;
-  const shape = axis === 0 ? [1, k, 1, k, 1] : [1, k, 1, 1, k];
-  const one = v.graph.constant(v.dtype === 'float64' ? Float64Array.from(onehot) : onehot, shape, v.dtype);
-  const kernel = reshape(expand(one, [groups, ...shape.slice(1)]), [groups * k, 1, ...shape.slice(3)]);
-  const along = (len: number): number => Math.floor((len + s.before + s.after - (k - 1) * s.dilation - 1) / s.stride) + 1;
-  const out = axis === 0 ? [along(h), w] : [h, along(w)];
-  const pair = (a: number, b: number): number[] => (axis === 0 ? [a, b] : [b, a]);
-  return emit1('Conv', [reshape(v, [1, groups, h, w]), kernel], {
-    kernel_shape: { kind: 'ints', value: pair(k, 1) },
-    strides: { kind: 'ints', value: pair(s.stride, 1) },
-    dilations: { kind: 'ints', value: pair(s.dilation, 1) },
-    pads: { kind: 'ints', value: axis === 0 ? [s.before, 0, s.after, 0] : [0, s.before, 0, s.after] },
-    group: { kind: 'int', value: groups },
-  }, [1, groups * k, ...out]);
+  const along = (len: number): number => Math.floor((len + s.before + s.after - (s.k - 1) * s.dilation - 1) / s.stride) + 1;
+  const pair = (a: number, b: number): [number, number] => (axis === 0 ? [a, b] : [b, a]);
+  return oneHotConv(v, groups, [h, w], pair(s.k, 1), (t) => (s.reversed ? s.k - 1 - t : t), {
+    strides: pair(s.stride, 1), dilations: pair(s.dilation, 1),
+    pads: axis === 0 ? [s.before, 0, s.after, 0] : [0, s.before, 0, s.after],
+  }, axis === 0 ? [along(h), w] : [h, along(w)]);
 }
 
 /** x[N,C,H,W] -> [N, C*kh*kw, Ho*Wo]: the im2col-conv patches, as a height-shift Conv and then a width-shift Conv. */

@@ -53,9 +53,9 @@ export interface WeightGradContext {
  *   a tie since that groups its images, 0.56-0.59 against 0.56-0.58; on 8x8 maps it falls behind, 0.55-0.56x against
  *   0.69-0.73x);
  * - other kernels > 1x1 over >= 8 channels with small outputs (Ho*Wo <= 256): 'im2col-gather-cm' (one Gather of
- *   patches in channel-major order + one GEMM per group of images; its patch matrix is kh*kw times the layer's output map, so larger maps
- *   and patch matrices over 128 MB keep the forms below; under 8 channels its transpose of dY costs more than the
- *   GEMM saves: 0.29-0.39x on 1- and 3-channel 3x3 stems, where 'im2col-conv' runs 0.57-0.66x), as is a 1x1 onto maps
+ *   patches in channel-major order + one GEMM per group of images; its patch matrix is kh*kw times the layer's
+ *   output map, so larger maps and patch matrices over 128 MB keep the forms below; under 8 channels its transpose
+ *   of dY costs more than the GEMM saves: 0.29-0.39x on 1- and 3-channel 3x3 stems, where 'im2col-conv' runs 0.57-0.66x), as is a 1x1 onto maps
  *   of <= 8x8 whose input such a dW already transposes (context);
  * - a stride-1 1x1, or stride 1 with >= 16 input channels: 'taps-batched' (at most kh*kw unit-step slices, GEMMs
  *   batched over groups of images);

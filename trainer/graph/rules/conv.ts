@@ -217,8 +217,10 @@ defineOp('Conv', {
     const g = geometryOf(x!, w!, node.attrs);
     const graph = x!.graph;
     const part = <T>(name: string, build: () => T): T => (graph.currentScope ? graph.withScope(`${graph.currentScope}.${name}`, build) : build());
-    const transposedBy = siblingTransposing(node, x!);
-    const dw = needs[1] ? part('dw', () => convWeightGrad(x!, dy!, g, undefined, transposedBy ? { transposedBy } : {})) : null;
+    const dw = needs[1] ? part('dw', () => {
+      const transposedBy = siblingTransposing(node, x!);
+      return convWeightGrad(x!, dy!, g, undefined, transposedBy ? { transposedBy } : {});
+    }) : null;
     return [needs[0] ? part('dx', () => convInputGrad(dy!, w!, g)) : null, dw];
   },
 });
