@@ -43,20 +43,32 @@ export function scopeOf(nodeName: string, gradScope: string): Scope | null {
   return /^(?:[\w.]+\/)*[A-Z][A-Za-z0-9]*_\d+/.test(nodeName) ? 'forward' : null;
 }
 
-/** Per model run (in order), kernel time per scope. */
-export function splitRuns(profilePath: string, gradScope: string): RunSplit[] {
+/** A kernel event by our node name (ORT's '<name>_kernel_time' without the suffix), with the model run it fell in. */
+interface Kernel { name: string; durMs: number; run: number }
+
+/** The profile's model runs and its kernel events, both in time order (a kernel outside every run gets run -1). */
+function readProfile(profilePath: string): { runs: ProfileEvent[]; kernels: Kernel[] } {
   const events = JSON.parse(readFileSync(profilePath, 'utf8')) as ProfileEvent[];
   const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts);
+  const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).sort((a, b) => a.ts - b.ts).map((e) => ({
+    name: e.name.slice(0, -'_kernel_time'.length),
+    durMs: e.dur / 1e3,
+    run: runs.findIndex((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur),
+  }));
+  return { runs, kernels };
+}
+
+/** Per model run (in order), kernel time per scope. */
+export function splitRuns(profilePath: string, gradScope: string): RunSplit[] {
+  const { runs, kernels } = readProfile(profilePath);
   const out: RunSplit[] = runs.map((r) => ({ runMs: r.dur / 1e3, kernelMs: { forward: 0, backward: 0 }, ortMadeMs: 0 }));
-  const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).sort((a, b) => a.ts - b.ts);
   let last: Scope = 'forward';
-  for (const e of kernels) {
-    const i = runs.findIndex((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur);
-    if (i < 0) continue;
-    const own = scopeOf(e.name.slice(0, -'_kernel_time'.length), gradScope);
+  for (const k of kernels) {
+    if (k.run < 0) continue;
+    const own = scopeOf(k.name, gradScope);
     last = own ?? last;
-    out[i]!.kernelMs[last] += e.dur / 1e3;
-    if (own === null) out[i]!.ortMadeMs += e.dur / 1e3;
+    out[k.run]!.kernelMs[last] += k.durMs;
+    if (own === null) out[k.run]!.ortMadeMs += k.durMs;
   }
   return out;
 }
@@ -81,32 +93,29 @@ interface Owner { layer: string; part: LayerPart }
  * the scope it was built in); a ReorderInput serves the node after it; anything else ORT made, the node before it.
  */
 export function layerTimes(profilePath: string, gradScope: string, scopeOfValue: (valueName: string) => string | undefined, fromRun = 0): Map<string, LayerTime> {
-  const events = JSON.parse(readFileSync(profilePath, 'utf8')) as ProfileEvent[];
-  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts).slice(fromRun);
-  const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).sort((a, b) => a.ts - b.ts);
-  const named = kernels.map((e): Owner | null | 'ort' => {
-    const name = e.name.slice(0, -'_kernel_time'.length);
-    const nchwc = /^(conv_\d+)_nchwc/.exec(name);
+  const { runs, kernels } = readProfile(profilePath);
+  const named = kernels.map((k): Owner | null | 'ort' => {
+    const nchwc = /^(conv_\d+)_nchwc/.exec(k.name);
     if (nchwc) return ownerOf(scopeOfValue(nchwc[1]!) ?? '', gradScope);
-    return scopeOf(name, gradScope) === null ? 'ort' : ownerOf(name, gradScope);
+    return scopeOf(k.name, gradScope) === null ? 'ort' : ownerOf(k.name, gradScope);
   });
   const perRun = runs.map(() => new Map<string, LayerTime>());
-  kernels.forEach((e, i) => {
-    const run = runs.findIndex((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur);
+  kernels.forEach((k, i) => {
     let owner = named[i];
     if (owner === 'ort') {
-      const reorderIn = e.name.startsWith('ReorderInput');
+      const reorderIn = k.name.startsWith('ReorderInput');
       for (let j = i; owner === 'ort' && j >= 0 && j < kernels.length; j += reorderIn ? 1 : -1) owner = named[j]!;
     }
-    if (run < 0 || !owner || owner === 'ort') return;
-    const t = perRun[run]!.get(owner.layer) ?? { forward: 0, dx: 0, dw: 0, backward: 0 };
-    t[owner.part] += e.dur / 1e3;
-    perRun[run]!.set(owner.layer, t);
+    if (k.run < fromRun || !owner || owner === 'ort') return;
+    const t = perRun[k.run]!.get(owner.layer) ?? { forward: 0, dx: 0, dw: 0, backward: 0 };
+    t[owner.part] += k.durMs;
+    perRun[k.run]!.set(owner.layer, t);
   });
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   const out = new Map<string, LayerTime>();
-  for (const layer of new Set(perRun.flatMap((m) => [...m.keys()]))) {
-    const part = (p: LayerPart): number => median(perRun.map((m) => m.get(layer)?.[p] ?? 0));
+  const counted = perRun.slice(fromRun);
+  for (const layer of new Set(counted.flatMap((m) => [...m.keys()]))) {
+    const part = (p: LayerPart): number => median(counted.map((m) => m.get(layer)?.[p] ?? 0));
     out.set(layer, { forward: part('forward'), dx: part('dx'), dw: part('dw'), backward: part('backward') });
   }
   return out;
