@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GRAD_SCOPE, Graph, gradients, op } from '../graph/index.js';
 import { Engine } from './engine.js';
-import { latestProfile, layerTimes, scopeOf, splitRuns } from './profile.js';
+import { kernelMsByRun, latestProfile, layerTimes, scopeOf, splitRuns } from './profile.js';
 
 test('ORT node names split into forward, backward (the autodiff scope) and ORT-made', () => {
   assert.equal(scopeOf('Conv_12', GRAD_SCOPE), 'forward');
@@ -95,6 +95,26 @@ test('per-layer times: ORT\'s NCHWc Convs go to the Conv whose output they repla
     const scopes = new Map([['conv_7', 'conv3']]);
     const t = layerTimes(path, GRAD_SCOPE, (v) => scopes.get(v)).get('conv3');
     assert.deepEqual(t, { forward: 2.4, dx: 0.9, dw: 1.7, backward: 0 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('kernel time of the nodes a name matches, per run (bench/conv-grad.ts leaves out Reshape copies this way)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'profile-match-'));
+  try {
+    const node = (name: string, ts: number, dur: number): object => ({ cat: 'Node', name: `${name}_kernel_time`, ts, dur });
+    const events = [
+      { cat: 'Session', name: 'model_run', ts: 0, dur: 1000 },
+      node('MatMul_3', 10, 400), node('Reshape_4', 420, 300), node('grad/conv1.dx/Reshape_9', 730, 20),
+      node('Reshape_11', 1500, 70), // between runs: counted in none
+      { cat: 'Session', name: 'model_run', ts: 2000, dur: 1000 },
+      node('MatMul_3', 2010, 400), node('Reshape_4_new_reshape', 2420, 10),
+    ];
+    const path = join(dir, 'p_1.json');
+    writeFileSync(path, JSON.stringify(events));
+    assert.deepEqual(kernelMsByRun(path, /(?:^|\/)Reshape_\d+$/), [0.32, 0]);
+    assert.deepEqual(kernelMsByRun(path, /^MatMul_/), [0.4, 0.4]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

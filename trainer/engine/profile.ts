@@ -73,6 +73,14 @@ export function splitRuns(profilePath: string, gradScope: string): RunSplit[] {
   return out;
 }
 
+/** Per model run (in order), the kernel time of the nodes whose name (ours, ORT's suffixes stripped) matches. */
+export function kernelMsByRun(profilePath: string, name: RegExp): number[] {
+  const { runs, kernels } = readProfile(profilePath);
+  const out = runs.map(() => 0);
+  for (const k of kernels) if (k.run >= 0 && name.test(k.name)) out[k.run]! += k.durMs;
+  return out;
+}
+
 /** One Conv layer's kernel time per run, ms, by part. */
 export interface LayerTime {
   forward: number;

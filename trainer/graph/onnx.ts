@@ -148,6 +148,13 @@ class Writer implements Lowerer {
     return name;
   }
 
+  floats(data: Float32Array, dims: readonly number[]): string {
+    if (dims.reduce((a, b) => a * b, 1) !== data.length) throw new Error(`lowered constant: ${data.length} floats for shape [${dims.join(', ')}]`);
+    const name = this.tmp();
+    this.extraConsts.push({ name, dims: [...dims], dataType: ELEM_TYPE.float32, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
   private tmp(): string {
     return `__lowered_${this.counter++}`;
   }

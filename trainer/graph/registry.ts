@@ -21,6 +21,8 @@ export interface Lowerer {
   op(opType: string, inputs: readonly string[], attrs?: Attrs, outputs?: readonly string[] | number): string[];
   ints(xs: readonly number[]): string;
   scalar(x: number, dtype: DType): string;
+  /** A float32 constant of this shape. */
+  floats(data: Float32Array, dims: readonly number[]): string;
 }
 
 export type LowerRule = (node: Node, b: Lowerer) => void;

@@ -10,9 +10,10 @@
 //   'taps-batched' : per kernel tap one unit-step Slice of the padded input and one GEMM batched over groups of
 //                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (DESIGN.md's nine-MatMul form)
 //   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [1, N*C, H, W] against
-//                    a constant one-hot kernel, one group per (image, channel), gives cols[N, C*kh*kw, Ho*Wo]; one
-//                    GEMM batched over N, dY[N, O, Ho*Wo] @ cols^T, summed over N, is dW[O, C*kh*kw] in its final
-//                    layout ('im2col-conv-sep': the same cols from a height-shift and a width-shift Conv)
+//                    a constant one-hot kernel, one group per (image, channel) (for a strided 1x1, a 1x1 MaxPool),
+//                    gives cols[N, C*kh*kw, Ho*Wo]; one GEMM batched over N, dY[N, O, Ho*Wo] @ cols^T, summed over
+//                    N, is dW[O, C*kh*kw] in its final layout ('im2col-conv-sep': the same cols from a height-shift
+//                    and a width-shift Conv)
 //   'rows-cols'    : kernel rows as shifted copies of x, kernel columns as shifted copies of dY (one shift Conv
 //                    each), one GEMM batched over N gives every tap at once (conv-onehot.ts)
 //   'conv'         : the textbook reference

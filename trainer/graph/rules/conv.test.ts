@@ -105,6 +105,28 @@ test('every dX formulation agrees on every geometry (each falls back to ConvTran
   }
 });
 
+test('a strided 1x1 dX spreads its rows by a GEMM where the map divides by the stride, else by Col2Im; both exact', async () => {
+  const opTypes = (g: Graph): string[] => (onnxProto.onnx.ModelProto.decode(g.toOnnx()).graph!.node ?? []).map((n) => String(n.opType));
+  for (const [x, interleaved] of [[[2, 3, 4, 6], true], [[2, 3, 5, 5], false]] as const) {
+    const geo = convGeometry(x, [4, 3, 1, 1], { stride: 2 });
+    const g = new Graph('dx1x1');
+    const w = g.input('w', [4, 3, 1, 1]);
+    const dy = g.input('dy', [geo.n, geo.o, geo.ho, geo.wo]);
+    g.output('cols', convInputGrad(dy, w, geo, 'col2im-op'));
+    g.output('ref', convInputGrad(dy, w, geo, 'conv-transpose'));
+    const ops = opTypes(g);
+    assert.equal(ops.includes('Col2Im'), !interleaved, ops.join(' '));
+    assert.equal(ops.filter((o) => o === 'MatMul').length, interleaved ? 2 : 1, ops.join(' '));
+    const r = await (await compileForTest(g)).run({ w: randn(12, 3), dy: randn(dy.size, 4) });
+    const [a, b] = [r['cols']!, r['ref']!];
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(Math.abs(a[i]! - b[i]!) < 1e-6, `${x}: dx[${i}] ${a[i]} vs ConvTranspose ${b[i]}`);
+      const [row, col] = [Math.floor(i / geo.w) % geo.h, i % geo.w];
+      if (row % 2 || col % 2) assert.equal(a[i], 0, `${x}: dx[${i}] off the stride's grid`);
+    }
+  }
+});
+
 test('tiny maps get the one-GEMM formulations, larger ones keep theirs', () => {
   const tinyStrided = convGeometry([64, 128, 8, 8], [256, 128, 3, 3], { stride: 2, padding: 1 });
   assert.equal(chooseInputGradMethod(tinyStrided), 'gemm-col2im');
@@ -185,21 +207,25 @@ test(`a downsampling block's two dWs share one transposed copy of the block inpu
 });
 }
 
-test('the one-hot shift Convs (im2col-conv, im2col-conv-sep, rows-cols) stay in NCHW once ORT has optimized the graph', async () => {
-  // One group would be rewritten into an NCHWc Conv whose ReorderOutput cost more than the Conv (bench/README.md).
-  const geo = convGeometry([4, 2, 8, 8], [8, 2, 3, 3], { padding: 1 });
+test('the one-hot shift Convs (im2col-conv, im2col-conv-sep, rows-cols) and a 1x1 subsample stay in NCHW once ORT has optimized the graph', async () => {
+  // One group would be rewritten into an NCHWc Conv whose ReorderOutput cost more than the Conv (bench/README.md);
+  // a strided 1x1's one-hot Conv, one output per group, into a depthwise NCHWc Conv: it subsamples by MaxPool instead.
+  const shift = convGeometry([4, 2, 8, 8], [8, 2, 3, 3], { padding: 1 });
+  const strided1x1 = convGeometry([4, 2, 8, 8], [8, 2, 1, 1], { stride: 2 });
   const dir = mkdtempSync(join(tmpdir(), 'nchw-'));
   try {
-    for (const [method, convs] of [['im2col-conv', 1], ['im2col-conv-sep', 2], ['rows-cols', 2]] as const) {
+    const cases = [['im2col-conv', shift, 1], ['im2col-conv-sep', shift, 2], ['rows-cols', shift, 2], ['im2col-conv', strided1x1, 0]] as const;
+    for (const [method, geo, convs] of cases) {
+      const what = `${method} ${geo.kh}x${geo.kw} s${geo.stride[0]}`;
       const g = new Graph('dw');
-      g.output('dw', convWeightGrad(g.input('x', [4, 2, 8, 8]), g.input('dy', [4, 8, 8, 8]), geo, method));
-      const optimized = join(dir, `${method}.onnx`);
+      g.output('dw', convWeightGrad(g.input('x', [geo.n, geo.c, geo.h, geo.w]), g.input('dy', [geo.n, geo.o, geo.ho, geo.wo]), geo, method));
+      const optimized = join(dir, `${method}-${geo.kh}.onnx`);
       await ort.InferenceSession.create(g.toOnnx(), { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized, logSeverityLevel: 3 });
       const nodes = onnxProto.onnx.ModelProto.decode(readFileSync(optimized)).graph!.node!;
       const conv = nodes.filter((n) => n.opType === 'Conv');
-      assert.equal(conv.length, convs, method);
-      for (const n of conv) assert.equal(n.domain ?? '', '', `${method}: a shift Conv runs as ${n.domain}.Conv`);
-      assert.deepEqual(nodes.filter((n) => n.opType?.startsWith('Reorder')).map((n) => n.opType), [], method);
+      assert.equal(conv.length, convs, what);
+      for (const n of [...conv, ...nodes.filter((n) => n.opType === 'MaxPool')]) assert.equal(n.domain ?? '', '', `${what}: ${n.opType} runs as ${n.domain}.${n.opType}`);
+      assert.deepEqual(nodes.filter((n) => n.opType?.startsWith('Reorder')).map((n) => n.opType), [], what);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

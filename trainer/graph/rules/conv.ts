@@ -4,7 +4,7 @@
 // measurement (bench/conv-grad.ts, bench/README.md), see chooseInputGradMethod and conv-weight-grad.ts.
 
 import { type Node, type Value, fmtShape } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { type Lowerer, defineOp } from '../registry.js';
 import type { Graph } from '../graph.js';
 import { emit1, sameDType } from './util.js';
 import { chooseWeightGradMethod, convWeightGrad } from './conv-weight-grad.js';
@@ -125,8 +125,8 @@ export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
  * that is <= 1/4). Strided kernels > 1x1 onto maps of >= 16x16: ConvTranspose, whose per-image GEMMs are wide
  * enough there (a 3x3 s2 onto 16x16: 0.58-0.59x the forward against 'col2im-op' 0.47-0.49x; onto 28x28 0.63 against
  * 0.49, whose Col2Im runs on one thread). Other strided layers, 1x1 shortcuts included: 'col2im-op' (one GEMM over
- * the batch + ONNX Col2Im; make run's strided dX 0.40-0.68x the forward against ConvTranspose's 0.30-0.47x, whose
- * per-image GEMMs slow down with a second thread). ConvTranspose also for thin stems, float64 graphs and batches whose
+ * the batch + ONNX Col2Im, or for a 1x1 a second GEMM that spreads the rows; make run's strided dX 0.40-0.68x the
+ * forward against ConvTranspose's 0.30-0.47x, whose per-image GEMMs slow down with a second thread). ConvTranspose also for thin stems, float64 graphs and batches whose
  * cols would pass 128 MB (bench/README.md has the numbers).
  */
 export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
@@ -152,7 +152,8 @@ export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: Inpu
 
 /**
  * dX as ConvTranspose's two halves written out: cols[N, C*kh*kw, Ho*Wo] = W^T @ dY (one batched GEMM over every
- * image, which MLAS spreads over the threads) then ONNX Col2Im (opset 18). ORT's CPU ConvTranspose runs a GEMM a few
+ * image, which MLAS spreads over the threads) then ONNX Col2Im (opset 18), or for a 1x1 onto a map the stride
+ * divides, a GEMM that interleaves (interleaveRows). ORT's CPU ConvTranspose runs a GEMM a few
  * columns wide per image and does not gain from a second thread. ORT has Col2Im for the CPU only (float), so the node
  * is ours and lowers per target: MatMul + Col2Im where `toOnnx({ col2im })` (the CPU provider), else ConvTranspose
  * (cuDNN and WebGPU run that well; a CPU-only node there would copy across the bus).
@@ -175,9 +176,27 @@ defineOp('ConvInputGradCols', {
     const [wT] = b.op('Transpose', b.op('Reshape', [w.name, b.ints([o, c * kh * kw])]), { perm: { kind: 'ints', value: [1, 0] } });
     const [cols] = b.op('MatMul', [wT!, b.op('Reshape', [dy.name, b.ints([n, o, ho * wo])])[0]!]);
     const { strides, pads, dilations } = node.attrs;
+    const [sh, sw] = strides!.value as [number, number];
+    if (kh * kw === 1 && (pads!.value as number[]).every((p) => p === 0) && h === sh * ho && wd === sw * wo) {
+      b.op('Reshape', [interleaveRows(b, cols!, [n * c * ho, wo], [sh, sw], wd), b.ints([n, c, h, wd])], {}, out);
+      return;
+    }
     b.op('Col2Im', [cols!, b.ints([h, wd]), b.ints([kh, kw])], { strides: strides!, pads: pads!, dilations: dilations! }, out);
   },
 });
+
+/**
+ * A strided 1x1's Col2Im, which only spreads each row of cols onto every s-th pixel of every s-th row, as one GEMM:
+ * cols[rows, Wo] @ S[Wo, sh*W] with S[j, sw*j] = 1 writes each row's interleaved pixels and the sh-1 zero rows after
+ * them, i.e. dX in NCHW order (exact: one non-zero product per output). ORT's Col2Im runs on one thread; MLAS spreads
+ * the GEMM over all of them (make run's shortcut: 0.5-0.7 against 1.3 ms for Col2Im; its dX in the step 1.1-1.5
+ * against 1.9-2.1 ms, alternating runs).
+ */
+function interleaveRows(b: Lowerer, cols: string, [rows, wo]: [number, number], [sh, sw]: [number, number], w: number): string {
+  const scatter = new Float32Array(wo * sh * w);
+  for (let j = 0; j < wo; j++) scatter[j * sh * w + sw * j] = 1;
+  return b.op('MatMul', [b.op('Reshape', [cols, b.ints([rows, wo])])[0]!, b.floats(scatter, [wo, sh * w])])[0]!;
+}
 
 /** Stride 1 only: dX = Conv(dY, W^T flipped in space) with padding d(k-1) - p, i.e. a forward-speed Conv. */
 function flippedConv(dy: Value, w: Value, g: ConvGeometry, pad: [number, number]): Value {
