@@ -1,5 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import { Graph, op } from '../graph/index.js';
 import { Engine } from './engine.js';
 import { ParameterStore } from './params.js';
@@ -20,6 +25,49 @@ test('cpu engine compiles a graph and feeds parameters from the store by name, w
   p.data[0] = 10; // an in-place optimizer update is seen by the next run
   assert.deepEqual(Array.from((await program.run({ x: Float32Array.from([2, 3]) }, store))['y']!), [20, 3, 5]);
   await program.release();
+});
+
+test('fixedParams compiles params in as constants: same result, no longer inputs, BatchNorm folded and the Conv NCHWc', async () => {
+  const g = new Graph('conv_bn');
+  const x = g.input('x', [2, 8, 6, 6]);
+  const bn = ['gamma', 'beta', 'mean', 'var'].map((n) => g.param(n, [16]));
+  g.param('unused', [3]);
+  const y = op.relu(op.batchNormEval(op.conv2d(x, g.param('w', [16, 8, 3, 3]), { padding: 1 }), bn[0]!, bn[1]!, bn[2]!, bn[3]!));
+  g.output('y', y);
+  const store = new ParameterStore();
+  store.ensureGraphParams(g);
+  let seed = 1;
+  const rand = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5;
+  for (const [name, p] of store.entries()) p.data.forEach((_v, i) => (p.data[i] = name === 'var' ? 1 + rand() : rand()));
+  const xs = Float32Array.from({ length: 2 * 8 * 36 }, rand);
+  const engine = await Engine.create({ threads: 1 });
+  const fed = await engine.compile(g);
+  const fixedParams = (name: string): Float32Array | undefined => store.get(name)?.data;
+  const fixed = await engine.compile(g, { fixedParams });
+  assert.deepEqual(fixed.inputs.map((i) => i.name), ['x']);
+  const want = (await fed.run({ x: xs }, store))['y']!;
+  const got = (await fixed.run({ x: xs }))['y']!;
+  const scale = Math.max(...Array.from(want, Math.abs));
+  assert.ok(want.every((v, i) => Math.abs(v - got[i]!) <= 1e-5 * scale), 'same y as with the params fed');
+  store.require('w').data.fill(0); // compiled in: a later change of the store is not seen
+  assert.deepEqual((await fixed.run({ x: xs }))['y'], got);
+  await Promise.all([fed.release(), fixed.release()]);
+
+  const bytes = g.toOnnx({ fixedParams });
+  const model = onnxProto.onnx.ModelProto.decode(bytes);
+  assert.deepEqual(model.graph!.input!.map((i) => i.name), ['x']);
+  assert.ok(!model.graph!.initializer!.some((t) => t.name === 'unused'), 'a fixed param no node reads is left out');
+  const dir = mkdtempSync(join(tmpdir(), 'fixed-'));
+  try {
+    const optimized = join(dir, 'optimized.onnx');
+    const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized, logSeverityLevel: 3 });
+    await session.release();
+    const nodes = onnxProto.onnx.ModelProto.decode(readFileSync(optimized)).graph!.node!;
+    assert.ok(!nodes.some((n) => n.opType === 'BatchNormalization'), `BatchNorm folded: ${nodes.map((n) => n.opType).join(', ')}`);
+    assert.ok(nodes.some((n) => n.opType === 'Conv' && n.domain === 'com.microsoft.nchwc'), `an NCHWc Conv: ${nodes.map((n) => `${n.domain}:${n.opType}`).join(', ')}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("'cuda' on a machine without ORT's CUDA libraries is a clear error naming the provider and the fix", async () => {

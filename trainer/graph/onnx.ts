@@ -27,6 +27,12 @@ export interface ToOnnxOptions {
    * Col2Im (opset 18). false: they lower to ConvTranspose, for providers without a Col2Im kernel.
    */
   col2im?: boolean;
+  /**
+   * Values of graph params this program keeps fixed for its lifetime (undefined: an input as usual). They are written
+   * as initializers, so ORT can fold them: BatchNorm into the Conv before it, the Relu after it, NCHWc Convs (ORT
+   * blocks only Convs with constant weights), pre-packed GEMM weights. A fixed param no live node reads is left out.
+   */
+  fixedParams?: (name: string) => Float32Array | undefined;
 }
 
 // Opset 18 moved these reductions' axes from an attribute to an input (ReduceSum's moved in 13); the IR keeps the
@@ -44,6 +50,11 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   for (const node of graph.nodes) if (live.has(node)) w.node(node);
   for (const o of outputs) w.bindOutput(o.name, o.value);
   const usedConsts = graph.constants.filter((c) => w.used.has(c.value.name));
+  const fixed = graph.params.flatMap((p) => {
+    const data = options.fixedParams?.(p.name);
+    return data === undefined ? [] : [{ value: p, data }];
+  });
+  const fixedNames = new Set(fixed.map((f) => f.value.name));
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: opset }],
@@ -52,9 +63,13 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
     graph: {
       name: graph.name,
       node: w.nodes,
-      input: [...graph.inputs, ...graph.params].map((v) => valueInfo(v.name, v.dtype, v.shape)),
+      input: [...graph.inputs, ...graph.params.filter((p) => !fixedNames.has(p.name))].map((v) => valueInfo(v.name, v.dtype, v.shape)),
       output: outputs.map((o) => valueInfo(o.name, o.value.dtype, o.value.shape)),
-      initializer: [...usedConsts.map((c) => tensorProto(c.value, c.data)), ...w.extraConsts],
+      initializer: [
+        ...usedConsts.map((c) => tensorProto(c.value, c.data)),
+        ...fixed.filter((f) => w.used.has(f.value.name)).map((f) => tensorProto(f.value, f.data)),
+        ...w.extraConsts,
+      ],
     },
   });
   return onnx.ModelProto.encode(model).finish();

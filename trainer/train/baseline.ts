@@ -39,12 +39,8 @@ export async function baselines(config: TrainConfig, log: (row: BaselineRow) => 
   const store = new ParameterStore();
   const init = initParameters(specs, config.seed);
   for (const s of specs) store.set(s.name, s.shape, init.get(s.name));
-  const forward = await EvalForward.compile(engine, { model, batchSize: 500, height: contract.height, width: contract.width });
-  try {
-    rows.push(await score('random-init', await forward.features(train, store), await forward.features(test, store)));
-  } finally {
-    await forward.release();
-  }
+  const forward = EvalForward.create(engine, { model, batchSize: 500, height: contract.height, width: contract.width });
+  rows.push(await score('random-init', await forward.features(train, store), await forward.features(test, store)));
   rows.push(await score('raw-pixels', await pixelFeatures(train), await pixelFeatures(test)));
   if (contract.height !== train.height || contract.width !== train.width) {
     const [h, w] = [contract.height, contract.width];

@@ -109,9 +109,8 @@ test('export: the standalone ONNX encoder gives the trainer eval-mode h (max dif
   const config = parseArgs(flags('full'));
   const engine = await createEngine(config);
   const test = await openDataset({ name: 'synthetic', seed: config.seed }, 'test');
-  const forward = await EvalForward.compile(engine, { model: exported.model, batchSize: 5, height: 12, width: 12 });
+  const forward = EvalForward.create(engine, { model: exported.model, batchSize: 5, height: 12, width: 12 });
   const trainer = await forward.features(test, full.store, 5);
-  await forward.release();
   const path = join(dir, 'encoder.onnx');
   await writeFile(path, exported.bytes);
   const session = await ort.InferenceSession.create(path);

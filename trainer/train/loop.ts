@@ -447,7 +447,7 @@ async function trainInGroup(
       logger.info(trainStats, 'epoch done');
       await save();
       tracker.setPhase('evaluating');
-      forward ??= await EvalForward.compile(engine, {
+      forward ??= EvalForward.create(engine, {
         model,
         batchSize: Math.min(500, config.batchSize * 2),
         height: contract.height,
@@ -496,7 +496,6 @@ async function trainInGroup(
     bar.done();
     events?.close();
     await server?.close();
-    await forward?.release();
     await step.release();
     await loader.close();
   }
