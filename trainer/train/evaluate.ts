@@ -31,8 +31,9 @@ export class EvalForward {
   ) {}
 
   /**
-   * The eval-mode graph (ONNX Convs by default: with the weights fixed they beat the Gather + GEMM form, 225 against
-   * 280 ms per batch of 256 at 24 px, width 1/2, so the program is the exported encoder plus the classifier).
+   * The eval-mode graph (ONNX Convs by default: with the weights fixed they run as fast as the Gather + GEMM form or
+   * faster, 225-302 against 280-308 ms per batch of 256 at 24 px, width 1/2, bench/eval-forward.ts; so the program is
+   * the exported encoder plus the classifier).
    */
   static create(
     engine: Engine,
@@ -54,7 +55,7 @@ export class EvalForward {
    * h and logits of the first `limit` images of `ds` (no augmentation), batches padded to the compiled size; with
    * `shard`, only that rank's contiguous block of them (shardRange), in order. Each call compiles the graph with the
    * store's current weights and statistics as constants: ORT then folds BatchNorm into the Convs and runs them in its
-   * blocked NCHWc layout, which it does only for constant weights (2.4-3.2x the images/s of weights fed as inputs,
+   * blocked NCHWc layout, which it does only for constant weights (1.7-3.0x the images/s of weights fed as inputs,
    * for ~0.1 s of compiling).
    */
   async features(ds: Dataset, store: ParameterStore, limit = ds.length, shard?: Shard): Promise<Features> {
