@@ -1,6 +1,6 @@
 // Evaluation forward (the program EvalForward runs for kNN, the online classifier and the probe's features): images/s
 // with the weights fed as inputs, as a training step must, against the same graph with them compiled in as constants
-// (CompileOptions.fixedParams), which lets ORT fold BatchNorm into the Convs and run them in its NCHWc layout, for
+// (CompileOptions.fixedInputs: weights and BatchNorm running statistics), which lets ORT fold BatchNorm into the Convs and run them in its NCHWc layout, for
 // both forward forms (ONNX Convs; small-map Convs as Gather + GEMM). Alternating runs, same session settings.
 // Usage: npx tsx bench/eval-forward.ts [--width 0.5] [--size 24] [--batch 256] [--channels 1] [--threads 2] [--reps 8]
 //   (defaults: make run's evaluation)
@@ -44,7 +44,7 @@ for (const forward of ['auto', 'conv'] as const) {
   for (const fixed of [false, true]) {
     const { graph, store } = evalGraph(forward);
     const t = performance.now();
-    const program = await engine.compile(graph, fixed ? { fixedParams: (n) => store.get(n)?.data } : {});
+    const program = await engine.compile(graph, fixed ? { fixedInputs: (n) => store.get(n)?.data } : {});
     const label = `${fixed ? 'weights fixed' : 'weights as inputs'}, ${forward === 'auto' ? 'small maps as GEMMs' : 'ONNX Convs'}`;
     cases.push({ label, program, store, ms: [], compileMs: performance.now() - t });
   }

@@ -27,23 +27,26 @@ test('cpu engine compiles a graph and feeds parameters from the store by name, w
   await program.release();
 });
 
-test('fixedParams compiles params in as constants: same result, no longer inputs, BatchNorm folded and the Conv NCHWc', async () => {
+test('fixedInputs compiles params and inputs in as constants: same result, no longer inputs, BatchNorm folded and the Conv NCHWc', async () => {
   const g = new Graph('conv_bn');
   const x = g.input('x', [2, 8, 6, 6]);
-  const bn = ['gamma', 'beta', 'mean', 'var'].map((n) => g.param(n, [16]));
+  // as the models build it: gamma and beta params, the running statistics inputs (eval mode)
+  const bn = [g.param('gamma', [16]), g.param('beta', [16]), g.input('mean', [16]), g.input('var', [16])];
   g.param('unused', [3]);
   const y = op.relu(op.batchNormEval(op.conv2d(x, g.param('w', [16, 8, 3, 3]), { padding: 1 }), bn[0]!, bn[1]!, bn[2]!, bn[3]!));
   g.output('y', y);
   const store = new ParameterStore();
   store.ensureGraphParams(g);
+  store.set('mean', [16]);
+  store.set('var', [16]);
   let seed = 1;
   const rand = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5;
   for (const [name, p] of store.entries()) p.data.forEach((_v, i) => (p.data[i] = name === 'var' ? 1 + rand() : rand()));
   const xs = Float32Array.from({ length: 2 * 8 * 36 }, rand);
   const engine = await Engine.create({ threads: 1 });
   const fed = await engine.compile(g);
-  const fixedParams = (name: string): Float32Array | undefined => store.get(name)?.data;
-  const fixed = await engine.compile(g, { fixedParams });
+  const fixedInputs = (name: string): Float32Array | undefined => store.get(name)?.data;
+  const fixed = await engine.compile(g, { fixedInputs });
   assert.deepEqual(fixed.inputs.map((i) => i.name), ['x']);
   const want = (await fed.run({ x: xs }, store))['y']!;
   const got = (await fixed.run({ x: xs }))['y']!;
@@ -53,7 +56,7 @@ test('fixedParams compiles params in as constants: same result, no longer inputs
   assert.deepEqual((await fixed.run({ x: xs }))['y'], got);
   await Promise.all([fed.release(), fixed.release()]);
 
-  const bytes = g.toOnnx({ fixedParams });
+  const bytes = g.toOnnx({ fixedInputs });
   const model = onnxProto.onnx.ModelProto.decode(bytes);
   assert.deepEqual(model.graph!.input!.map((i) => i.name), ['x']);
   assert.ok(!model.graph!.initializer!.some((t) => t.name === 'unused'), 'a fixed param no node reads is left out');

@@ -21,7 +21,7 @@ export class Program {
   readonly outputNames: readonly string[];
 
   constructor(private readonly session: ort.InferenceSession, graph: Graph, outputNames: readonly string[]) {
-    // Params compiled in as initializers (CompileOptions.fixedParams) are no longer inputs of the session.
+    // Values compiled in as initializers (CompileOptions.fixedInputs) are no longer inputs of the session.
     const fed = new Set(session.inputNames);
     this.inputs = [...graph.inputs, ...graph.params].filter((v) => fed.has(v.name)).map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype }));
     this.outputNames = outputNames;

@@ -28,11 +28,12 @@ export interface ToOnnxOptions {
    */
   col2im?: boolean;
   /**
-   * Values of graph params this program keeps fixed for its lifetime (undefined: an input as usual). They are written
-   * as initializers, so ORT can fold them: BatchNorm into the Conv before it, the Relu after it, NCHWc Convs (ORT
-   * blocks only Convs with constant weights), pre-packed GEMM weights. A fixed param no live node reads is left out.
+   * Values of graph inputs or params this program keeps fixed for its lifetime (undefined: an input as usual). They
+   * are written as initializers, so ORT can fold them: BatchNorm (its running statistics included) into the Conv
+   * before it, the Relu after it, NCHWc Convs (ORT blocks only Convs with constant weights), pre-packed GEMM weights.
+   * A fixed value no live node reads is left out.
    */
-  fixedParams?: (name: string) => Float32Array | undefined;
+  fixedInputs?: (name: string) => Float32Array | undefined;
 }
 
 // Opset 18 moved these reductions' axes from an attribute to an input (ReduceSum's moved in 13); the IR keeps the
@@ -50,8 +51,8 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   for (const node of graph.nodes) if (live.has(node)) w.node(node);
   for (const o of outputs) w.bindOutput(o.name, o.value);
   const usedConsts = graph.constants.filter((c) => w.used.has(c.value.name));
-  const fixed = graph.params.flatMap((p) => {
-    const data = options.fixedParams?.(p.name);
+  const fixed = [...graph.inputs, ...graph.params].flatMap((p) => {
+    const data = options.fixedInputs?.(p.name);
     return data === undefined ? [] : [{ value: p, data }];
   });
   const fixedNames = new Set(fixed.map((f) => f.value.name));
@@ -63,7 +64,7 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
     graph: {
       name: graph.name,
       node: w.nodes,
-      input: [...graph.inputs, ...graph.params.filter((p) => !fixedNames.has(p.name))].map((v) => valueInfo(v.name, v.dtype, v.shape)),
+      input: [...graph.inputs, ...graph.params].filter((v) => !fixedNames.has(v.name)).map((v) => valueInfo(v.name, v.dtype, v.shape)),
       output: outputs.map((o) => valueInfo(o.name, o.value.dtype, o.value.shape)),
       initializer: [
         ...usedConsts.map((c) => tensorProto(c.value, c.data)),

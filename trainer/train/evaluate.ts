@@ -59,7 +59,7 @@ export class EvalForward {
    * for ~0.1 s of compiling).
    */
   async features(ds: Dataset, store: ParameterStore, limit = ds.length, shard?: Shard): Promise<Features> {
-    const program = await this.engine.compile(this.graph, { outputs: this.outputs, fixedParams: (name) => store.get(name)?.data });
+    const program = await this.engine.compile(this.graph, { outputs: this.outputs, fixedInputs: (name) => store.get(name)?.data });
     try {
       return await this.run(program, ds, store, limit, shard);
     } finally {

@@ -59,28 +59,15 @@ export function exportEncoder(ckpt: LoadedCheckpoint): ExportedModel {
     'simclr.uid': config.uid ?? '',
     'simclr.step': String(ckpt.step),
   };
-  const proto = onnx.ModelProto.decode(g.toOnnx({ outputs: ['h'], metadata }));
-  const graph = proto.graph as OnnxTypes.GraphProto;
-  const initializers: OnnxTypes.ITensorProto[] = [];
-  const inputs: OnnxTypes.IValueInfoProto[] = [];
-  for (const vi of graph.input) {
-    const name = vi.name as string;
-    if (name === 'x') {
-      inputs.push(vi);
-      continue;
-    }
+  const weight = (name: string): Float32Array | undefined => {
+    if (name === 'x') return undefined;
     const t = ckpt.weights[name];
     if (t === undefined || !(t.data instanceof Float32Array)) throw new Error(`export: checkpoint has no float32 tensor '${name}'`);
-    const data = t.data;
-    initializers.push({
-      name,
-      dims: [...t.shape],
-      dataType: 1,
-      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-    });
-  }
-  graph.input = inputs as OnnxTypes.ValueInfoProto[];
-  graph.initializer = [...graph.initializer, ...initializers] as OnnxTypes.TensorProto[];
+    return t.data;
+  };
+  // The weights and running statistics become initializers: x is the model's only input.
+  const proto = onnx.ModelProto.decode(g.toOnnx({ outputs: ['h'], metadata, fixedInputs: weight }));
+  const graph = proto.graph as OnnxTypes.GraphProto;
   for (const vi of [...graph.input, ...graph.output]) {
     const dims = vi.type?.tensorType?.shape?.dim;
     if (dims && dims.length > 0) dims[0] = onnx.TensorShapeProto.Dimension.create({ dimParam: 'N' });
