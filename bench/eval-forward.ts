@@ -1,7 +1,8 @@
 // Evaluation forward (the program EvalForward runs for kNN, the online classifier and the probe's features): images/s
 // with the weights fed as inputs, as a training step must, against the same graph with them compiled in as constants
-// (CompileOptions.fixedInputs: weights and BatchNorm running statistics), which lets ORT fold BatchNorm into the Convs and run them in its NCHWc layout, for
-// both forward forms (ONNX Convs; small-map Convs as Gather + GEMM). Alternating runs, same session settings.
+// (CompileOptions.fixedInputs: weights and BatchNorm running statistics), which lets ORT fold BatchNorm into the
+// Convs and run them in its NCHWc layout, for both forward forms (ONNX Convs; small-map Convs as Gather + GEMM).
+// Alternating runs, same session settings.
 // Usage: npx tsx bench/eval-forward.ts [--width 0.5] [--size 24] [--batch 256] [--channels 1] [--threads 2] [--reps 8]
 //   (defaults: make run's evaluation)
 import { parseArgs } from 'node:util';
@@ -51,9 +52,9 @@ for (const forward of ['auto', 'conv'] as const) {
 }
 const x = Float32Array.from({ length: batch * channels * size * size }, () => Math.random());
 const h0 = (await cases[0]!.program.run({ x }, cases[0]!.store))['h']!;
+const scale = Math.max(...Array.from(h0, Math.abs));
 for (const c of cases) {
   const h = (await c.program.run({ x }, c.store))['h']!; // warm-up, and the same features from every form
-  const scale = Math.max(...Array.from(h0, Math.abs));
   const diff = h.reduce((m, v, i) => Math.max(m, Math.abs(v - h0[i]!)), 0);
   if (diff > 1e-3 * scale) throw new Error(`${c.label}: h differs from the reference by ${diff} (max |h| ${scale})`);
 }

@@ -51,7 +51,8 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   for (const node of graph.nodes) if (live.has(node)) w.node(node);
   for (const o of outputs) w.bindOutput(o.name, o.value);
   const usedConsts = graph.constants.filter((c) => w.used.has(c.value.name));
-  const fixed = [...graph.inputs, ...graph.params].flatMap((p) => {
+  const declared = [...graph.inputs, ...graph.params];
+  const fixed = declared.flatMap((p) => {
     const data = options.fixedInputs?.(p.name);
     return data === undefined ? [] : [{ value: p, data }];
   });
@@ -64,7 +65,7 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
     graph: {
       name: graph.name,
       node: w.nodes,
-      input: [...graph.inputs, ...graph.params].filter((v) => !fixedNames.has(v.name)).map((v) => valueInfo(v.name, v.dtype, v.shape)),
+      input: declared.filter((v) => !fixedNames.has(v.name)).map((v) => valueInfo(v.name, v.dtype, v.shape)),
       output: outputs.map((o) => valueInfo(o.name, o.value.dtype, o.value.shape)),
       initializer: [
         ...usedConsts.map((c) => tensorProto(c.value, c.data)),

@@ -60,7 +60,7 @@ export function exportEncoder(ckpt: LoadedCheckpoint): ExportedModel {
     'simclr.step': String(ckpt.step),
   };
   const weight = (name: string): Float32Array | undefined => {
-    if (name === 'x') return undefined;
+    if (name === x.name) return undefined;
     const t = ckpt.weights[name];
     if (t === undefined || !(t.data instanceof Float32Array)) throw new Error(`export: checkpoint has no float32 tensor '${name}'`);
     return t.data;
