@@ -95,6 +95,7 @@ bench: build native
 	node dist/bench/data-pipeline.js
 	node dist/bench/train-step.js
 	node dist/bench/eval-forward.js
+	node dist/bench/knn.js
 	node dist/bench/vs-pytorch.js
 	node dist/bench/operator.js --entry dist
 

@@ -3,7 +3,7 @@
 import './rules/index.js';
 
 export { add, sub, mul, div, neg, exp, log, sqrt, pow, relu, identity, where, equal, less, greater, cast, stopGradient, sumToShape } from './rules/elementwise.js';
-export { reduceSum, reduceMean, reduceMax, globalAvgPool, expand } from './rules/reduce.js';
+export { reduceSum, reduceMean, reduceMax, topK, globalAvgPool, expand } from './rules/reduce.js';
 export { reshape, flatten, transpose, concat, slice, pad } from './rules/shape.js';
 export { matmul, linear, transposeLast2 } from './rules/matmul.js';
 export { softmax, logSoftmax } from './rules/softmax.js';

