@@ -9,7 +9,7 @@ import { Engine } from '../trainer/engine/index.js';
 import { Graph, op } from '../trainer/graph/index.js';
 import { Rng } from '../trainer/data/index.js';
 import { topKCorrect } from '../trainer/loss/index.js';
-import { knnAccuracy, type Features, type KnnOptions } from '../trainer/train/evaluate.js';
+import { knnAccuracy, l2NormalizeRows, type Features, type KnnOptions } from '../trainer/train/evaluate.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,17 +36,8 @@ const engine = await Engine.create({ threads: Number(values.threads), spinning: 
 
 /** The replaced form: similarities back to JS, a min-heap per query. */
 async function knnJsHeap(train: Features, test: Features): Promise<[number, number]> {
-  const unit = (f: Features): Float32Array => {
-    const out = f.h.slice(0, f.count * dim);
-    for (let r = 0; r < f.count; r++) {
-      const row = out.subarray(r * dim, (r + 1) * dim);
-      const n = Math.hypot(...row) || 1;
-      for (let d = 0; d < dim; d++) row[d] /= n;
-    }
-    return out;
-  };
-  const b = unit(train);
-  const q = unit(test);
+  const b = l2NormalizeRows(train.h.subarray(0, train.count * dim), dim);
+  const q = l2NormalizeRows(test.h.subarray(0, test.count * dim), dim);
   const chunk = Math.min(256, test.count);
   const g = new Graph('knn_similarity');
   g.output('sim', op.matmul(g.input('q', [chunk, dim]), op.transpose(g.input('bank', [train.count, dim]), [1, 0])));

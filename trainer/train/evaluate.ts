@@ -159,7 +159,8 @@ export function classifierAccuracy(f: Features, numClasses: number): TopKAccurac
   );
 }
 
-function l2NormalizeRows(a: Float32Array, dim: number): Float32Array {
+/** Each row of `dim` values scaled to unit length (rows of zeros stay zero): the kNN's cosine similarity. */
+export function l2NormalizeRows(a: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(a.length);
   for (let r = 0; r < a.length / dim; r++) {
     let s = 0;
