@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as op from '../ops.js';
 import { gradCheck } from '../testing/gradcheck.js';
+import { channelAffine } from './batchnorm.js';
 
 // BN's output is invariant to shifts of x per channel, so dL/dx is a small difference of large terms: use a looser
 // absolute tolerance than the default.
@@ -19,6 +20,11 @@ test('batchNormTrain: gradients through the returned mean and variance too', asy
     const r = op.batchNormTrain(x, g, b);
     return op.concat([op.reduceSum(r.y, [0]), op.mul(r.mean, 3), op.mul(r.variance, 2)], 0);
   }, tol);
+});
+
+test('channelAffine: x * scale + bias per channel, [N,C,H,W] and [N,C]', async () => {
+  await gradCheck([{ shape: [3, 2, 2, 3] }, { shape: [2] }, { shape: [2] }], (x, s, b) => channelAffine(x, s, b));
+  await gradCheck([{ shape: [4, 3] }, { shape: [3] }, { shape: [3] }], (x, s, b) => channelAffine(x, s, b));
 });
 
 test('batchNormEval: running statistics are constants', async () => {

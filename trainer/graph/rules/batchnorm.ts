@@ -1,7 +1,8 @@
 // Batch normalization over every axis but 1 (x[N,C] or x[N,C,H,W]).
-// Training mode is our own op 'BatchNormTrain', lowered to ReduceMean/Sub/Mul/... at serialization (not ORT's
-// BatchNormalization training_mode=1, which gives wrong Y in some setups: ORT issue 29790), so that its backward can
-// be the closed form instead of the chain of primitive rules. Eval mode is ONNX BatchNormalization (inference).
+// Training mode is our own op 'BatchNormTrain', lowered at serialization to the batch statistics (ReduceMean, Sub,
+// Mul) and ONNX BatchNormalization in inference mode fed with them (not ORT's training_mode=1, which gives wrong Y in
+// some setups: ORT issue 29790), so that its backward can be the closed form instead of the chain of primitive rules.
+// Eval mode is ONNX BatchNormalization (inference) with the running statistics.
 
 import { type Value, fmtShape } from '../ir.js';
 import { defineOp } from '../registry.js';
@@ -36,7 +37,7 @@ export function batchNormTrain(x: Value, gamma: Value, beta: Value, eps = 1e-5):
     { shape: x.shape, dtype: x.dtype },
     { shape: [c], dtype: x.dtype },
     { shape: [c], dtype: x.dtype },
-    { shape: x.shape, dtype: x.dtype }, // xhat, kept for the backward pass
+    { shape: x.shape, dtype: x.dtype }, // x - mean, kept for the backward pass
     { shape: keptShape(x), dtype: x.dtype }, // 1/sqrt(var+eps), kept for the backward pass
   ]);
   return { y: y!, mean: mean!, variance: variance! };
@@ -47,52 +48,87 @@ export function batchNormEval(x: Value, gamma: Value, beta: Value, runningMean: 
   return emit1('BatchNormalization', [x, gamma, beta, runningMean, runningVar], { epsilon: { kind: 'float', value: eps } }, x.shape);
 }
 
+/** x * scale + bias per channel (axis 1); scale and bias are [C]. One pass over x (ORT's BatchNormalization). */
+export function channelAffine(x: Value, scale: Value, bias: Value): Value {
+  checkBn('channelAffine', x, scale, bias);
+  return emit1('ChannelAffine', [x, scale, bias], {}, x.shape);
+}
+
+// A per-channel affine is ONNX BatchNormalization in inference mode with mean 0, variance 1 and epsilon 0: one
+// multi-threaded pass where Mul + Add (with the per-channel operands reshaped to broadcast) take two.
+defineOp('ChannelAffine', {
+  lower: (node, b) => {
+    const [x, scale, bias] = node.inputs as [Value, Value, Value];
+    const c = b.ints([x.shape[1]!]);
+    const zeros = b.op('Expand', [b.scalar(0, x.dtype), c])[0]!;
+    const ones = b.op('Expand', [b.scalar(1, x.dtype), c])[0]!;
+    b.op('BatchNormalization', [x.name, scale.name, bias.name, zeros, ones], { epsilon: { kind: 'float', value: 0 } }, [node.outputs[0]!.name]);
+  },
+  grad: ({ node, dOut: [dy], needs }) => {
+    const [x, scale] = node.inputs as [Value, Value];
+    const axes = statAxes(x);
+    return [
+      needs[0] ? mul(dy!, reshape(scale, keptShape(x))) : null,
+      needs[1] ? reduceSum(mul(dy!, x), axes, false) : null,
+      needs[2] ? reduceSum(dy!, axes, false) : null,
+    ];
+  },
+});
+
+// Forward: the two-pass variance (mean, then the mean of squared deviations: no cancellation in E[x^2] - mean^2),
+// and y from ONNX BatchNormalization in inference mode over the centred x with the batch variance, one pass where
+// normalising, scaling and shifting took three (make run's [256, 32, 16, 16]: 6.0 against 7.3 ms, per node).
 defineOp('BatchNormTrain', {
   lower: (node, b) => {
     const [x, gamma, beta] = node.inputs as [Value, Value, Value];
-    const [y, mean, variance, xhat, invstd] = node.outputs.map((v) => v.name) as [string, string, string, string, string];
+    const [y, mean, variance, xc, invstd] = node.outputs.map((v) => v.name) as [string, string, string, string, string];
     const eps = node.attrs['epsilon']!.value as number;
     const axes = { axes: { kind: 'ints', value: statAxes(x) }, keepdims: { kind: 'int', value: 1 } } as const;
-    const kept = b.ints(keptShape(x));
     const [meanK] = b.op('ReduceMean', [x.name], axes);
-    const [xc] = b.op('Sub', [x.name, meanK!]);
-    const [sq] = b.op('Mul', [xc!, xc!]);
-    const [varK] = b.op('ReduceMean', [sq!], axes);
+    b.op('Sub', [x.name, meanK!], {}, [xc]);
+    const [varK] = b.op('ReduceMean', b.op('Mul', [xc, xc]), axes);
     const [std] = b.op('Sqrt', b.op('Add', [varK!, b.scalar(eps, x.dtype)]));
     b.op('Reciprocal', [std!], {}, [invstd]);
-    b.op('Mul', [xc!, invstd], {}, [xhat]);
-    const [scaled] = b.op('Mul', [xhat, b.op('Reshape', [gamma.name, kept])[0]!]);
-    b.op('Add', [scaled!, b.op('Reshape', [beta.name, kept])[0]!], {}, [y]);
     const flat = b.ints([x.shape[1]!]);
     b.op('Reshape', [meanK!, flat], {}, [mean]);
     b.op('Reshape', [varK!, flat], {}, [variance]);
+    const zeros = b.op('Expand', [b.scalar(0, x.dtype), flat])[0]!;
+    b.op('BatchNormalization', [xc, gamma.name, beta.name, zeros, variance], { epsilon: { kind: 'float', value: eps } }, [y]);
   },
-  // Closed form, M = elements per channel, sums over every axis but 1:
-  //   dbeta = sum(dy), dgamma = sum(dy * xhat)
-  //   dx = gamma * invstd * (dy - dbeta/M - xhat * dgamma/M)  [+ dmean/M + dvar * 2 * xhat / (invstd * M)]
+  // Closed form, M = elements per channel, xc = x - mean, a = gamma * invstd, sums over every axis but 1:
+  //   dbeta = sum(dy), dgamma = invstd * sum(dy * xc)
+  //   dx = a * (dy - sum(dy)/M - xc * invstd^2 * sum(dy * xc)/M)  [+ dmean/M + dvar * 2 * xc / M]
+  //      = a * dy + (k1 * xc + k0) per channel: one Mul, one channelAffine and one Add over the tensor, where the
+  //        expanded form took two Subs and two Muls (8.7 against 7.2 ms on make run's [256, 32, 16, 16], per node).
   grad: ({ node, dOut: [dy, dMean, dVar], needs }) => {
     const [x, gamma] = node.inputs as [Value, Value];
-    const xhat = node.outputs[3]!;
-    const invstd = node.outputs[4]!;
+    const xc = node.outputs[3]!;
+    const invstd = reshape(node.outputs[4]!, gamma.shape);
     const axes = statAxes(x);
-    const kept = keptShape(x);
     const m = x.size / x.shape[1]!;
-    let dx: Value | null = null;
-    let dgamma: Value | null = null;
-    let dbeta: Value | null = null;
+    const a = mul(gamma, invstd);
+    let k1: Value | null = null;
+    let k0: Value | null = null;
+    let ax: Value | null = null;
+    const results: [Value | null, Value | null, Value | null] = [null, null, null];
     if (dy) {
-      const sumDy = reduceSum(dy, axes, true);
-      const sumDyXhat = reduceSum(mul(dy, xhat), axes, true);
-      dgamma = needs[1] ? reshape(sumDyXhat, gamma.shape) : null;
-      dbeta = needs[2] ? reshape(sumDy, gamma.shape) : null;
+      const sumDy = reduceSum(dy, axes, false);
+      const sumDyXc = reduceSum(mul(dy, xc), axes, false);
+      if (needs[1]) results[1] = mul(sumDyXc, invstd);
+      if (needs[2]) results[2] = sumDy;
       if (needs[0]) {
-        const centred = sub(sub(dy, mul(sumDy, 1 / m)), mul(xhat, mul(sumDyXhat, 1 / m)));
-        dx = mul(centred, mul(reshape(gamma, kept), invstd));
+        ax = mul(dy, reshape(a, keptShape(x)));
+        k1 = mul(mul(a, mul(invstd, invstd)), mul(sumDyXc, -1 / m));
+        k0 = mul(a, mul(sumDy, -1 / m));
       }
     }
-    if (needs[0] && dMean) dx = addOrSet(dx, mul(reshape(dMean, kept), 1 / m));
-    if (needs[0] && dVar) dx = addOrSet(dx, mul(xhat, div(mul(reshape(dVar, kept), 2 / m), invstd)));
-    return [dx, dgamma, dbeta];
+    if (needs[0] && dMean) k0 = addOrSet(k0, mul(dMean, 1 / m));
+    if (needs[0] && dVar) k1 = addOrSet(k1, mul(dVar, 2 / m));
+    if (needs[0] && (k1 || k0)) {
+      const affine = channelAffine(xc, k1 ?? x.graph.zeros(gamma.shape, x.dtype), k0 ?? x.graph.zeros(gamma.shape, x.dtype));
+      results[0] = ax ? add(ax, affine) : affine;
+    }
+    return results;
   },
 });
 
