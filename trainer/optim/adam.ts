@@ -33,23 +33,25 @@ export class Adam extends StatefulOptimizer {
 
   protected override update(p: OptimParam, g: Float32Array, lr: number, t: number): void {
     const { beta1: b1, beta2: b2, eps } = this.opts;
-    const bc1 = 1 - b1 ** t;
-    const bc2 = 1 - b2 ** t;
-    const decoupled = this.kind === 'adamw';
     const w = p.data;
     const wd = p.isOneD && this.opts.excludeOneDFromWeightDecay ? 0 : this.opts.weightDecay;
+    const decay = this.kind === 'adamw' ? 1 - lr * wd : 1;
+    const l2 = this.kind === 'adamw' ? 0 : wd;
+    // The bias corrections as one step size and one reciprocal, PyTorch's
+    // w -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps): one division and one sqrt per element where three
+    // divisions ran: 1.33-1.54x faster over 2.8M parameters (make run's model; one-off, interleaved, 2-core Xeon VM).
+    const stepSize = lr / (1 - b1 ** t);
+    const invSqrtBc2 = 1 / Math.sqrt(1 - b2 ** t);
     const m = this.state.get('exp_avg', p);
     const v = this.state.get('exp_avg_sq', p);
     for (let i = 0; i < w.length; i++) {
-      let wi = w[i];
-      let gi = g[i];
-      if (decoupled) wi *= 1 - lr * wd;
-      else gi += wd * wi;
+      const wi = w[i] * decay;
+      const gi = g[i] + l2 * wi;
       const mi = b1 * m[i] + (1 - b1) * gi;
       const vi = b2 * v[i] + (1 - b2) * gi * gi;
       m[i] = mi;
       v[i] = vi;
-      w[i] = wi - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+      w[i] = wi - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps);
     }
   }
 }
