@@ -96,6 +96,7 @@ bench: build native
 	node dist/bench/train-step.js
 	node dist/bench/eval-forward.js
 	node dist/bench/knn.js
+	node dist/bench/batchnorm.js
 	node dist/bench/vs-pytorch.js
 	node dist/bench/operator.js --entry dist
 
