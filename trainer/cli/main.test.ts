@@ -56,6 +56,41 @@ test('simclr train --debug-step on the synthetic data set exits 0 and writes a c
   assert.match(m.stdout, /"count":7/);
 });
 
+test('simclr train to the end prints the test-set summary: kNN, online linear and linear-probe top-1', async () => {
+  const r = simclr([
+    'train',
+    '--dataset=synthetic',
+    '--epochs=1',
+    '--batch-size=128',
+    '--image-size-override=12',
+    '--width-multiplier=0.0625',
+    '--head-latent-size=32',
+    '--nce-size=16',
+    '--threads=2',
+    '--knn-k=20',
+    '--uid=whole',
+    `--model-dir=${join(dir, 'models')}`,
+    `--log-dir=${join(dir, 'runs')}`,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = /synthetic test set after 1 epochs \(16 steps\): kNN top-1 ([\d.]+)% \(k=20\), online linear top-1 ([\d.]+)% \/ top-5 ([\d.]+)%, linear probe top-1 ([\d.]+)% \/ top-5 ([\d.]+)%/.exec(r.stdout);
+  assert.ok(summary, r.stdout.slice(-600));
+  const [knn, top1, top5, probe1, probe5] = summary.slice(1).map(Number) as [number, number, number, number, number];
+  for (const v of [knn, top1, top5, probe1, probe5]) assert.ok(v >= 0 && v <= 100);
+  assert.ok(top1 <= top5 && probe1 <= probe5);
+  assert.ok(knn > 30 && probe1 > 30, `the synthetic classes are learnable: kNN ${knn}%, probe ${probe1}%`);
+  assert.ok(existsSync(join(dir, 'models', 'whole', 'encoder.onnx')), 'a finished run exports the encoder');
+});
+
+test('a provider that cannot load exits 1 with one line naming it and the fix, no stack', () => {
+  const r = simclr(['train', '--dataset=synthetic', '--debug-step', '--batch-size=16', '--image-size-override=12', '--execution-provider=cuda', `--model-dir=${join(dir, 'models')}`]);
+  assert.equal(r.code, 1, r.stderr);
+  const ours = r.stderr.split('\n').filter((l) => l.startsWith('simclr train:'));
+  assert.equal(ours.length, 1, r.stderr);
+  assert.match(ours[0]!, /execution provider 'cuda' cannot load \(.*\)\. Fix: .*--execution-provider cpu$/);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+});
+
 test('a bad flag value exits 2 with one line naming the flag', () => {
   const r = simclr(['train', '--batch-size=abc']);
   assert.equal(r.code, 2);

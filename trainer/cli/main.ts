@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { ConfigError, helpText, parseArgs } from '../contract/index.js';
 import { DistError } from '../dist/index.js';
+import { ProviderUnavailableError } from '../engine/index.js';
 import { createLogger } from '../observe/index.js';
 import { baselines } from '../train/baseline.js';
 import { embedImages, writeEmbeddings } from '../train/embed.js';
@@ -189,8 +190,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`simclr ${command}: ${err.message}\n`);
       return 2;
     }
-    // A replica that lost its peers or its master gets one clear line; anything unexpected keeps its stack.
-    const detail = err instanceof DistError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    // What a user can fix (a replica that lost its peers or its master, a provider that cannot load) is one clear
+    // line with the fix; anything unexpected keeps its stack.
+    const clear = err instanceof DistError || err instanceof ProviderUnavailableError;
+    const detail = clear ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`simclr ${command}: ${detail}\n`);
     return 1;
   }

@@ -13,6 +13,7 @@ import { latestValid } from '../checkpoint/index.js';
 import { parseArgs } from '../contract/index.js';
 import { loadMnist, openDataset } from '../data/index.js';
 import { createLogger } from '../observe/index.js';
+import { embedImages } from './embed.js';
 import { EvalForward } from './evaluate.js';
 import { exportEncoder } from './export.js';
 import { createEngine, train, type TrainResult } from './loop.js';
@@ -68,11 +69,30 @@ test('uninterrupted run: trains one epoch, evaluates, writes checkpoints and Ten
   assert.equal(full.step, 16);
   assert.ok(full.eval && full.eval.knnTop1 > 0.3, `kNN top-1 ${full.eval?.knnTop1}`);
   assert.ok(full.eval.probeTop1 !== undefined);
-  assert.ok(records().some((r) => r.msg === 'evaluation on the test set'));
+  // The epoch's record: loss, lr, images/s and the online classifier's train top-1/top-5.
+  const epoch = records().find((r) => r.msg === 'epoch done');
+  assert.ok(epoch, 'an epoch done record');
+  assert.equal(epoch.epoch, 1);
+  assert.equal(epoch.step, 16);
+  const num = (k: string): number => {
+    assert.equal(typeof epoch[k], 'number', k);
+    return epoch[k] as number;
+  };
+  assert.ok(num('loss') > 0 && Number.isFinite(num('loss')), `loss ${epoch.loss}`);
+  assert.ok(num('lr') >= 0 && num('lr') < 0.25 / 10, `lr ${epoch.lr}: near the end of the cosine from a 0.5 x 128/256 peak`);
+  assert.ok(num('imagesPerSecond') > 0);
+  assert.ok(num('trainTop1') >= 0 && num('trainTop1') < num('trainTop5') && num('trainTop5') <= 1, `top-1 ${epoch.trainTop1}, top-5 ${epoch.trainTop5}`);
+  const evaluation = records().find((r) => r.msg === 'evaluation on the test set');
+  assert.ok(evaluation);
+  for (const k of ['knnTop1', 'top1', 'top5', 'probeTop1', 'probeTop5']) assert.ok(typeof evaluation[k] === 'number' && (evaluation[k] as number) <= 1, k);
   const ckpts = (await readdir(join(dir, 'models', 'full'))).filter((n) => n.endsWith('.json'));
   assert.deepEqual(ckpts, ['step-0000000008.json', 'step-0000000012.json', 'step-0000000016.json']); // keep 3
-  const events = await readdir(join(dir, 'runs', 'full'));
-  assert.equal(events.filter((n) => n.startsWith('events.out.tfevents.')).length, 1);
+  const events = (await readdir(join(dir, 'runs', 'full'))).filter((n) => n.startsWith('events.out.tfevents.'));
+  assert.equal(events.length, 1);
+  const tags = (await readFile(join(dir, 'runs', 'full', events[0]!))).toString('latin1');
+  for (const tag of ['train/loss', 'train/lr', 'train/images_per_second', 'train/top1', 'train/top5', 'test/knn_top1', 'test/top1', 'test/top5', 'test/probe_top1']) {
+    assert.ok(tags.includes(tag), `TensorBoard tag ${tag}`);
+  }
 });
 
 test('resume: 8 steps + --resume 8 steps ends with the same weights, skipping a corrupt newest checkpoint', async () => {
@@ -129,6 +149,14 @@ test('export: the standalone ONNX encoder gives the trainer eval-mode h (max dif
   assert.ok(diff <= 1e-5 * scale, `max abs diff ${diff} (max |h| ${scale})`);
   assert.ok(maxAbsDiff(h2, trainer.h.subarray(0, h2.length)) <= 1e-5 * scale);
   assert.ok(session.inputNames.includes('x') && session.inputNames.length === 1, 'weights are initializers, x the only input');
+  // `simclr embed` on the same file: the trainer's h for the same images (synthetic's default seed), batches of 2.
+  const plain = await openDataset({ name: 'synthetic' }, 'test');
+  const expected = await forward.features(plain, full.store, 5);
+  const embedded = await embedImages(path, { dataset: { name: 'synthetic', split: 'test' }, limit: 5 }, { batchSize: 2 });
+  assert.deepEqual([embedded.count, embedded.dim], [5, expected.dim]);
+  assert.deepEqual(Array.from(embedded.labels ?? []), Array.from(expected.labels));
+  const embedScale = Math.max(1, ...Array.from(expected.h, Math.abs));
+  assert.ok(maxAbsDiff(embedded.data, expected.h) <= 1e-5 * embedScale, `embed differs by ${maxAbsDiff(embedded.data, expected.h)}`);
 });
 
 test('a valid/ split: epochs before the last are evaluated on it, the last on the test set (logs, TensorBoard tags)', async () => {

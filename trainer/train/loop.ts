@@ -16,6 +16,7 @@ import {
 } from '../data/index.js';
 import { ProcessGroup } from '../dist/index.js';
 import { Engine, ParameterStore } from '../engine/index.js';
+import { topKCorrect } from '../loss/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
   EventWriter,
@@ -373,7 +374,8 @@ async function trainInGroup(
       const startStep = globalStep - epoch * stepsPerEpoch;
       let lossSum = 0;
       let ceSum = 0;
-      let correct = 0;
+      let correct1 = 0;
+      let correct5 = 0;
       let seen = 0;
       let steps = 0;
       const t0 = performance.now();
@@ -393,13 +395,9 @@ async function trainInGroup(
         lossSum += r.nce;
         ceSum += r.ce;
         lastLoss = r.nce;
-        const k = model.numClasses;
-        for (let i = 0; i < batch.labels.length; i++) {
-          const row = r.logits.subarray(i * k, (i + 1) * k);
-          let best = 0;
-          for (let c = 1; c < k; c++) if (row[c] > row[best]) best = c;
-          if (best === batch.labels[i]) correct++;
-        }
+        // The online classifier on the batch's first views (the logits' first rows), as the seed reports it.
+        correct1 += topKCorrect(r.logits, batch.labels, model.numClasses, 1);
+        correct5 += topKCorrect(r.logits, batch.labels, model.numClasses, Math.min(5, model.numClasses));
         seen += batch.labels.length;
         tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
         const doc = tracker.document();
@@ -439,7 +437,8 @@ async function trainInGroup(
         step: globalStep,
         loss: lossSum / Math.max(1, steps),
         classifierLoss: ceSum / Math.max(1, steps),
-        trainTop1: correct / Math.max(1, seen),
+        trainTop1: correct1 / Math.max(1, seen),
+        trainTop5: correct5 / Math.max(1, seen),
         lr: schedule.at(Math.max(0, globalStep - 1)),
         imagesPerSecond: (steps * config.batchSize) / seconds,
         epochSeconds: seconds,
@@ -474,6 +473,7 @@ async function trainInGroup(
           'train/loss': trainStats.loss,
           'train/classifier_loss': trainStats.classifierLoss,
           'train/top1': trainStats.trainTop1,
+          'train/top5': trainStats.trainTop5,
           'train/lr': trainStats.lr,
           'train/images_per_second': trainStats.imagesPerSecond,
           [`${split}/knn_top1`]: evalResult.knnTop1,
