@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { TINY_RUN_FLAGS } from '../train/tiny-run.fixture.js';
 
 const MAIN = fileURLToPath(new URL(`./main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
@@ -57,21 +58,7 @@ test('simclr train --debug-step on the synthetic data set exits 0 and writes a c
 });
 
 test('simclr train to the end prints the test-set summary: kNN, online linear and linear-probe top-1', async () => {
-  const r = simclr([
-    'train',
-    '--dataset=synthetic',
-    '--epochs=1',
-    '--batch-size=128',
-    '--image-size-override=12',
-    '--width-multiplier=0.0625',
-    '--head-latent-size=32',
-    '--nce-size=16',
-    '--threads=2',
-    '--knn-k=20',
-    '--uid=whole',
-    `--model-dir=${join(dir, 'models')}`,
-    `--log-dir=${join(dir, 'runs')}`,
-  ]);
+  const r = simclr(['train', ...TINY_RUN_FLAGS, '--uid=whole', `--model-dir=${join(dir, 'models')}`, `--log-dir=${join(dir, 'runs')}`]);
   assert.equal(r.code, 0, r.stderr);
   const summary = /synthetic test set after 1 epochs \(16 steps\): kNN top-1 ([\d.]+)% \(k=20\), online linear top-1 ([\d.]+)% \/ top-5 ([\d.]+)%, linear probe top-1 ([\d.]+)% \/ top-5 ([\d.]+)%/.exec(r.stdout);
   assert.ok(summary, r.stdout.slice(-600));

@@ -16,6 +16,7 @@ import { createLogger } from '../observe/index.js';
 import { embedImages } from './embed.js';
 import { EvalForward } from './evaluate.js';
 import { exportEncoder } from './export.js';
+import { TINY_RUN_FLAGS } from './tiny-run.fixture.js';
 import { createEngine, train, type TrainResult } from './loop.js';
 
 const { onnx } = onnxProto;
@@ -30,18 +31,7 @@ after(async () => {
 
 // 2048 synthetic images / batch 128 = 16 steps per epoch; one epoch.
 const flags = (uid: string, extra: string[] = []): string[] => [
-  '--dataset=synthetic',
-  '--epochs=1',
-  '--batch-size=128',
-  '--image-size-override=12',
-  '--width-multiplier=0.0625',
-  '--head-latent-size=32',
-  '--nce-size=16',
-  '--optimizer=lars',
-  '--lr=0.5',
-  '--warmup=0.25',
-  '--threads=2',
-  '--knn-k=20',
+  ...TINY_RUN_FLAGS,
   `--uid=${uid}`,
   `--model-dir=${join(dir, 'models')}`,
   `--log-dir=${join(dir, 'runs')}`,
