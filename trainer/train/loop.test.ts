@@ -1,5 +1,6 @@
-// The loop on the synthetic data set with a tiny model: exact resume (and a corrupt newest checkpoint skipped with a
-// warning), export equality (the standalone ONNX encoder gives the trainer's eval-mode h), and on a small ImageFolder
+// The loop on the synthetic data set with a tiny model: what an epoch logs and writes to TensorBoard, exact resume (and
+// a corrupt newest checkpoint skipped with a warning), export and embed equality (the standalone ONNX encoder, and
+// simclr embed through it, give the trainer's eval-mode h), and on a small ImageFolder
 // with a valid/ split, which split each epoch is evaluated on; --eval-image-size evaluating and exporting at another size.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -108,7 +109,7 @@ test('resume: 8 steps + --resume 8 steps ends with the same weights, skipping a 
   assert.equal(worst, 0, `max |full - resumed| over all weights is ${worst}`);
 });
 
-test('export: the standalone ONNX encoder gives the trainer eval-mode h (max diff <= 1e-5 x max |h|), any batch size', async () => {
+test('export and embed: the standalone ONNX encoder gives the trainer eval-mode h (max diff <= 1e-5 x max |h|), any batch size', async () => {
   const ckpt = await latestValid(join(dir, 'models', 'full'));
   assert.ok(ckpt);
   const exported = exportEncoder(ckpt);
