@@ -31,8 +31,10 @@ system-deps:
 	  fi; \
 	fi
 
+# onnxruntime-node's install script would fetch CUDA libraries from outside the registries: .npmrc says skip, and so
+# does the variable it reads first (npm warns that a later npm may stop passing .npmrc keys it does not know).
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	ONNXRUNTIME_NODE_INSTALL="$${ONNXRUNTIME_NODE_INSTALL:-skip}" npm ci --no-audit --no-fund
 	@touch $@
 
 deps: system-deps node_modules/.package-lock.json
