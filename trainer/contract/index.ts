@@ -17,6 +17,13 @@ export type { FlagSpec } from './cli-args.js';
 export {
   ProgressDocument,
   CheckpointRef,
+  ProgressHistory,
+  HistoryPoint,
+  EvalPoint,
+  ResumePoint,
+  HISTORY_MAX_POINTS,
+  HISTORY_MAX_EVENTS,
+  PROGRESS_HISTORY_FILE,
   PROGRESS_PHASES,
   EVAL_SPLITS,
   PROGRESS_SCHEMA_VERSION,

@@ -34,6 +34,46 @@ export const CheckpointRef = z.object({
 });
 export type CheckpointRef = z.infer<typeof CheckpointRef>;
 
+/** Training points a history keeps at most: when full, every other point goes and the stride doubles. */
+export const HISTORY_MAX_POINTS = 256;
+/** Evaluations and resumes a history keeps at most (the newest). */
+export const HISTORY_MAX_EVENTS = 128;
+/** Where rank 0 keeps the history beside its checkpoints, so a resumed gang continues the curves. */
+export const PROGRESS_HISTORY_FILE = 'progress-history.json';
+
+// Optional rather than nullable fields: the operator copies the history into the SimCLRJob status, whose CRD schema
+// is generated from zod and has no nulls.
+export const HistoryPoint = z.object({
+  step: count,
+  loss: finite.describe('Mean training loss over the recent steps, as the progress document reports it.'),
+  lr: z.number().min(0),
+  imagesPerSecond: z.number().min(0).optional(),
+});
+export type HistoryPoint = z.infer<typeof HistoryPoint>;
+
+export const EvalPoint = z.object({
+  step: count,
+  split: z.enum(EVAL_SPLITS),
+  top1: z.number().min(0).max(1).optional(),
+  top5: z.number().min(0).max(1).optional(),
+  knnTop1: z.number().min(0).max(1).optional(),
+});
+export type EvalPoint = z.infer<typeof EvalPoint>;
+
+export const ResumePoint = z.object({
+  step: count.describe('The checkpoint step a new gang resumed from.'),
+  time: z.iso.datetime(),
+});
+export type ResumePoint = z.infer<typeof ResumePoint>;
+
+export const ProgressHistory = z.object({
+  stride: z.number().int().min(1).describe('Steps between training points; doubles each time the history fills.'),
+  train: z.array(HistoryPoint).max(HISTORY_MAX_POINTS),
+  evals: z.array(EvalPoint).max(HISTORY_MAX_EVENTS),
+  resumes: z.array(ResumePoint).max(HISTORY_MAX_EVENTS),
+});
+export type ProgressHistory = z.infer<typeof ProgressHistory>;
+
 export const ProgressDocument = z.object({
   schemaVersion: z.literal(PROGRESS_SCHEMA_VERSION),
   uid: z.string().min(1),
@@ -58,6 +98,7 @@ export const ProgressDocument = z.object({
   startedAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   message: z.string().optional().describe('Why, when phase is failed.'),
+  history: ProgressHistory.optional().describe('Curves since the job began (across resumes), bounded and downsampled.'),
 });
 export type ProgressDocument = z.infer<typeof ProgressDocument>;
 

@@ -1,5 +1,6 @@
 // Rank 0's progress endpoint for the operator: GET /progress (the contract's progress document as JSON)
-// and GET /healthz. node:http only; every error is a coded JSON body.
+// and GET /healthz. node:http only; every error is a coded JSON body. Closing waits (briefly) until a reader that
+// polls has seen the last document, so the operator learns the final accuracy of a run that has just ended.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HEALTH_PATH, PROGRESS_PATH, type ProgressDocument } from '../contract/index.js';
@@ -14,6 +15,36 @@ export interface ProgressServerOptions {
   port: number;
   host?: string;
   getProgress: () => ProgressDocument;
+  /** Longest close() waits for a polling reader to fetch the last document. Default 60 s. */
+  lingerMaxMs?: number;
+}
+
+/** What the server knows about its reader: when it last polled, how often it polls, what it last got. */
+class ReaderWatch {
+  private lastAt: number | undefined;
+  gapMs: number | undefined;
+  servedUpdatedAt: string | undefined;
+  private waiter: { updatedAt: string; resolve: () => void } | undefined;
+
+  served(doc: ProgressDocument): void {
+    const now = Date.now();
+    if (this.lastAt !== undefined) this.gapMs = now - this.lastAt;
+    this.lastAt = now;
+    this.servedUpdatedAt = doc.updatedAt;
+    if (this.waiter?.updatedAt === doc.updatedAt) this.waiter.resolve();
+  }
+
+  /** Resolves when `doc` has been served, or after about two poll intervals (at most maxMs); at once without a reader. */
+  async seen(doc: ProgressDocument, maxMs: number): Promise<void> {
+    if (this.lastAt === undefined || this.servedUpdatedAt === doc.updatedAt) return;
+    const waitMs = Math.min(maxMs, 2.5 * (this.gapMs ?? maxMs));
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.waiter = { updatedAt: doc.updatedAt, resolve };
+      timer = setTimeout(resolve, waitMs);
+    });
+    clearTimeout(timer);
+  }
 }
 
 const ERRORS = {
@@ -34,7 +65,7 @@ function sendError(res: ServerResponse, code: ErrorCode, head: boolean): void {
   send(res, status, { error: { code, message } }, head);
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, getProgress: () => ProgressDocument): void {
+function handle(req: IncomingMessage, res: ServerResponse, getProgress: () => ProgressDocument, reader: ReaderWatch): void {
   const head = req.method === 'HEAD';
   if (req.method !== 'GET' && !head) {
     res.setHeader('allow', 'GET, HEAD');
@@ -53,13 +84,15 @@ function handle(req: IncomingMessage, res: ServerResponse, getProgress: () => Pr
       return;
     }
     send(res, 200, doc, head);
+    if (!head) reader.served(doc);
   } else {
     sendError(res, 'NOT_FOUND', head);
   }
 }
 
 export async function startProgressServer(opts: ProgressServerOptions): Promise<ProgressServer> {
-  const server = createServer((req, res) => handle(req, res, opts.getProgress));
+  const reader = new ReaderWatch();
+  const server = createServer((req, res) => handle(req, res, opts.getProgress, reader));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`progress server cannot listen on port ${opts.port} (change --progress-port)`, { cause: err })));
     server.listen(opts.port, opts.host ?? '0.0.0.0', resolve);
@@ -67,10 +100,18 @@ export async function startProgressServer(opts: ProgressServerOptions): Promise<
   const { port } = server.address() as AddressInfo;
   return {
     port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      let last: ProgressDocument | undefined;
+      try {
+        last = opts.getProgress();
+      } catch {
+        last = undefined;
+      }
+      if (last !== undefined) await reader.seen(last, opts.lingerMaxMs ?? 60_000);
+      await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }

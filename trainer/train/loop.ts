@@ -3,7 +3,7 @@
 // so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
 import { join } from 'node:path';
 import { latestValid, listManifests, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
-import type { EvalSplit, TrainConfig } from '../contract/index.js';
+import { PROGRESS_HISTORY_FILE, type EvalSplit, type TrainConfig } from '../contract/index.js';
 import {
   ContrastiveLoader,
   augmentationGrids,
@@ -301,6 +301,9 @@ async function trainInGroup(
     epochs: config.epochs,
     stepsPerEpoch,
     globalBatchSize: config.batchSize,
+    history: leader
+      ? { file: join(checkpointDir, PROGRESS_HISTORY_FILE), startStep: globalStep, onWarning: (m) => logger.warn(m) }
+      : undefined,
   });
   let server: ProgressServer | undefined;
   if (leader && config.progressPort > 0) {
