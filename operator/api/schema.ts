@@ -4,7 +4,7 @@
 // and once as a zod refinement (the operator never acts on a spec the apiserver would have refused); the two lists
 // share their messages through CROSS_FIELD_RULES so a test can check they agree.
 import { z } from 'zod';
-import { TrainConfigFields } from '../../trainer/contract/index.js';
+import { EVAL_SPLITS, ProgressHistory, TrainConfigFields } from '../../trainer/contract/index.js';
 
 export const GROUP = 'simclr.dev';
 export const VERSION = 'v1alpha1';
@@ -261,6 +261,11 @@ export const Progress = z.object({
   etaSeconds: z.number().min(0).optional().describe('Estimated seconds to completion.'),
   lastCheckpoint: z.string().optional().describe('Newest checkpoint written.'),
   updateTime: z.string().optional().describe('When the operator last read the progress endpoint.'),
+  knnTop1: z.number().min(0).max(1).optional().describe('kNN top-1 of the last evaluation (fraction).'),
+  top1: z.number().min(0).max(1).optional().describe('Linear-classifier top-1 of the last evaluation (fraction).'),
+  top5: z.number().min(0).max(1).optional().describe('Linear-classifier top-5 of the last evaluation (fraction).'),
+  evalSplit: z.enum(EVAL_SPLITS).optional().describe('Where the last evaluation was measured.'),
+  history: ProgressHistory.optional().describe('Rank 0\'s curves since the job began, bounded and downsampled (for dashboards).'),
 });
 export type Progress = z.infer<typeof Progress>;
 

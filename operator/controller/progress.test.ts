@@ -26,6 +26,17 @@ test('a valid document becomes status progress and re-queues the job once', asyn
   assert.deepEqual(updated, ['ml/pre']);
 });
 
+test('evaluation results and the history go into status progress as they are', async () => {
+  const history = { stride: 2, train: [{ step: 2, loss: 6.1, lr: 0.1, imagesPerSecond: 80 }],
+    evals: [{ step: 4, split: 'test' as const, knnTop1: 0.5 }], resumes: [{ step: 4, time: '2026-12-07T21:00:00.000Z' }] };
+  const doc = { ...initialProgress({ uid: 'pre', worldSize: 2, epochs: 10, totalSteps: 100 }),
+    phase: 'finished', step: 100, loss: 5.5, knnTop1: 0.5, top1: 0.625, top5: 0.875, evalSplit: 'test', history };
+  const p = new ProgressPoller({ intervalMs: 1000, timeoutMs: 100 }, () => {}, log, server(doc, []));
+  await p.poll('ml/pre', 'u');
+  assert.deepEqual(p.get('ml/pre'), { epoch: 0, step: 100, loss: 5.5, knnTop1: 0.5, top1: 0.625, top5: 0.875,
+    evalSplit: 'test', history, updateTime: doc.updatedAt });
+});
+
 test('polls are rate-limited per job', async () => {
   let t = 0;
   const calls: string[] = [];

@@ -18,6 +18,11 @@ export function toStatusProgress(doc: ProgressDocument): Progress {
   if (doc.imagesPerSecond !== null) p.imagesPerSecond = doc.imagesPerSecond;
   if (doc.etaSeconds !== null) p.etaSeconds = doc.etaSeconds;
   if (doc.lastCheckpoint !== null) p.lastCheckpoint = doc.lastCheckpoint.path;
+  if (doc.knnTop1 !== null) p.knnTop1 = doc.knnTop1;
+  if (doc.top1 !== null) p.top1 = doc.top1;
+  if (doc.top5 !== null) p.top5 = doc.top5;
+  if (doc.evalSplit !== undefined) p.evalSplit = doc.evalSplit;
+  if (doc.history !== undefined) p.history = doc.history;
   return p;
 }
 

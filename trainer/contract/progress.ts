@@ -68,9 +68,9 @@ export type ResumePoint = z.infer<typeof ResumePoint>;
 
 export const ProgressHistory = z.object({
   stride: z.number().int().min(1).describe('Steps between training points; doubles each time the history fills.'),
-  train: z.array(HistoryPoint).max(HISTORY_MAX_POINTS),
-  evals: z.array(EvalPoint).max(HISTORY_MAX_EVENTS),
-  resumes: z.array(ResumePoint).max(HISTORY_MAX_EVENTS),
+  train: z.array(HistoryPoint).max(HISTORY_MAX_POINTS).describe('Training points: step, loss, lr, imagesPerSecond.'),
+  evals: z.array(EvalPoint).max(HISTORY_MAX_EVENTS).describe('One point per evaluation: step, split, knnTop1, top1, top5.'),
+  resumes: z.array(ResumePoint).max(HISTORY_MAX_EVENTS).describe('Where each restarted gang resumed: step, time.'),
 });
 export type ProgressHistory = z.infer<typeof ProgressHistory>;
 
