@@ -8,10 +8,12 @@ export SIMCLR_CACHE := $(CACHE)
 
 # Debian packages: Fashion-MNIST (real data), Gloo (collectives), a compiler for the addon.
 APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
+# The dashboard's browser test drives Debian's Chromium (test/e2e/dashboard.test.ts).
+CHROMIUM := /usr/bin/chromium
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: images all deps system-deps python-deps build native controlplane cluster test run baseline bench clean crds
+.PHONY: images all deps system-deps browser-deps python-deps build native controlplane cluster test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
 TEST_FILES = $$(find dist -name '*.test.js' | sort)
 
@@ -39,8 +41,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: system-deps node_modules/.package-lock.json
 
+# The operator's dashboard (browser code in operator/dashboard/) is type-checked apart (DOM, not Node) and bundled into
+# dist/dashboard/, which the operator serves.
 build: deps
 	rm -rf dist && npx tsc -p tsconfig.json
+	npx tsc -p operator/dashboard/tsconfig.json
+	node dist/scripts/build-dashboard.js
 
 native: deps
 	bash native/build.sh
@@ -69,7 +75,17 @@ images:
 python-deps:
 	python3 -m pip install -q --disable-pip-version-check tensorboard safetensors numpy pillow
 
-test: build native controlplane python-deps
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian package: chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "missing Debian package: chromium (for the dashboard's browser test) -- run: sudo apt-get install chromium" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: build native controlplane python-deps browser-deps
 	node --test --test-concurrency=1 $(TEST_FILES)
 
 # The default recipe: a ResNet-18 (CIFAR stem) at width 1/2 on Fashion-MNIST, trained on 16 px crops, batch 128,

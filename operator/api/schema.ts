@@ -256,6 +256,7 @@ export type ReplicaCounts = z.infer<typeof ReplicaCounts>;
 export const Progress = z.object({
   epoch: z.int().min(0).optional().describe('Current epoch (1-based once training started).'),
   step: z.int().min(0).optional().describe('Optimizer steps taken.'),
+  totalSteps: z.int().min(0).optional().describe('Optimizer steps of the whole run.'),
   loss: z.number().optional().describe('Latest training loss.'),
   imagesPerSecond: z.number().min(0).optional().describe('Global throughput.'),
   etaSeconds: z.number().min(0).optional().describe('Estimated seconds to completion.'),

@@ -21,7 +21,7 @@ test('a valid document becomes status progress and re-queues the job once', asyn
   const p = new ProgressPoller({ intervalMs: 1000, timeoutMs: 100 }, (k) => updated.push(k), log, server(doc, calls));
   await p.poll('ml/pre', 'http://10.0.0.1:29400/progress');
   await p.poll('ml/pre', 'http://10.0.0.1:29400/progress');
-  assert.deepEqual(p.get('ml/pre'), { epoch: 3, step: 30, loss: 5.5, imagesPerSecond: 900, etaSeconds: 60,
+  assert.deepEqual(p.get('ml/pre'), { epoch: 3, step: 30, totalSteps: 100, loss: 5.5, imagesPerSecond: 900, etaSeconds: 60,
     updateTime: doc.updatedAt });
   assert.deepEqual(updated, ['ml/pre']);
 });
@@ -33,7 +33,7 @@ test('evaluation results and the history go into status progress as they are', a
     phase: 'finished', step: 100, loss: 5.5, knnTop1: 0.5, top1: 0.625, top5: 0.875, evalSplit: 'test', history };
   const p = new ProgressPoller({ intervalMs: 1000, timeoutMs: 100 }, () => {}, log, server(doc, []));
   await p.poll('ml/pre', 'u');
-  assert.deepEqual(p.get('ml/pre'), { epoch: 0, step: 100, loss: 5.5, knnTop1: 0.5, top1: 0.625, top5: 0.875,
+  assert.deepEqual(p.get('ml/pre'), { epoch: 0, step: 100, totalSteps: 100, loss: 5.5, knnTop1: 0.5, top1: 0.625, top5: 0.875,
     evalSplit: 'test', history, updateTime: doc.updatedAt });
 });
 

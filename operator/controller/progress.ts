@@ -13,7 +13,7 @@ export interface ProgressPollerOptions {
 }
 
 export function toStatusProgress(doc: ProgressDocument): Progress {
-  const p: Progress = { epoch: doc.epoch, step: doc.step, updateTime: doc.updatedAt };
+  const p: Progress = { epoch: doc.epoch, step: doc.step, totalSteps: doc.totalSteps, updateTime: doc.updatedAt };
   if (doc.loss !== null) p.loss = doc.loss;
   if (doc.imagesPerSecond !== null) p.imagesPerSecond = doc.imagesPerSecond;
   if (doc.etaSeconds !== null) p.etaSeconds = doc.etaSeconds;

@@ -7,6 +7,7 @@ export const ERRORS = {
   FORBIDDEN: { statusCode: 403, message: 'not allowed' },
   AUTH_UNAVAILABLE: { statusCode: 503, message: 'could not check the token with the apiserver' },
   NOT_READY: { statusCode: 503, message: 'caches not synced yet' },
+  DASHBOARD_NOT_BUILT: { statusCode: 503, message: 'the dashboard is not built into this operator: run `make build`' },
   INTERNAL: { statusCode: 500, message: 'internal error' },
 } as const;
 

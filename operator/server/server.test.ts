@@ -32,8 +32,8 @@ test('GET /api/v1/jobs lists summaries', async () => {
   const app = buildServer(deps());
   const res = await app.inject({ method: 'GET', url: '/api/v1/jobs' });
   assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json().items, [{ namespace: 'ml', name: 'pre', phase: 'Running', replicas: 2, restartCount: 1,
-    epoch: 4, loss: 3.25, createdAt: '', valid: true }]);
+  assert.deepEqual(res.json().items, [{ namespace: 'ml', name: 'pre', phase: 'Running', replicas: 2, readyReplicas: 0,
+    restartCount: 1, epoch: 4, epochs: 100, loss: 3.25, createdAt: '', valid: true }]);
   const other = await app.inject({ method: 'GET', url: '/api/v1/namespaces/other/jobs' });
   assert.deepEqual(other.json().items, []);
 });

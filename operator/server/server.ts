@@ -7,6 +7,7 @@ import type { JobView } from '../controller/controller.js';
 import type { OperatorMetrics } from '../controller/metrics.js';
 import type { Access, Authenticator } from './auth.js';
 import { ApiError, errorSchema } from './errors.js';
+import { registerDashboard } from './dashboard.js';
 import type { EventLister } from './events.js';
 import { podState, specSummary, summarize } from './views.js';
 
@@ -19,15 +20,17 @@ export interface ServerDeps {
   logger?: Logger;
   /** How often the SSE stream looks at the cache. */
   streamIntervalMs?: number;
+  /** Where the built dashboard is (default dist/dashboard). */
+  dashboardDir?: string;
 }
 
 const NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-const nsParams = {
+export const nsParams = {
   type: 'object',
   required: ['ns'],
   properties: { ns: { type: 'string', pattern: NAME, maxLength: 63 } },
 } as const;
-const jobParams = {
+export const jobParams = {
   type: 'object',
   required: ['ns', 'name'],
   properties: { ns: nsParams.properties.ns, name: { type: 'string', pattern: NAME, maxLength: 63 } },
@@ -36,8 +39,10 @@ const summarySchema = {
   type: 'object',
   properties: {
     namespace: { type: 'string' }, name: { type: 'string' }, phase: { type: 'string' },
-    replicas: { type: 'integer' }, restartCount: { type: 'integer' }, epoch: { type: 'integer' },
-    loss: { type: 'number' }, createdAt: { type: 'string' }, valid: { type: 'boolean' },
+    replicas: { type: 'integer' }, readyReplicas: { type: 'integer' }, restartCount: { type: 'integer' },
+    epoch: { type: 'integer' }, epochs: { type: 'integer' }, step: { type: 'integer' }, totalSteps: { type: 'integer' },
+    loss: { type: 'number' }, imagesPerSecond: { type: 'number' }, etaSeconds: { type: 'number' },
+    knnTop1: { type: 'number' }, top1: { type: 'number' }, createdAt: { type: 'string' }, valid: { type: 'boolean' },
   },
 } as const;
 const listSchema = {
@@ -54,7 +59,8 @@ function bearer(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-async function check(auth: Authenticator | undefined, req: FastifyRequest, access: Access): Promise<void> {
+/** Authentication, then authorization for `access` (none when undefined: any valid token will do). */
+async function check(auth: Authenticator | undefined, req: FastifyRequest, access: Access | undefined): Promise<void> {
   if (auth === undefined) return;
   const token = bearer(req);
   if (token === undefined) throw new ApiError('UNAUTHENTICATED');
@@ -62,6 +68,7 @@ async function check(auth: Authenticator | undefined, req: FastifyRequest, acces
   try {
     const user = await auth.authenticate(token);
     if (user === undefined) throw new ApiError('UNAUTHENTICATED', 'token rejected by the apiserver');
+    if (access === undefined) return;
     allowed = await auth.authorize(user, access);
     if (!allowed) {
       const what = access.kind === 'path' ? `get ${access.path}` : `${access.verb} simclrjobs` +
@@ -94,6 +101,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
     void reply.code(e.statusCode).send(e.toJSON());
   });
+
+  registerDashboard(app, { guard: (req, access) => check(auth, req, access), nsParams, jobParams,
+    assetsDir: deps.dashboardDir });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
