@@ -301,7 +301,8 @@ async function trainInGroup(
     epochs: config.epochs,
     stepsPerEpoch,
     globalBatchSize: config.batchSize,
-    history: leader
+    // Kept beside the checkpoints only for a progress service's readers (the operator's dashboard).
+    history: leader && config.progressPort > 0
       ? { file: join(checkpointDir, PROGRESS_HISTORY_FILE), startStep: globalStep, onWarning: (m) => logger.warn(m) }
       : undefined,
   });
