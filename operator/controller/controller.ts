@@ -20,7 +20,7 @@ import {
 } from './informers.js';
 import { apiMessage, isConflict } from './kube-errors.js';
 import type { OperatorMetrics } from './metrics.js';
-import { ProgressPoller } from './progress.js';
+import { ProgressPoller, type Preview } from './progress.js';
 import { WorkQueue } from './queue.js';
 
 export interface ControllerOptions {
@@ -37,6 +37,8 @@ export interface JobView {
   getJob(namespace: string, name: string): KubernetesObject | undefined;
   podsOf(namespace: string, name: string): V1Pod[];
   ready(): boolean;
+  /** Rank 0's newest augmentation grids, while this operator has read them. */
+  preview?(namespace: string, name: string): Preview | undefined;
 }
 
 const keyOf = (o: KubernetesObject): string => jobKey(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
@@ -112,6 +114,10 @@ export class Controller implements JobView {
 
   podsOf(namespace: string, name: string): V1Pod[] {
     return (this.pods?.list(namespace) ?? []).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === name);
+  }
+
+  preview(namespace: string, name: string): Preview | undefined {
+    return this.progress.preview(jobKey(namespace, name));
   }
 
   private async handle(key: string): Promise<void> {

@@ -64,3 +64,31 @@ test('an invalid document or an unreachable rank 0 leaves progress unchanged', a
   await down.poll('k', 'u');
   assert.equal(down.get('k'), undefined);
 });
+
+test('a document announcing new augmentation grids: both PNGs fetched once per step; a failed fetch never blocks progress', async () => {
+  const base = { ...initialProgress({ uid: 'pre', worldSize: 2, epochs: 10, totalSteps: 100 }), phase: 'training' };
+  let doc: object = { ...base, step: 10, preview: { step: 10, epoch: 1 } };
+  let pngsUp = true;
+  const calls: string[] = [];
+  const fetchFn: FetchFn = async (url) => {
+    calls.push(url);
+    if (url.endsWith('/progress')) return { ok: true, status: 200, json: async () => doc };
+    const n = url.endsWith('augmentation1.png') ? 1 : 2;
+    return { ok: pngsUp, status: pngsUp ? 200 : 404, json: async () => ({}),
+      arrayBuffer: async () => Uint8Array.from([0x89, n]).buffer };
+  };
+  const p = new ProgressPoller({ intervalMs: 1, timeoutMs: 100 }, () => {}, log, fetchFn);
+  await p.poll('ml/pre', 'http://10.0.0.1:29400/progress');
+  const got = p.preview('ml/pre')!;
+  assert.deepEqual([got.step, got.epoch, [...got.images.augmentation1], [...got.images.augmentation2]], [10, 1, [0x89, 1], [0x89, 2]]);
+  assert.deepEqual(calls, ['http://10.0.0.1:29400/progress', 'http://10.0.0.1:29400/preview/augmentation1.png',
+    'http://10.0.0.1:29400/preview/augmentation2.png']);
+  doc = { ...base, step: 11, updatedAt: '2026-12-07T22:00:00.000Z', preview: { step: 10, epoch: 1 } };
+  await p.poll('ml/pre', 'http://10.0.0.1:29400/progress');
+  assert.equal(calls.length, 4, 'same grids: only the document was read');
+  pngsUp = false;
+  doc = { ...base, step: 20, updatedAt: '2026-12-07T22:00:01.000Z', preview: { step: 20, epoch: 2 } };
+  await p.poll('ml/pre', 'http://10.0.0.1:29400/progress');
+  assert.equal(p.get('ml/pre')?.step, 20, 'progress moved on');
+  assert.equal(p.preview('ml/pre')?.step, 10, 'the previous grids stay until new ones are read');
+});

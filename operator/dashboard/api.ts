@@ -82,6 +82,8 @@ export interface JobDetail extends JobSummary {
   status: JobStatus;
   pods: PodState[];
   events: EventSummary[];
+  /** Rank 0's newest augmentation grids, when the operator has read them (.../preview/augmentation{1,2}.png). */
+  preview?: { step: number; epoch: number };
 }
 
 export interface StreamEvent { phase: string; restartCount: number; progress: Progress }

@@ -88,6 +88,17 @@ function events(d: JobDetail): HTMLElement {
       e.type, e.reason, e.message, String(e.count)]), { class: 'events', 'data-section': 'events' });
 }
 
+/** The two augmented views of the first images of the newest epoch, as rank 0 drew them for TensorBoard. */
+function preview(ns: string, name: string, p: NonNullable<JobDetail['preview']>): HTMLElement {
+  const img = (view: 1 | 2): HTMLElement => h('figure', { class: 'grid' },
+    h('img', { src: `${jobPath(ns, name)}/preview/augmentation${view}.png?step=${p.step}`,
+      alt: `View ${view} of the first images of the batch at step ${p.step}` }),
+    h('figcaption', {}, `view ${view}`));
+  return h('div', { 'data-section': 'preview', 'data-step': p.step },
+    h('p', { class: 'hint' }, `The first images of the batch at step ${p.step} (epoch ${p.epoch + 1}), both augmented views.`),
+    h('div', { class: 'grids' }, img(1), img(2)));
+}
+
 function specSummary(d: JobDetail): HTMLElement {
   const t = d.spec.training ?? {};
   const keys = ['dataset', 'arch', 'batchSize', 'epochs', 'optimizer', 'lr', 'executionProvider'];
@@ -99,6 +110,8 @@ export function jobPage(main: HTMLElement, conn: Connection, ns: string, name: s
   const curves: Curve[] = CURVES.map((c) => createCurve(c));
   const top = h('section', { 'aria-labelledby': 'job-title' });
   const details = h('div');
+  const previewBox = h('section', { 'aria-label': 'Augmentation preview' }, h('h2', {}, 'Augmentation preview'),
+    h('p', { class: 'hint' }, 'None read from rank 0 yet.'));
   const notice = h('p', { class: 'error', role: 'alert', hidden: true });
   fill(main,
     h('h1', { id: 'job-title' }, name, h('span', { class: 'ns' }, ` in ${ns}`)),
@@ -107,7 +120,8 @@ export function jobPage(main: HTMLElement, conn: Connection, ns: string, name: s
     h('section', { 'aria-label': 'Curves' }, h('h2', {}, 'Curves since the job began'),
       h('p', { class: 'hint' }, 'Dashed lines: a restarted gang resumed from its checkpoint there.'),
       h('div', { class: 'curves' }, ...curves.map((c) => c.figure))),
-    details);
+    details,
+    previewBox);
 
   let detail: JobDetail | undefined;
   const render = (): void => {
@@ -116,8 +130,13 @@ export function jobPage(main: HTMLElement, conn: Connection, ns: string, name: s
     const history = detail.status.progress?.history ?? EMPTY_HISTORY;
     for (const c of curves) c.update(history);
   };
+  let previewStep: number | undefined;
   const renderDetails = (): void => {
     if (detail === undefined) return;
+    if (detail.preview !== undefined && detail.preview.step !== previewStep) {
+      previewStep = detail.preview.step; // new images only when rank 0 drew new ones
+      fill(previewBox, h('h2', {}, 'Augmentation preview'), preview(ns, name, detail.preview));
+    }
     fill(details,
       h('section', { 'aria-label': 'Ranks' }, h('h2', {}, 'Ranks'), ranks(detail)),
       h('section', { 'aria-label': 'Conditions' }, h('h2', {}, 'Conditions'), conditions(detail)),

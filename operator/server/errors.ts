@@ -2,6 +2,7 @@
 export const ERRORS = {
   ROUTE_NOT_FOUND: { statusCode: 404, message: 'no such route' },
   JOB_NOT_FOUND: { statusCode: 404, message: 'no such SimCLRJob' },
+  PREVIEW_NOT_FOUND: { statusCode: 404, message: 'no augmentation grid read from rank 0 yet' },
   BAD_REQUEST: { statusCode: 400, message: 'invalid request' },
   UNAUTHENTICATED: { statusCode: 401, message: 'a valid bearer token is required' },
   FORBIDDEN: { statusCode: 403, message: 'not allowed' },

@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { JobView } from '../controller/controller.js';
 import type { OperatorMetrics } from '../controller/metrics.js';
+import { PREVIEW_VIEWS, type PreviewView } from '../../trainer/contract/index.js';
 import type { Access, Authenticator } from './auth.js';
 import { ApiError, errorSchema } from './errors.js';
 import { registerDashboard } from './dashboard.js';
@@ -132,7 +133,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       params: jobParams,
       response: {
         200: { type: 'object', properties: { ...summarySchema.properties, spec: openObject, status: openObject,
-          pods: { type: 'array', items: openObject }, events: { type: 'array', items: openObject } } },
+          pods: { type: 'array', items: openObject }, events: { type: 'array', items: openObject },
+          preview: { type: 'object', properties: { step: { type: 'integer' }, epoch: { type: 'integer' } } } } },
         '4xx': errorSchema, '5xx': errorSchema,
       },
     },
@@ -146,8 +148,24 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       req.log.warn({ err }, 'events not listed');
       return [];
     });
-    return { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {}, pods, events };
+    const preview = view.preview?.(ns, name);
+    return { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {}, pods, events,
+      ...(preview === undefined ? {} : { preview: { step: preview.step, epoch: preview.epoch } }) };
   });
+
+  // The newest augmentation grids rank 0 drew (PNG), as the operator last read them.
+  app.get<{ Params: { ns: string; name: string; image: `${PreviewView}.png` } }>(
+    '/api/v1/namespaces/:ns/jobs/:name/preview/:image', {
+      schema: { params: { ...jobParams, required: ['ns', 'name', 'image'], properties: { ...jobParams.properties,
+        image: { type: 'string', enum: PREVIEW_VIEWS.map((v) => `${v}.png`) } } } },
+    }, async (req, reply) => {
+      const { ns, name, image } = req.params;
+      await check(auth, req, { kind: 'resource', verb: 'get', namespace: ns, name });
+      if (view.getJob(ns, name) === undefined) throw new ApiError('JOB_NOT_FOUND', `${ns}/${name}`);
+      const png = view.preview?.(ns, name)?.images[image.slice(0, -4) as PreviewView];
+      if (png === undefined) throw new ApiError('PREVIEW_NOT_FOUND', `${ns}/${name}`);
+      return reply.type('image/png').header('cache-control', 'no-cache').send(png);
+    });
 
   app.get<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/jobs/:name/progress',
     { schema: { params: jobParams } }, async (req, reply) => {

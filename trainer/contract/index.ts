@@ -24,6 +24,8 @@ export {
   HISTORY_MAX_POINTS,
   HISTORY_MAX_EVENTS,
   PROGRESS_HISTORY_FILE,
+  PREVIEW_PATH,
+  PREVIEW_VIEWS,
   PROGRESS_PHASES,
   EVAL_SPLITS,
   PROGRESS_SCHEMA_VERSION,
@@ -31,4 +33,4 @@ export {
   HEALTH_PATH,
   initialProgress,
 } from './progress.js';
-export type { EvalSplit, ProgressPhase } from './progress.js';
+export type { EvalSplit, PreviewView, ProgressPhase } from './progress.js';

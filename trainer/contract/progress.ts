@@ -7,6 +7,10 @@ export const PROGRESS_SCHEMA_VERSION = 1 as const;
 /** Paths rank 0 serves on --progress-port. */
 export const PROGRESS_PATH = '/progress';
 export const HEALTH_PATH = '/healthz';
+/** Rank 0 serves the newest augmentation grids (PNG) at PREVIEW_PATH/<view>.png, as TensorBoard gets them. */
+export const PREVIEW_PATH = '/preview';
+export const PREVIEW_VIEWS = ['augmentation1', 'augmentation2'] as const;
+export type PreviewView = (typeof PREVIEW_VIEWS)[number];
 
 export const PROGRESS_PHASES = [
   'starting', // process up, parsing config, joining the rendezvous
@@ -99,6 +103,10 @@ export const ProgressDocument = z.object({
   updatedAt: z.iso.datetime(),
   message: z.string().optional().describe('Why, when phase is failed.'),
   history: ProgressHistory.optional().describe('Curves since the job began (across resumes), bounded and downsampled.'),
+  preview: z
+    .object({ step: count, epoch: count })
+    .optional()
+    .describe('When the augmentation grids at PREVIEW_PATH were drawn (the first batch of an epoch).'),
 });
 export type ProgressDocument = z.infer<typeof ProgressDocument>;
 

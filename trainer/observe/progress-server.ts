@@ -1,9 +1,9 @@
-// Rank 0's progress endpoint for the operator: GET /progress (the contract's progress document as JSON)
-// and GET /healthz. node:http only; every error is a coded JSON body. Closing waits (briefly) until a reader that
+// Rank 0's progress endpoint for the operator: GET /progress (the contract's progress document as JSON),
+// GET /preview/<view>.png (the newest augmentation grids) and GET /healthz. node:http only; every error is a coded JSON body. Closing waits (briefly) until a reader that
 // polls has seen the last document, so the operator learns the final accuracy of a run that has just ended.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HEALTH_PATH, PROGRESS_PATH, type ProgressDocument } from '../contract/index.js';
+import { HEALTH_PATH, PREVIEW_PATH, PREVIEW_VIEWS, PROGRESS_PATH, type PreviewView, type ProgressDocument } from '../contract/index.js';
 
 export interface ProgressServer {
   readonly port: number;
@@ -15,6 +15,8 @@ export interface ProgressServerOptions {
   port: number;
   host?: string;
   getProgress: () => ProgressDocument;
+  /** The newest augmentation grid of a view (PNG), if one was drawn. */
+  getPreview?: (view: PreviewView) => Uint8Array | undefined;
   /** Longest close() waits for a polling reader to fetch the last document. Default 60 s. */
   lingerMaxMs?: number;
 }
@@ -49,6 +51,7 @@ class ReaderWatch {
 
 const ERRORS = {
   NOT_FOUND: { status: 404, message: 'no such path; try GET /progress or GET /healthz' },
+  NO_PREVIEW: { status: 404, message: 'no augmentation grid drawn yet' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'only GET and HEAD are served' },
   INTERNAL: { status: 500, message: 'could not produce the progress document' },
 } as const;
@@ -65,7 +68,16 @@ function sendError(res: ServerResponse, code: ErrorCode, head: boolean): void {
   send(res, status, { error: { code, message } }, head);
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, getProgress: () => ProgressDocument, reader: ReaderWatch): void {
+function sendPng(res: ServerResponse, png: Uint8Array, head: boolean): void {
+  res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.byteLength, 'cache-control': 'no-store' });
+  res.end(head ? undefined : png);
+}
+
+const previewView = (path: string): PreviewView | undefined =>
+  PREVIEW_VIEWS.find((v) => path === `${PREVIEW_PATH}/${v}.png`);
+
+function handle(req: IncomingMessage, res: ServerResponse, opts: ProgressServerOptions, reader: ReaderWatch): void {
+  const getProgress = opts.getProgress;
   const head = req.method === 'HEAD';
   if (req.method !== 'GET' && !head) {
     res.setHeader('allow', 'GET, HEAD');
@@ -85,6 +97,10 @@ function handle(req: IncomingMessage, res: ServerResponse, getProgress: () => Pr
     }
     send(res, 200, doc, head);
     if (!head) reader.served(doc);
+  } else if (previewView(path) !== undefined) {
+    const png = opts.getPreview?.(previewView(path)!);
+    if (png === undefined) sendError(res, 'NO_PREVIEW', head);
+    else sendPng(res, png, head);
   } else {
     sendError(res, 'NOT_FOUND', head);
   }
@@ -92,7 +108,7 @@ function handle(req: IncomingMessage, res: ServerResponse, getProgress: () => Pr
 
 export async function startProgressServer(opts: ProgressServerOptions): Promise<ProgressServer> {
   const reader = new ReaderWatch();
-  const server = createServer((req, res) => handle(req, res, opts.getProgress, reader));
+  const server = createServer((req, res) => handle(req, res, opts, reader));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`progress server cannot listen on port ${opts.port} (change --progress-port)`, { cause: err })));
     server.listen(opts.port, opts.host ?? '0.0.0.0', resolve);

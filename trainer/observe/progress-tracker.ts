@@ -1,6 +1,13 @@
 // Keeps rank 0's progress document current: throughput and loss over a sliding window of recent steps,
 // ETA from that throughput. The HTTP server, the progress bar and the logs all read from it.
-import { initialProgress, type CheckpointRef, type EvalSplit, type ProgressDocument, type ProgressPhase } from '../contract/index.js';
+import {
+  initialProgress,
+  type CheckpointRef,
+  type EvalSplit,
+  type PreviewView,
+  type ProgressDocument,
+  type ProgressPhase,
+} from '../contract/index.js';
 import { HistoryRecorder, readHistory, writeHistory } from './progress-history.js';
 
 /** The values an evaluation measured (null and undefined left out). */
@@ -43,6 +50,7 @@ export class ProgressTracker {
   private readonly window: number;
   private readonly now: () => number;
   private readonly history = new HistoryRecorder();
+  private previewImages: Partial<Record<PreviewView, Uint8Array>> = {};
 
   constructor(private readonly opts: ProgressTrackerOptions) {
     this.window = opts.window ?? 20;
@@ -114,6 +122,16 @@ export class ProgressTracker {
       ...measured({ top1: r.top1, top5: r.top5, knnTop1: r.knnTop1 }),
     });
     this.persistHistory(); // the epoch's checkpoint came before its evaluation, and a resume does not redo it
+  }
+
+  /** The augmentation grids (PNG) of the first batch of an epoch, for the progress service's readers. */
+  recordPreview(images: Record<PreviewView, { png: Uint8Array }>, at: { step: number; epoch: number }): void {
+    this.previewImages = { augmentation1: images.augmentation1.png, augmentation2: images.augmentation2.png };
+    this.update({ preview: { step: at.step, epoch: at.epoch } });
+  }
+
+  previewImage(view: PreviewView): Uint8Array | undefined {
+    return this.previewImages[view];
   }
 
   recordCheckpoint(ref: CheckpointRef): void {

@@ -308,7 +308,8 @@ async function trainInGroup(
   });
   let server: ProgressServer | undefined;
   if (leader && config.progressPort > 0) {
-    server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document() });
+    server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document(),
+      getPreview: (view) => tracker.previewImage(view) });
     logger.info({ port: server.port }, 'serving progress');
   }
   const events = config.debugStep || !leader ? undefined : EventWriter.open(config.logDir, uid);
@@ -389,6 +390,7 @@ async function trainInGroup(
           const grids = await augmentationGrids(batch, 16, trainSet.normalization);
           events.addImage('augmentation1', grids.augmentation1, globalStep);
           events.addImage('augmentation2', grids.augmentation2, globalStep);
+          tracker.recordPreview(grids, { step: globalStep, epoch });
         }
         const lr = schedule.at(globalStep);
         const r = await step.run(batch, store);
