@@ -171,14 +171,19 @@ export class Controller implements JobView {
     return soonest(plan.requeueAfterMs, this.pollProgress(key, job, pods, plan.status.phase));
   }
 
+  /**
+   * Reads rank 0 while its pod runs, whatever the job's phase says meanwhile: the other ranks finish first (the
+   * phase drops to Pending), and rank 0's last document, the final evaluation, comes after they are gone.
+   */
   private pollProgress(key: string, job: SimCLRJob, pods: V1Pod[], phase: string | undefined): number | undefined {
-    if (phase !== 'Running') return undefined;
+    if (phase === 'Succeeded' || phase === 'Failed') return undefined;
     const rank0 = pods.find((p) => p.metadata?.name === `${job.metadata.name}-0`);
     const ip = rank0?.status?.podIP;
     if (rank0?.status?.phase === 'Running' && ip !== undefined) {
       this.progress.maybePoll(key, `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}/progress`);
+      return this.opts.progressIntervalMs;
     }
-    return this.opts.progressIntervalMs;
+    return phase === 'Running' ? this.opts.progressIntervalMs : undefined;
   }
 
   private parse(key: string, raw: KubernetesObject): SimCLRJob | undefined {
