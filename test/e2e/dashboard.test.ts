@@ -17,6 +17,7 @@ import { launchChromium, type LaunchedBrowser } from '../browser/chromium.js';
 import { eventually } from '../controlplane/eventually.js';
 import { requireBuild, startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { writeFashionMnistSubset } from './fashion-mnist-subset.js';
+import { freePort } from '../../trainer/dist/free-port.js';
 
 const NS = 'dash';
 const JOB = 'fmnist';
@@ -26,7 +27,8 @@ const EPOCHS = 6;
 const TOTAL_STEPS = EPOCHS * (TRAIN_IMAGES / BATCH); // 96
 const CHECKPOINT_EVERY = 8;
 
-const MANIFEST = `
+// Ports of rank 0 picked free at run time: other clusters on the same machine (other test runs) use the defaults.
+const manifest = (masterPort: number, progressPort: number): string => `
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: data, namespace: ${NS}}
@@ -43,6 +45,8 @@ metadata: {name: ${JOB}, namespace: ${NS}}
 spec:
   image: simclr-trainer:0.1.0
   replicas: 2
+  masterPort: ${masterPort}
+  progressPort: ${progressPort}
   data: {claimName: data}
   checkpoint: {claimName: ${JOB}-checkpoints}
   runPolicy: {backoffLimit: 2, backoffSeconds: 1}
@@ -115,7 +119,7 @@ async function agrees(page: Page, fields: string[], what: string): Promise<Recor
 test('the dashboard follows a 2-replica job through training, a killed rank and success, in Chromium', { timeout: 600_000 }, async (t) => {
   const started = Date.now();
   writeFashionMnistSubset(c.agent.claimDir(NS, 'data'), { train: TRAIN_IMAGES, test: 256 });
-  await c.cp.kubectl(['apply', '-f', '-'], { input: MANIFEST });
+  await c.cp.kubectl(['apply', '-f', '-'], { input: manifest(await freePort(), await freePort()) });
   const page = await chromium.context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -152,8 +156,10 @@ test('the dashboard follows a 2-replica job through training, a killed rank and 
 
   // Kill rank 1 after a checkpoint: the page shows the gang restart.
   const ckptDir = join(c.agent.claimDir(NS, `${JOB}-checkpoints`), JOB);
-  await eventually('a checkpoint past the first', () => (existsSync(ckptDir) &&
-    readdirSync(ckptDir).some((f) => /^step-\d+\.json$/.test(f) && Number(f.slice(5, -5)) >= 2 * CHECKPOINT_EVERY) ? true : undefined), 120_000, 100);
+  // Mid-epoch (step 24 of 16-step epochs): a kill between an epoch's checkpoint and its evaluation would leave that
+  // epoch unevaluated (the resumed gang starts the next epoch), and this test counts one evaluation per epoch.
+  await eventually('the checkpoint at step 24', () => (existsSync(ckptDir) &&
+    readdirSync(ckptDir).some((f) => /^step-\d+\.json$/.test(f) && Number(f.slice(5, -5)) >= 3 * CHECKPOINT_EVERY) ? true : undefined), 120_000, 100);
   const rank1 = c.agent.podRun(NS, `${JOB}-1`)!.containers[0]!;
   assert.equal(rank1.exit, undefined, 'rank 1 ended before it could be killed: lengthen the run');
   const killedAt = (await rest(jobApi)).status.progress?.step;
