@@ -42,10 +42,11 @@ const COLUMNS: Column[] = [
     cell: (j) => h('time', { datetime: j.createdAt }, f.age(j.createdAt)) },
 ];
 
-function compare(a: number | string | undefined, b: number | string | undefined): number {
-  if (a === undefined) return b === undefined ? 0 : 1; // missing values last either way round
+/** `dir` 1 ascending, -1 descending; rows without a value come last either way round. */
+function compare(a: number | string | undefined, b: number | string | undefined, dir: number): number {
+  if (a === undefined) return b === undefined ? 0 : 1;
   if (b === undefined) return -1;
-  return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
+  return dir * (typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b)));
 }
 
 export function jobsPage(main: HTMLElement, conn: Connection, namespace: string | undefined): void {
@@ -77,7 +78,7 @@ export function jobsPage(main: HTMLElement, conn: Connection, namespace: string 
   };
   const renderBody = (): void => {
     const col = columns.find((c) => c.key === sort.key) ?? columns[0]!;
-    const rows = [...jobs].sort((a, b) => sort.dir * compare(col.value(a), col.value(b)) || compare(a.name, b.name));
+    const rows = [...jobs].sort((a, b) => compare(col.value(a), col.value(b), sort.dir) || compare(a.name, b.name, 1));
     fill(tbody, ...rows.map((j) => h('tr', { 'data-job': `${j.namespace}/${j.name}` },
       ...columns.map((c) => h('td', { class: c.numeric ? 'num' : undefined }, c.cell(j))))));
     empty.hidden = jobs.length > 0;
