@@ -1,7 +1,7 @@
-// Engine: one execution provider + thread setting; compiles graphs into Programs (ORT InferenceSessions).
+// Engine: one execution provider + its options; compiles graphs into Programs (native ORT sessions).
 
-import * as ort from 'onnxruntime-node';
 import { Graph, op, type ToOnnxOptions } from '../graph/index.js';
+import { nativeOrt, type CudaSessionOptions, type NativeSessionConfig } from './native-backend.js';
 import { Program } from './program.js';
 import { type Provider, ProviderUnavailableError, parseProvider } from './providers.js';
 
@@ -13,6 +13,10 @@ export interface EngineOptions {
   profilePrefix?: string;
   /** ORT's idle worker threads spin by default; false frees the core (and makes CPU-time measurements honest). */
   spinning?: boolean;
+  /** The GPU to use (WebGPU adapter / CUDA device ordinal). */
+  deviceId?: number;
+  /** CUDA provider options (TF32, cuDNN search, memory limit, CUDA graphs). */
+  cuda?: CudaSessionOptions;
 }
 
 export class Engine {
@@ -32,30 +36,30 @@ export class Engine {
     return engine;
   }
 
-  sessionOptions(): ort.InferenceSession.SessionOptions {
+  /** The native session configuration every program of this engine is compiled with. */
+  sessionConfig(overrides: Partial<NativeSessionConfig> = {}): NativeSessionConfig {
     return {
-      executionProviders: [this.provider],
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      ...(this.threads !== undefined ? { intraOpNumThreads: this.threads, interOpNumThreads: 1 } : {}),
-      ...(this.options.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.options.profilePrefix } : {}),
-      ...(this.options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
-      logSeverityLevel: 3,
+      provider: this.provider,
+      ...(this.options.deviceId !== undefined ? { deviceId: this.options.deviceId } : {}),
+      ...(this.threads !== undefined ? { threads: this.threads } : {}),
+      ...(this.options.spinning === false ? { spinning: false } : {}),
+      ...(this.options.profilePrefix ? { profilePrefix: this.options.profilePrefix } : {}),
+      ...(this.options.cuda ? { cuda: this.options.cuda } : {}),
+      ...overrides,
     };
   }
 
   async compile(graph: Graph, options: CompileOptions = {}): Promise<Program> {
     const bytes = graph.toOnnx({ col2im: this.provider === 'cpu', ...options });
-    let session: ort.InferenceSession;
+    const config = this.sessionConfig(options.memoryArena === false ? { cpuArena: false } : {});
+    let session;
     try {
-      const sessionOptions = this.sessionOptions();
-      if (options.memoryArena === false) sessionOptions.enableCpuMemArena = false;
-      session = await ort.InferenceSession.create(bytes, sessionOptions);
+      session = await nativeOrt().createSession(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), config);
     } catch (e) {
-      if (this.provider !== 'cpu' && looksLikeProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
+      if (this.provider !== 'cpu' && isProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });
     }
-    return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name));
+    return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name), config.profilePrefix !== undefined);
   }
 }
 
@@ -68,7 +72,8 @@ export interface CompileOptions extends ToOnnxOptions {
   memoryArena?: boolean;
 }
 
-function looksLikeProviderFailure(e: unknown): boolean {
+/** The native backend names the provider when registering it fails (a missing library, driver or adapter). */
+function isProviderFailure(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
-  return /provider|backend|shared library|adapter|cuda|webgpu|vulkan/i.test(m);
+  return m.startsWith('execution provider ');
 }
