@@ -22,6 +22,9 @@ export interface DeviceUpdateOptions {
 export const slotName = (slot: string, param: string): string => `optimizer/${slot}/${param}`;
 
 export class DeviceUpdate {
+  /** Whether the state is in the provider's memory (between toDevice and toHost). */
+  private resident = false;
+
   private constructor(
     private readonly engine: Engine,
     private readonly program: Program,
@@ -46,6 +49,7 @@ export class DeviceUpdate {
    * touches to the provider's memory; a no-op for entries already there.
    */
   async toDevice(store: ParameterStore): Promise<void> {
+    if (this.resident) return;
     const state = this.optimizer.stateDict().tensors;
     for (const [key, name] of this.slotKeys) {
       if (store.has(name)) continue;
@@ -53,10 +57,12 @@ export class DeviceUpdate {
       store.set(name, param.shape, state[key] !== undefined ? Float32Array.from(state[key]) : undefined);
     }
     await moveToDevice(this.engine, store, this.stored);
+    this.resident = true;
   }
 
   /** Brings the state to the host and hands the slots back to the optimizer (for checkpoints and evaluation). */
   async toHost(store: ParameterStore): Promise<void> {
+    if (!this.resident) return;
     await moveToHost(this.engine, store);
     const tensors: Record<string, Float32Array> = {};
     for (const [key, name] of this.slotKeys) {
@@ -65,10 +71,12 @@ export class DeviceUpdate {
     }
     const { kind, stepCount } = this.optimizer;
     this.optimizer.loadStateDict({ kind, step: stepCount, tensors });
+    this.resident = false;
   }
 
   /** One update with `stepOutputs` (`grad/<p>`, `bnstat/<bn>.mean|var`); returns the gradient norm before clipping. */
   async run(store: ParameterStore, stepOutputs: Readonly<Record<string, Feed>>, lr: number): Promise<number> {
+    if (!this.resident) throw new Error('DeviceUpdate.run: the state is on the host; call toDevice first');
     const t = this.optimizer.beginStep(lr);
     const scalars = Object.entries(this.optimizer.stepScalars(lr, t)).map(([k, v]) => [scalarName(k), Float32Array.of(v)]);
     const { kept, fetched } = await this.program.runDevice({ ...stepOutputs, ...Object.fromEntries(scalars) }, store, {

@@ -85,6 +85,12 @@ export class GradientCacheStep {
     return this.specs.filter((s) => !s.isBuffer);
   }
 
+  /** Per BatchNorm, the element count behind the pooled statistics a step returns (every chunk of every rank). */
+  get statCounts(): ReadonlyMap<string, number> {
+    const chunks = (this.opts.batchSize / this.opts.chunk) * this.opts.worldSize;
+    return new Map([...this.bnCounts].map(([name, count]) => [name, count * chunks]));
+  }
+
   /** One exact global step's gradients (identical on every rank afterwards); the caller applies the update. */
   async run(batch: StepBatch, store: ParameterStore, group: Collectives): Promise<StepResult> {
     const { batchSize: b, chunk: c, model } = this.opts;

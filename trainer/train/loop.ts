@@ -15,7 +15,7 @@ import {
   type Normalization,
 } from '../data/index.js';
 import { ProcessGroup } from '../dist/index.js';
-import { Engine, ParameterStore } from '../engine/index.js';
+import { Engine, ParameterStore, type Feed } from '../engine/index.js';
 import { topKCorrect } from '../loss/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
@@ -33,7 +33,8 @@ import { exportFromDir } from './export.js';
 import { evaluateModel, type EvalResult } from './evaluate-model.js';
 import { GradientCacheStep } from './gradient-cache.js';
 import { syncInitialState } from './sync-state.js';
-import { TrainStep, applyUpdate, type StepBatch, type StepResult } from './step.js';
+import { DeviceUpdate } from './device-update.js';
+import { BN_MOMENTUM, TrainStep, type DeviceStepResult, type StepBatch } from './step.js';
 import type { ParamSpec } from '../models/index.js';
 
 /** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
@@ -74,12 +75,18 @@ export interface TrainIo {
 /** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
 export const ENCODER_FILE = 'encoder.onnx';
 
-/** One training step as the loop sees it: the fused program, or the gradient-cache step over the process group. */
+/**
+ * One training step as the loop sees it: the fused program, or the gradient-cache step over the process group. Its
+ * outputs (grad/<p>, bnstat/<bn>.mean|var) feed DeviceUpdate: from the fused step they never left the provider's
+ * memory; the gradient-cache step brings them to the host for the collectives.
+ */
 interface Stepper {
   readonly specs: readonly ParamSpec[];
   readonly trainable: ParamSpec[];
   readonly kind: 'fused' | 'gradient-cache';
-  run(batch: StepBatch, store: ParameterStore): Promise<StepResult>;
+  /** Per BatchNorm, the element count behind the statistics in a step's outputs. */
+  readonly statCounts: ReadonlyMap<string, number>;
+  run(batch: StepBatch, store: ParameterStore): Promise<DeviceStepResult>;
   release(): Promise<void>;
 }
 
@@ -99,14 +106,35 @@ async function createStepper(
   const common = { model: opts.model, batchSize: localBatch, height: opts.height, width: opts.width, temperature: config.nceTemperature };
   if (group.worldSize === 1 && chunk === localBatch) {
     const step = await TrainStep.compile(engine, common);
-    return { specs: step.specs, trainable: step.trainable, kind: 'fused', run: (b, s) => step.run(b, s), release: () => step.release() };
+    return {
+      specs: step.specs,
+      trainable: step.trainable,
+      kind: 'fused',
+      statCounts: step.statCounts,
+      run: (b, s) => step.runOnDevice(b, s),
+      release: () => step.release(),
+    };
   }
   const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize });
+  const k = opts.model.numClasses;
   return {
     specs: step.specs,
     trainable: step.trainable,
     kind: 'gradient-cache',
-    run: (b, s) => step.run(b, s, group),
+    statCounts: step.statCounts,
+    run: async (b, s) => {
+      const r = await step.run(b, s, group);
+      const outputs: Record<string, Feed> = {};
+      for (const [name, g] of r.grads) outputs[`grad/${name}`] = g;
+      for (const [name, st] of r.bnStats) {
+        outputs[`bnstat/${name}.mean`] = st.mean;
+        outputs[`bnstat/${name}.var`] = st.variance;
+      }
+      // The online classifier on the batch's first views (the logits' first rows), as the seed reports it.
+      const correct1 = topKCorrect(r.logits, b.labels, k, 1);
+      const correct5 = topKCorrect(r.logits, b.labels, k, Math.min(5, k));
+      return { loss: r.loss, nce: r.nce, ce: r.ce, correct1, correct5, outputs };
+    },
     release: () => step.release(),
   };
 }
@@ -294,6 +322,9 @@ async function trainInGroup(
     optimizer,
   });
   if (!leader && globalStep > 0) logger.info({ step: globalStep }, 'resumed from rank 0\'s checkpoint');
+  // From here the weights, running statistics and optimizer state live in the provider's memory; they come back to
+  // the host only for checkpoints and evaluation (update.toHost), and go back before the next step.
+  const update = await DeviceUpdate.compile(engine, step.specs, step.statCounts, optimizer, { clip: config.clip, bnMomentum: BN_MOMENTUM });
 
   const tracker = new ProgressTracker({
     uid,
@@ -313,6 +344,7 @@ async function trainInGroup(
   const save = async (): Promise<void> => {
     if (!leader || lastSaved === globalStep) return;
     tracker.setPhase('checkpointing');
+    await update.toHost(store);
     const weights: Record<string, TensorMap[string]> = {};
     for (const s of step.specs) weights[s.name] = f32(s.shape, store.require(s.name).data);
     const opt = optimizer.stateDict();
@@ -387,17 +419,20 @@ async function trainInGroup(
           events.addImage('augmentation2', grids.augmentation2, globalStep);
         }
         const lr = schedule.at(globalStep);
+        await update.toDevice(store);
         const r = await step.run(batch, store);
         if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
-        applyUpdate(r, step.specs, store, optimizer, { lr, clip: config.clip });
+        const norm = await update.run(store, r.outputs, lr);
+        if (config.clip > 0 && !Number.isFinite(norm)) {
+          throw new Error(`clip: gradient norm is ${norm} at step ${globalStep}; the step has non-finite gradients (nothing was updated)`);
+        }
         globalStep++;
         steps++;
         lossSum += r.nce;
         ceSum += r.ce;
         lastLoss = r.nce;
-        // The online classifier on the batch's first views (the logits' first rows), as the seed reports it.
-        correct1 += topKCorrect(r.logits, batch.labels, model.numClasses, 1);
-        correct5 += topKCorrect(r.logits, batch.labels, model.numClasses, Math.min(5, model.numClasses));
+        correct1 += r.correct1;
+        correct5 += r.correct5;
         seen += batch.labels.length;
         tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
         const doc = tracker.document();
@@ -417,6 +452,7 @@ async function trainInGroup(
           bar.done();
           logger.info({ step: globalStep, loss: r.loss, nce: r.nce, ce: r.ce, lr }, 'debug step done');
           await save();
+          await update.toHost(store);
           return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
         if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await save();
@@ -424,6 +460,7 @@ async function trainInGroup(
         if (stopAt !== undefined && globalStep >= stopAt) {
           bar.done();
           await save();
+          await update.toHost(store);
           if (io.stopAfterStep === undefined) await exportResult();
           logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
           return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
@@ -445,6 +482,7 @@ async function trainInGroup(
       };
       logger.info(trainStats, 'epoch done');
       await save();
+      await update.toHost(store); // evaluation reads the weights on the host (save did this on rank 0 only)
       tracker.setPhase('evaluating');
       forward ??= EvalForward.create(engine, {
         model,
@@ -496,6 +534,7 @@ async function trainInGroup(
     bar.done();
     events?.close();
     await server?.close();
+    await update.release();
     await step.release();
     await loader.close();
   }

@@ -5,12 +5,14 @@
 //   the same batch statistics (as the common SimCLR implementations that concatenate the views do);
 //   NT-Xent on z (rows i and i + B are the positive pair); the online classifier sees stopGradient(h) of both views
 //   (labels repeated), so its cross entropy trains only the classifier.
-// Outputs: loss (NT-Xent + classifier CE), nce, ce, logits [2B, K], grad/<param> for every trainable parameter and
-// bnstat/<bn>.mean|var for every train-mode BatchNorm.
-// Host side (applyUpdate): clip the global gradient norm, optimizer step with the schedule's lr, running-stat update.
-import type { Engine, ParameterStore, Program } from '../engine/index.js';
+// Outputs: loss (NT-Xent + classifier CE), nce, ce, logits [2B, K], correct1 / correct5 (the classifier's top-1 / top-5
+// hits on the view-1 rows), grad/<param> for every trainable parameter and bnstat/<bn>.mean|var for every train-mode
+// BatchNorm.
+// Two ways to run it: run() brings every output to the host for applyUpdate (clip, the JS optimizer, running stats);
+// runOnDevice() keeps gradients and statistics in the provider's memory for DeviceUpdate and returns only scalars.
+import type { Engine, Feed, ParameterStore, Program } from '../engine/index.js';
 import { Graph, gradients, op, type GradientSeeds, type Value } from '../graph/index.js';
-import { ntXentLoss, oneHot, softmaxCrossEntropy } from '../loss/index.js';
+import { ntXentLoss, oneHot, softmaxCrossEntropy, topKCorrectCount } from '../loss/index.js';
 import { buildSimclrModel, updateRunningStats, type ModelBuild, type ModelConfig, type ParamSpec } from '../models/index.js';
 import { clipGradNorm, type OptimParam, type Optimizer } from '../optim/index.js';
 
@@ -35,6 +37,18 @@ export interface StepResult {
   grads: Map<string, Float32Array>;
   /** BN name -> batch mean / biased variance, and the element count per channel behind them. */
   bnStats: Map<string, { mean: Float32Array; variance: Float32Array; count: number }>;
+}
+
+/** A step whose gradients and statistics stayed in the provider's memory: only scalars came to the host. */
+export interface DeviceStepResult {
+  loss: number;
+  nce: number;
+  ce: number;
+  /** The online classifier's top-1 / top-5 hits on the batch's first views. */
+  correct1: number;
+  correct5: number;
+  /** grad/<param> and bnstat/<bn>.mean|var, for DeviceUpdate.run. */
+  outputs: Record<string, Feed>;
 }
 
 export interface StepBatch {
@@ -62,6 +76,11 @@ export class TrainStep {
     return this.specs.filter((s) => !s.isBuffer);
   }
 
+  /** Per BatchNorm, the element count behind the statistics a step returns. */
+  get statCounts(): ReadonlyMap<string, number> {
+    return this.bnCounts;
+  }
+
   /** Forward + backward on one batch; parameters come from `store` by name. */
   async run(batch: StepBatch, store: ParameterStore): Promise<StepResult> {
     const k = this.opts.model.numClasses;
@@ -76,6 +95,26 @@ export class TrainStep {
       bnStats.set(name, { mean: out[`bnstat/${name}.mean`], variance: out[`bnstat/${name}.var`], count });
     }
     return { loss: out.loss[0], nce: out.nce[0], ce: out.ce[0], logits: out.logits, grads, bnStats };
+  }
+
+  /** Forward + backward with gradients and statistics kept in the provider's memory; scalars come back. */
+  async runOnDevice(batch: StepBatch, store: ParameterStore): Promise<DeviceStepResult> {
+    const k = this.opts.model.numClasses;
+    const keep = [...this.trainable.map((s) => `grad/${s.name}`), ...[...this.bnCounts.keys()].flatMap((n) => [`bnstat/${n}.mean`, `bnstat/${n}.var`])];
+    const { kept, fetched } = await this.program.runDevice(
+      { view1: batch.view1, view2: batch.view2, targets: oneHot(batch.labels, k) },
+      store,
+      { keep, fetch: ['loss', 'nce', 'ce', 'correct1', 'correct5'] },
+    );
+    const scalar = (name: string): number => Number(fetched[name]!.data[0]);
+    return {
+      loss: scalar('loss'),
+      nce: scalar('nce'),
+      ce: scalar('ce'),
+      correct1: scalar('correct1'),
+      correct5: scalar('correct5'),
+      outputs: kept,
+    };
   }
 
   async release(): Promise<void> {
@@ -147,6 +186,11 @@ export function buildTrainGraph(opts: TrainStepOptions): TrainGraph {
   g.output('nce', nce);
   g.output('ce', ce);
   g.output('logits', logits);
+  // The batch's first views: logits rows [0, B) against the fed one-hot targets.
+  const firstViews = op.slice(logits, [0], [opts.batchSize], [0]);
+  const targets = g.inputs.find((v) => v.name === 'targets')!;
+  g.output('correct1', topKCorrectCount(firstViews, targets, 1));
+  g.output('correct5', topKCorrectCount(firstViews, targets, Math.min(5, opts.model.numClasses)));
   return outputGradientsAndStats(g, built, total);
 }
 
