@@ -96,7 +96,7 @@ async function jsBindingPath(): Promise<Path> {
       const grads = new Map(step.trainable.map((s) => [s.name, f(`grad/${s.name}`)]));
       const bnStats: StepResult['bnStats'] = new Map();
       for (const [name, count] of step.statCounts) bnStats.set(name, { mean: f(`bnstat/${name}.mean`), variance: f(`bnstat/${name}.var`), count });
-      applyUpdate({ loss: f('loss')[0]!, nce: f('nce')[0]!, ce: f('ce')[0]!, logits: f('logits'), grads, bnStats }, step.specs, store, opt, { lr: 1e-3, clip: 0 });
+      applyUpdate({ grads, bnStats }, step.specs, store, opt, { lr: 1e-3, clip: 0 });
       const bytesOf = (ts: Iterable<ort.Tensor>): number => [...ts].reduce((a, t) => a + (t.data as Float32Array).byteLength, 0);
       last = { toProvider: bytesOf(Object.values(feeds)), toHost: bytesOf(Object.values(out)) };
     },

@@ -11,6 +11,7 @@ import { Engine, ParameterStore, moveToDevice, moveToHost, type Feed, type Progr
 import { Graph, op, type Value } from '../graph/index.js';
 import type { ParamSpec } from '../models/index.js';
 import type { Optimizer } from '../optim/index.js';
+import type { Update } from './update.js';
 
 export interface DeviceUpdateOptions {
   /** Global-norm clip (0 = off). */
@@ -21,7 +22,8 @@ export interface DeviceUpdateOptions {
 /** The store name of a parameter's optimizer slot. */
 export const slotName = (slot: string, param: string): string => `optimizer/${slot}/${param}`;
 
-export class DeviceUpdate {
+export class DeviceUpdate implements Update {
+  readonly placement = 'device';
   /** Whether the state is in the provider's memory (between toDevice and toHost). */
   private resident = false;
 

@@ -15,8 +15,7 @@ import {
   type Normalization,
 } from '../data/index.js';
 import { ProcessGroup } from '../dist/index.js';
-import { Engine, ParameterStore, type Feed } from '../engine/index.js';
-import { topKCorrect } from '../loss/index.js';
+import { Engine, ParameterStore } from '../engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
   EventWriter,
@@ -33,8 +32,8 @@ import { exportFromDir } from './export.js';
 import { evaluateModel, type EvalResult } from './evaluate-model.js';
 import { GradientCacheStep } from './gradient-cache.js';
 import { syncInitialState } from './sync-state.js';
-import { DeviceUpdate } from './device-update.js';
-import { BN_MOMENTUM, TrainStep, type DeviceStepResult, type StepBatch } from './step.js';
+import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
+import { createUpdate, type Update } from './update.js';
 import type { ParamSpec } from '../models/index.js';
 
 /** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
@@ -77,8 +76,8 @@ export const ENCODER_FILE = 'encoder.onnx';
 
 /**
  * One training step as the loop sees it: the fused program, or the gradient-cache step over the process group. Its
- * outputs (grad/<p>, bnstat/<bn>.mean|var) feed DeviceUpdate: from the fused step they never left the provider's
- * memory; the gradient-cache step brings them to the host for the collectives.
+ * outputs (grad/<p>, bnstat/<bn>.mean|var) feed the update: with the state on the device, the fused step's never
+ * leave the provider's memory; the gradient-cache step brings them to the host for the collectives.
  */
 interface Stepper {
   readonly specs: readonly ParamSpec[];
@@ -86,7 +85,7 @@ interface Stepper {
   readonly kind: 'fused' | 'gradient-cache';
   /** Per BatchNorm, the element count behind the statistics in a step's outputs. */
   readonly statCounts: ReadonlyMap<string, number>;
-  run(batch: StepBatch, store: ParameterStore): Promise<DeviceStepResult>;
+  run(batch: StepBatch, store: ParameterStore): Promise<StepOutcome>;
   release(): Promise<void>;
 }
 
@@ -99,11 +98,12 @@ async function createStepper(
   engine: Engine,
   config: TrainConfig,
   group: ProcessGroup,
-  opts: { model: ModelConfig; height: number; width: number },
+  opts: { model: ModelConfig; height: number; width: number; placement: Update['placement'] },
 ): Promise<Stepper> {
   const localBatch = config.batchSize / group.worldSize;
   const chunk = config.gradientCacheChunk > 0 ? config.gradientCacheChunk : localBatch;
   const common = { model: opts.model, batchSize: localBatch, height: opts.height, width: opts.width, temperature: config.nceTemperature };
+  const k = opts.model.numClasses;
   if (group.worldSize === 1 && chunk === localBatch) {
     const step = await TrainStep.compile(engine, common);
     return {
@@ -111,30 +111,17 @@ async function createStepper(
       trainable: step.trainable,
       kind: 'fused',
       statCounts: step.statCounts,
-      run: (b, s) => step.runOnDevice(b, s),
+      run: opts.placement === 'device' ? (b, s) => step.runOnDevice(b, s) : async (b, s) => hostOutcome(await step.run(b, s), b.labels, k),
       release: () => step.release(),
     };
   }
   const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize });
-  const k = opts.model.numClasses;
   return {
     specs: step.specs,
     trainable: step.trainable,
     kind: 'gradient-cache',
     statCounts: step.statCounts,
-    run: async (b, s) => {
-      const r = await step.run(b, s, group);
-      const outputs: Record<string, Feed> = {};
-      for (const [name, g] of r.grads) outputs[`grad/${name}`] = g;
-      for (const [name, st] of r.bnStats) {
-        outputs[`bnstat/${name}.mean`] = st.mean;
-        outputs[`bnstat/${name}.var`] = st.variance;
-      }
-      // The online classifier on the batch's first views (the logits' first rows), as the seed reports it.
-      const correct1 = topKCorrect(r.logits, b.labels, k, 1);
-      const correct5 = topKCorrect(r.logits, b.labels, k, Math.min(5, k));
-      return { loss: r.loss, nce: r.nce, ce: r.ce, correct1, correct5, outputs };
-    },
+    run: async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
     release: () => step.release(),
   };
 }
@@ -271,7 +258,8 @@ async function trainInGroup(
   });
   const stepsPerEpoch = loader.stepsPerEpoch;
   const [trainHeight, trainWidth] = trainingSize(contract);
-  const step = await createStepper(engine, config, group, { model, height: trainHeight, width: trainWidth });
+  const placement = engine.provider === 'cpu' ? 'host' : 'device'; // as createUpdate chooses (update.ts)
+  const step = await createStepper(engine, config, group, { model, height: trainHeight, width: trainWidth, placement });
   const store = new ParameterStore();
   const init = initParameters(step.specs, config.seed);
   for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
@@ -322,9 +310,9 @@ async function trainInGroup(
     optimizer,
   });
   if (!leader && globalStep > 0) logger.info({ step: globalStep }, 'resumed from rank 0\'s checkpoint');
-  // From here the weights, running statistics and optimizer state live in the provider's memory; they come back to
-  // the host only for checkpoints and evaluation (update.toHost), and go back before the next step.
-  const update = await DeviceUpdate.compile(engine, step.specs, step.statCounts, optimizer, { clip: config.clip, bnMomentum: BN_MOMENTUM });
+  // On a GPU provider the weights, running statistics and optimizer state live in the provider's memory from here;
+  // they come to the host only for checkpoints and evaluation (update.toHost), and go back before the next step.
+  const update = await createUpdate(engine, step.specs, step.statCounts, optimizer, { clip: config.clip, bnMomentum: BN_MOMENTUM });
 
   const tracker = new ProgressTracker({
     uid,
@@ -424,6 +412,7 @@ async function trainInGroup(
         if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
         const norm = await update.run(store, r.outputs, lr);
         if (config.clip > 0 && !Number.isFinite(norm)) {
+          // (the host update throws this itself, before changing anything)
           throw new Error(`clip: gradient norm is ${norm} at step ${globalStep}; the step has non-finite gradients (nothing was updated)`);
         }
         globalStep++;

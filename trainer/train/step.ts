@@ -12,7 +12,7 @@
 // runOnDevice() keeps gradients and statistics in the provider's memory for DeviceUpdate and returns only scalars.
 import type { Engine, Feed, ParameterStore, Program } from '../engine/index.js';
 import { Graph, gradients, op, type GradientSeeds, type Value } from '../graph/index.js';
-import { ntXentLoss, oneHot, softmaxCrossEntropy, topKCorrectCount } from '../loss/index.js';
+import { ntXentLoss, oneHot, softmaxCrossEntropy, topKCorrect, topKCorrectCount } from '../loss/index.js';
 import { buildSimclrModel, updateRunningStats, type ModelBuild, type ModelConfig, type ParamSpec } from '../models/index.js';
 import { clipGradNorm, type OptimParam, type Optimizer } from '../optim/index.js';
 
@@ -39,15 +39,15 @@ export interface StepResult {
   bnStats: Map<string, { mean: Float32Array; variance: Float32Array; count: number }>;
 }
 
-/** A step whose gradients and statistics stayed in the provider's memory: only scalars came to the host. */
-export interface DeviceStepResult {
+/** A step as the update consumes it: scalars on the host, gradients and statistics wherever they are. */
+export interface StepOutcome {
   loss: number;
   nce: number;
   ce: number;
   /** The online classifier's top-1 / top-5 hits on the batch's first views. */
   correct1: number;
   correct5: number;
-  /** grad/<param> and bnstat/<bn>.mean|var, for DeviceUpdate.run. */
+  /** grad/<param> and bnstat/<bn>.mean|var, for Update.run (trainer/train/update.ts). */
   outputs: Record<string, Feed>;
 }
 
@@ -98,7 +98,7 @@ export class TrainStep {
   }
 
   /** Forward + backward with gradients and statistics kept in the provider's memory; scalars come back. */
-  async runOnDevice(batch: StepBatch, store: ParameterStore): Promise<DeviceStepResult> {
+  async runOnDevice(batch: StepBatch, store: ParameterStore): Promise<StepOutcome> {
     const k = this.opts.model.numClasses;
     const keep = [...this.trainable.map((s) => `grad/${s.name}`), ...[...this.bnCounts.keys()].flatMap((n) => [`bnstat/${n}.mean`, `bnstat/${n}.var`])];
     const { kept, fetched } = await this.program.runDevice(
@@ -210,7 +210,7 @@ export interface UpdateOptions {
 
 /** Clip, optimizer step, running statistics. Returns the gradient norm before clipping. */
 export function applyUpdate(
-  result: StepResult,
+  result: Pick<StepResult, 'grads' | 'bnStats'>,
   specs: readonly ParamSpec[],
   store: ParameterStore,
   optimizer: Optimizer,
@@ -226,4 +226,18 @@ export function applyUpdate(
     updateRunningStats({ mean: mean.data, variance: variance.data }, st, st.count, o.bnMomentum ?? BN_MOMENTUM);
   }
   return norm;
+}
+
+/** A step whose outputs came to the host, as the update consumes it (the accuracy counted from its logits). */
+export function hostOutcome(r: StepResult, labels: ArrayLike<number>, numClasses: number): StepOutcome {
+  const outputs: Record<string, Feed> = {};
+  for (const [name, g] of r.grads) outputs[`grad/${name}`] = g;
+  for (const [name, st] of r.bnStats) {
+    outputs[`bnstat/${name}.mean`] = st.mean;
+    outputs[`bnstat/${name}.var`] = st.variance;
+  }
+  // The online classifier on the batch's first views (the logits' first rows), as the seed reports it.
+  const correct1 = topKCorrect(r.logits, labels, numClasses, 1);
+  const correct5 = topKCorrect(r.logits, labels, numClasses, Math.min(5, numClasses));
+  return { loss: r.loss, nce: r.nce, ce: r.ce, correct1, correct5, outputs };
 }
