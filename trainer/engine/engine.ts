@@ -2,6 +2,7 @@
 
 import * as ort from 'onnxruntime-node';
 import { Graph, op, type ToOnnxOptions } from '../graph/index.js';
+import { CPU_FALLBACK_REFUSED, nodesWithoutKernel } from './placement.js';
 import { Program } from './program.js';
 import { type Provider, ProviderUnavailableError, parseProvider } from './providers.js';
 
@@ -25,7 +26,7 @@ export class Engine {
       throw new Error(`engine threads must be a positive integer, got ${options.threads}`);
     }
     const engine = new Engine(provider, options.threads, options);
-    const probe = new Graph('provider_probe');
+    const probe = new Graph('provider_probe', provider);
     probe.output('y', op.identity(probe.input('x', [1])));
     const program = await engine.compile(probe);
     await program.release();
@@ -33,33 +34,50 @@ export class Engine {
   }
 
   sessionOptions(): ort.InferenceSession.SessionOptions {
+    const session: Record<string, unknown> = {};
+    if (this.options.spinning === false) Object.assign(session, { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } });
+    // ORT would put a node the device provider cannot run on the CPU without a word; make that a compile error.
+    if (this.provider !== 'cpu') session['disable_cpu_ep_fallback'] = '1';
     return {
       executionProviders: [this.provider],
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
       ...(this.threads !== undefined ? { intraOpNumThreads: this.threads, interOpNumThreads: 1 } : {}),
       ...(this.options.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.options.profilePrefix } : {}),
-      ...(this.options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
+      ...(Object.keys(session).length > 0 ? { extra: { session } } : {}),
       logSeverityLevel: 3,
     };
   }
 
   async compile(graph: Graph, options: CompileOptions = {}): Promise<Program> {
-    const bytes = graph.toOnnx({ col2im: this.provider === 'cpu', ...options });
+    if (graph.target !== this.provider) {
+      throw new Error(`graph ${graph.name} was built for the ${graph.target} provider's kernels, not ${this.provider}'s: build it as new Graph(name, engine.provider)`);
+    }
+    const bytes = graph.toOnnx(options);
+    const sessionOptions = this.sessionOptions();
+    if (options.memoryArena === false) sessionOptions.enableCpuMemArena = false;
     let session: ort.InferenceSession;
     try {
-      const sessionOptions = this.sessionOptions();
-      if (options.memoryArena === false) sessionOptions.enableCpuMemArena = false;
       session = await ort.InferenceSession.create(bytes, sessionOptions);
     } catch (e) {
+      if (this.provider !== 'cpu' && CPU_FALLBACK_REFUSED.test((e as Error).message)) throw await this.offDeviceError(graph, sessionOptions, e);
       if (this.provider !== 'cpu' && looksLikeProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });
     }
     return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name));
   }
+
+  /** The nodes ORT would have run on the CPU, by op and name: a device provider never falls back in silence. */
+  private async offDeviceError(graph: Graph, sessionOptions: ort.InferenceSession.SessionOptions, cause: unknown): Promise<Error> {
+    const off = await nodesWithoutKernel(graph, sessionOptions);
+    const list = off.map((n) => `${n.opType} (${n.scope ? `${n.scope}/` : ''}${n.output})`);
+    const shown = list.length > 8 ? [...list.slice(0, 8), `${list.length - 8} more`] : list;
+    const what = off.length > 0 ? `${off.length} node(s) with no ${this.provider} kernel: ${shown.join(', ')}` : 'nodes that each compile alone there (ORT placed them on the CPU in the whole graph)';
+    return new Error(`graph ${graph.name} cannot run on ${this.provider} without the CPU: ${what}. Fix: lower those ops for ${this.provider} (trainer/graph/target.ts), or run with --execution-provider cpu`, { cause });
+  }
 }
 
-export interface CompileOptions extends ToOnnxOptions {
+export interface CompileOptions extends Omit<ToOnnxOptions, 'target'> {
   /**
    * false: the session frees its buffers after each run instead of keeping them in ORT's CPU arena (which holds its
    * peak for the session's lifetime). For sessions that run beside a bigger one, so peak memory is the largest

@@ -9,7 +9,7 @@
 // bnstat/<bn>.mean|var for every train-mode BatchNorm.
 // Host side (applyUpdate): clip the global gradient norm, optimizer step with the schedule's lr, running-stat update.
 import type { Engine, ParameterStore, Program } from '../engine/index.js';
-import { Graph, gradients, op, type GradientSeeds, type Value } from '../graph/index.js';
+import { Graph, gradients, op, type GradientSeeds, type KernelTarget, type Value } from '../graph/index.js';
 import { ntXentLoss, oneHot, softmaxCrossEntropy } from '../loss/index.js';
 import { buildSimclrModel, updateRunningStats, type ModelBuild, type ModelConfig, type ParamSpec } from '../models/index.js';
 import { clipGradNorm, type OptimParam, type Optimizer } from '../optim/index.js';
@@ -53,7 +53,7 @@ export class TrainStep {
   ) {}
 
   static async compile(engine: Engine, opts: TrainStepOptions): Promise<TrainStep> {
-    const { graph, specs, bnCounts } = buildTrainGraph(opts);
+    const { graph, specs, bnCounts } = buildTrainGraph(opts, engine.provider);
     const program = await engine.compile(graph);
     return new TrainStep(opts, program, specs, bnCounts);
   }
@@ -138,8 +138,8 @@ export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Val
   return { graph: g, specs: built.params, bnCounts };
 }
 
-export function buildTrainGraph(opts: TrainStepOptions): TrainGraph {
-  const g = new Graph(`simclr_train_b${opts.batchSize}`);
+export function buildTrainGraph(opts: TrainStepOptions, target: KernelTarget = 'cpu'): TrainGraph {
+  const g = new Graph(`simclr_train_b${opts.batchSize}`, target);
   const { built, logits, ce } = buildTrainForward(g, opts.model, opts.batchSize, opts.height, opts.width);
   const nce = ntXentLoss(built.outputs.z, opts.temperature);
   const total = op.add(nce, ce);

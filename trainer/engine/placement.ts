@@ -1,0 +1,55 @@
+// Which nodes of a graph a device provider has no kernel for. ORT, with its CPU fallback off (as the engine sets it
+// for device providers), refuses such a session but does not say which node: this compiles each distinct node alone,
+// as the graph lowers it for its target, and returns those that fail the same way.
+
+import * as ort from 'onnxruntime-node';
+import { Graph, type Node, type Value } from '../graph/index.js';
+
+export interface OffDeviceNode {
+  opType: string;
+  /** The node's first output: names the node in our graph (its scope says which layer and pass built it). */
+  output: string;
+  scope?: string;
+}
+
+/** ORT's message when a node would run on the CPU but the fallback is off. */
+export const CPU_FALLBACK_REFUSED = /assigned to the default CPU EP, but fallback to CPU EP has been explicitly disabled/;
+
+export async function nodesWithoutKernel(graph: Graph, options: ort.InferenceSession.SessionOptions): Promise<OffDeviceNode[]> {
+  const constants = new Map(graph.constants.map((c) => [c.value, c.data]));
+  const verdicts = new Map<string, boolean>();
+  const off: OffDeviceNode[] = [];
+  for (const node of graph.nodes) {
+    const key = signature(node, constants);
+    let runs = verdicts.get(key);
+    if (runs === undefined) {
+      runs = await compilesAlone(node, graph, constants, options);
+      verdicts.set(key, runs);
+    }
+    if (!runs) off.push({ opType: node.opType, output: node.outputs[0]!.name, ...(node.scope ? { scope: node.scope } : {}) });
+  }
+  return off;
+}
+
+/** Nodes with the same op, attributes and input types get the same kernel (constant inputs: the same values too). */
+function signature(node: Node, constants: ReadonlyMap<Value, unknown>): string {
+  const inputs = node.inputs.map((v) => `${v.dtype}[${v.shape.join(',')}]${constants.has(v) ? `=${v.name}` : ''}`);
+  return `${node.opType} ${JSON.stringify(node.attrs)} ${inputs.join(' ')}`;
+}
+
+async function compilesAlone(node: Node, graph: Graph, constants: ReadonlyMap<Value, Graph['constants'][number]['data']>, options: ort.InferenceSession.SessionOptions): Promise<boolean> {
+  const g = new Graph(`${graph.name}_node`, graph.target);
+  const inputs = node.inputs.map((v, i) => {
+    const data = constants.get(v);
+    return data ? g.constant(data, v.shape, v.dtype) : g.input(`in${i}`, v.shape, v.dtype);
+  });
+  const outputs = g.addNode(node.opType, inputs, node.attrs, node.outputs.map((o) => ({ shape: o.shape, dtype: o.dtype })));
+  outputs.forEach((o, i) => g.output(`out${i}`, o));
+  try {
+    await (await ort.InferenceSession.create(g.toOnnx(), { ...options, logSeverityLevel: 4 })).release();
+    return true;
+  } catch (e) {
+    if (CPU_FALLBACK_REFUSED.test((e as Error).message)) return false;
+    throw e;
+  }
+}
