@@ -1,0 +1,61 @@
+// No node of a training program runs on the CPU under WebGPU: the engine turns ORT's CPU fallback off for device
+// providers, so every program compiling on WebGPU is the proof; a graph with an op WebGPU has no kernel for fails at
+// compile time with an error naming that node, where ORT would otherwise have run it on the CPU in silence.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createSyntheticDataset } from '../../trainer/data/index.js';
+import { Engine, ParameterStore } from '../../trainer/engine/index.js';
+import { Graph, op } from '../../trainer/graph/index.js';
+import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
+import { EvalForward, knnAccuracy } from '../../trainer/train/evaluate.js';
+import { GradientCacheStep } from '../../trainer/train/gradient-cache.js';
+import { TrainStep } from '../../trainer/train/step.js';
+import { webgpuOrSkip } from './webgpu.js';
+
+const { engine: gpu, skip } = await webgpuOrSkip();
+
+test('device sessions are created with the CPU fallback off; CPU sessions are not', async () => {
+  const cpu = await Engine.create({ provider: 'cpu', threads: 1 });
+  assert.equal(cpu.sessionOptions().extra, undefined);
+  // The option the engine sets for webgpu (and cuda), read without loading the provider.
+  const fallback = (Engine.prototype.sessionOptions.call({ provider: 'webgpu', threads: 2, options: {} }).extra as { session: Record<string, string> }).session;
+  assert.equal(fallback['disable_cpu_ep_fallback'], '1');
+});
+
+test('every training and evaluation program compiles on WebGPU with the CPU fallback off (CIFAR and ImageNet stems)', { skip, timeout: 300_000 }, async () => {
+  for (const stem of ['cifar', 'imagenet'] as const) {
+    const model: ModelConfig = { arch: 'resnet18', stem, widthMultiplier: 0.0625, inputChannels: 1, headLatentSize: 32, nceSize: 16, numClasses: 4 };
+    const size = stem === 'cifar' ? 12 : 32;
+    const opts = { model, batchSize: 4, height: size, width: size, temperature: 0.5 };
+    // Creating the session is where ORT places nodes (and refuses a CPU one); running it would only compile shaders.
+    const step = await TrainStep.compile(gpu!, opts);
+    await (await GradientCacheStep.compile(gpu!, { ...opts, chunk: 2, worldSize: 2 })).release();
+    await step.release();
+    if (stem === 'imagenet') continue;
+    // Evaluation runs: the eval-mode forward (weights compiled in), then kNN (MatMul + TopK) on its features.
+    const store = new ParameterStore();
+    const init = initParameters(step.specs, 1);
+    for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
+    const ds = createSyntheticDataset({ split: 'test', length: 8, seed: 1, numClasses: 4, size, channels: 1 });
+    const features = await EvalForward.create(gpu!, { model, batchSize: 4, height: size, width: size, convForward: 'auto' }).features(ds, store);
+    assert.ok(features.h.every(Number.isFinite));
+    const knn = await knnAccuracy(gpu!, features, features, { k: 3, temperature: 0.1, numClasses: 4 });
+    assert.ok(knn.top1 >= 0 && knn.top1 <= 1);
+  }
+});
+
+test('a graph with a node WebGPU cannot run fails to compile, naming the op and the node (never a silent CPU run)', { skip }, async () => {
+  const g = new Graph('int64_reshape', 'webgpu');
+  const ids = g.input('ids', [2, 3], 'int64');
+  g.output('flat', op.reshape(ids, [6]));
+  await assert.rejects(gpu!.compile(g), (e: Error) => {
+    assert.match(e.message, /^graph int64_reshape cannot run on webgpu without the CPU: 1 node\(s\) with no webgpu kernel: Reshape \(reshape_\d+\)\. Fix: /);
+    return true;
+  });
+});
+
+test('a graph built for the CPU provider\'s forms is refused on WebGPU, with the fix', { skip }, async () => {
+  const g = new Graph('cpu_forms');
+  g.output('y', op.relu(g.input('x', [4])));
+  await assert.rejects(gpu!.compile(g), /graph cpu_forms was built for the cpu provider's kernels, not webgpu's: build it as new Graph\(name, engine.provider\)/);
+});
