@@ -1,11 +1,7 @@
 // The fused training step and the gradient-cache step on WebGPU (lavapipe in CI) against the CPU provider: same
 // parameters, same batch, each with its own provider's gradient forms: losses, every gradient, BatchNorm statistic
 // and the logits, at three steps along the CPU's LARS trajectory.
-//
-// Tolerance: both sides are float32 with different summation orders (and different forms of the same gradients), so
-// they differ by accumulated rounding: TOL_GRAD = 1e-4 of each tensor's largest magnitude is what the JAX fixtures
-// allow our CPU gradients against float64 (test/model-gradients.test.ts), and TOL_LOSS = 1e-5 relative for scalars.
-// Measured here: see the diagnostics (worst gradient 3e-6 .. 2e-5 on lavapipe).
+// Tolerances: TOL_GRAD and TOL_LOSS (webgpu.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createSyntheticDataset } from '../../trainer/data/index.js';
@@ -15,10 +11,7 @@ import { initParameters, type ModelConfig } from '../../trainer/models/index.js'
 import { createOptimizer } from '../../trainer/optim/index.js';
 import { GradientCacheStep } from '../../trainer/train/gradient-cache.js';
 import { TrainStep, applyUpdate, type StepBatch, type StepResult } from '../../trainer/train/step.js';
-import { maxNormErr, webgpuOrSkip, worstOf } from './webgpu.js';
-
-export const TOL_GRAD = 1e-4;
-export const TOL_LOSS = 1e-5;
+import { TOL_GRAD, TOL_LOSS, maxNormErr, webgpuOrSkip, worstOf } from './webgpu.js';
 
 const SIZE = 12;
 const B = 8;

@@ -3,6 +3,15 @@
 // alone without them, the tests are skipped with that fix; under CI=true an engine that cannot load fails them.
 import { Engine, ProviderUnavailableError } from '../../trainer/engine/index.js';
 
+/**
+ * Both providers compute in float32 with different summation orders (and different forms of the same gradients), so
+ * they differ by accumulated rounding. TOL_GRAD, for a tensor (maxNormErr), is what the JAX fixtures allow our CPU
+ * gradients against float64 (test/model-gradients.test.ts); measured on lavapipe: gradients 1.3e-5 .. 4.7e-5, BN
+ * statistics and logits ~2e-6. TOL_LOSS, relative, for scalar losses: measured 1e-7 .. 1.2e-6.
+ */
+export const TOL_GRAD = 1e-4;
+export const TOL_LOSS = 1e-5;
+
 export interface WebgpuOrSkip {
   engine: Engine | undefined;
   /** The reason to skip (node:test's `skip` option), or false. */
