@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createSyntheticDataset } from '../../trainer/data/index.js';
-import { Engine, ParameterStore } from '../../trainer/engine/index.js';
+import { Engine, NoDeviceKernelError, ParameterStore } from '../../trainer/engine/index.js';
 import { Graph, op } from '../../trainer/graph/index.js';
 import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
 import { EvalForward, knnAccuracy } from '../../trainer/train/evaluate.js';
@@ -49,6 +49,7 @@ test('a graph with a node WebGPU cannot run fails to compile, naming the op and 
   const ids = g.input('ids', [2, 3], 'int64');
   g.output('flat', op.reshape(ids, [6]));
   await assert.rejects(gpu!.compile(g), (e: Error) => {
+    assert.ok(e instanceof NoDeviceKernelError, String(e));
     assert.match(e.message, /^graph int64_reshape cannot run on webgpu without the CPU: 1 node\(s\) with no webgpu kernel: Reshape \(reshape_\d+\)\. Fix: /);
     return true;
   });

@@ -2,7 +2,7 @@
 
 import * as ort from 'onnxruntime-node';
 import { Graph, op, type ToOnnxOptions } from '../graph/index.js';
-import { CPU_FALLBACK_REFUSED, nodesWithoutKernel } from './placement.js';
+import { CPU_FALLBACK_REFUSED, NoDeviceKernelError, nodesWithoutKernel } from './placement.js';
 import { Program } from './program.js';
 import { type Provider, ProviderUnavailableError, parseProvider } from './providers.js';
 
@@ -60,20 +60,14 @@ export class Engine {
     try {
       session = await ort.InferenceSession.create(bytes, sessionOptions);
     } catch (e) {
-      if (this.provider !== 'cpu' && CPU_FALLBACK_REFUSED.test((e as Error).message)) throw await this.offDeviceError(graph, sessionOptions, e);
+      if (this.provider !== 'cpu' && CPU_FALLBACK_REFUSED.test((e as Error).message)) {
+        // ORT's message names no node: find them, so the error says what cannot run there.
+        throw new NoDeviceKernelError(graph.name, this.provider, await nodesWithoutKernel(graph, sessionOptions), e);
+      }
       if (this.provider !== 'cpu' && looksLikeProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });
     }
     return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name));
-  }
-
-  /** The nodes ORT would have run on the CPU, by op and name: a device provider never falls back in silence. */
-  private async offDeviceError(graph: Graph, sessionOptions: ort.InferenceSession.SessionOptions, cause: unknown): Promise<Error> {
-    const off = await nodesWithoutKernel(graph, sessionOptions);
-    const list = off.map((n) => `${n.opType} (${n.scope ? `${n.scope}/` : ''}${n.output})`);
-    const shown = list.length > 8 ? [...list.slice(0, 8), `${list.length - 8} more`] : list;
-    const what = off.length > 0 ? `${off.length} node(s) with no ${this.provider} kernel: ${shown.join(', ')}` : 'nodes that each compile alone there (ORT placed them on the CPU in the whole graph)';
-    return new Error(`graph ${graph.name} cannot run on ${this.provider} without the CPU: ${what}. Fix: lower those ops for ${this.provider} (trainer/graph/target.ts), or run with --execution-provider cpu`, { cause });
   }
 }
 

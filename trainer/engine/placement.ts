@@ -12,6 +12,17 @@ export interface OffDeviceNode {
   scope?: string;
 }
 
+/** A graph a device provider cannot run whole: the nodes it has no kernel for, with the fix (one line for the CLI). */
+export class NoDeviceKernelError extends Error {
+  constructor(graph: string, provider: string, readonly nodes: readonly OffDeviceNode[], cause: unknown) {
+    const list = nodes.map((n) => `${n.opType} (${n.scope ? `${n.scope}/` : ''}${n.output})`);
+    const shown = list.length > 8 ? [...list.slice(0, 8), `${list.length - 8} more`] : list;
+    const what = nodes.length > 0 ? `${nodes.length} node(s) with no ${provider} kernel: ${shown.join(', ')}` : 'nodes that each compile alone there (ORT placed them on the CPU in the whole graph)';
+    super(`graph ${graph} cannot run on ${provider} without the CPU: ${what}. Fix: lower those ops for ${provider} (trainer/graph/target.ts), or run with --execution-provider cpu`, { cause });
+    this.name = 'NoDeviceKernelError';
+  }
+}
+
 /** ORT's message when a node would run on the CPU but the fallback is off. */
 export const CPU_FALLBACK_REFUSED = /assigned to the default CPU EP, but fallback to CPU EP has been explicitly disabled/;
 
