@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createSyntheticDataset } from '../../trainer/data/index.js';
 import { Engine, NoDeviceKernelError, ParameterStore } from '../../trainer/engine/index.js';
-import { Graph, op } from '../../trainer/graph/index.js';
+import { Graph, gradients, op } from '../../trainer/graph/index.js';
+import { attr } from '../../trainer/graph/ir.js';
 import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
 import { EvalForward, knnAccuracy } from '../../trainer/train/evaluate.js';
 import { GradientCacheStep } from '../../trainer/train/gradient-cache.js';
 import { TrainStep } from '../../trainer/train/step.js';
-import { webgpuOrSkip } from './webgpu.js';
+import { TOL_GRAD, maxNormErr, webgpuOrSkip } from './webgpu.js';
 
 const { engine: gpu, skip } = await webgpuOrSkip();
 
@@ -59,4 +60,35 @@ test('a graph built for the CPU provider\'s forms is refused on WebGPU, with the
   const g = new Graph('cpu_forms');
   g.output('y', op.relu(g.input('x', [4])));
   await assert.rejects(gpu!.compile(g), /graph cpu_forms was built for the cpu provider's kernels, not webgpu's: build it as new Graph\(name, engine.provider\)/);
+});
+
+test('ORT\'s WebGPU MaxPool accepts an Indices output but fails when it runs; the WebGPU form (no indices) matches the CPU', { skip }, async () => {
+  const x = Float32Array.from({ length: 2 * 2 * 5 * 5 }, (_v, i) => Math.sin(1.7 * i));
+  const raw = new Graph('maxpool_indices', 'webgpu');
+  const attrs = { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) };
+  const [y, idx] = raw.addNode('MaxPool', [raw.input('x', [2, 2, 5, 5])], attrs, [{ shape: [2, 2, 3, 3], dtype: 'float32' }, { shape: [2, 2, 3, 3], dtype: 'int64' }]);
+  raw.output('y', y!);
+  raw.output('i', idx!);
+  const program = await gpu!.compile(raw); // placed on WebGPU: the fallback check cannot see this one
+  await assert.rejects(program.run({ x }), /The Indices output is not supported yet/);
+  await program.release();
+
+  const cpu = await Engine.create({ provider: 'cpu', threads: 1 });
+  const results = await Promise.all([gpu!, cpu].map(async (engine) => {
+    const g = new Graph('maxpool_grad', engine.provider);
+    const xin = g.input('x', [2, 2, 5, 5]);
+    const pooled = op.maxPool2d(xin, { kernel: 3, stride: 2, padding: 1 });
+    const w = g.constant(Float32Array.from({ length: 36 }, (_v, i) => Math.cos(i)), [2, 2, 3, 3]);
+    const [dx] = gradients(op.reduceSum(op.mul(pooled, w)), [xin]);
+    g.output('y', pooled);
+    g.output('dx', dx!);
+    const p = await engine.compile(g);
+    try {
+      return await p.run({ x });
+    } finally {
+      await p.release();
+    }
+  }));
+  assert.deepEqual(Array.from(results[0]!['y']!), Array.from(results[1]!['y']!), 'the max of the window views is the max');
+  assert.ok(maxNormErr(results[0]!['dx']!, results[1]!['dx']!) <= TOL_GRAD, 'dx');
 });

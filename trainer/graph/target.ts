@@ -24,7 +24,8 @@ export function hasKernel(target: KernelTarget, opType: string): boolean {
 
 /**
  * Whether int64 tensors can flow between the target's kernels. WebGPU's Reshape, Cast, Flatten, Squeeze, Transpose,
- * Concat and Identity take none, so MaxPool's argmax indices cannot even be flattened there.
+ * Concat and Identity take none, and its MaxPool takes a node with an Indices output but fails when it runs ("The
+ * Indices output is not supported yet"; test/webgpu/placement.test.ts), so MaxPool's backward cannot use argmaxes.
  */
 export function movesInt64(target: KernelTarget): boolean {
   return target !== 'webgpu';
