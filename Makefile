@@ -11,9 +11,12 @@ APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: images all deps system-deps python-deps build native controlplane cluster test run baseline bench clean crds
+.PHONY: images all deps system-deps python-deps build native controlplane lavapipe cluster test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
-TEST_FILES = $$(find dist -name '*.test.js' | sort)
+TEST_FILES = $$(find dist -name '*.test.js' -not -path 'dist/test/webgpu/*' | sort)
+# Run a second time on WebGPU over lavapipe: the gradient rules' finite differences and the JAX fixtures (on the
+# forms chosen for WebGPU), and test/webgpu (training against the CPU provider, no node on the CPU).
+WEBGPU_TEST_FILES = $$(ls dist/trainer/graph/rules/*.test.js dist/trainer/graph/autodiff.test.js dist/test/model-gradients.test.js dist/test/webgpu/*.test.js)
 
 all: build
 
@@ -48,6 +51,11 @@ native: deps
 controlplane:
 	bash test/controlplane/build.sh
 
+# Mesa's software Vulkan driver from Debian bookworm-backports, unpacked under $(CACHE)/lavapipe (no root needed):
+# WebGPU on a CPU. `source "$$(scripts/lavapipe.sh)/env.sh"` sets VK_DRIVER_FILES and LD_LIBRARY_PATH for a shell.
+lavapipe:
+	bash scripts/lavapipe.sh >/dev/null
+
 # Regenerates the CRD from the zod schema and keeps the chart's copy identical (tests compare both), and the
 # README's SimCLRJob reference (test/docs/readme-reference.test.ts compares it with the schema).
 crds: build
@@ -69,8 +77,11 @@ images:
 python-deps:
 	python3 -m pip install -q --disable-pip-version-check tensorboard safetensors numpy pillow
 
-test: build native controlplane python-deps
+# The WebGPU pass gets lavapipe's libraries through the environment of its node processes only (ld.so reads
+# LD_LIBRARY_PATH when a process starts), so no other test loads them.
+test: build native controlplane python-deps lavapipe
 	node --test --test-concurrency=1 $(TEST_FILES)
+	source "$$(bash scripts/lavapipe.sh)/env.sh" && SIMCLR_TEST_PROVIDER=webgpu node --test --test-concurrency=1 $(WEBGPU_TEST_FILES)
 
 # The default recipe: a ResNet-18 (CIFAR stem) at width 1/2 on Fashion-MNIST, trained on 16 px crops, batch 128,
 # Adam, 2 epochs, evaluated and exported at 24 px (--eval-image-size: crops magnify objects, so whole images match them

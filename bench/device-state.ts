@@ -71,13 +71,13 @@ interface Path {
 }
 
 async function jsBindingPath(): Promise<Path> {
-  const { graph } = buildTrainGraph(stepOptions);
-  const session = await ort.InferenceSession.create(graph.toOnnx({ col2im: provider === 'cpu' }), {
+  const { graph } = buildTrainGraph(stepOptions, provider);
+  const session = await ort.InferenceSession.create(graph.toOnnx(), {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: Number(values.threads),
     interOpNumThreads: 1,
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' }, ...(provider !== 'cpu' ? { disable_cpu_ep_fallback: '1' } : {}) } },
     logSeverityLevel: 3,
   });
   const store = newStore();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { ConfigError, helpText, parseArgs } from '../contract/index.js';
 import { DistError } from '../dist/index.js';
-import { ProviderUnavailableError } from '../engine/index.js';
+import { NoDeviceKernelError, ProviderUnavailableError } from '../engine/index.js';
 import { createLogger } from '../observe/index.js';
 import { baselines } from '../train/baseline.js';
 import { embedImages, writeEmbeddings } from '../train/embed.js';
@@ -192,7 +192,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     // What a user can fix (a replica that lost its peers or its master, a provider that cannot load) is one clear
     // line with the fix; anything unexpected keeps its stack.
-    const clear = err instanceof DistError || err instanceof ProviderUnavailableError;
+    const clear = err instanceof DistError || err instanceof ProviderUnavailableError || err instanceof NoDeviceKernelError;
     const detail = clear ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`simclr ${command}: ${detail}\n`);
     return 1;

@@ -2,6 +2,7 @@
 
 import { Graph, op, type ToOnnxOptions } from '../graph/index.js';
 import { nativeOrt, type CudaSessionOptions, type NativeSessionConfig } from './native-backend.js';
+import { CPU_FALLBACK_REFUSED, NoDeviceKernelError, nodesWithoutKernel } from './placement.js';
 import { Program } from './program.js';
 import { type Provider, ProviderUnavailableError, parseProvider } from './providers.js';
 
@@ -29,7 +30,7 @@ export class Engine {
       throw new Error(`engine threads must be a positive integer, got ${options.threads}`);
     }
     const engine = new Engine(provider, options.threads, options);
-    const probe = new Graph('provider_probe');
+    const probe = new Graph('provider_probe', provider);
     probe.output('y', op.identity(probe.input('x', [1])));
     const program = await engine.compile(probe);
     await program.release();
@@ -50,12 +51,21 @@ export class Engine {
   }
 
   async compile(graph: Graph, options: CompileOptions = {}): Promise<Program> {
-    const bytes = graph.toOnnx({ col2im: this.provider === 'cpu', ...options });
+    if (graph.target !== this.provider) {
+      throw new Error(`graph ${graph.name} was built for the ${graph.target} provider's kernels, not ${this.provider}'s: build it as new Graph(name, engine.provider)`);
+    }
+    const bytes = graph.toOnnx(options);
     const config = this.sessionConfig(options.memoryArena === false ? { cpuArena: false } : {});
+    const create = (model: Uint8Array) => nativeOrt().createSession(Buffer.from(model.buffer, model.byteOffset, model.byteLength), config);
     let session;
     try {
-      session = await nativeOrt().createSession(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), config);
+      session = await create(bytes);
     } catch (e) {
+      if (this.provider !== 'cpu' && CPU_FALLBACK_REFUSED.test((e as Error).message)) {
+        // ORT's message names no node: find them, so the error says what cannot run there.
+        const compilesAlone = async (model: Uint8Array): Promise<void> => (await create(model)).release();
+        throw new NoDeviceKernelError(graph.name, this.provider, await nodesWithoutKernel(graph, compilesAlone), e);
+      }
       if (this.provider !== 'cpu' && isProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });
     }
@@ -63,7 +73,7 @@ export class Engine {
   }
 }
 
-export interface CompileOptions extends ToOnnxOptions {
+export interface CompileOptions extends Omit<ToOnnxOptions, 'target'> {
   /**
    * false: the session frees its buffers after each run instead of keeping them in ORT's CPU arena (which holds its
    * peak for the session's lifetime). For sessions that run beside a bigger one, so peak memory is the largest

@@ -11,7 +11,8 @@ const FIX: Record<Provider, string> = {
     'image with network access and ONNXRUNTIME_NODE_INSTALL=cuda12 on an NVIDIA host, or run with --execution-provider cpu',
   webgpu:
     'WebGPU runs through Vulkan: install libvulkan.so.1 and libglvnd, set VK_DRIVER_FILES to the GPU vendor ICD ' +
-    '(e.g. /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json), or run with --execution-provider cpu',
+    '(e.g. /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json); without a GPU, Mesa\'s lavapipe: make lavapipe, then ' +
+    'source "$(scripts/lavapipe.sh)/env.sh" before node starts; or run with --execution-provider cpu',
 };
 
 export function parseProvider(name: string): Provider {

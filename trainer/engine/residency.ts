@@ -39,7 +39,7 @@ async function identityProgram(engine: Engine, store: ParameterStore, names: rea
   const key = `${way}:${names.map((n) => `${n}[${store.require(n).shape.join(',')}]`).join(';')}`;
   let program = cache.get(key);
   if (program === undefined) {
-    const g = new Graph(`${way}_${names.length}`);
+    const g = new Graph(`${way}_${names.length}`, engine.provider);
     for (const n of names) g.output(outName(n), op.identity(g.input(n, store.require(n).shape)));
     program = await engine.compile(g);
     cache.set(key, program);

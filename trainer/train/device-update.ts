@@ -8,7 +8,7 @@
 // statistics and `bnstat/<bn>.mean|var` (the step's batch statistics). Outputs: `new/<store name>` for each parameter,
 // slot and running statistic, and `grad_norm`.
 import { Engine, ParameterStore, moveToDevice, moveToHost, type Feed, type Program } from '../engine/index.js';
-import { Graph, op, type Value } from '../graph/index.js';
+import { Graph, op, type KernelTarget, type Value } from '../graph/index.js';
 import type { ParamSpec } from '../models/index.js';
 import type { Optimizer } from '../optim/index.js';
 import type { Update } from './update.js';
@@ -42,7 +42,7 @@ export class DeviceUpdate implements Update {
     optimizer: Optimizer,
     o: DeviceUpdateOptions,
   ): Promise<DeviceUpdate> {
-    const { graph, stored, slotKeys } = buildUpdateGraph(specs, bnCounts, optimizer, o);
+    const { graph, stored, slotKeys } = buildUpdateGraph(specs, bnCounts, optimizer, o, engine.provider);
     return new DeviceUpdate(engine, await engine.compile(graph), optimizer, stored, slotKeys);
   }
 
@@ -105,8 +105,9 @@ export function buildUpdateGraph(
   bnCounts: ReadonlyMap<string, number>,
   optimizer: Optimizer,
   o: DeviceUpdateOptions,
+  target: KernelTarget = 'cpu',
 ): { graph: Graph; stored: string[]; slotKeys: Map<string, string> } {
-  const g = new Graph(`update_${optimizer.kind}`);
+  const g = new Graph(`update_${optimizer.kind}`, target);
   const trainable = specs.filter((s) => !s.isBuffer);
   const scalars: Record<string, Value> = {};
   for (const k of Object.keys(optimizer.stepScalars(1, 1))) scalars[k] = g.input(scalarName(k), []);

@@ -17,7 +17,7 @@
 // running statistics are updated with the statistics pooled over every chunk of every rank, so all ranks keep
 // identical buffers. With one rank and one chunk this computes what TrainStep computes (tested).
 import type { Engine, ParameterStore, Program } from '../engine/index.js';
-import { Graph, gradients } from '../graph/index.js';
+import { Graph, gradients, type KernelTarget } from '../graph/index.js';
 import { ntXentBlockSum, oneHot } from '../loss/index.js';
 import { buildSimclrModel, type ParamSpec } from '../models/index.js';
 import {
@@ -63,12 +63,12 @@ export class GradientCacheStep {
     if (!Number.isInteger(c) || c < 1 || b % c !== 0) {
       throw new Error(`gradient cache: chunk ${c} must divide the local batch ${b}`);
     }
-    const enc = buildEncodeGraph(opts);
-    const step = buildChunkGraph(opts);
+    const enc = buildEncodeGraph(opts, engine.provider);
+    const step = buildChunkGraph(opts, engine.provider);
     const zDim = opts.model.nceSize;
     const m = 2 * b * worldSize;
     const blockImages = lossBlockImages(c, m);
-    const loss = buildLossBlockGraph(m, zDim, 2 * blockImages, opts.temperature);
+    const loss = buildLossBlockGraph(m, zDim, 2 * blockImages, opts.temperature, engine.provider);
     // Chunking is asked for to bound memory: then the three sessions give their buffers back after every run instead
     // of each keeping its peak in ORT's arena, so a step peaks at about one chunk's forward + backward. Measured: 1.25x
     // the RSS of a plain step on the chunk alone, and a 10-25% slower step than with arenas (bench/README.md).
@@ -267,8 +267,8 @@ export async function blockLossGradients(
 const size = (shape: readonly number[]): number => shape.reduce((a, x) => a * x, 1);
 
 /** Forward only, train-mode BatchNorm: the chunk's embeddings z [2c, D]. */
-export function buildEncodeGraph(o: GradientCacheOptions): Graph {
-  const g = new Graph(`simclr_encode_c${o.chunk}`);
+export function buildEncodeGraph(o: GradientCacheOptions, target: KernelTarget = 'cpu'): Graph {
+  const g = new Graph(`simclr_encode_c${o.chunk}`, target);
   const x = viewPairInput(g, o.model, o.chunk, o.height, o.width);
   g.output('z', buildSimclrModel(g, x, o.model, 'train').outputs.z);
   return g;
@@ -279,8 +279,8 @@ export function buildEncodeGraph(o: GradientCacheOptions): Graph {
  * by the chunk's share of the global batch, so that the gradients summed over every chunk of every rank are those
  * of (global NT-Xent + global mean cross entropy), what TrainStep differentiates on one batch.
  */
-export function buildChunkGraph(o: GradientCacheOptions): TrainGraph {
-  const g = new Graph(`simclr_chunk_c${o.chunk}`);
+export function buildChunkGraph(o: GradientCacheOptions, target: KernelTarget = 'cpu'): TrainGraph {
+  const g = new Graph(`simclr_chunk_c${o.chunk}`, target);
   const { built, logits, ce } = buildTrainForward(g, o.model, o.chunk, o.height, o.width);
   const z = built.outputs.z;
   const dz = g.input('dz', z.shape);
@@ -291,8 +291,8 @@ export function buildChunkGraph(o: GradientCacheOptions): TrainGraph {
 }
 
 /** Input z [M, D] (rolled so the block comes first): the block's loss sum and its gradient w.r.t. every row. */
-export function buildLossBlockGraph(m: number, d: number, blockRows: number, temperature: number): Graph {
-  const g = new Graph(`ntxent_block_m${m}_b${blockRows}`);
+export function buildLossBlockGraph(m: number, d: number, blockRows: number, temperature: number, target: KernelTarget = 'cpu'): Graph {
+  const g = new Graph(`ntxent_block_m${m}_b${blockRows}`, target);
   const z = g.input('z', [m, d]);
   const loss = ntXentBlockSum(z, blockRows, temperature);
   const [dz] = gradients(loss, [z]);

@@ -11,7 +11,7 @@
 // Two ways to run it: run() brings every output to the host for applyUpdate (clip, the JS optimizer, running stats);
 // runOnDevice() keeps gradients and statistics in the provider's memory for DeviceUpdate and returns only scalars.
 import type { Engine, Feed, ParameterStore, Program } from '../engine/index.js';
-import { Graph, gradients, op, type GradientSeeds, type Value } from '../graph/index.js';
+import { Graph, gradients, op, type GradientSeeds, type KernelTarget, type Value } from '../graph/index.js';
 import { ntXentLoss, oneHot, softmaxCrossEntropy, topKCorrect, topKCorrectCount } from '../loss/index.js';
 import { buildSimclrModel, updateRunningStats, type ModelBuild, type ModelConfig, type ParamSpec } from '../models/index.js';
 import { clipGradNorm, type OptimParam, type Optimizer } from '../optim/index.js';
@@ -67,7 +67,7 @@ export class TrainStep {
   ) {}
 
   static async compile(engine: Engine, opts: TrainStepOptions): Promise<TrainStep> {
-    const { graph, specs, bnCounts } = buildTrainGraph(opts);
+    const { graph, specs, bnCounts } = buildTrainGraph(opts, engine.provider);
     const program = await engine.compile(graph);
     return new TrainStep(opts, program, specs, bnCounts);
   }
@@ -177,8 +177,8 @@ export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Val
   return { graph: g, specs: built.params, bnCounts };
 }
 
-export function buildTrainGraph(opts: TrainStepOptions): TrainGraph {
-  const g = new Graph(`simclr_train_b${opts.batchSize}`);
+export function buildTrainGraph(opts: TrainStepOptions, target: KernelTarget = 'cpu'): TrainGraph {
+  const g = new Graph(`simclr_train_b${opts.batchSize}`, target);
   const { built, logits, ce } = buildTrainForward(g, opts.model, opts.batchSize, opts.height, opts.width);
   const nce = ntXentLoss(built.outputs.z, opts.temperature);
   const total = op.add(nce, ce);
