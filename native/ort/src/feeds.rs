@@ -8,6 +8,7 @@ use ort::value::DynTensor;
 
 use crate::dtype::host_value;
 use crate::error::invalid;
+use crate::session::LiveSession;
 use crate::tensor::NativeTensor;
 
 pub(crate) struct Feed {
@@ -15,6 +16,8 @@ pub(crate) struct Feed {
   pub value: Arc<DynTensor>,
   /// Bytes that came from JS memory (0 for a NativeTensor).
   pub host_bytes: usize,
+  /// A NativeTensor's session, kept alive (with its provider) while the run uses the tensor.
+  pub _producer: Option<LiveSession>,
 }
 
 #[napi]
@@ -35,14 +38,14 @@ impl NativeFeeds {
   pub fn host(&mut self, name: String, dtype: String, shape: Vec<i64>, data: Uint8Array) -> napi::Result<()> {
     let value = host_value(&dtype, &shape, &data).map_err(|e| invalid(format!("input {name}: {}", e.reason)))?;
     let tensor = value.downcast().map_err(|e| invalid(format!("input {name}: {e}")))?;
-    self.items.push(Feed { name, value: Arc::new(tensor), host_bytes: data.len() });
+    self.items.push(Feed { name, value: Arc::new(tensor), host_bytes: data.len(), _producer: None });
     Ok(())
   }
 
   /// A tensor already in a provider's memory.
   #[napi]
   pub fn tensor(&mut self, name: String, tensor: &NativeTensor) {
-    self.items.push(Feed { name, value: Arc::clone(&tensor.value), host_bytes: 0 });
+    self.items.push(Feed { name, value: Arc::clone(&tensor.value), host_bytes: 0, _producer: Some(Arc::clone(&tensor.producer)) });
   }
 
   #[napi(getter)]

@@ -20,7 +20,11 @@ use crate::providers::{execution_providers, host_memory, Provider, SessionConfig
 use crate::tensor::NativeTensor;
 use crate::traffic::{count_to_host, count_to_provider};
 
-type SharedSession = Arc<Mutex<Option<Session>>>;
+/// The session, shared by the NativeSession (until release) and by every tensor a run kept in the provider's memory:
+/// a device buffer must be freed while its provider still exists (ORT's WebGPU context dies with its last session,
+/// and freeing a buffer after that aborts the process), so tensors keep their session alive.
+pub(crate) type LiveSession = Arc<Mutex<Session>>;
+type SharedSession = Arc<Mutex<Option<LiveSession>>>;
 
 #[napi]
 pub struct NativeSession {
@@ -78,7 +82,7 @@ impl Task for CreateTask {
     let input_names = c.session.inputs().iter().map(|o| o.name().to_string()).collect();
     let output_names = c.session.outputs().iter().map(|o| o.name().to_string()).collect();
     Ok(NativeSession {
-      session: Arc::new(Mutex::new(Some(c.session))),
+      session: Arc::new(Mutex::new(Some(Arc::new(Mutex::new(c.session))))),
       provider: c.provider,
       device_id: self.config.device_id.unwrap_or(0),
       input_names,
@@ -153,7 +157,7 @@ impl NativeSession {
       }
     }
     Ok(AsyncTask::new(RunTask {
-      session: Arc::clone(&self.session),
+      session: live(&self.session)?,
       provider: self.provider,
       device_id: self.device_id,
       feeds: std::mem::take(&mut feeds.items),
@@ -164,12 +168,12 @@ impl NativeSession {
   /// Ends profiling and returns the profile's file name.
   #[napi]
   pub fn end_profiling(&self) -> napi::Result<String> {
-    let mut guard = self.session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
-    let session = guard.as_mut().ok_or_else(|| napi::Error::from_reason("session was released"))?;
+    let live = live(&self.session)?;
+    let mut session = live.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
     session.end_profiling().map_err(|e| ort_error("ending the profile", e))
   }
 
-  /// Frees the session now (later runs fail); tensors it returned stay valid.
+  /// Drops this handle's session (later runs fail); ORT frees it once no tensor it kept is left.
   #[napi]
   pub fn release(&self) -> napi::Result<()> {
     let mut guard = self.session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
@@ -178,8 +182,13 @@ impl NativeSession {
   }
 }
 
+fn live(session: &SharedSession) -> napi::Result<LiveSession> {
+  let guard = session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
+  guard.as_ref().map(Arc::clone).ok_or_else(|| napi::Error::from_reason("session was released"))
+}
+
 pub struct RunTask {
-  session: SharedSession,
+  session: LiveSession,
   provider: Provider,
   device_id: i32,
   feeds: Vec<Feed>,
@@ -191,8 +200,7 @@ impl Task for RunTask {
   type JsValue = Vec<Fetched>;
 
   fn compute(&mut self) -> napi::Result<Vec<DynTensor>> {
-    let mut guard = self.session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
-    let session = guard.as_mut().ok_or_else(|| napi::Error::from_reason("session was released"))?;
+    let mut session = self.session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
     let mut binding = session.create_binding().map_err(|e| ort_error("IO binding", e))?;
     for f in &self.feeds {
       binding.bind_input(f.name.as_str(), &*f.value).map_err(|e| ort_error(&format!("binding input {}", f.name), e))?;
@@ -224,7 +232,8 @@ impl Task for RunTask {
       };
       let name = f.name.clone();
       if f.keep {
-        out.push(Fetched { name, dtype: name_of(dtype).to_string(), shape, data: None, tensor: Some(NativeTensor::new(t)) });
+        let tensor = NativeTensor::new(t, Arc::clone(&self.session));
+        out.push(Fetched { name, dtype: name_of(dtype).to_string(), shape, data: None, tensor: Some(tensor) });
         continue;
       }
       let bytes = shape.iter().product::<i64>() as usize * element_bytes(dtype);

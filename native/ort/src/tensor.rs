@@ -6,15 +6,19 @@ use napi_derive::napi;
 use ort::value::{DynTensor, ValueType};
 
 use crate::dtype::{element_bytes, name_of};
+use crate::session::LiveSession;
 
 #[napi]
 pub struct NativeTensor {
+  // Declared before `producer`, so it is freed first: the provider it lives on outlives it.
   pub(crate) value: Arc<DynTensor>,
+  /// The session whose run made it (its provider owns the memory).
+  pub(crate) producer: LiveSession,
 }
 
 impl NativeTensor {
-  pub(crate) fn new(value: DynTensor) -> Self {
-    NativeTensor { value: Arc::new(value) }
+  pub(crate) fn new(value: DynTensor, producer: LiveSession) -> Self {
+    NativeTensor { value: Arc::new(value), producer }
   }
 
   fn tensor_type(&self) -> Option<(ort::value::TensorElementType, Vec<i64>)> {
