@@ -17,9 +17,10 @@ export class Parameter {
   constructor(
     readonly name: string,
     readonly shape: readonly number[],
-    data: Float32Array,
+    value: Float32Array | DeviceTensor,
   ) {
-    this.host = data;
+    if (value instanceof Float32Array) this.data = value;
+    else this.setDevice(value);
   }
 
   /** The host array; an error while the value lives on the device (ParameterStore.toHost first). */
@@ -63,6 +64,13 @@ export class ParameterStore {
     const d = data ?? new Float32Array(size(shape));
     if (d.length !== size(shape)) throw new Error(`parameter ${name}: ${d.length} values do not fill shape [${shape.join(',')}]`);
     const p = new Parameter(name, [...shape], d);
+    this.map.set(name, p);
+    return p;
+  }
+
+  /** Adds or replaces `name` with a tensor that lives in the provider's memory. */
+  setDevice(name: string, tensor: DeviceTensor): Parameter {
+    const p = new Parameter(name, [...tensor.shape], tensor);
     this.map.set(name, p);
     return p;
   }

@@ -115,13 +115,14 @@ async function createStepper(
       release: () => step.release(),
     };
   }
-  const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize });
+  const onDevice = opts.placement === 'device';
+  const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize, accumulateOnDevice: onDevice });
   return {
     specs: step.specs,
     trainable: step.trainable,
     kind: 'gradient-cache',
     statCounts: step.statCounts,
-    run: async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
+    run: onDevice ? (b, s) => step.runOnDevice(b, s, group) : async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
     release: () => step.release(),
   };
 }

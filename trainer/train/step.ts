@@ -156,7 +156,8 @@ export function buildTrainForward(
 }
 
 /** Outputs grad/<param> of `target` for every trainable parameter and bnstat/<bn>.mean|var for every BatchNorm. */
-export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Value | GradientSeeds): TrainGraph {
+/** `accumulate`: each grad/<param> is added to an input acc/grad/<param> (a running sum kept on the device). */
+export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Value | GradientSeeds, accumulate = false): TrainGraph {
   const byName = new Map<string, Value>(g.params.map((v) => [v.name, v]));
   const trainable = built.params.filter((s) => !s.isBuffer);
   const grads = gradients(
@@ -167,7 +168,10 @@ export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Val
       return v;
     }),
   );
-  trainable.forEach((s, i) => g.output(`grad/${s.name}`, grads[i]));
+  trainable.forEach((s, i) => {
+    const grad = grads[i]!;
+    g.output(`grad/${s.name}`, accumulate ? op.add(g.input(`acc/grad/${s.name}`, s.shape), grad) : grad);
+  });
   const bnCounts = new Map<string, number>();
   for (const st of built.bnStats) {
     g.output(`bnstat/${st.name}.mean`, st.mean);
