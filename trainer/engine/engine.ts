@@ -37,6 +37,11 @@ export class Engine {
     return engine;
   }
 
+  /** The GPU this engine computes on (0 for the CPU provider). */
+  get deviceId(): number {
+    return this.options.deviceId ?? 0;
+  }
+
   /** The native session configuration every program of this engine is compiled with. */
   sessionConfig(overrides: Partial<NativeSessionConfig> = {}): NativeSessionConfig {
     return {

@@ -62,8 +62,17 @@ export interface Traffic {
   toHost: number;
 }
 
+/** An NCCL communicator over CUDA tensors (native/ort/src/nccl.rs). */
+export interface NativeNcclGroup {
+  allreduceSum(tensors: NativeFeeds): Promise<void>;
+  destroy(): void;
+}
+
 interface Addon {
   init(libraryPath: string): void;
+  ncclVersion(ncclPath: string, cudartPath: string): number;
+  ncclUniqueId(ncclPath: string, cudartPath: string): Buffer;
+  ncclConnect(ncclPath: string, cudartPath: string, uniqueId: Buffer, rank: number, worldSize: number, deviceId: number): Promise<NativeNcclGroup>;
   createSession(model: Buffer, config: NativeSessionConfig): Promise<NativeSession>;
   NativeFeeds: new () => NativeFeeds;
   traffic(): Traffic;

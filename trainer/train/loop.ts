@@ -14,7 +14,7 @@ import {
   type Dataset,
   type Normalization,
 } from '../data/index.js';
-import { ProcessGroup } from '../dist/index.js';
+import { NcclGroup, ProcessGroup } from '../dist/index.js';
 import { Engine, ParameterStore } from '../engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
@@ -30,7 +30,7 @@ import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from
 import { EvalForward } from './evaluate.js';
 import { exportFromDir } from './export.js';
 import { evaluateModel, type EvalResult } from './evaluate-model.js';
-import { GradientCacheStep } from './gradient-cache.js';
+import { GradientCacheStep, type Collectives } from './gradient-cache.js';
 import { syncInitialState } from './sync-state.js';
 import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
 import { createUpdate, type Update } from './update.js';
@@ -117,13 +117,25 @@ async function createStepper(
   }
   const onDevice = opts.placement === 'device';
   const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize, accumulateOnDevice: onDevice });
+  // On CUDA the gradients are summed across ranks by NCCL where they are; Gloo carries the host-side collectives.
+  const nccl = onDevice && engine.provider === 'cuda' && group.worldSize > 1 ? await NcclGroup.connect(group, engine.deviceId) : undefined;
+  const collectives: Collectives = nccl === undefined ? group : {
+    rank: group.rank,
+    worldSize: group.worldSize,
+    allreduceSum: (data) => group.allreduceSum(data),
+    allgather: (data) => group.allgather(data),
+    allreduceSumOnDevice: (tensors) => nccl.allreduceSumOnDevice(tensors),
+  };
   return {
     specs: step.specs,
     trainable: step.trainable,
     kind: 'gradient-cache',
     statCounts: step.statCounts,
-    run: onDevice ? (b, s) => step.runOnDevice(b, s, group) : async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
-    release: () => step.release(),
+    run: onDevice ? (b, s) => step.runOnDevice(b, s, collectives) : async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
+    release: async () => {
+      nccl?.destroy();
+      await step.release();
+    },
   };
 }
 

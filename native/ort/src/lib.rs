@@ -8,6 +8,7 @@ mod dtype;
 mod environment;
 mod error;
 mod feeds;
+mod nccl;
 mod providers;
 mod session;
 mod tensor;
