@@ -4,7 +4,14 @@
 // and once as a zod refinement (the operator never acts on a spec the apiserver would have refused); the two lists
 // share their messages through CROSS_FIELD_RULES so a test can check they agree.
 import { z } from 'zod';
-import { TrainConfigFields } from '../../trainer/contract/index.js';
+import {
+  celRule,
+  renderMessage,
+  TRAIN_CONFIG_RULES,
+  TrainConfigFields,
+  type ConfigRule,
+  type RuleInput,
+} from '../../trainer/contract/index.js';
 
 export const GROUP = 'simclr.dev';
 export const VERSION = 'v1alpha1';
@@ -150,13 +157,6 @@ export type RunPolicy = z.infer<typeof RunPolicy>;
 
 export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 
-/** Cross-field rules on the spec: CEL for the apiserver and the same check in TypeScript for the operator. */
-interface CrossFieldRule {
-  rule: string;
-  message: string;
-  check: (spec: SpecFields) => boolean;
-}
-
 const SpecFieldsSchema = z.object({
   image: z.string().min(1).describe('Trainer image.'),
   imagePullPolicy: z.enum(IMAGE_PULL_POLICIES).default('IfNotPresent').describe('Pull policy of the image.'),
@@ -181,32 +181,95 @@ const SpecFieldsSchema = z.object({
 });
 type SpecFields = z.infer<typeof SpecFieldsSchema>;
 
-export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
-  {
-    rule: 'self.training.batchSize % self.replicas == 0',
-    message: 'training.batchSize must be divisible by replicas (each rank gets batchSize / replicas images)',
-    check: (s) => s.training.batchSize % s.replicas === 0,
-  },
-  {
-    rule: 'self.training.warmup <= self.training.epochs',
-    message: 'training.warmup (epochs) must not exceed training.epochs',
-    check: (s) => s.training.warmup <= s.training.epochs,
-  },
-  {
-    rule: 'self.training.gradientCacheChunk * self.replicas <= self.training.batchSize',
-    message: 'training.gradientCacheChunk must not exceed the per-rank batch (batchSize / replicas)',
-    check: (s) => s.training.gradientCacheChunk * s.replicas <= s.training.batchSize,
-  },
-  {
-    rule: "!(self.training.dataset in ['imagefolder', 'cifar10', 'cifar100']) || has(self.data)",
-    message: 'data is required for datasets imagefolder, cifar10 and cifar100',
-    check: (s) => !['imagefolder', 'cifar10', 'cifar100'].includes(s.training.dataset) || s.data !== undefined,
-  },
-  {
-    rule: "self.resources.gpu > 0 || self.training.executionProvider != 'cuda'",
-    message: 'training.executionProvider cuda needs resources.gpu of at least 1',
-    check: (s) => s.resources.gpu > 0 || s.training.executionProvider !== 'cuda',
-  },
+/** A rule on the spec, for the apiserver (CEL, with the message as a CEL expression so it can show values) and for
+ * the operator (`holds`, on the parsed spec). */
+export interface SpecRule {
+  rule: string;
+  messageExpression: string;
+  /** Where the apiserver reports it, relative to spec. */
+  fieldPath: string;
+  holds: (spec: SpecFields) => boolean;
+  /** The message the apiserver gives, rendered for a spec. */
+  message: (spec: SpecFields) => string;
+}
+
+/** The trainer config keys a SimCLRJob spec sets, by the spec path that sets them. Rules on other keys (the rank) hold
+ * by construction: the operator sets them. */
+const SPEC_PATHS: Readonly<Record<string, string>> = {
+  numReplicas: 'replicas',
+  dataDir: 'data',
+  ...Object.fromEntries(Object.keys(TrainingSpec.shape).map((k) => [k, `training.${k}`])),
+};
+
+/** The trainer config a spec leads to, as far as the contract's rules read it. */
+export function ruleInput(spec: SpecFields): RuleInput {
+  return { ...spec.training, numReplicas: spec.replicas, dataDir: spec.data === undefined ? undefined : 'data' };
+}
+
+const specValue = (spec: SpecFields, path: string): unknown =>
+  path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], spec);
+const celString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** The schema of a spec path that rules read (`replicas`, `data`, `training.<key>`). */
+function fieldSchema(path: string): { type?: string; minimum?: number } {
+  const field = path.startsWith('training.')
+    ? TrainingSpec.shape[path.slice('training.'.length) as keyof typeof TrainingSpec.shape]
+    : SpecFieldsSchema.shape[path as keyof typeof SpecFieldsSchema.shape];
+  return z.toJSONSchema(field as z.ZodType, { io: 'input' }) as { type?: string; minimum?: number };
+}
+
+/** Messages name numbers and strings with their value (`spec.replicas=3`), flags and objects by their path. */
+function namesValue(path: string): boolean {
+  const type = fieldSchema(path).type;
+  return type === 'integer' || type === 'number' || type === 'string';
+}
+
+function specRuleFrom(r: ConfigRule): SpecRule | undefined {
+  const paths = r.holds.keys.map((k) => SPEC_PATHS[k]);
+  if (paths.some((p) => p === undefined)) return undefined;
+  const fields = {
+    value: (k: string): string => `self.${SPEC_PATHS[k]!}`,
+    isSet: (k: string): string => `has(self.${SPEC_PATHS[k]!})`,
+  };
+  const minimum = (k: string): number | undefined => {
+    const js = fieldSchema(SPEC_PATHS[k]!);
+    return js.type === 'integer' ? js.minimum : undefined;
+  };
+  // The message split at its {key} placeholders: literal text and field names, in order.
+  const parts = r.message.split(/\{([A-Za-z]+)\}/);
+  const messageExpression = parts
+    .map((part, i) => {
+      if (i % 2 === 0) return part === '' ? undefined : celString(part);
+      const path = SPEC_PATHS[part]!;
+      return namesValue(path) ? `${celString(`spec.${path}=`)} + string(self.${path})` : celString(`spec.${path}`);
+    })
+    .filter((x) => x !== undefined)
+    .join(' + ');
+  return {
+    rule: celRule(r, fields, minimum),
+    messageExpression,
+    fieldPath: `.${SPEC_PATHS[r.key]!}`,
+    holds: (spec) => r.holds.eval(ruleInput(spec)),
+    message: (spec) =>
+      renderMessage(r.message, (k) => {
+        const path = SPEC_PATHS[k]!;
+        return namesValue(path) ? `spec.${path}=${String(specValue(spec, path))}` : `spec.${path}`;
+      }),
+  };
+}
+
+const GPU_RULE: SpecRule = {
+  rule: "self.resources.gpu > 0 || self.training.executionProvider != 'cuda'",
+  messageExpression: "'spec.training.executionProvider=cuda needs spec.resources.gpu of at least 1'",
+  fieldPath: '.resources.gpu',
+  holds: (s) => s.resources.gpu > 0 || s.training.executionProvider !== 'cuda',
+  message: () => 'spec.training.executionProvider=cuda needs spec.resources.gpu of at least 1',
+};
+
+/** Cross-field rules on the spec: the trainer's own (from its contract) and the operator's (pods need GPUs). */
+export const CROSS_FIELD_RULES: readonly SpecRule[] = [
+  ...TRAIN_CONFIG_RULES.flatMap((r) => specRuleFrom(r) ?? []),
+  GPU_RULE,
 ];
 
 /** Rules on updates (CEL transition rules; only the apiserver sees the old object). The pods of a running gang were
@@ -220,10 +283,13 @@ export const TRANSITION_RULES: ReadonlyArray<{ rule: string; message: string }> 
 
 export const SimCLRJobSpec = SpecFieldsSchema.meta({
   description: 'A distributed SimCLR pre-training run: a gang of replicas ranks of the trainer.',
-  'x-kubernetes-validations': [...CROSS_FIELD_RULES.map(({ rule, message }) => ({ rule, message })), ...TRANSITION_RULES],
+  'x-kubernetes-validations': [
+    ...CROSS_FIELD_RULES.map(({ rule, messageExpression, fieldPath }) => ({ rule, messageExpression, fieldPath })),
+    ...TRANSITION_RULES,
+  ],
 }).superRefine((spec, ctx) => {
   for (const r of CROSS_FIELD_RULES) {
-    if (!r.check(spec)) ctx.addIssue({ code: 'custom', message: r.message, path: [] });
+    if (!r.holds(spec)) ctx.addIssue({ code: 'custom', message: r.message(spec), path: r.fieldPath.slice(1).split('.') });
   }
 });
 export type SimCLRJobSpec = z.infer<typeof SimCLRJobSpec>;
