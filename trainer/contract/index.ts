@@ -28,3 +28,11 @@ export {
   initialProgress,
 } from './progress.js';
 export type { EvalSplit, ProgressPhase } from './progress.js';
+export {
+  EXIT_OK,
+  EXIT_FAILURE,
+  EXIT_CONFIG_OR_DATA,
+  DEFAULT_TERMINATION_MESSAGE_PATH,
+  TERMINATION_MESSAGE_ENV,
+  MAX_TERMINATION_MESSAGE_BYTES,
+} from './exit.js';
