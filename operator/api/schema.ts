@@ -185,6 +185,8 @@ type SpecFields = z.infer<typeof SpecFieldsSchema>;
  * the operator (`holds`, on the parsed spec). */
 export interface SpecRule {
   rule: string;
+  /** The message without values, for documentation (and the apiserver's fallback). */
+  summary: string;
   messageExpression: string;
   /** Where the apiserver reports it, relative to spec. */
   fieldPath: string;
@@ -247,6 +249,7 @@ function specRuleFrom(r: ConfigRule): SpecRule | undefined {
     .join(' + ');
   return {
     rule: celRule(r, fields, minimum),
+    summary: renderMessage(r.message, (k) => `spec.${SPEC_PATHS[k]!}`),
     messageExpression,
     fieldPath: `.${SPEC_PATHS[r.key]!}`,
     holds: (spec) => r.holds.eval(ruleInput(spec)),
@@ -260,6 +263,7 @@ function specRuleFrom(r: ConfigRule): SpecRule | undefined {
 
 const GPU_RULE: SpecRule = {
   rule: "self.resources.gpu > 0 || self.training.executionProvider != 'cuda'",
+  summary: 'spec.training.executionProvider=cuda needs spec.resources.gpu of at least 1',
   messageExpression: "'spec.training.executionProvider=cuda needs spec.resources.gpu of at least 1'",
   fieldPath: '.resources.gpu',
   holds: (s) => s.resources.gpu > 0 || s.training.executionProvider !== 'cuda',
@@ -284,7 +288,12 @@ export const TRANSITION_RULES: ReadonlyArray<{ rule: string; message: string }> 
 export const SimCLRJobSpec = SpecFieldsSchema.meta({
   description: 'A distributed SimCLR pre-training run: a gang of replicas ranks of the trainer.',
   'x-kubernetes-validations': [
-    ...CROSS_FIELD_RULES.map(({ rule, messageExpression, fieldPath }) => ({ rule, messageExpression, fieldPath })),
+    ...CROSS_FIELD_RULES.map(({ rule, summary, messageExpression, fieldPath }) => ({
+      rule,
+      message: summary,
+      messageExpression,
+      fieldPath,
+    })),
     ...TRANSITION_RULES,
   ],
 }).superRefine((spec, ctx) => {

@@ -36,14 +36,13 @@ describe('the apiserver validates SimCLRJobs with the generated CRD', () => {
   };
 
   test('batch size not divisible by replicas: the CEL message', () =>
-    rejects('b', { replicas: 3, training: { batchSize: 256 } }, /training.batchSize must be divisible by replicas/));
+    rejects('b', { replicas: 3, training: { batchSize: 256 } },
+      /spec.training.batchSize=256 is not divisible by spec.replicas=3/));
   test('replicas < 1', () => rejects('r', { replicas: 0 }, /spec.replicas.*greater than or equal to 1/));
   test('unknown architecture', () => rejects('a', { training: { arch: 'vgg16' } }, /spec.training.arch.*Unsupported value/));
   test('negative epochs', () => rejects('e', { training: { epochs: -1 } }, /spec.training.epochs/));
-  test('warmup longer than the run', () =>
-    rejects('w', { training: { epochs: 2, warmup: 5 } }, /training.warmup \(epochs\) must not exceed training.epochs/));
   test('name too long for pod hostnames', () =>
-    rejects('x'.repeat(60), {}, /metadata.name must be at most 58 characters/));
+    rejects('x'.repeat(60), {}, /metadata.name.*must be at most 58 characters/));
   test('data with both claimName and volume', () =>
     rejects('d', { data: { claimName: 'a', volume: { emptyDir: {} } } }, /set exactly one of claimName or volume/));
 
