@@ -29,7 +29,11 @@ test('N pods <job>-<rank> with labels, owner, stable hostname, rendezvous env', 
   assert.equal(p.spec?.subdomain, 'pre');
   assert.equal(p.spec?.restartPolicy, 'Never');
   const env = Object.fromEntries((p.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
-  assert.deepEqual(env, { RANK: '3', WORLD_SIZE: '4', MASTER_ADDR: 'pre-0.pre.ml.svc', MASTER_PORT: '29500' });
+  assert.deepEqual(env, { RANK: '3', WORLD_SIZE: '4', MASTER_ADDR: 'pre-0.pre.ml.svc', MASTER_PORT: '29500',
+    SIMCLR_TERMINATION_MESSAGE_PATH: '/dev/termination-log' });
+  // The trainer's reason reaches the pod status: it writes the file the env names, the kubelet reads that path.
+  assert.equal(p.spec?.containers[0]?.terminationMessagePath, '/dev/termination-log');
+  assert.equal(p.spec?.containers[0]?.terminationMessagePolicy, 'FallbackToLogsOnError');
 });
 
 test('trainer args round-trip through the trainer\'s own parser and agree with the env', () => {
@@ -91,7 +95,7 @@ test('podTemplate patch merges containers by name and cannot change name, labels
   assert.equal(p.spec?.serviceAccountName, 'trainer');
   assert.deepEqual(p.spec?.containers.map((c) => c.name), ['trainer', 'sidecar']);
   const env = p.spec!.containers[0]!.env!.map((e) => e.name);
-  assert.deepEqual(env, ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'NCCL_DEBUG']);
+  assert.deepEqual(env, ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SIMCLR_TERMINATION_MESSAGE_PATH', 'NCCL_DEBUG']);
   assert.equal(p.spec!.containers[0]!.image, 'trainer:1');
 });
 

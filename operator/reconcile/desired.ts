@@ -1,6 +1,7 @@
 // Desired state as a pure function of the SimCLRJob: one headless Service and, for a restart generation, the pod
 // of each rank. No I/O, no clock: the apply layer compares these with what exists.
 import type { V1Container, V1EnvVar, V1Pod, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { DEFAULT_TERMINATION_MESSAGE_PATH, TERMINATION_MESSAGE_ENV } from '../../trainer/contract/index.js';
 import type { SimCLRJob } from '../api/schema.js';
 import { mergePatch } from './merge-patch.js';
 import {
@@ -53,6 +54,7 @@ function rankEnv(job: SimCLRJob, rank: number): V1EnvVar[] {
     { name: 'WORLD_SIZE', value: String(job.spec.replicas) },
     { name: 'MASTER_ADDR', value: masterAddr(job) },
     { name: 'MASTER_PORT', value: String(job.spec.masterPort) },
+    { name: TERMINATION_MESSAGE_ENV, value: DEFAULT_TERMINATION_MESSAGE_PATH },
     ...(job.spec.env ?? []).map((e) => ({ name: e.name, value: e.value })),
   ];
 }
@@ -99,6 +101,9 @@ function trainerContainer(job: SimCLRJob, rank: number, mounts: V1VolumeMount[])
     ],
     resources: resources(job),
     volumeMounts: mounts,
+    // The trainer writes its one-line reason there; without it (a crash before main), the log's tail.
+    terminationMessagePath: DEFAULT_TERMINATION_MESSAGE_PATH,
+    terminationMessagePolicy: 'FallbackToLogsOnError',
   };
 }
 
