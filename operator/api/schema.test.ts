@@ -52,3 +52,24 @@ test('data and checkpoint: exactly one of claimName or volume', () => {
   assert.throws(() => parseSimCLRJob(job({ data: { claimName: 'a', volume: { emptyDir: {} } } })), /exactly one/);
   assert.throws(() => parseSimCLRJob(job({ checkpoint: {} })), /exactly one/);
 });
+
+test('env: the operator\'s names are refused, values are bounded, valueFrom takes one Secret or ConfigMap key', () => {
+  for (const name of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SIMCLR_TERMINATION_MESSAGE_PATH']) {
+    assert.throws(() => parseSimCLRJob(job({ env: [{ name, value: '1' }] })), /is set by the operator/, name);
+  }
+  assert.throws(() => parseSimCLRJob(job({ env: [{ name: 'BIG', value: 'x'.repeat(8193) }] })), /env/);
+  assert.equal(parseSimCLRJob(job({ env: [{ name: 'OK', value: 'x'.repeat(8192) }] })).spec.env?.[0]?.value?.length, 8192);
+  assert.throws(() => parseSimCLRJob(job({ env: Array.from({ length: 65 }, (_, i) => ({ name: `V${i}`, value: '' })) })), /env/);
+  assert.throws(() => parseSimCLRJob(job({ env: [{ name: 'K', value: 'a', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] })),
+    /value or valueFrom, not both/);
+  assert.throws(() => parseSimCLRJob(job({ env: [{ name: 'K', valueFrom: {} }] })), /exactly one of secretKeyRef or configMapKeyRef/);
+  const ok = parseSimCLRJob(job({ env: [{ name: 'K', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }] }));
+  assert.equal(ok.spec.env?.[0]?.valueFrom?.configMapKeyRef?.key, 'k');
+});
+
+test('volume sources: one of the allowed kinds; hostPath is not one', () => {
+  assert.throws(() => parseSimCLRJob(job({ data: { volume: { hostPath: { path: '/etc' } } } })), /exactly one volume source/);
+  assert.throws(() => parseSimCLRJob(job({ data: { volume: { emptyDir: {}, nfs: { server: 's', path: '/' } } } })),
+    /exactly one volume source/);
+  assert.equal(parseSimCLRJob(job({ checkpoint: { volume: { csi: { driver: 'd' } } } })).spec.checkpoint?.volume?.csi?.driver, 'd');
+});

@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import {
   celRule,
+  DISTRIBUTED_ENV,
+  TERMINATION_MESSAGE_ENV,
   renderMessage,
   TRAIN_CONFIG_RULES,
   TrainConfigFields,
@@ -84,9 +86,32 @@ export const ResourcesSpec = z
   })
   .meta({ description: 'Resources of each replica.' });
 
+/** Volume kinds a job author may use: storage that exposes nothing of the node. hostPath and the rest could read or
+ * write the node itself, so they are not part of the schema (an unknown field: rejected by `kubectl apply`, dropped
+ * with a warning by lenient clients). */
+export const VOLUME_SOURCE_KINDS = ['persistentVolumeClaim', 'emptyDir', 'configMap', 'secret', 'nfs', 'csi'] as const;
+
+export const VolumeSource = z
+  .object(
+    Object.fromEntries(VOLUME_SOURCE_KINDS.map((k) => [k, k8sObject(`A core/v1 ${k} volume source.`).optional()])) as Record<
+      (typeof VOLUME_SOURCE_KINDS)[number],
+      z.ZodOptional<z.ZodType<Record<string, unknown>>>
+    >,
+  )
+  .refine((v) => Object.values(v).filter((x) => x !== undefined).length === 1, 'set exactly one volume source')
+  .meta({
+    description: `A core/v1 VolumeSource of one of the kinds ${VOLUME_SOURCE_KINDS.join(', ')}.`,
+    'x-kubernetes-validations': [
+      {
+        rule: `[${VOLUME_SOURCE_KINDS.map((k) => `has(self.${k})`).join(', ')}].filter(x, x).size() == 1`,
+        message: `set exactly one volume source: ${VOLUME_SOURCE_KINDS.join(', ')}`,
+      },
+    ],
+  });
+
 const VolumeRef = z.object({
   claimName: z.string().min(1).optional().describe('A PersistentVolumeClaim in the job namespace.'),
-  volume: k8sObject('Any core/v1 VolumeSource (e.g. {"nfs": {...}}), used when claimName is not set.').optional(),
+  volume: VolumeSource.optional(),
 });
 
 const exactlyOne = (v: { claimName?: string; volume?: object }): boolean =>
@@ -121,6 +146,11 @@ export const SchedulingSpec = z
     affinity: k8sObject('A core/v1 Affinity.').optional(),
     priorityClassName: z.string().optional().describe('PriorityClass of the pods.'),
     schedulerName: z.string().optional().describe('Scheduler of the pods (e.g. a gang scheduler such as volcano).'),
+    topologySpreadConstraints: z
+      .array(k8sObject('A core/v1 TopologySpreadConstraint.'))
+      .optional()
+      .describe('core/v1 topology spread constraints.'),
+    runtimeClassName: z.string().optional().describe('RuntimeClass of the pods (e.g. nvidia).'),
   })
   .meta({ description: 'Where the replicas may run.' });
 
@@ -155,6 +185,72 @@ export const RunPolicy = z
   .meta({ description: 'Lifecycle policy of the gang.' });
 export type RunPolicy = z.infer<typeof RunPolicy>;
 
+/** Env variables the operator sets on every trainer container (rank, world size, rendezvous, termination message). */
+export const OPERATOR_ENV: readonly string[] = [...DISTRIBUTED_ENV.map((e) => e.env), TERMINATION_MESSAGE_ENV];
+export const MAX_ENV_VARS = 64;
+/** Each value and the whole environment must fit exec's limits (128 KiB a string; the total shares ARG_MAX): a pod
+ * whose process cannot start stays Pending, so a too-long value is refused up front. */
+export const MAX_ENV_VALUE = 8192;
+
+const KeyRef = z.object({
+  name: z.string().min(1).describe('Name of the object in the job namespace.'),
+  key: z.string().min(1).describe('Key in it.'),
+  optional: z.boolean().optional().describe('Start without the variable when the object or key is missing.'),
+});
+
+export const EnvVar = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." or "-", not starting with a digit')
+      .refine((n) => !OPERATOR_ENV.includes(n), 'is set by the operator on every pod: remove it')
+      .meta({
+        'x-kubernetes-validations': [
+          {
+            rule: `!(self in [${OPERATOR_ENV.map((n) => `'${n}'`).join(', ')}])`,
+            messageExpression: "self + ' is set by the operator on every pod (rank, world size, rendezvous): remove it'",
+          },
+        ],
+      }),
+    value: z.string().max(MAX_ENV_VALUE).optional().describe('A literal value.'),
+    valueFrom: z
+      .object({
+        secretKeyRef: KeyRef.optional().describe('A key of a Secret.'),
+        configMapKeyRef: KeyRef.optional().describe('A key of a ConfigMap.'),
+      })
+      .refine((v) => (v.secretKeyRef === undefined) !== (v.configMapKeyRef === undefined), 'set exactly one of secretKeyRef or configMapKeyRef')
+      .meta({
+        'x-kubernetes-validations': [
+          { rule: 'has(self.secretKeyRef) != has(self.configMapKeyRef)', message: 'set exactly one of secretKeyRef or configMapKeyRef' },
+        ],
+      })
+      .optional(),
+  })
+  .refine((e) => !(e.value !== undefined && e.valueFrom !== undefined), 'set value or valueFrom, not both')
+  .meta({
+    description: 'An environment variable: a literal value, or a key of a Secret or ConfigMap.',
+    'x-kubernetes-validations': [{ rule: '!(has(self.value) && has(self.valueFrom))', message: 'set value or valueFrom, not both' }],
+  });
+export type EnvVar = z.infer<typeof EnvVar>;
+
+/** What a job author may add to every pod's metadata; the simclr.dev/ labels stay the operator's. */
+export const PodTemplate = z
+  .object({
+    metadata: z
+      .object({
+        labels: z.record(z.string(), z.string()).optional().describe('Labels added to every pod.'),
+        annotations: z.record(z.string(), z.string()).optional().describe('Annotations added to every pod.'),
+      })
+      .optional(),
+  })
+  .meta({
+    description:
+      'Labels and annotations for every pod. Scheduling is in spec.scheduling, env in spec.env; the command, args, ' +
+      'service account, restart policy and security context are the operator\'s.',
+  });
+
 export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 
 const SpecFieldsSchema = z.object({
@@ -165,7 +261,8 @@ const SpecFieldsSchema = z.object({
   training: TrainingSpec.prefault({}),
   extraArgs: z.array(z.string()).optional().describe('Extra trainer arguments, appended after the generated ones.'),
   env: z
-    .array(z.object({ name: z.string().min(1), value: z.string().default('') }))
+    .array(EnvVar)
+    .max(MAX_ENV_VARS)
     .optional()
     .describe('Extra environment variables of the trainer container.'),
   data: DataSpec.optional(),
@@ -174,10 +271,7 @@ const SpecFieldsSchema = z.object({
   runPolicy: RunPolicy.prefault({}),
   masterPort: z.int().min(1).max(65535).default(29500).describe('Port of the rendezvous store on rank 0.'),
   progressPort: z.int().min(1).max(65535).default(29400).describe('Port of the progress endpoint on rank 0.'),
-  podTemplate: k8sObject(
-    'Escape hatch: a JSON merge patch ({metadata, spec}) applied to every generated pod; containers, ' +
-      'initContainers and volumes are merged by name.',
-  ).optional(),
+  podTemplate: PodTemplate.optional(),
 });
 type SpecFields = z.infer<typeof SpecFieldsSchema>;
 

@@ -82,8 +82,9 @@ test('a spec the trainer refuses (extraArgs) fails the job at once: InvalidSpec,
 });
 
 test('a suspended job whose spec is refused says Failed, not Suspended', () => {
-  const job = makeJob({ env: [{ name: 'RANK', value: '1' }], runPolicy: { suspend: true } });
+  const job = makeJob({ extraArgs: ['--data-dir=/elsewhere'], runPolicy: { suspend: true } });
   const plan = reconcilePlan(observe(job, [], at(0), false));
   assert.equal(plan.status.phase, 'Failed');
-  assert.match(plan.status.conditions?.find((c) => c.type === 'Failed')?.message ?? '', /rank 0 would run with --distributed-rank=1 instead of 0/);
+  assert.match(plan.status.conditions?.find((c) => c.type === 'Failed')?.message ?? '',
+    /rank 0 would run with --data-dir=\/elsewhere instead of undefined: spec.env and spec.extraArgs may not set/);
 });

@@ -90,7 +90,7 @@ describe('lifecycle with one operator', () => {
       const c = p.spec!.containers[0]!;
       const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
       assert.deepEqual(env, { RANK: String(rank), WORLD_SIZE: '3', MASTER_ADDR: 'gang-0.gang.life.svc',
-        MASTER_PORT: '29500' });
+        MASTER_PORT: '29500', SIMCLR_TERMINATION_MESSAGE_PATH: '/dev/termination-log' });
       assert.equal(c.resources?.limits?.['nvidia.com/gpu'], '1');
       assert.equal(c.resources?.requests?.memory, '4Gi');
       assert.ok(c.args?.includes('--batch-size=96'));
