@@ -88,3 +88,12 @@ test('a suspended job whose spec is refused says Failed, not Suspended', () => {
   assert.match(plan.status.conditions?.find((c) => c.type === 'Failed')?.message ?? '',
     /rank 0 would run with --data-dir=\/elsewhere instead of undefined: spec.env and spec.extraArgs may not set/);
 });
+
+test('ranks finishing before rank 0 leave the job Running, not a Pending flash', () => {
+  const job = makeJob({}, { phase: 'Running', restartCount: 0 });
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), podIn(job, 1, 'Succeeded')]));
+  assert.equal(plan.status.phase, 'Running');
+  // Still starting up (a rank Pending) is Pending.
+  const starting = reconcilePlan(observe(makeJob(), [podIn(job, 0, 'Running'), podIn(job, 1, 'Pending')]));
+  assert.equal(starting.status.phase, 'Pending');
+});

@@ -107,6 +107,8 @@ function runStatus(o: Observed, status: SimCLRJobStatus, allCreated: boolean): S
     if (conditionTrue(s, 'Restarting')) {
       s = setCondition(s, { type: 'Restarting', status: 'False', reason: 'GangRunning', message }, now);
     }
+  } else if (s.phase === 'Running' && (s.replicas?.running ?? 0) + (s.replicas?.succeeded ?? 0) === replicas) {
+    // Ranks finishing before rank 0 (the normal end of a run): still Running until rank 0 succeeds, no Pending flash.
   } else if (s.phase !== 'Restarting') {
     s.phase = 'Pending';
   }
