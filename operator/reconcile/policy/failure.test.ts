@@ -91,3 +91,22 @@ test('a retried failure carries the termination message too; a log tail gives it
   assert.match(plan.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
     /pod pre-1 failed \(Error, exit code 137\): Killed; restarting the gang/);
 });
+
+test('a pod of the running gang deleted by someone else restarts the whole gang, not that rank alone', () => {
+  const job = makeJob({ runPolicy: { backoffLimit: 3 } }, { phase: 'Running', restartCount: 0 });
+  const deleted = podIn(job, 1, 'Running');
+  deleted.metadata!.deletionTimestamp = at(4);
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), deleted], at(5)));
+  assert.equal(plan.status.phase, 'Restarting');
+  assert.equal(plan.status.restartCount, 1);
+  assert.deepEqual(plan.createPods, [], 'no rank 1 of generation 0 alone');
+  const c = plan.status.conditions?.find((x) => x.type === 'Restarting');
+  assert.equal(c?.reason, 'PodDeleted');
+  assert.match(c?.message ?? '', /pod pre-1 was deleted; restarting the gang \(restart 1 of 3\)/);
+  // The operator's own deletions (an old generation being replaced) are not a failure.
+  const next = makeJob({ runPolicy: { backoffLimit: 3 } }, { phase: 'Restarting', restartCount: 1,
+    lastRestartTime: at(-60).toISOString() });
+  const old = podIn(next, 0, 'Running', 0);
+  old.metadata!.deletionTimestamp = at(4);
+  assert.equal(reconcilePlan(observe(next, [old], at(5))).status.restartCount, 1);
+});
