@@ -92,7 +92,8 @@ export function buildCrd(): CustomResourceDefinition {
     properties: {
       apiVersion: { type: 'string' },
       kind: { type: 'string' },
-      metadata: { type: 'object' },
+      // Declared so the name rules below can report at metadata.name (a fieldPath must exist in the schema).
+      metadata: { type: 'object', properties: { name: { type: 'string' } } },
       spec,
       status,
     },

@@ -23,7 +23,7 @@ test('defaults fill every nested policy from an image-only spec', () => {
 test('batch size not divisible by replicas is rejected with the CEL message', () => {
   assert.throws(
     () => parseSimCLRJob(job({ replicas: 3, training: { batchSize: 256 } })),
-    /ns\/j.*spec.training.batchSize=256 is not divisible by spec.replicas=3/s,
+    /ns\/j.*spec.training.batchSize is not divisible by spec.replicas/s,
   );
 });
 
@@ -35,7 +35,7 @@ test('single-field rules: replicas < 1, unknown arch, bad cleanPodPolicy, missin
 });
 
 test('data source needs exactly one of claimName or volume, and imagefolder needs a data source', () => {
-  assert.throws(() => parseSimCLRJob(job({ training: { dataset: 'imagefolder' } })), /spec.data is required for spec.training.dataset=imagefolder/);
+  assert.throws(() => parseSimCLRJob(job({ training: { dataset: 'imagefolder' } })), /spec.data is required for spec.training.dataset/);
   const ok = parseSimCLRJob(job({ training: { dataset: 'imagefolder' }, data: { claimName: 'imagenet' } }));
   assert.equal(ok.spec.data?.claimName, 'imagenet');
 });
@@ -43,7 +43,7 @@ test('data source needs exactly one of claimName or volume, and imagefolder need
 test('every cross-field rule has a message and its TypeScript check accepts the defaults', () => {
   const defaults = SimCLRJobSpec.parse({ image: 'x' });
   for (const r of CROSS_FIELD_RULES) {
-    assert.ok(r.message(defaults).length > 10, r.rule);
+    assert.ok(r.message.length > 10, r.rule);
     assert.equal(r.holds(defaults), true, r.rule);
   }
 });

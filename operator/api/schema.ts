@@ -275,18 +275,14 @@ const SpecFieldsSchema = z.object({
 });
 type SpecFields = z.infer<typeof SpecFieldsSchema>;
 
-/** A rule on the spec, for the apiserver (CEL, with the message as a CEL expression so it can show values) and for
- * the operator (`holds`, on the parsed spec). */
+/** A rule on the spec, for the apiserver (CEL) and for the operator (`holds`, on the parsed spec). The message is
+ * static: a CEL messageExpression that prints the values is over the apiserver's cost budget for unbounded strings. */
 export interface SpecRule {
   rule: string;
-  /** The message without values, for documentation (and the apiserver's fallback). */
-  summary: string;
-  messageExpression: string;
+  message: string;
   /** Where the apiserver reports it, relative to spec. */
   fieldPath: string;
   holds: (spec: SpecFields) => boolean;
-  /** The message the apiserver gives, rendered for a spec. */
-  message: (spec: SpecFields) => string;
 }
 
 /** The trainer config keys a SimCLRJob spec sets, by the spec path that sets them. Rules on other keys (the rank) hold
@@ -302,66 +298,34 @@ export function ruleInput(spec: SpecFields): RuleInput {
   return { ...spec.training, numReplicas: spec.replicas, dataDir: spec.data === undefined ? undefined : 'data' };
 }
 
-const specValue = (spec: SpecFields, path: string): unknown =>
-  path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], spec);
-const celString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-
-/** The schema of a spec path that rules read (`replicas`, `data`, `training.<key>`). */
-function fieldSchema(path: string): { type?: string; minimum?: number } {
+/** The lower bound of an integer spec field that rules read, if any. */
+function integerMinimum(path: string): number | undefined {
   const field = path.startsWith('training.')
     ? TrainingSpec.shape[path.slice('training.'.length) as keyof typeof TrainingSpec.shape]
     : SpecFieldsSchema.shape[path as keyof typeof SpecFieldsSchema.shape];
-  return z.toJSONSchema(field as z.ZodType, { io: 'input' }) as { type?: string; minimum?: number };
-}
-
-/** Messages name numbers and strings with their value (`spec.replicas=3`), flags and objects by their path. */
-function namesValue(path: string): boolean {
-  const type = fieldSchema(path).type;
-  return type === 'integer' || type === 'number' || type === 'string';
+  const js = z.toJSONSchema(field as z.ZodType, { io: 'input' }) as { type?: string; minimum?: number };
+  return js.type === 'integer' ? js.minimum : undefined;
 }
 
 function specRuleFrom(r: ConfigRule): SpecRule | undefined {
-  const paths = r.holds.keys.map((k) => SPEC_PATHS[k]);
-  if (paths.some((p) => p === undefined)) return undefined;
+  if (r.holds.keys.some((k) => SPEC_PATHS[k] === undefined)) return undefined;
   const fields = {
     value: (k: string): string => `self.${SPEC_PATHS[k]!}`,
     isSet: (k: string): string => `has(self.${SPEC_PATHS[k]!})`,
   };
-  const minimum = (k: string): number | undefined => {
-    const js = fieldSchema(SPEC_PATHS[k]!);
-    return js.type === 'integer' ? js.minimum : undefined;
-  };
-  // The message split at its {key} placeholders: literal text and field names, in order.
-  const parts = r.message.split(/\{([A-Za-z]+)\}/);
-  const messageExpression = parts
-    .map((part, i) => {
-      if (i % 2 === 0) return part === '' ? undefined : celString(part);
-      const path = SPEC_PATHS[part]!;
-      return namesValue(path) ? `${celString(`spec.${path}=`)} + string(self.${path})` : celString(`spec.${path}`);
-    })
-    .filter((x) => x !== undefined)
-    .join(' + ');
   return {
-    rule: celRule(r, fields, minimum),
-    summary: renderMessage(r.message, (k) => `spec.${SPEC_PATHS[k]!}`),
-    messageExpression,
+    rule: celRule(r, fields, (k) => integerMinimum(SPEC_PATHS[k]!)),
+    message: renderMessage(r.message, (k) => `spec.${SPEC_PATHS[k]!}`),
     fieldPath: `.${SPEC_PATHS[r.key]!}`,
     holds: (spec) => r.holds.eval(ruleInput(spec)),
-    message: (spec) =>
-      renderMessage(r.message, (k) => {
-        const path = SPEC_PATHS[k]!;
-        return namesValue(path) ? `spec.${path}=${String(specValue(spec, path))}` : `spec.${path}`;
-      }),
   };
 }
 
 const GPU_RULE: SpecRule = {
   rule: "self.resources.gpu > 0 || self.training.executionProvider != 'cuda'",
-  summary: 'spec.training.executionProvider=cuda needs spec.resources.gpu of at least 1',
-  messageExpression: "'spec.training.executionProvider=cuda needs spec.resources.gpu of at least 1'",
+  message: 'spec.training.executionProvider cuda needs spec.resources.gpu of at least 1',
   fieldPath: '.resources.gpu',
   holds: (s) => s.resources.gpu > 0 || s.training.executionProvider !== 'cuda',
-  message: () => 'spec.training.executionProvider=cuda needs spec.resources.gpu of at least 1',
 };
 
 /** Cross-field rules on the spec: the trainer's own (from its contract) and the operator's (pods need GPUs). */
@@ -382,17 +346,12 @@ export const TRANSITION_RULES: ReadonlyArray<{ rule: string; message: string }> 
 export const SimCLRJobSpec = SpecFieldsSchema.meta({
   description: 'A distributed SimCLR pre-training run: a gang of replicas ranks of the trainer.',
   'x-kubernetes-validations': [
-    ...CROSS_FIELD_RULES.map(({ rule, summary, messageExpression, fieldPath }) => ({
-      rule,
-      message: summary,
-      messageExpression,
-      fieldPath,
-    })),
+    ...CROSS_FIELD_RULES.map(({ rule, message, fieldPath }) => ({ rule, message, fieldPath })),
     ...TRANSITION_RULES,
   ],
 }).superRefine((spec, ctx) => {
   for (const r of CROSS_FIELD_RULES) {
-    if (!r.holds(spec)) ctx.addIssue({ code: 'custom', message: r.message(spec), path: r.fieldPath.slice(1).split('.') });
+    if (!r.holds(spec)) ctx.addIssue({ code: 'custom', message: r.message, path: r.fieldPath.slice(1).split('.') });
   }
 });
 export type SimCLRJobSpec = z.infer<typeof SimCLRJobSpec>;
