@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { ObjectMeta, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
 import { invalidSpecPlan } from '../reconcile/policy/invalid-spec.js';
-import { applyPlan, type JobClient } from '../reconcile/apply.js';
+import { applyPlan, PodRefusedError, type ApplyResult, type JobClient } from '../reconcile/apply.js';
 import { jobKey, LABEL_JOB_NAME } from '../reconcile/names.js';
 import { reconcilePlan } from '../reconcile/plan.js';
 import { soonest } from '../reconcile/types.js';
@@ -155,7 +155,17 @@ export class Controller implements JobView {
       progress: this.progress.get(key),
       now: new Date(),
     });
-    const res = await applyPlan(job, plan, this.client, (err) => log.warn({ err }, 'event not recorded'));
+    let res: ApplyResult;
+    try {
+      res = await applyPlan(job, plan, this.client, (err) => log.warn({ err }, 'event not recorded'));
+    } catch (err) {
+      if (!(err instanceof PodRefusedError)) throw err;
+      // The spec asked for a pod this namespace will not run (Pod Security, an invalid affinity): fail it, once.
+      log.warn({ problem: err.message }, 'pod refused; job failed');
+      await applyPlan(job, invalidSpecPlan(job.status ?? {}, err.message, new Date()), this.client,
+        (e) => log.warn({ err: e }, 'event not recorded'));
+      return undefined;
+    }
     if ((plan.status.restartCount ?? 0) > (job.status?.restartCount ?? 0)) this.metrics?.gangRestarts.inc();
     this.metrics?.podsCreated.inc(res.created);
     if (res.created + res.deleted > 0 || res.statusWritten) {

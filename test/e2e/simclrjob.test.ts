@@ -91,6 +91,8 @@ before(async () => {
   requireBuild(repoRoot());
   c = await startLocalCluster({ progressIntervalSeconds: 1 });
   await kubectl('create', 'namespace', NS);
+  // Pods the operator creates must pass Pod Security restricted, as on a shared cluster.
+  await kubectl('label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted');
 });
 after(async () => {
   await c?.stop();

@@ -9,6 +9,7 @@ import { initialProgress } from '../../trainer/contract/index.js';
 import { startControlPlane, type ControlPlane } from '../controlplane/harness.js';
 import { desiredPod } from '../../operator/reconcile/desired.js';
 import { parseSimCLRJob } from '../../operator/api/schema.js';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import type { RunningOperator } from '../../operator/operator.js';
 import { Cluster, createNamespace, eventually, installCrd, kubeConfig, runOperator } from './helpers.js';
 
@@ -37,7 +38,7 @@ describe('the apiserver validates SimCLRJobs with the generated CRD', () => {
 
   test('batch size not divisible by replicas: the CEL message', () =>
     rejects('b', { replicas: 3, training: { batchSize: 256 } },
-      /spec.training.batchSize=256 is not divisible by spec.replicas=3/));
+      /spec.training.batchSize is not divisible by spec.replicas/));
   test('replicas < 1', () => rejects('r', { replicas: 0 }, /spec.replicas.*greater than or equal to 1/));
   test('unknown architecture', () => rejects('a', { training: { arch: 'vgg16' } }, /spec.training.arch.*Unsupported value/));
   test('negative epochs', () => rejects('e', { training: { epochs: -1 } }, /spec.training.epochs/));
@@ -124,9 +125,9 @@ describe('lifecycle with one operator', () => {
       assert.equal(s, 2.5);
       const st = await k.jobStatus(ns, 'prog');
       assert.deepEqual({ ...st?.progress, updateTime: undefined },
-        { epoch: 4, step: 40, loss: 2.5, imagesPerSecond: 1234, etaSeconds: 60, updateTime: undefined });
+        { epoch: 5, step: 40, loss: 2.5, imagesPerSecond: 1234, etaSeconds: 60, updateTime: undefined });
       const table = await cp.kubectl(['get', 'scj', '-n', ns, 'prog', '--no-headers']);
-      assert.match(table.stdout, /^prog\s+Running\s+1\s+4\s+2\.5\s+/);
+      assert.match(table.stdout, /^prog\s+Running\s+1\s+5\s+2\.5\s+/); // the document's epoch 4 is the fifth
     } finally {
       rank0.close();
     }
@@ -191,6 +192,26 @@ describe('lifecycle with one operator', () => {
       const resumed = s?.conditions?.find((c) => c.type === 'Suspended')?.status === 'False';
       return resumed && (await k.pods(ns, 'pause')).length === 2 ? true : undefined;
     });
+  });
+
+  test('a pod the namespace\'s Pod Security level refuses (an nfs volume) fails the job: InvalidSpec, once', async () => {
+    await k.createJob(ns, 'nfs', { image: IMAGE, replicas: 1, training: { batchSize: 64 },
+      data: { volume: { nfs: { server: 'files', path: '/imagenet' } } } });
+    const s = await eventually('Failed', async () => {
+      const st = await k.jobStatus(ns, 'nfs');
+      return st?.phase === 'Failed' ? st : undefined;
+    });
+    const failed = s?.conditions?.find((c) => c.type === 'Failed');
+    assert.equal(failed?.reason, 'InvalidSpec');
+    assert.match(failed?.message ?? '', /the apiserver refuses pod nfs-0: .*violates PodSecurity "restricted:latest": .*nfs/);
+    assert.equal((await k.pods(ns, 'nfs')).length, 0);
+    const invalidEvents = async (): Promise<CoreV1Event[]> => (await k.core.listNamespacedEvent({ namespace: ns })).items
+      .filter((x) => x.involvedObject.name === 'nfs' && x.reason === 'InvalidSpec');
+    await eventually('a Warning event', async () => ((await invalidEvents()).length > 0 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 2000)); // later passes must not repeat it
+    const events = await invalidEvents();
+    assert.equal(events.length, 1);
+    assert.equal(events[0]?.type, 'Warning');
   });
 
   test('activeDeadlineSeconds fails the job with DeadlineExceeded', async () => {
