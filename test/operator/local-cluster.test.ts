@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '../controlplane/eventually.js';
 import { startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
+import { freePort } from '../../trainer/dist/free-port.js';
 import { RESTRICTED } from './helpers.js';
 
 const NS = 'exit-codes';
@@ -24,7 +25,9 @@ test('exit code 2 (no data set in the data volume) fails the job at once with th
   async () => {
     await c.cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({
       apiVersion: 'simclr.dev/v1alpha1', kind: 'SimCLRJob', metadata: { name: 'no-data', namespace: NS },
+      // Ports of its own: every pod of the test node agent shares this machine's network with other tests.
       spec: { image: 'simclr-trainer:0.1.0', replicas: 1, data: { volume: { emptyDir: {} } },
+        masterPort: await freePort(), progressPort: await freePort(),
         runPolicy: { backoffLimit: 3, backoffSeconds: 0 },
         training: { dataset: 'fashion-mnist', batchSize: 16, epochs: 1, threads: 1 } } }) });
     const status = await eventually('Failed', async () => {
