@@ -2,7 +2,12 @@
 // test/controlplane/build.sh. No kubelet: tests move pods between phases through the pod status subresource.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { initialProgress } from '../../trainer/contract/index.js';
@@ -397,4 +402,59 @@ describe('REST API with TokenReview + SubjectAccessReview', () => {
       await op.stop();
     }
   });
+});
+
+describe('REST API and metrics over TLS', () => {
+  /** A self-signed certificate for 127.0.0.1 (openssl, as an admin would make one without cert-manager). */
+  function selfSigned(dir: string, name: string): { cert: string; key: string } {
+    const cert = join(dir, `${name}.crt`);
+    const key = join(dir, `${name}.key`);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1'],
+    { stdio: 'ignore' });
+    return { cert, key };
+  }
+
+  /** GET over HTTPS trusting only `ca`; the status and the certificate the server presented. */
+  const get = (port: number, path: string, ca: string, token: string): Promise<{ status: number; subject: string }> =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path, ca: readFileSync(ca), agent: false,
+        headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, subject: (res.socket as TLSSocket).getPeerCertificate().subject.CN as string });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  test('HTTPS with the configured certificate, no plain HTTP, and a renewed certificate served without a restart',
+    async () => {
+      const ns = 'tls';
+      await createNamespace(cp, ns);
+      const dir = mkdtempSync(join(tmpdir(), 'simclr-tls-'));
+      const first = selfSigned(dir, 'first');
+      const served = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
+      copyFileSync(first.cert, served.cert);
+      copyFileSync(first.key, served.key);
+      const op = await runOperator(cp, { namespace: ns, leaseName: 'tls', auth: 'kubernetes',
+        tlsCertFile: served.cert, tlsKeyFile: served.key });
+      try {
+        const port = (op.server.server.address() as AddressInfo).port;
+        const ok = await get(port, `/api/v1/namespaces/${ns}/jobs`, first.cert, cp.token);
+        assert.deepEqual(ok, { status: 200, subject: 'first' });
+        assert.equal((await get(port, '/metrics', first.cert, cp.token)).status, 200);
+        // A token never goes over plain HTTP: the port speaks TLS only.
+        await assert.rejects(fetch(`http://127.0.0.1:${port}/readyz`, { headers: { authorization: `Bearer ${cp.token}` } }));
+        // cert-manager renews the Secret, the kubelet updates the mounted files: new connections get the new one.
+        const second = selfSigned(dir, 'second');
+        copyFileSync(second.key, served.key);
+        copyFileSync(second.cert, served.cert);
+        await eventually('the renewed certificate served', async () =>
+          (await get(port, '/healthz', second.cert, cp.token).catch(() => undefined))?.subject === 'second' ? true : undefined,
+        30_000, 500);
+      } finally {
+        await op.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
 });
