@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -219,6 +220,31 @@ describe('chart without a cluster', () => {
     assert.equal(cfg2.auth, 'none');
   });
 
+  test('TLS by default: a self-signed Secret for the service\'s names, mounted, passed as flags, probed over HTTPS', async () => {
+    const objs = await template();
+    const secret = one(objs, 'Secret', `${FULLNAME}-tls`);
+    assert.equal(secret.type, 'kubernetes.io/tls');
+    const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
+    assert.ok(cert.checkHost(`${FULLNAME}.simclr-system.svc`), cert.subjectAltName);
+    const c = one(objs, 'Deployment').spec.template.spec.containers[0];
+    assert.ok(c.args.includes('--tls-cert-file=/etc/simclr-operator/tls/tls.crt'));
+    assert.ok(c.args.includes('--tls-key-file=/etc/simclr-operator/tls/tls.key'));
+    assert.equal(c.livenessProbe.httpGet.scheme, 'HTTPS');
+    assert.equal(c.readinessProbe.httpGet.scheme, 'HTTPS');
+    assert.ok(c.volumeMounts.some((m: { name: string; mountPath: string }) => m.name === 'tls'));
+    // cert-manager when an issuer is given; an existing Secret when named; plain HTTP only when asked for.
+    const cm = await template('--set', 'tls.certManager.issuerRef.name=ca', '--set', 'tls.certManager.issuerRef.kind=ClusterIssuer');
+    assert.equal(one(cm, 'Certificate').spec.secretName, `${FULLNAME}-tls`);
+    assert.equal(cm.filter((o) => o.kind === 'Secret').length, 0);
+    const own = await template('--set', 'tls.secretName=mine');
+    assert.equal(own.filter((o) => o.kind === 'Secret' || o.kind === 'Certificate').length, 0);
+    const mounted = one(own, 'Deployment').spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls');
+    assert.equal(mounted.secret.secretName, 'mine');
+    const plain = one(await template('--set', 'tls.enabled=false'), 'Deployment').spec.template.spec.containers[0];
+    assert.ok(!plain.args.some((a: string) => a.startsWith('--tls')));
+    assert.equal(plain.livenessProbe.httpGet.scheme, 'HTTP');
+  });
+
   test('the ServiceMonitor is off by default and scrapes /metrics on the http port when on', async () => {
     assert.equal((await template()).filter((o) => o.kind === 'ServiceMonitor').length, 0);
     const sm = one(await template('--set', 'serviceMonitor.enabled=true'), 'ServiceMonitor');
@@ -353,7 +379,7 @@ describe('chart against a real kube-apiserver', () => {
     const { stdout: manifest } = await helm(['get', 'manifest', RELEASE, '--namespace', ns], cp.env);
     const objs = docs(manifest);
     assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
-      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Secret', 'Service', 'ServiceAccount']);
     for (const o of objs) {
       const scoped = o.metadata.namespace !== undefined;
       const { stdout } = await kubectl(['get', `${o.kind}.${o.apiVersion.split('/').length === 2 ? o.apiVersion.split('/')[0] : ''}`

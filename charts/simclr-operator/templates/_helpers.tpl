@@ -81,3 +81,8 @@ watched. See rbac.yaml for what uses each verb. */}}
   verbs: ["create"]
 {{- end }}
 {{- end }}
+
+{{/* The kubernetes.io/tls Secret the operator serves HTTPS with: the given one, or the chart's. */}}
+{{- define "simclr-operator.tlsSecretName" -}}
+{{- .Values.tls.secretName | default (printf "%s-tls" (include "simclr-operator.fullname" .)) }}
+{{- end }}
