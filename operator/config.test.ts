@@ -24,3 +24,9 @@ test('TLS: certificate and key go together', () => {
   const c = loadConfig([], { SIMCLR_TLS_CERT_FILE: '/etc/tls/tls.crt', SIMCLR_TLS_KEY_FILE: '/etc/tls/tls.key' });
   assert.deepEqual([c.tlsCertFile, c.tlsKeyFile], ['/etc/tls/tls.crt', '/etc/tls/tls.key']);
 });
+
+test('the REST API token audience comes from a flag or SIMCLR_TOKEN_AUDIENCE', () => {
+  assert.equal(loadConfig(['--token-audience=simclr-operator'], {}).tokenAudience, 'simclr-operator');
+  assert.equal(loadConfig([], { SIMCLR_TOKEN_AUDIENCE: 'ops' }).tokenAudience, 'ops');
+  assert.equal(loadConfig([], {}).tokenAudience, undefined);
+});

@@ -57,7 +57,7 @@ export async function startOperator(config: Config, log: Logger, kc = kubeConfig
     view: controller,
     metrics,
     events: kubeEventLister(kc),
-    auth: config.auth === 'none' ? undefined : new KubeAuthenticator(kc),
+    auth: config.auth === 'none' ? undefined : new KubeAuthenticator(kc, config.tokenAudience),
     logger: log,
     ...(tls !== undefined && { https: readTls(tls) }),
   });

@@ -240,6 +240,8 @@ describe('chart without a cluster', () => {
     assert.equal(own.filter((o) => o.kind === 'Secret' || o.kind === 'Certificate').length, 0);
     const mounted = one(own, 'Deployment').spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls');
     assert.equal(mounted.secret.secretName, 'mine');
+    const audience = one(await template('--set', 'operator.tokenAudience=simclr-operator'), 'Deployment');
+    assert.ok(audience.spec.template.spec.containers[0].args.includes('--token-audience=simclr-operator'));
     const plain = one(await template('--set', 'tls.enabled=false'), 'Deployment').spec.template.spec.containers[0];
     assert.ok(!plain.args.some((a: string) => a.startsWith('--tls')));
     assert.equal(plain.livenessProbe.httpGet.scheme, 'HTTP');

@@ -370,6 +370,36 @@ describe('REST API with TokenReview + SubjectAccessReview', () => {
     }
   });
 
+  test('with --token-audience only tokens minted for the operator get in: an apiserver token is refused', async () => {
+    const ns = 'audience';
+    await createNamespace(cp, ns);
+    const op = await runOperator(cp, { namespace: ns, leaseName: 'audience', auth: 'kubernetes',
+      tokenAudience: 'simclr-operator' });
+    try {
+      await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: 'viewer' } });
+      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+        metadata: { name: 'scj-viewer' },
+        rules: [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }] });
+      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+        metadata: { name: 'scj-viewer' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'scj-viewer' },
+        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] });
+      const token = async (audiences?: string[]): Promise<string> => {
+        const tr = await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/viewer/token`,
+          { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
+            spec: { expirationSeconds: 600, ...(audiences !== undefined && { audiences }) } });
+        assert.equal(tr.status, 201, JSON.stringify(tr.body));
+        return tr.body.status.token as string;
+      };
+      const url = `http://127.0.0.1:${(op.server.server.address() as AddressInfo).port}/api/v1/namespaces/${ns}/jobs`;
+      const status = async (t: string): Promise<number> => (await fetch(url, { headers: { authorization: `Bearer ${t}` } })).status;
+      assert.equal(await status(await token()), 401, 'a token for the apiserver is not one for the operator');
+      assert.equal(await status(await token(['simclr-operator'])), 200);
+    } finally {
+      await op.stop();
+    }
+  });
+
   test('no token 401, bad token 401, admin token 200; unknown job 404', async () => {
     const ns = 'rest';
     await createNamespace(cp, ns);
