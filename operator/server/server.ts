@@ -8,6 +8,7 @@ import type { OperatorMetrics } from '../controller/metrics.js';
 import type { Access, Authenticator } from './auth.js';
 import { ApiError, errorSchema } from './errors.js';
 import type { EventLister } from './events.js';
+import type { TlsMaterial } from './tls.js';
 import { podState, specSummary, summarize } from './views.js';
 
 export interface ServerDeps {
@@ -19,6 +20,8 @@ export interface ServerDeps {
   logger?: Logger;
   /** How often the SSE stream looks at the cache. */
   streamIntervalMs?: number;
+  /** Serve HTTPS with this certificate and key (server/tls.ts); undefined = plain HTTP. */
+  https?: TlsMaterial;
 }
 
 const NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
@@ -77,7 +80,8 @@ async function check(auth: Authenticator | undefined, req: FastifyRequest, acces
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // Request logs (every probe) only at warn and above; errors still carry the request.
   const logger = deps.logger?.child({ component: 'http' }, { level: 'warn' });
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger | undefined }) as unknown as FastifyInstance;
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger | undefined,
+    ...(deps.https !== undefined && { https: deps.https }) }) as unknown as FastifyInstance;
   const { view, auth } = deps;
 
   app.setNotFoundHandler((req, reply) => {

@@ -2,6 +2,7 @@
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { SimCLRJob, type Progress } from '../api/schema.js';
 import { generationOf, rankOf } from '../reconcile/names.js';
+import { specProblem } from '../reconcile/validate.js';
 
 export interface JobSummary {
   namespace: string;
@@ -39,7 +40,8 @@ export function summarize(raw: KubernetesObject): JobSummary {
     replicas: parsed.success ? parsed.data.spec.replicas : (any.spec?.replicas ?? 0),
     restartCount: status?.restartCount ?? 0,
     createdAt: iso(raw.metadata?.creationTimestamp),
-    valid: parsed.success,
+    // Valid means the trainer would run it, not only that it has the right shape.
+    valid: parsed.success && specProblem(parsed.data) === undefined,
   };
   if (status?.progress?.epoch !== undefined) out.epoch = status.progress.epoch;
   if (status?.progress?.loss !== undefined) out.loss = status.progress.loss;
