@@ -78,6 +78,12 @@ function ruleEdgeSpecs(): Spec[] {
   for (const dataset of TrainingSpec.shape.dataset.unwrap().options) {
     specs.push({ training: { dataset } }, { training: { dataset }, data: { claimName: 'd' } });
   }
+  // The CUDA provider's options, on each provider (a GPU requested, so only the options' rule decides).
+  for (const executionProvider of ['cpu', 'webgpu', 'cuda']) {
+    for (const cuda of [{}, { cudaTf32: false }, { cudnnConvAlgoSearch: 'heuristic' }, { cudaMemoryLimitMib: 4096 }]) {
+      specs.push({ training: { executionProvider, ...cuda }, resources: { gpu: 1 } });
+    }
+  }
   for (const gpu of [0, 1]) {
     for (const executionProvider of ['cpu', 'cuda']) specs.push({ resources: { gpu }, training: { executionProvider } });
   }

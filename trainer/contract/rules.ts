@@ -67,7 +67,7 @@ export interface ConfigRule {
 
 /** Fills `{key}` placeholders of a rule's message. */
 export function renderMessage(message: string, name: (key: string) => string): string {
-  return message.replace(/\{([A-Za-z]+)\}/g, (_m, key: string) => name(key));
+  return message.replace(/\{([A-Za-z][A-Za-z0-9]*)\}/g, (_m, key: string) => name(key));
 }
 
 /** Integer fields' lower bounds: a rule is checked once the fields it reads are in range (the range check reports

@@ -106,6 +106,17 @@ export const TrainConfigFields = z.object({
   // --- execution
   executionProvider: z.enum(EXECUTION_PROVIDERS).default('cpu').describe('ONNX Runtime execution provider.'),
   threads: int(0, 1024).default(0).describe('ONNX Runtime intra-op threads (0 = ONNX Runtime default).'),
+  cudaTf32: z
+    .boolean()
+    .optional()
+    .describe('CUDA only: TF32 tensor-core math for fp32 convolutions and matrix products (ONNX Runtime\'s default: on); --no-cuda-tf32 computes in exact fp32.'),
+  cudnnConvAlgoSearch: z
+    .enum(['exhaustive', 'heuristic', 'default'])
+    .optional()
+    .describe('CUDA only: how cuDNN picks each convolution\'s algorithm: exhaustive (times them all on the first step; ONNX Runtime\'s default), heuristic, or default.'),
+  cudaMemoryLimitMib: int(1, 16_777_216)
+    .optional()
+    .describe('CUDA only: the most GPU memory ONNX Runtime\'s arena may hold, in MiB (default: no limit).'),
   gradientCacheChunk: int(0, 65536)
     .default(0)
     .describe('Images per forward+backward chunk in the gradient-cache step (0 = the whole local batch).'),
@@ -200,6 +211,11 @@ export const TRAIN_CONFIG_RULES: readonly ConfigRule[] = [
     message: '{convertToSyncBn}: synchronised BatchNorm across replicas or gradient-cache chunks is not supported yet: ' +
       'drop the flag (BatchNorm then normalises each chunk with its own statistics)',
   },
+  ...(['cudaTf32', 'cudnnConvAlgoSearch', 'cudaMemoryLimitMib'] as const).map((key) => ({
+    key,
+    holds: or(oneOf('executionProvider', ['cuda']), not(isSet(key))),
+    message: `{${key}} sets the CUDA provider, not {executionProvider}: drop it, or use the cuda provider`,
+  })),
   {
     key: 'dataDir',
     holds: or(not(oneOf('dataset', DATASETS_NEEDING_DATA_DIR)), isSet('dataDir')),

@@ -10,7 +10,7 @@ import { Engine } from './engine.js';
 import { ParameterStore } from './params.js';
 import { ProviderUnavailableError } from './providers.js';
 
-test('cpu engine compiles a graph and feeds parameters from the store by name, without copying', async () => {
+test('cpu engine compiles a graph and feeds parameters from the store by name', async () => {
   const engine = await Engine.create({ provider: 'cpu', threads: 1 });
   const g = new Graph('lin');
   const x = g.input('x', [1, 2]);
@@ -122,4 +122,18 @@ test('ParameterStore rejects shape mismatches', () => {
   assert.throws(() => s.ensure('a', [4]), /has shape \[2,2\], not \[4\]/);
   assert.throws(() => s.set('b', [3], new Float32Array(2)), /2 values do not fill shape \[3\]/);
   assert.throws(() => s.require('c'), /c is not in the store/);
+});
+
+test('CUDA options reach the native provider: a bad one is refused by name before loading, good ones get as far as loading it', async () => {
+  const g = new Graph('cuda_options', 'cuda');
+  g.output('y', op.identity(g.input('x', [1])));
+  const { nativeOrt } = await import('./native-backend.js');
+  const model = Buffer.from(g.toOnnx());
+  await assert.rejects(nativeOrt().createSession(model, { provider: 'cuda', cuda: { convAlgoSearch: 'fastest' as never } }), /^Error: cuda convAlgoSearch 'fastest': expected exhaustive, heuristic or default$/);
+  await assert.rejects(nativeOrt().createSession(model, { provider: 'cuda', cuda: { memoryLimit: -1 } }), /cuda memoryLimit must be a positive number of bytes, got -1/);
+  // Valid options pass the parser: what fails then is the provider itself (no CUDA here), named as such.
+  await assert.rejects(
+    nativeOrt().createSession(model, { provider: 'cuda', cuda: { tf32: false, convAlgoSearch: 'heuristic', memoryLimit: 2 ** 30 } }),
+    /^Error: execution provider 'cuda': /,
+  );
 });

@@ -15,7 +15,7 @@ import {
   type Normalization,
 } from '../data/index.js';
 import { NcclGroup, ProcessGroup } from '../dist/index.js';
-import { Engine, ParameterStore } from '../engine/index.js';
+import { Engine, ParameterStore, type CudaSessionOptions } from '../engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
   EventWriter,
@@ -198,7 +198,17 @@ export async function createEngine(config: TrainConfig): Promise<Engine> {
     provider: config.executionProvider,
     threads: config.threads > 0 ? config.threads : undefined,
     spinning: false,
+    ...(config.executionProvider === 'cuda' ? { cuda: cudaOptions(config) } : {}),
   });
+}
+
+/** The CUDA provider's options from their flags; unset ones keep ONNX Runtime's defaults. */
+export function cudaOptions(config: TrainConfig): CudaSessionOptions {
+  return {
+    ...(config.cudaTf32 !== undefined ? { tf32: config.cudaTf32 } : {}),
+    ...(config.cudnnConvAlgoSearch !== undefined ? { convAlgoSearch: config.cudnnConvAlgoSearch } : {}),
+    ...(config.cudaMemoryLimitMib !== undefined ? { memoryLimit: config.cudaMemoryLimitMib * 2 ** 20 } : {}),
+  };
 }
 
 function f32(shape: readonly number[], data: Float32Array): TensorMap[string] {
