@@ -11,7 +11,7 @@ APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: images all deps system-deps python-deps build native controlplane cluster test run baseline bench clean crds
+.PHONY: images all deps system-deps python-deps build native cuda controlplane cluster test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
 TEST_FILES = $$(find dist -name '*.test.js' | sort)
 
@@ -48,6 +48,12 @@ native: deps
 controlplane:
 	bash test/controlplane/build.sh
 
+# ONNX Runtime's CUDA provider (`--execution-provider cuda`) and NVIDIA's CUDA 13 libraries, from PyPI wheels pinned
+# by sha256 (scripts/cuda/wheels.txt): ~1.5 GB downloaded once into $(CACHE)/cuda, unpacked there (~2.1 GB), linked
+# beside onnxruntime-node's libonnxruntime.so.1. Needs no GPU; `make test` checks every library resolves.
+cuda: deps
+	bash scripts/cuda/install.sh
+
 # Regenerates the CRD from the zod schema and keeps the chart's copy identical (tests compare both), and the
 # README's SimCLRJob reference (test/docs/readme-reference.test.ts compares it with the schema).
 crds: build
@@ -69,7 +75,7 @@ images:
 python-deps:
 	python3 -m pip install -q --disable-pip-version-check tensorboard safetensors numpy pillow
 
-test: build native controlplane python-deps
+test: build native controlplane python-deps cuda
 	node --test --test-concurrency=1 $(TEST_FILES)
 
 # The default recipe: a ResNet-18 (CIFAR stem) at width 1/2 on Fashion-MNIST, trained on 16 px crops, batch 128,
