@@ -33,6 +33,10 @@ python3 -m pip --version >/dev/null 2>&1 || fail "needs pip: apt-get install pyt
 key=$(sha256sum "$lock" | cut -c1-16)
 root="$cache/$key"
 wheels="$cache/wheels"
+# Several checkouts share the cache: one installer at a time downloads and unpacks (the others wait, then find it done).
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
 if [ ! -f "$root/.complete" ]; then
   mkdir -p "$wheels"
   start=$SECONDS
@@ -79,6 +83,7 @@ PY
   rm -rf "$root" && mv "$root.tmp" "$root"
   echo "unpacked: $(du -sh "$root" | cut -f1) in $root ($((SECONDS - start)) s)"
 fi
+flock -u 9
 
 # 3. Same ONNX Runtime build on both sides of the provider bridge.
 ours=$(grep -a -o -m1 'git-commit-id=[0-9a-f]*' "$ort_dir/libonnxruntime.so.1" | head -1 | cut -d= -f2)
