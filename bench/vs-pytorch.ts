@@ -46,7 +46,7 @@ const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(
 
 if (values.python === undefined) ensurePython(['torch'], ['torch']);
 const b = Number(values.batch);
-const imagesPerS = (ms: number): string => ((b * 1000) / ms).toFixed(0); // batch images per second, as train-step.ts counts
+const imagesPerS = (ms: number): string => ((b * 1000) / ms).toFixed(b * 1000 >= 100 * ms ? 0 : 1); // batch images/s, as train-step.ts counts
 console.log(`vs-pytorch: ResNet-18 (CIFAR stem) w=${values.width}, ${values.size} px, batch ${b} (x2 views), head ${values.head}/${values.nce}, Adam, ${values.threads} threads; ours on ORT's ${values.provider} provider, PyTorch on ${values.device}; median of ${values.steps} steps per side per round`);
 const ratios: number[] = [];
 for (let r = 0; r < Number(values.rounds); r++) {
