@@ -11,7 +11,7 @@ APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: images all deps system-deps python-deps build native controlplane lavapipe cluster test run baseline bench clean crds
+.PHONY: images all deps system-deps python-deps build native cuda controlplane lavapipe cluster test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
 TEST_FILES = $$(find dist -name '*.test.js' -not -path 'dist/test/webgpu/*' | sort)
 # Run a second time on WebGPU over lavapipe: the gradient rules' finite differences and the JAX fixtures (on the
@@ -56,6 +56,12 @@ controlplane:
 lavapipe:
 	bash scripts/lavapipe.sh >/dev/null
 
+# ONNX Runtime's CUDA provider (`--execution-provider cuda`) and NVIDIA's CUDA 13 libraries, from PyPI wheels pinned
+# by sha256 (scripts/cuda/wheels.txt): ~1.5 GB downloaded once into $(CACHE)/cuda, unpacked there (~2.1 GB), linked
+# beside onnxruntime-node's libonnxruntime.so.1. Needs no GPU; `make test` checks every library resolves.
+cuda: deps
+	bash scripts/cuda/install.sh
+
 # Regenerates the CRD from the zod schema and keeps the chart's copy identical (tests compare both), and the
 # README's SimCLRJob reference (test/docs/readme-reference.test.ts compares it with the schema).
 crds: build
@@ -79,7 +85,7 @@ python-deps:
 
 # The WebGPU pass gets lavapipe's libraries through the environment of its node processes only (ld.so reads
 # LD_LIBRARY_PATH when a process starts), so no other test loads them.
-test: build native controlplane python-deps lavapipe
+test: build native controlplane python-deps lavapipe cuda
 	node --test --test-concurrency=1 $(TEST_FILES)
 	source "$$(bash scripts/lavapipe.sh)/env.sh" && SIMCLR_TEST_PROVIDER=webgpu node --test --test-concurrency=1 $(WEBGPU_TEST_FILES)
 

@@ -3,6 +3,7 @@
 import { Graph, op, type ToOnnxOptions } from '../graph/index.js';
 import { nativeOrt, type CudaSessionOptions, type NativeSessionConfig } from './native-backend.js';
 import { CPU_FALLBACK_REFUSED, NoDeviceKernelError, nodesWithoutKernel } from './placement.js';
+import { prepareCudaProvider } from './cuda.js';
 import { Program } from './program.js';
 import { type Provider, ProviderUnavailableError, parseProvider } from './providers.js';
 
@@ -29,6 +30,7 @@ export class Engine {
     if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
       throw new Error(`engine threads must be a positive integer, got ${options.threads}`);
     }
+    if (provider === 'cuda') prepareCudaProvider();
     const engine = new Engine(provider, options.threads, options);
     const probe = new Graph('provider_probe', provider);
     probe.output('y', op.identity(probe.input('x', [1])));
