@@ -6,27 +6,22 @@
  * by the native ORT backend at run time.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { NCCL_LIBRARY, ortLibraryDir } from '../engine/cuda.js';
 import { nativeOrt, type DeviceTensor, type NativeNcclGroup } from '../engine/native-backend.js';
 import { DistError } from './errors.js';
 
-/** Where `make cuda` puts them, relative to libonnxruntime.so.1's folder (the wheels' layout). */
-const NCCL = 'nvidia/nccl/lib/libnccl.so.2';
+/** Where `make cuda` puts the CUDA runtime, relative to libonnxruntime.so.1's folder (the wheels' layout). */
 const CUDART = 'nvidia/cu13/lib/libcudart.so.13';
 
 /** Absolute paths of NCCL and the CUDA runtime; a DistError naming `make cuda` when they are not installed. */
 export function ncclLibraries(ortDir = ortLibraryDir()): { nccl: string; cudart: string } {
-  const nccl = join(ortDir, NCCL);
+  const nccl = join(ortDir, NCCL_LIBRARY);
   const cudart = join(ortDir, CUDART);
   for (const lib of [nccl, cudart]) {
     if (!existsSync(lib)) throw new DistError('DIST_ADDON_MISSING', `${lib} is not installed: run \`make cuda\` (NCCL and CUDA from PyPI wheels)`);
   }
   return { nccl, cudart };
-}
-
-function ortLibraryDir(): string {
-  return join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
 }
 
 /** NCCL's version (e.g. 23007 for 2.30.7); loads the library, needs no GPU. */
