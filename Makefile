@@ -13,9 +13,12 @@ CHROMIUM := /usr/bin/chromium
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: images all deps system-deps browser-deps python-deps build native controlplane cluster test run baseline bench clean crds
+.PHONY: images all deps system-deps browser-deps python-deps build native cuda controlplane lavapipe cluster test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
-TEST_FILES = $$(find dist -name '*.test.js' | sort)
+TEST_FILES = $$(find dist -name '*.test.js' -not -path 'dist/test/webgpu/*' | sort)
+# Run a second time on WebGPU over lavapipe: the gradient rules' finite differences and the JAX fixtures (on the
+# forms chosen for WebGPU), and test/webgpu (training against the CPU provider, no node on the CPU).
+WEBGPU_TEST_FILES = $$(ls dist/trainer/graph/rules/*.test.js dist/trainer/graph/autodiff.test.js dist/test/model-gradients.test.js dist/test/webgpu/*.test.js)
 
 all: build
 
@@ -54,6 +57,17 @@ native: deps
 controlplane:
 	bash test/controlplane/build.sh
 
+# Mesa's software Vulkan driver from Debian bookworm-backports, unpacked under $(CACHE)/lavapipe (no root needed):
+# WebGPU on a CPU. `source "$$(scripts/lavapipe.sh)/env.sh"` sets VK_DRIVER_FILES and LD_LIBRARY_PATH for a shell.
+lavapipe:
+	bash scripts/lavapipe.sh >/dev/null
+
+# ONNX Runtime's CUDA provider (`--execution-provider cuda`) and NVIDIA's CUDA 13 libraries, from PyPI wheels pinned
+# by sha256 (scripts/cuda/wheels.txt): ~1.5 GB downloaded once into $(CACHE)/cuda, unpacked there (~2.1 GB), linked
+# beside onnxruntime-node's libonnxruntime.so.1. Needs no GPU; `make test` checks every library resolves.
+cuda: deps
+	bash scripts/cuda/install.sh
+
 # Regenerates the CRD from the zod schema and keeps the chart's copy identical (tests compare both), and the
 # README's SimCLRJob reference (test/docs/readme-reference.test.ts compares it with the schema).
 crds: build
@@ -85,8 +99,11 @@ browser-deps:
 	  fi; \
 	fi
 
-test: build native controlplane python-deps browser-deps
+# The WebGPU pass gets lavapipe's libraries through the environment of its node processes only (ld.so reads
+# LD_LIBRARY_PATH when a process starts), so no other test loads them.
+test: build native controlplane python-deps lavapipe cuda browser-deps
 	node --test --test-concurrency=1 $(TEST_FILES)
+	source "$$(bash scripts/lavapipe.sh)/env.sh" && SIMCLR_TEST_PROVIDER=webgpu node --test --test-concurrency=1 $(WEBGPU_TEST_FILES)
 
 # The default recipe: a ResNet-18 (CIFAR stem) at width 1/2 on Fashion-MNIST, trained on 16 px crops, batch 128,
 # Adam, 2 epochs, evaluated and exported at 24 px (--eval-image-size: crops magnify objects, so whole images match them

@@ -1,11 +1,12 @@
-// Training-step benchmark: images/s of the fused SimCLR step (forward + backward on ORT, optimizer in JS) for a
+// Training-step benchmark: images/s of the fused SimCLR step (forward + backward on ORT, then the update) for a
 // given model, batch and provider, the ORT thread count, and the time split between forward, backward and optimizer:
 // ORT's profiler times every node, and the autodiff names the nodes it builds 'grad/...' (trainer/graph GRAD_SCOPE),
-// so kernel time splits into forward and backward; the optimizer (+ BN running stats) runs on the host and is timed
-// directly.
+// so kernel time splits into forward and backward; the update (optimizer + BN running stats) is timed directly.
+// --update device (the default, what the trainer runs): state in the provider's memory, the update a compiled
+// program (DeviceUpdate); --update host: every gradient to JS and the JS optimizer (the path before it).
 // Usage: npx tsx bench/train-step.ts [--width 0.125] [--batch 256] [--size 28] [--channels 1] [--threads 2]
 //   [--provider cpu] [--steps 5] [--optimizer lars|sgd|adam|adamw] [--head 512] [--nce 128] [--spinning off|on]
-//   [--keep-profile] [--profile off] [--json] [--per-conv]
+//   [--keep-profile] [--profile off] [--json] [--per-conv] [--update device|host]
 // --profile off runs without ORT's profiler (which costs ~10% of the step) and prints no time split; --json ends with
 // one JSON line of the per-step times (bench/vs-pytorch.ts reads it). --per-conv adds, per Conv layer, its forward,
 // dX and dW kernel time inside the step and their ratios (the per-op bar of bench/conv-grad.ts, measured in place:
@@ -21,7 +22,8 @@ import { latestProfile, layerTimes, splitRuns, type RunSplit } from '../trainer/
 import { GRAD_SCOPE } from '../trainer/graph/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../trainer/models/index.js';
 import { createOptimizer, type OptimizerKind } from '../trainer/optim/index.js';
-import { TrainStep, applyUpdate, buildTrainGraph } from '../trainer/train/step.js';
+import { DeviceUpdate } from '../trainer/train/device-update.js';
+import { BN_MOMENTUM, TrainStep, applyUpdate, buildTrainGraph } from '../trainer/train/step.js';
 import { convLayers } from '../trainer/graph/rules/conv.js';
 
 const { values } = parseArgs({
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     profile: { type: 'string', default: 'on' },
     json: { type: 'boolean', default: false },
     'per-conv': { type: 'boolean', default: false },
+    update: { type: 'string', default: 'device' },
   },
 });
 const b = Number(values.batch);
@@ -61,6 +64,7 @@ const profileDir = mkdtempSync(join(tmpdir(), 'train-step-profile-'));
 if (values.spinning !== 'on' && values.spinning !== 'off') throw new Error(`--spinning ${values.spinning}: expected on or off`);
 if (values.profile !== 'on' && values.profile !== 'off') throw new Error(`--profile ${values.profile}: expected on or off`);
 const profiling = values.profile === 'on';
+if (values.update !== 'device' && values.update !== 'host') throw new Error(`--update ${values.update}: expected device or host`);
 const engine = await Engine.create({
   provider: parseProvider(values.provider),
   threads,
@@ -75,6 +79,23 @@ const store = new ParameterStore();
 const init = initParameters(step.specs, 1);
 for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
 const opt = createOptimizer({ optimizer, momentum: 0.9, weightDecay: 1e-6 });
+const update = values.update === 'device' ? await DeviceUpdate.compile(engine, step.specs, step.statCounts, opt, { clip: 0, bnMomentum: BN_MOMENTUM }) : undefined;
+await update?.toDevice(store);
+const lr = optimizer.startsWith('adam') ? 2e-3 : 0.1;
+/** One step: the program's ms, the update's ms and the loss. */
+async function oneStep(): Promise<[number, number, number]> {
+  const t0 = performance.now();
+  if (update !== undefined) {
+    const r = await step.runOnDevice({ view1, view2, labels }, store);
+    const t1 = performance.now();
+    await update.run(store, r.outputs, lr);
+    return [t1 - t0, performance.now() - t1, r.loss];
+  }
+  const r = await step.run({ view1, view2, labels }, store);
+  const t1 = performance.now();
+  applyUpdate(r, step.specs, store, opt, { lr, clip: 0 });
+  return [t1 - t0, performance.now() - t1, r.loss];
+}
 const n = b * model.inputChannels * size * size;
 const view1 = Float32Array.from({ length: n }, () => Math.random());
 const view2 = Float32Array.from({ length: n }, () => Math.random());
@@ -85,22 +106,19 @@ const cpu: number[] = [];
 const losses: number[] = [];
 for (let i = 0; i < Number(values.steps) + 1; i++) {
   const cpu0 = process.cpuUsage();
-  t = performance.now();
-  const r = await step.run({ view1, view2, labels }, store);
-  const t1 = performance.now();
-  applyUpdate(r, step.specs, store, opt, { lr: optimizer.startsWith('adam') ? 2e-3 : 0.1, clip: 0 });
-  const t2 = performance.now();
+  const [programMs, updateMs, loss] = await oneStep();
   const used = process.cpuUsage(cpu0);
-  losses.push(r.loss);
+  losses.push(loss);
   if (i > 0) {
-    program.push(t1 - t);
-    upd.push(t2 - t1);
+    program.push(programMs);
+    upd.push(updateMs);
     cpu.push((used.user + used.system) / 1e3);
   }
-  console.log(`step ${i}${i === 0 ? ' (warm-up, not counted)' : ''}: loss ${r.loss.toFixed(4)} program ${(t1 - t).toFixed(0)} ms, update ${(t2 - t1).toFixed(0)} ms`);
+  console.log(`step ${i}${i === 0 ? ' (warm-up, not counted)' : ''}: loss ${loss.toFixed(4)} program ${programMs.toFixed(0)} ms, update ${updateMs.toFixed(0)} ms`);
 }
 await step.release(); // ORT writes the profile when the session goes
 const profile = profiling ? latestProfile(join(profileDir, 'step')) : '';
+await update?.release(); // after the step's profile was picked (the update's program writes one too)
 const runs = profiling ? splitRuns(profile, GRAD_SCOPE).slice(1) : [];
 const perConv = values['per-conv'] && profiling ? perConvLines(profile) : [];
 if (values['keep-profile'] && profiling) console.log(`ORT profile kept in ${profileDir}`);
@@ -112,7 +130,7 @@ const stepMs = mean(program) + optMs;
 const row = (what: string, ms: number): string => `  ${what.padEnd(44)} ${ms.toFixed(0).padStart(6)} ms ${((100 * ms) / stepMs).toFixed(0).padStart(3)}%`;
 console.log(
   `resnet18 w=${values.width} ${size}px b=${b} ${values.provider}, ORT intra-op threads=${threads} (inter-op 1), ` +
-    `${optimizer}: step ${stepMs.toFixed(0)} ms, ${((b * 1000) / stepMs).toFixed(0)} images/s; ` +
+    `${optimizer}, update on the ${values.update}: step ${stepMs.toFixed(0)} ms, ${((b * 1000) / stepMs).toFixed(0)} images/s; ` +
     `${mean(cpu).toFixed(0)} CPU-ms per step, ${((b * 1000) / mean(cpu)).toFixed(0)} images per CPU-s (spinning ${values.spinning})`,
 );
 if (profiling) {
@@ -122,7 +140,7 @@ if (profiling) {
   console.log(row('forward (encoder, head, NT-Xent, classifier)', fwd));
   console.log(row(`backward (autodiff nodes, '${GRAD_SCOPE}/...')`, bwd));
   console.log(row('ORT run overhead (run wall - kernels, I/O)', mean(program) - fwd - bwd));
-  console.log(row(`optimizer + BN running stats (host, ${optimizer})`, optMs));
+  console.log(row(`optimizer + BN running stats (${values.update}, ${optimizer})`, optMs));
   console.log(`  (of the kernel time, ${ortMade.toFixed(0)} ms ran in nodes ORT made itself (NCHWc Convs, layout reorders), each`);
   console.log(`  counted in the scope of the node before it; ORT's model_run ${runMs.toFixed(0)} ms vs ${mean(program).toFixed(0)} ms around program.run)`);
 }

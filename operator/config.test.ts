@@ -18,3 +18,15 @@ test('bad values are refused with the flag named', () => {
   assert.throws(() => loadConfig(['--renew-deadline-seconds=20'], {}), /renew-deadline-seconds must be below/);
   assert.throws(() => loadConfig(['--nope=1'], {}), /nope/);
 });
+
+test('TLS: certificate and key go together', () => {
+  assert.throws(() => loadConfig(['--tls-cert-file=/etc/tls/tls.crt'], {}), /tls-cert-file and tls-key-file go together/);
+  const c = loadConfig([], { SIMCLR_TLS_CERT_FILE: '/etc/tls/tls.crt', SIMCLR_TLS_KEY_FILE: '/etc/tls/tls.key' });
+  assert.deepEqual([c.tlsCertFile, c.tlsKeyFile], ['/etc/tls/tls.crt', '/etc/tls/tls.key']);
+});
+
+test('the REST API token audience comes from a flag or SIMCLR_TOKEN_AUDIENCE', () => {
+  assert.equal(loadConfig(['--token-audience=simclr-operator'], {}).tokenAudience, 'simclr-operator');
+  assert.equal(loadConfig([], { SIMCLR_TOKEN_AUDIENCE: 'ops' }).tokenAudience, 'ops');
+  assert.equal(loadConfig([], {}).tokenAudience, undefined);
+});

@@ -22,9 +22,19 @@ export const Config = z.object({
   workers: z.coerce.number().int().min(1).max(64).default(4),
   progressIntervalSeconds: z.coerce.number().min(1).default(15),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  tokenAudience: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('REST API auth accepts only tokens minted for this audience; default: the apiserver\'s'),
+  tlsCertFile: z.string().min(1).optional().describe('PEM certificate (chain) of the REST API and metrics; default: plain HTTP'),
+  tlsKeyFile: z.string().min(1).optional().describe('PEM private key of --tls-cert-file'),
 }).refine((c) => c.renewDeadlineSeconds < c.leaseDurationSeconds, {
   message: 'renew-deadline-seconds must be below lease-duration-seconds',
   path: ['renewDeadlineSeconds'],
+}).refine((c) => (c.tlsCertFile === undefined) === (c.tlsKeyFile === undefined), {
+  message: 'tls-cert-file and tls-key-file go together: set both (HTTPS) or neither (plain HTTP)',
+  path: ['tlsCertFile'],
 });
 export type Config = z.infer<typeof Config>;
 
@@ -43,6 +53,9 @@ const FLAGS = {
   workers: { type: 'string', env: undefined },
   'progress-interval-seconds': { type: 'string', env: undefined },
   'log-level': { type: 'string', env: 'LOG_LEVEL' },
+  'token-audience': { type: 'string', env: 'SIMCLR_TOKEN_AUDIENCE' },
+  'tls-cert-file': { type: 'string', env: 'SIMCLR_TLS_CERT_FILE' },
+  'tls-key-file': { type: 'string', env: 'SIMCLR_TLS_KEY_FILE' },
 } as const;
 
 const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());

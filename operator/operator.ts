@@ -1,4 +1,5 @@
 // Wires the parts together: caches and REST API on every replica, reconcile workers on the leader only.
+import type { Server as HttpsServer } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -10,6 +11,7 @@ import { OperatorMetrics } from './controller/metrics.js';
 import { KubeAuthenticator } from './server/auth.js';
 import { kubeEventLister } from './server/events.js';
 import { buildServer } from './server/server.js';
+import { readTls, reloadOnChange } from './server/tls.js';
 
 export interface RunningOperator {
   controller: Controller;
@@ -49,13 +51,17 @@ export async function startOperator(config: Config, log: Logger, kc = kubeConfig
     queueDepth: () => controller.queue.depth(),
     isLeader,
   });
+  const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined
+    ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } : undefined;
   const server = buildServer({
     view: controller,
     metrics,
     events: kubeEventLister(kc),
-    auth: config.auth === 'none' ? undefined : new KubeAuthenticator(kc),
+    auth: config.auth === 'none' ? undefined : new KubeAuthenticator(kc, config.tokenAudience),
     logger: log,
+    ...(tls !== undefined && { https: readTls(tls) }),
   });
+  const stopReloading = tls === undefined ? () => {} : reloadOnChange(server.server as HttpsServer, tls, log);
   const [host, port] = [config.listen.slice(0, config.listen.lastIndexOf(':')), config.listen.split(':').pop()];
   await server.listen({ host: host === '' ? '0.0.0.0' : host, port: Number(port) });
   await controller.startWatching();
@@ -85,6 +91,7 @@ export async function startOperator(config: Config, log: Logger, kc = kubeConfig
       await controller.stop();
       abort.abort();
       await electing;
+      stopReloading();
       await server.close();
     },
   };

@@ -27,7 +27,7 @@ type Schema = {
   anyOf?: Schema[];
   'x-kubernetes-int-or-string'?: boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
-  'x-kubernetes-validations'?: Array<{ rule: string; message: string }>;
+  'x-kubernetes-validations'?: Array<{ rule: string; message: string; fieldPath?: string }>;
 };
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -82,9 +82,13 @@ export function renderReference(): string {
     '|---|---|---|---|---|',
   ];
   rows(spec, 'spec', out);
-  out.push('', 'Rules across fields (CEL, checked by the apiserver; the message is what `kubectl apply` prints):', '');
-  for (const v of [...(root['x-kubernetes-validations'] ?? []), ...(spec['x-kubernetes-validations'] ?? [])]) {
-    out.push(`- ${v.message} (\`${v.rule}\`)`);
+  out.push('', 'Rules across fields (CEL, checked by the apiserver; `kubectl apply` prints the field and the message, ' +
+    'with the values you gave):', '');
+  const rules = [...(root['x-kubernetes-validations'] ?? []).map((v) => ({ ...v, base: '' })),
+    ...(spec['x-kubernetes-validations'] ?? []).map((v) => ({ ...v, base: 'spec' }))];
+  for (const v of rules) {
+    const field = v.fieldPath === undefined ? '' : `\`${v.base}${v.base === '' ? v.fieldPath.slice(1) : v.fieldPath}\`: `;
+    out.push(`- ${field}${v.message}`);
   }
   out.push('', 'Status (written by the operator):', '', '| field | type | description |', '|---|---|---|');
   const statusRows: string[] = [];

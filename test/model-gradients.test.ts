@@ -10,6 +10,7 @@
 // same computation (recorded by the generator as f32_*_err) lands further from float64 than that: a deep, narrow
 // ResNet with 8-sample BatchNorm amplifies float32 rounding, and then we require being no worse than 4x JAX float32
 // (ORT and XLA round in different orders, so the two float32 errors differ by small factors either way).
+// SIMCLR_TEST_PROVIDER=webgpu runs it all on WebGPU, with its gradient forms (make test does, on lavapipe).
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { Engine } from '../trainer/engine/index.js';
@@ -18,6 +19,7 @@ import { ntXentLoss, softmaxCrossEntropy } from '../trainer/loss/index.js';
 import { buildSimclrModel, updateRunningStats, type ModelConfig } from '../trainer/models/index.js';
 import { Lars, Sgd } from '../trainer/optim/index.js';
 import { fixturePath, readSafetensors } from './fixtures/safetensors.js';
+import { TEST_TARGET } from '../trainer/graph/testing/ort.js';
 
 const GRAD_TOL = 1e-4;
 const TINY = 1e-5;
@@ -56,7 +58,7 @@ const l2 = (a: Float32Array): number => Math.sqrt(a.reduce((s, v) => s + v * v, 
 
 let engine: Engine;
 before(async () => {
-  engine = await Engine.create({ provider: 'cpu', threads: 2 });
+  engine = await Engine.create({ provider: TEST_TARGET, threads: 2 });
 });
 
 for (const name of FIXTURES) {
@@ -77,7 +79,7 @@ for (const name of FIXTURES) {
     };
 
     it('train mode: loss, every parameter gradient and the BatchNorm batch statistics', async () => {
-      const g = new Graph('fixture_train');
+      const g = new Graph('fixture_train', TEST_TARGET);
       const xin = g.input('x', x.shape);
       const tin = g.input('targets', targets.shape);
       const model = buildSimclrModel(g, xin, cfg, 'train');
@@ -155,7 +157,7 @@ for (const name of FIXTURES) {
     });
 
     it('eval mode: representation and projection with running statistics', async () => {
-      const g = new Graph('fixture_eval');
+      const g = new Graph('fixture_eval', TEST_TARGET);
       const xin = g.input('x', x.shape);
       const model = buildSimclrModel(g, xin, cfg, 'eval');
       assert.equal(model.bnStats.length, 0);
@@ -179,7 +181,7 @@ describe('training steps on the ResNet-18 fixture batch', () => {
     const fx = readSafetensors(fixturePath('resnet18-cifar.safetensors', import.meta.url));
     const x = fx.tensors.get('input/x')!;
     const targets = fx.tensors.get('input/targets')!;
-    const g = new Graph('train_step');
+    const g = new Graph('train_step', TEST_TARGET);
     const model = buildSimclrModel(g, g.input('x', x.shape), configOf(fx.meta), 'train');
     const total = op.add(
       ntXentLoss(model.outputs.z, Number(fx.meta.temperature)),

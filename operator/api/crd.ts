@@ -48,8 +48,27 @@ export function toStructural(node: JsonSchema): JsonSchema {
     if (Object.keys(ap).length > 0) out.additionalProperties = toStructural(ap);
   }
   if (node.items !== undefined) out.items = toStructural(node.items as JsonSchema);
+  const fractional = fractionalBoundRules(node);
+  if (fractional.length > 0) out['x-kubernetes-validations'] = fractional;
   if (out.type === undefined) throw new Error(`schema node has no type (not structural): ${JSON.stringify(node)}`);
   return out;
+}
+
+/** The apiserver checks `minimum: 0.0625` against an integer value as `minimum: 0` (it truncates the bound to the
+ * value's type), so `widthMultiplier: 0` would pass; a CEL rule on the same bound checks it as a number. */
+function fractionalBoundRules(node: JsonSchema): Array<{ rule: string; message: string }> {
+  if (node.type !== 'number') return [];
+  const rules: Array<{ rule: string; message: string }> = [];
+  const bound = (key: 'minimum' | 'maximum', op: string, strictOp: string): void => {
+    const v = node[key];
+    if (typeof v !== 'number' || Number.isInteger(v)) return;
+    const strict = node[key === 'minimum' ? 'exclusiveMinimum' : 'exclusiveMaximum'] === true;
+    const cmp = strict ? strictOp : op;
+    rules.push({ rule: `self ${cmp} ${v}`, message: `must be ${cmp} ${v}` });
+  };
+  bound('minimum', '>=', '>');
+  bound('maximum', '<=', '<');
+  return rules;
 }
 
 function schemaOf(t: z.ZodType): JsonSchema {
@@ -73,18 +92,21 @@ export function buildCrd(): CustomResourceDefinition {
     properties: {
       apiVersion: { type: 'string' },
       kind: { type: 'string' },
-      metadata: { type: 'object' },
+      // Declared so the name rules below can report at metadata.name (a fieldPath must exist in the schema).
+      metadata: { type: 'object', properties: { name: { type: 'string' } } },
       spec,
       status,
     },
     'x-kubernetes-validations': [
       {
         rule: `size(self.metadata.name) <= ${MAX_JOB_NAME}`,
-        message: `metadata.name must be at most ${MAX_JOB_NAME} characters (pod hostnames are <name>-<rank>)`,
+        message: `must be at most ${MAX_JOB_NAME} characters (pod hostnames are <name>-<rank>)`,
+        fieldPath: '.metadata.name',
       },
       {
         rule: "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-        message: 'metadata.name must be a DNS-1035 label (lower case, starts with a letter): it names the Service',
+        message: 'must be a DNS-1035 label (lower case, starts with a letter): it names the Service',
+        fieldPath: '.metadata.name',
       },
     ],
   };

@@ -23,7 +23,7 @@ test('defaults fill every nested policy from an image-only spec', () => {
 test('batch size not divisible by replicas is rejected with the CEL message', () => {
   assert.throws(
     () => parseSimCLRJob(job({ replicas: 3, training: { batchSize: 256 } })),
-    /ns\/j.*batchSize must be divisible by replicas/s,
+    /ns\/j.*spec.training.batchSize is not divisible by spec.replicas/s,
   );
 });
 
@@ -35,7 +35,7 @@ test('single-field rules: replicas < 1, unknown arch, bad cleanPodPolicy, missin
 });
 
 test('data source needs exactly one of claimName or volume, and imagefolder needs a data source', () => {
-  assert.throws(() => parseSimCLRJob(job({ training: { dataset: 'imagefolder' } })), /data is required/);
+  assert.throws(() => parseSimCLRJob(job({ training: { dataset: 'imagefolder' } })), /spec.data is required for spec.training.dataset/);
   const ok = parseSimCLRJob(job({ training: { dataset: 'imagefolder' }, data: { claimName: 'imagenet' } }));
   assert.equal(ok.spec.data?.claimName, 'imagenet');
 });
@@ -44,11 +44,32 @@ test('every cross-field rule has a message and its TypeScript check accepts the 
   const defaults = SimCLRJobSpec.parse({ image: 'x' });
   for (const r of CROSS_FIELD_RULES) {
     assert.ok(r.message.length > 10, r.rule);
-    assert.equal(r.check(defaults), true, r.rule);
+    assert.equal(r.holds(defaults), true, r.rule);
   }
 });
 
 test('data and checkpoint: exactly one of claimName or volume', () => {
   assert.throws(() => parseSimCLRJob(job({ data: { claimName: 'a', volume: { emptyDir: {} } } })), /exactly one/);
   assert.throws(() => parseSimCLRJob(job({ checkpoint: {} })), /exactly one/);
+});
+
+test('env: the operator\'s names are refused, values are bounded, valueFrom takes one Secret or ConfigMap key', () => {
+  for (const name of ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SIMCLR_TERMINATION_MESSAGE_PATH']) {
+    assert.throws(() => parseSimCLRJob(job({ env: [{ name, value: '1' }] })), /is set by the operator/, name);
+  }
+  assert.throws(() => parseSimCLRJob(job({ env: [{ name: 'BIG', value: 'x'.repeat(8193) }] })), /env/);
+  assert.equal(parseSimCLRJob(job({ env: [{ name: 'OK', value: 'x'.repeat(8192) }] })).spec.env?.[0]?.value?.length, 8192);
+  assert.throws(() => parseSimCLRJob(job({ env: Array.from({ length: 65 }, (_, i) => ({ name: `V${i}`, value: '' })) })), /env/);
+  assert.throws(() => parseSimCLRJob(job({ env: [{ name: 'K', value: 'a', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] })),
+    /value or valueFrom, not both/);
+  assert.throws(() => parseSimCLRJob(job({ env: [{ name: 'K', valueFrom: {} }] })), /exactly one of secretKeyRef or configMapKeyRef/);
+  const ok = parseSimCLRJob(job({ env: [{ name: 'K', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }] }));
+  assert.equal(ok.spec.env?.[0]?.valueFrom?.configMapKeyRef?.key, 'k');
+});
+
+test('volume sources: one of the allowed kinds; hostPath is not one', () => {
+  assert.throws(() => parseSimCLRJob(job({ data: { volume: { hostPath: { path: '/etc' } } } })), /exactly one volume source/);
+  assert.throws(() => parseSimCLRJob(job({ data: { volume: { emptyDir: {}, nfs: { server: 's', path: '/' } } } })),
+    /exactly one volume source/);
+  assert.equal(parseSimCLRJob(job({ checkpoint: { volume: { csi: { driver: 'd' } } } })).spec.checkpoint?.volume?.csi?.driver, 'd');
 });

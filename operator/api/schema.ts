@@ -4,7 +4,18 @@
 // and once as a zod refinement (the operator never acts on a spec the apiserver would have refused); the two lists
 // share their messages through CROSS_FIELD_RULES so a test can check they agree.
 import { z } from 'zod';
-import { EVAL_SPLITS, ProgressHistory, TrainConfigFields } from '../../trainer/contract/index.js';
+import {
+  celRule,
+  DISTRIBUTED_ENV,
+  EVAL_SPLITS,
+  ProgressHistory,
+  TERMINATION_MESSAGE_ENV,
+  renderMessage,
+  TRAIN_CONFIG_RULES,
+  TrainConfigFields,
+  type ConfigRule,
+  type RuleInput,
+} from '../../trainer/contract/index.js';
 
 export const GROUP = 'simclr.dev';
 export const VERSION = 'v1alpha1';
@@ -56,6 +67,9 @@ export const TrainingSpec = TrainConfigFields.pick({
   precision: true,
   executionProvider: true,
   threads: true,
+  cudaTf32: true,
+  cudnnConvAlgoSearch: true,
+  cudaMemoryLimitMib: true,
   gradientCacheChunk: true,
   seed: true,
   convertToSyncBn: true,
@@ -77,9 +91,32 @@ export const ResourcesSpec = z
   })
   .meta({ description: 'Resources of each replica.' });
 
+/** Volume kinds a job author may use: storage that exposes nothing of the node. hostPath and the rest could read or
+ * write the node itself, so they are not part of the schema (an unknown field: rejected by `kubectl apply`, dropped
+ * with a warning by lenient clients). */
+export const VOLUME_SOURCE_KINDS = ['persistentVolumeClaim', 'emptyDir', 'configMap', 'secret', 'nfs', 'csi'] as const;
+
+export const VolumeSource = z
+  .object(
+    Object.fromEntries(VOLUME_SOURCE_KINDS.map((k) => [k, k8sObject(`A core/v1 ${k} volume source.`).optional()])) as Record<
+      (typeof VOLUME_SOURCE_KINDS)[number],
+      z.ZodOptional<z.ZodType<Record<string, unknown>>>
+    >,
+  )
+  .refine((v) => Object.values(v).filter((x) => x !== undefined).length === 1, 'set exactly one volume source')
+  .meta({
+    description: `A core/v1 VolumeSource of one of the kinds ${VOLUME_SOURCE_KINDS.join(', ')}.`,
+    'x-kubernetes-validations': [
+      {
+        rule: `[${VOLUME_SOURCE_KINDS.map((k) => `has(self.${k})`).join(', ')}].filter(x, x).size() == 1`,
+        message: `set exactly one volume source: ${VOLUME_SOURCE_KINDS.join(', ')}`,
+      },
+    ],
+  });
+
 const VolumeRef = z.object({
   claimName: z.string().min(1).optional().describe('A PersistentVolumeClaim in the job namespace.'),
-  volume: k8sObject('Any core/v1 VolumeSource (e.g. {"nfs": {...}}), used when claimName is not set.').optional(),
+  volume: VolumeSource.optional(),
 });
 
 const exactlyOne = (v: { claimName?: string; volume?: object }): boolean =>
@@ -114,6 +151,11 @@ export const SchedulingSpec = z
     affinity: k8sObject('A core/v1 Affinity.').optional(),
     priorityClassName: z.string().optional().describe('PriorityClass of the pods.'),
     schedulerName: z.string().optional().describe('Scheduler of the pods (e.g. a gang scheduler such as volcano).'),
+    topologySpreadConstraints: z
+      .array(k8sObject('A core/v1 TopologySpreadConstraint.'))
+      .optional()
+      .describe('core/v1 topology spread constraints.'),
+    runtimeClassName: z.string().optional().describe('RuntimeClass of the pods (e.g. nvidia).'),
   })
   .meta({ description: 'Where the replicas may run.' });
 
@@ -148,14 +190,73 @@ export const RunPolicy = z
   .meta({ description: 'Lifecycle policy of the gang.' });
 export type RunPolicy = z.infer<typeof RunPolicy>;
 
-export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+/** Env variables the operator sets on every trainer container (rank, world size, rendezvous, termination message). */
+export const OPERATOR_ENV: readonly string[] = [...DISTRIBUTED_ENV.map((e) => e.env), TERMINATION_MESSAGE_ENV];
+export const MAX_ENV_VARS = 64;
+/** Each value and the whole environment must fit exec's limits (128 KiB a string; the total shares ARG_MAX): a pod
+ * whose process cannot start stays Pending, so a too-long value is refused up front. */
+export const MAX_ENV_VALUE = 8192;
 
-/** Cross-field rules on the spec: CEL for the apiserver and the same check in TypeScript for the operator. */
-interface CrossFieldRule {
-  rule: string;
-  message: string;
-  check: (spec: SpecFields) => boolean;
-}
+const KeyRef = z.object({
+  name: z.string().min(1).describe('Name of the object in the job namespace.'),
+  key: z.string().min(1).describe('Key in it.'),
+  optional: z.boolean().optional().describe('Start without the variable when the object or key is missing.'),
+});
+
+export const EnvVar = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." or "-", not starting with a digit')
+      .refine((n) => !OPERATOR_ENV.includes(n), 'is set by the operator on every pod: remove it')
+      .meta({
+        'x-kubernetes-validations': [
+          {
+            rule: `!(self in [${OPERATOR_ENV.map((n) => `'${n}'`).join(', ')}])`,
+            messageExpression: "self + ' is set by the operator on every pod (rank, world size, rendezvous): remove it'",
+          },
+        ],
+      }),
+    value: z.string().max(MAX_ENV_VALUE).optional().describe('A literal value.'),
+    valueFrom: z
+      .object({
+        secretKeyRef: KeyRef.optional().describe('A key of a Secret.'),
+        configMapKeyRef: KeyRef.optional().describe('A key of a ConfigMap.'),
+      })
+      .refine((v) => (v.secretKeyRef === undefined) !== (v.configMapKeyRef === undefined), 'set exactly one of secretKeyRef or configMapKeyRef')
+      .meta({
+        'x-kubernetes-validations': [
+          { rule: 'has(self.secretKeyRef) != has(self.configMapKeyRef)', message: 'set exactly one of secretKeyRef or configMapKeyRef' },
+        ],
+      })
+      .optional(),
+  })
+  .refine((e) => !(e.value !== undefined && e.valueFrom !== undefined), 'set value or valueFrom, not both')
+  .meta({
+    description: 'An environment variable: a literal value, or a key of a Secret or ConfigMap.',
+    'x-kubernetes-validations': [{ rule: '!(has(self.value) && has(self.valueFrom))', message: 'set value or valueFrom, not both' }],
+  });
+export type EnvVar = z.infer<typeof EnvVar>;
+
+/** What a job author may add to every pod's metadata; the simclr.dev/ labels stay the operator's. */
+export const PodTemplate = z
+  .object({
+    metadata: z
+      .object({
+        labels: z.record(z.string(), z.string()).optional().describe('Labels added to every pod.'),
+        annotations: z.record(z.string(), z.string()).optional().describe('Annotations added to every pod.'),
+      })
+      .optional(),
+  })
+  .meta({
+    description:
+      'Labels and annotations for every pod. Scheduling is in spec.scheduling, env in spec.env; the command, args, ' +
+      'service account, restart policy and security context are the operator\'s.',
+  });
+
+export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 
 const SpecFieldsSchema = z.object({
   image: z.string().min(1).describe('Trainer image.'),
@@ -165,7 +266,8 @@ const SpecFieldsSchema = z.object({
   training: TrainingSpec.prefault({}),
   extraArgs: z.array(z.string()).optional().describe('Extra trainer arguments, appended after the generated ones.'),
   env: z
-    .array(z.object({ name: z.string().min(1), value: z.string().default('') }))
+    .array(EnvVar)
+    .max(MAX_ENV_VARS)
     .optional()
     .describe('Extra environment variables of the trainer container.'),
   data: DataSpec.optional(),
@@ -174,39 +276,67 @@ const SpecFieldsSchema = z.object({
   runPolicy: RunPolicy.prefault({}),
   masterPort: z.int().min(1).max(65535).default(29500).describe('Port of the rendezvous store on rank 0.'),
   progressPort: z.int().min(1).max(65535).default(29400).describe('Port of the progress endpoint on rank 0.'),
-  podTemplate: k8sObject(
-    'Escape hatch: a JSON merge patch ({metadata, spec}) applied to every generated pod; containers, ' +
-      'initContainers and volumes are merged by name.',
-  ).optional(),
+  podTemplate: PodTemplate.optional(),
 });
 type SpecFields = z.infer<typeof SpecFieldsSchema>;
 
-export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
-  {
-    rule: 'self.training.batchSize % self.replicas == 0',
-    message: 'training.batchSize must be divisible by replicas (each rank gets batchSize / replicas images)',
-    check: (s) => s.training.batchSize % s.replicas === 0,
-  },
-  {
-    rule: 'self.training.warmup <= self.training.epochs',
-    message: 'training.warmup (epochs) must not exceed training.epochs',
-    check: (s) => s.training.warmup <= s.training.epochs,
-  },
-  {
-    rule: 'self.training.gradientCacheChunk * self.replicas <= self.training.batchSize',
-    message: 'training.gradientCacheChunk must not exceed the per-rank batch (batchSize / replicas)',
-    check: (s) => s.training.gradientCacheChunk * s.replicas <= s.training.batchSize,
-  },
-  {
-    rule: "!(self.training.dataset in ['imagefolder', 'cifar10', 'cifar100']) || has(self.data)",
-    message: 'data is required for datasets imagefolder, cifar10 and cifar100',
-    check: (s) => !['imagefolder', 'cifar10', 'cifar100'].includes(s.training.dataset) || s.data !== undefined,
-  },
-  {
-    rule: "self.resources.gpu > 0 || self.training.executionProvider != 'cuda'",
-    message: 'training.executionProvider cuda needs resources.gpu of at least 1',
-    check: (s) => s.resources.gpu > 0 || s.training.executionProvider !== 'cuda',
-  },
+/** A rule on the spec, for the apiserver (CEL) and for the operator (`holds`, on the parsed spec). The message is
+ * static: a CEL messageExpression that prints the values is over the apiserver's cost budget for unbounded strings. */
+export interface SpecRule {
+  rule: string;
+  message: string;
+  /** Where the apiserver reports it, relative to spec. */
+  fieldPath: string;
+  holds: (spec: SpecFields) => boolean;
+}
+
+/** The trainer config keys a SimCLRJob spec sets, by the spec path that sets them. Rules on other keys (the rank) hold
+ * by construction: the operator sets them. */
+const SPEC_PATHS: Readonly<Record<string, string>> = {
+  numReplicas: 'replicas',
+  dataDir: 'data',
+  ...Object.fromEntries(Object.keys(TrainingSpec.shape).map((k) => [k, `training.${k}`])),
+};
+
+/** The trainer config a spec leads to, as far as the contract's rules read it. */
+export function ruleInput(spec: SpecFields): RuleInput {
+  return { ...spec.training, numReplicas: spec.replicas, dataDir: spec.data === undefined ? undefined : 'data' };
+}
+
+/** The lower bound of an integer spec field that rules read, if any. */
+function integerMinimum(path: string): number | undefined {
+  const field = path.startsWith('training.')
+    ? TrainingSpec.shape[path.slice('training.'.length) as keyof typeof TrainingSpec.shape]
+    : SpecFieldsSchema.shape[path as keyof typeof SpecFieldsSchema.shape];
+  const js = z.toJSONSchema(field as z.ZodType, { io: 'input' }) as { type?: string; minimum?: number };
+  return js.type === 'integer' ? js.minimum : undefined;
+}
+
+function specRuleFrom(r: ConfigRule): SpecRule | undefined {
+  if (r.holds.keys.some((k) => SPEC_PATHS[k] === undefined)) return undefined;
+  const fields = {
+    value: (k: string): string => `self.${SPEC_PATHS[k]!}`,
+    isSet: (k: string): string => `has(self.${SPEC_PATHS[k]!})`,
+  };
+  return {
+    rule: celRule(r, fields, (k) => integerMinimum(SPEC_PATHS[k]!)),
+    message: renderMessage(r.message, (k) => `spec.${SPEC_PATHS[k]!}`),
+    fieldPath: `.${SPEC_PATHS[r.key]!}`,
+    holds: (spec) => r.holds.eval(ruleInput(spec)),
+  };
+}
+
+const GPU_RULE: SpecRule = {
+  rule: "self.resources.gpu > 0 || self.training.executionProvider != 'cuda'",
+  message: 'spec.training.executionProvider cuda needs spec.resources.gpu of at least 1',
+  fieldPath: '.resources.gpu',
+  holds: (s) => s.resources.gpu > 0 || s.training.executionProvider !== 'cuda',
+};
+
+/** Cross-field rules on the spec: the trainer's own (from its contract) and the operator's (pods need GPUs). */
+export const CROSS_FIELD_RULES: readonly SpecRule[] = [
+  ...TRAIN_CONFIG_RULES.flatMap((r) => specRuleFrom(r) ?? []),
+  GPU_RULE,
 ];
 
 /** Rules on updates (CEL transition rules; only the apiserver sees the old object). The pods of a running gang were
@@ -220,10 +350,13 @@ export const TRANSITION_RULES: ReadonlyArray<{ rule: string; message: string }> 
 
 export const SimCLRJobSpec = SpecFieldsSchema.meta({
   description: 'A distributed SimCLR pre-training run: a gang of replicas ranks of the trainer.',
-  'x-kubernetes-validations': [...CROSS_FIELD_RULES.map(({ rule, message }) => ({ rule, message })), ...TRANSITION_RULES],
+  'x-kubernetes-validations': [
+    ...CROSS_FIELD_RULES.map(({ rule, message, fieldPath }) => ({ rule, message, fieldPath })),
+    ...TRANSITION_RULES,
+  ],
 }).superRefine((spec, ctx) => {
   for (const r of CROSS_FIELD_RULES) {
-    if (!r.check(spec)) ctx.addIssue({ code: 'custom', message: r.message, path: [] });
+    if (!r.holds(spec)) ctx.addIssue({ code: 'custom', message: r.message, path: r.fieldPath.slice(1).split('.') });
   }
 });
 export type SimCLRJobSpec = z.infer<typeof SimCLRJobSpec>;

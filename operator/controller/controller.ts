@@ -3,8 +3,10 @@
 // Watches run on every replica (the REST API reads the caches); workers run only while this replica leads.
 import type { KubeConfig, KubernetesObject, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { parseSimCLRJob, type SimCLRJob } from '../api/schema.js';
-import { applyPlan, type JobClient } from '../reconcile/apply.js';
+import type { z } from 'zod';
+import { ObjectMeta, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
+import { invalidSpecPlan } from '../reconcile/policy/invalid-spec.js';
+import { applyPlan, PodRefusedError, type ApplyResult, type JobClient } from '../reconcile/apply.js';
 import { jobKey, LABEL_JOB_NAME } from '../reconcile/names.js';
 import { reconcilePlan } from '../reconcile/plan.js';
 import { soonest } from '../reconcile/types.js';
@@ -55,8 +57,6 @@ export class Controller implements JobView {
   private services?: RunningInformer<V1Service>;
   private workers?: Promise<void>;
   private synced = false;
-  /** Jobs whose spec failed validation, by resourceVersion, so each bad version is reported once. */
-  private readonly invalid = new Map<string, string>();
 
   constructor(
     private readonly kc: KubeConfig,
@@ -150,7 +150,7 @@ export class Controller implements JobView {
       this.progress.forget(key);
       return undefined; // deleted: owned objects go with it (garbage collector)
     }
-    const job = this.parse(key, raw);
+    const job = await this.parse(key, raw);
     if (job === undefined) return undefined;
     const log = this.log.child({ job: name, namespace });
     const pods = this.podsOf(namespace, name);
@@ -161,7 +161,17 @@ export class Controller implements JobView {
       progress: this.progress.get(key),
       now: new Date(),
     });
-    const res = await applyPlan(job, plan, this.client, (err) => log.warn({ err }, 'event not recorded'));
+    let res: ApplyResult;
+    try {
+      res = await applyPlan(job, plan, this.client, (err) => log.warn({ err }, 'event not recorded'));
+    } catch (err) {
+      if (!(err instanceof PodRefusedError)) throw err;
+      // The spec asked for a pod this namespace will not run (Pod Security, an invalid affinity): fail it, once.
+      log.warn({ problem: err.message }, 'pod refused; job failed');
+      await applyPlan(job, invalidSpecPlan(job.status ?? {}, err.message, new Date()), this.client,
+        (e) => log.warn({ err: e }, 'event not recorded'));
+      return undefined;
+    }
     if ((plan.status.restartCount ?? 0) > (job.status?.restartCount ?? 0)) this.metrics?.gangRestarts.inc();
     this.metrics?.podsCreated.inc(res.created);
     if (res.created + res.deleted > 0 || res.statusWritten) {
@@ -186,19 +196,26 @@ export class Controller implements JobView {
     return phase === 'Running' ? this.opts.progressIntervalMs : undefined;
   }
 
-  private parse(key: string, raw: KubernetesObject): SimCLRJob | undefined {
-    try {
-      const job = parseSimCLRJob(raw);
-      this.invalid.delete(key);
-      return job;
-    } catch (err) {
-      // Not retried: a new version of the object re-queues it. Reported once per resourceVersion.
-      const rv = raw.metadata?.resourceVersion ?? '';
-      if (this.invalid.get(key) !== rv) {
-        this.invalid.set(key, rv);
-        this.log.warn({ job: raw.metadata?.name, namespace: raw.metadata?.namespace, err }, 'invalid SimCLRJob; skipped');
-      }
-      return undefined;
-    }
+  /** The job as the operator reads it, or undefined after recording why it cannot be read (InvalidSpec). */
+  private async parse(key: string, raw: KubernetesObject): Promise<SimCLRJob | undefined> {
+    const parsed = SimCLRJob.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    // Admitted by the apiserver, refused here (an object stored under an older CRD): fail it once, loudly.
+    const problem = `spec is not valid: ${firstIssue(parsed.error)}`;
+    const status = SimCLRJobStatus.safeParse((raw as { status?: unknown }).status ?? {});
+    const current = status.success ? status.data : {};
+    if (current.phase === 'Failed') return undefined;
+    // Only metadata (name, namespace, uid, resourceVersion) and status are read when writing status and events.
+    const job = { metadata: ObjectMeta.parse(raw.metadata), status: current } as unknown as SimCLRJob;
+    this.log.warn({ job: job.metadata.name, namespace: job.metadata.namespace, problem }, 'invalid SimCLRJob');
+    await applyPlan(job, invalidSpecPlan(current, problem, new Date()), this.client, (err) =>
+      this.log.warn({ err, job: key }, 'event not recorded'));
+    return undefined;
   }
+}
+
+/** One line for the first zod issue: `spec.training.widthMultiplier: Too small: expected number to be >=0.0625`. */
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  return `${issue.path.join('.')}: ${issue.message}`;
 }

@@ -34,6 +34,13 @@ export const isConflict = (err: unknown): boolean => {
   return s.code === 409 && s.reason !== 'AlreadyExists';
 };
 
+/** The apiserver refused an object for what it is (422 Invalid, or 403 from an admission policy such as Pod
+ * Security), not for who asked or when: the same request would be refused again. */
+export const isRefusedObject = (err: unknown): boolean => {
+  const s = statusOf(err);
+  return s.code === 422 || (s.code === 403 && /violates PodSecurity|denied request|admission webhook|ValidatingAdmissionPolicy/.test(s.message ?? ''));
+};
+
 /** The apiserver's message when there is one, else the error's own. */
 export function apiMessage(err: unknown): string {
   const s = statusOf(err);

@@ -8,9 +8,9 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import { GROUP, KIND, API_VERSION, PLURAL, VERSION, type SimCLRJob, type SimCLRJobStatus } from '../api/schema.js';
-import type { JobClient } from '../reconcile/apply.js';
+import { PodRefusedError, type JobClient } from '../reconcile/apply.js';
 import type { JobEvent } from '../reconcile/types.js';
-import { ignoreAlreadyExists, ignoreNotFound } from './kube-errors.js';
+import { apiMessage, ignoreAlreadyExists, ignoreNotFound, isRefusedObject } from './kube-errors.js';
 
 export const COMPONENT = 'simclr-operator';
 
@@ -23,8 +23,13 @@ export class KubeJobClient implements JobClient {
     this.custom = kc.makeApiClient(CustomObjectsApi);
   }
 
-  createPod(namespace: string, pod: V1Pod): Promise<boolean> {
-    return ignoreAlreadyExists(this.core.createNamespacedPod({ namespace, body: pod }));
+  async createPod(namespace: string, pod: V1Pod): Promise<boolean> {
+    try {
+      return await ignoreAlreadyExists(this.core.createNamespacedPod({ namespace, body: pod }));
+    } catch (err) {
+      if (!isRefusedObject(err)) throw err;
+      throw new PodRefusedError(`the apiserver refuses pod ${pod.metadata?.name}: ${apiMessage(err)}`, { cause: err });
+    }
   }
 
   deletePod(namespace: string, name: string): Promise<boolean> {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { initialProgress } from '../../trainer/contract/index.js';
-import { ProgressPoller, type FetchFn } from './progress.js';
+import { ProgressPoller, statusEpoch, type FetchFn } from './progress.js';
 
 const log = pino({ level: 'silent' });
 
@@ -21,7 +21,8 @@ test('a valid document becomes status progress and re-queues the job once', asyn
   const p = new ProgressPoller({ intervalMs: 1000, timeoutMs: 100 }, (k) => updated.push(k), log, server(doc, calls));
   await p.poll('ml/pre', 'http://10.0.0.1:29400/progress');
   await p.poll('ml/pre', 'http://10.0.0.1:29400/progress');
-  assert.deepEqual(p.get('ml/pre'), { epoch: 3, step: 30, totalSteps: 100, loss: 5.5, imagesPerSecond: 900, etaSeconds: 60,
+  // The document's epoch 3 (0-based) is status epoch 4 (1-based: the fourth epoch is in progress).
+  assert.deepEqual(p.get('ml/pre'), { epoch: 4, step: 30, totalSteps: 100, loss: 5.5, imagesPerSecond: 900, etaSeconds: 60,
     updateTime: doc.updatedAt });
   assert.deepEqual(updated, ['ml/pre']);
 });
@@ -33,8 +34,16 @@ test('evaluation results and the history go into status progress as they are', a
     phase: 'finished', step: 100, loss: 5.5, knnTop1: 0.5, top1: 0.625, top5: 0.875, evalSplit: 'test', history };
   const p = new ProgressPoller({ intervalMs: 1000, timeoutMs: 100 }, () => {}, log, server(doc, []));
   await p.poll('ml/pre', 'u');
-  assert.deepEqual(p.get('ml/pre'), { epoch: 0, step: 100, totalSteps: 100, loss: 5.5, knnTop1: 0.5, top1: 0.625, top5: 0.875,
+  assert.deepEqual(p.get('ml/pre'), { epoch: 10, step: 100, totalSteps: 100, loss: 5.5, knnTop1: 0.5, top1: 0.625, top5: 0.875,
     evalSplit: 'test', history, updateTime: doc.updatedAt });
+});
+
+test('status epochs: 0 before training, 1-based while training, all epochs once finished', () => {
+  const base = initialProgress({ uid: 'pre', worldSize: 1, epochs: 10, totalSteps: 100 });
+  assert.equal(statusEpoch({ ...base, phase: 'loading-data', epoch: 0 }), 0);
+  assert.equal(statusEpoch({ ...base, phase: 'training', epoch: 0 }), 1);
+  assert.equal(statusEpoch({ ...base, phase: 'evaluating', epoch: 9 }), 10);
+  assert.equal(statusEpoch({ ...base, phase: 'finished', epoch: 10 }), 10);
 });
 
 test('polls are rate-limited per job', async () => {

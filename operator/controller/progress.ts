@@ -20,8 +20,16 @@ export interface ProgressPollerOptions {
   timeoutMs: number;
 }
 
+/** The document counts epochs from 0 (epochs when finished); status shows the epoch in progress from 1, as
+ * `kubectl get scj` users read it ("epoch 3 of 10"), and 0 before training starts. */
+export function statusEpoch(doc: ProgressDocument): number {
+  if (doc.phase === 'starting' || doc.phase === 'loading-data') return 0;
+  if (doc.phase === 'finished') return doc.epochs;
+  return Math.min(doc.epoch + 1, doc.epochs);
+}
+
 export function toStatusProgress(doc: ProgressDocument): Progress {
-  const p: Progress = { epoch: doc.epoch, step: doc.step, totalSteps: doc.totalSteps, updateTime: doc.updatedAt };
+  const p: Progress = { epoch: statusEpoch(doc), step: doc.step, totalSteps: doc.totalSteps, updateTime: doc.updatedAt };
   if (doc.loss !== null) p.loss = doc.loss;
   if (doc.imagesPerSecond !== null) p.imagesPerSecond = doc.imagesPerSecond;
   if (doc.etaSeconds !== null) p.etaSeconds = doc.etaSeconds;

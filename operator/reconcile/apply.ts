@@ -7,9 +7,18 @@ import type { SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
 import type { JobEvent, Plan } from './types.js';
 import { desiredService } from './desired.js';
 
+/** A pod the apiserver refuses for what it is (invalid, or against the namespace's Pod Security level): the job's
+ * spec cannot run here, and retrying would not change that. */
+export class PodRefusedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PodRefusedError';
+  }
+}
+
 /** What the apply layer needs from the apiserver; controller/kube.ts implements it with @kubernetes/client-node. */
 export interface JobClient {
-  /** False when the pod already existed (AlreadyExists). */
+  /** False when the pod already existed (AlreadyExists). Throws PodRefusedError when the apiserver refuses the pod. */
   createPod(namespace: string, pod: V1Pod): Promise<boolean>;
   /** False when the pod was already gone (NotFound). */
   deletePod(namespace: string, name: string): Promise<boolean>;

@@ -2,6 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseArgs } from '../../trainer/contract/index.js';
 import { desiredPod, desiredPods, desiredService } from './desired.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../../test/agent/node-agent.js';
+import { TRAINER_UID } from './names.js';
 import { makeJob } from './testing.js';
 
 test('headless Service named after the job selects its pods and publishes not-ready addresses', () => {
@@ -29,7 +33,11 @@ test('N pods <job>-<rank> with labels, owner, stable hostname, rendezvous env', 
   assert.equal(p.spec?.subdomain, 'pre');
   assert.equal(p.spec?.restartPolicy, 'Never');
   const env = Object.fromEntries((p.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
-  assert.deepEqual(env, { RANK: '3', WORLD_SIZE: '4', MASTER_ADDR: 'pre-0.pre.ml.svc', MASTER_PORT: '29500' });
+  assert.deepEqual(env, { RANK: '3', WORLD_SIZE: '4', MASTER_ADDR: 'pre-0.pre.ml.svc', MASTER_PORT: '29500',
+    SIMCLR_TERMINATION_MESSAGE_PATH: '/dev/termination-log' });
+  // The trainer's reason reaches the pod status: it writes the file the env names, the kubelet reads that path.
+  assert.equal(p.spec?.containers[0]?.terminationMessagePath, '/dev/termination-log');
+  assert.equal(p.spec?.containers[0]?.terminationMessagePolicy, 'FallbackToLogsOnError');
 });
 
 test('trainer args round-trip through the trainer\'s own parser and agree with the env', () => {
@@ -63,8 +71,9 @@ test('resources: GPUs as nvidia.com/gpu, request = limit; /dev/shm is a memory e
 test('data and checkpoint volumes: PVC (data read-only) or any volume source', () => {
   const job = makeJob({ data: { claimName: 'imgs' }, checkpoint: { volume: { nfs: { server: 's', path: '/c' } } } });
   const p = desiredPod(job, 0, 0);
-  assert.deepEqual(p.spec?.volumes?.[1], { name: 'data', persistentVolumeClaim: { claimName: 'imgs', readOnly: true } });
-  assert.deepEqual(p.spec?.volumes?.[2], { name: 'checkpoints', nfs: { server: 's', path: '/c' } });
+  const byName = (n: string): unknown => p.spec?.volumes?.find((v) => v.name === n);
+  assert.deepEqual(byName('data'), { name: 'data', persistentVolumeClaim: { claimName: 'imgs', readOnly: true } });
+  assert.deepEqual(byName('checkpoints'), { name: 'checkpoints', nfs: { server: 's', path: '/c' } });
 });
 
 test('scheduling fields are copied to the pod spec', () => {
@@ -78,24 +87,54 @@ test('scheduling fields are copied to the pod spec', () => {
   assert.deepEqual(s.affinity, { nodeAffinity: {} });
 });
 
-test('podTemplate patch merges containers by name and cannot change name, labels or owner', () => {
-  const job = makeJob({ podTemplate: {
-    metadata: { name: 'evil', labels: { team: 'a', 'simclr.dev/rank': '9' }, annotations: { x: 'y' } },
-    spec: { containers: [{ name: 'trainer', env: [{ name: 'NCCL_DEBUG', value: 'INFO' }] },
-      { name: 'sidecar', image: 'busybox' }], serviceAccountName: 'trainer' } } });
+test('podTemplate adds labels and annotations only; the operator\'s labels win', () => {
+  const job = makeJob({ podTemplate: { metadata: { labels: { team: 'a', 'simclr.dev/rank': '9' }, annotations: { x: 'y' } } } });
   const p = desiredPod(job, 1, 0);
   assert.equal(p.metadata?.name, 'pre-1');
   assert.equal(p.metadata?.labels?.team, 'a');
   assert.equal(p.metadata?.labels?.['simclr.dev/rank'], '1');
-  assert.equal(p.metadata?.annotations?.x, 'y');
-  assert.equal(p.spec?.serviceAccountName, 'trainer');
-  assert.deepEqual(p.spec?.containers.map((c) => c.name), ['trainer', 'sidecar']);
-  const env = p.spec!.containers[0]!.env!.map((e) => e.name);
-  assert.deepEqual(env, ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'NCCL_DEBUG']);
-  assert.equal(p.spec!.containers[0]!.image, 'trainer:1');
+  assert.deepEqual(p.metadata?.annotations, { x: 'y' });
 });
 
-test('desired state is a pure function: same input, same output', () => {
-  const job = makeJob();
-  assert.deepEqual(desiredPods(job, 1), desiredPods(job, 1));
+test('what is not on the allow-list never reaches a pod: command, service account, host access, privilege', () => {
+  // Read as the operator reads a stored object: unknown fields are dropped (the apiserver prunes them too).
+  const job = makeJob({ podTemplate: { metadata: { labels: { a: 'b' } }, spec: { hostNetwork: true,
+    serviceAccountName: 'admin', containers: [{ name: 'trainer', command: ['sh'], securityContext: { privileged: true } }] } } });
+  const p = desiredPod(job, 0, 0);
+  assert.equal(p.spec?.hostNetwork, undefined);
+  assert.equal(p.spec?.serviceAccountName, undefined);
+  assert.equal(p.spec?.automountServiceAccountToken, false);
+  assert.deepEqual(p.spec?.containers.map((c) => [c.name, c.command]), [['trainer', undefined]]);
+  assert.equal(p.spec?.containers[0]?.securityContext?.privileged, undefined);
+});
+
+test('Pod Security restricted: non-root image user, fsGroup, no escalation, no capabilities, RuntimeDefault seccomp', () => {
+  const p = desiredPod(makeJob({ checkpoint: { claimName: 'ckpt' } }), 0, 0);
+  assert.deepEqual(p.spec?.securityContext, { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001,
+    fsGroupChangePolicy: 'OnRootMismatch', seccompProfile: { type: 'RuntimeDefault' } });
+  const c = p.spec!.containers[0]!;
+  assert.deepEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
+  // A read-only root: everything the trainer writes is on a mount.
+  const mounts = (c.volumeMounts ?? []).map((m) => m.mountPath).sort();
+  assert.deepEqual(mounts, ['/checkpoints', '/dev/shm', '/scratch', '/tmp']);
+  const cfg = parseArgs(c.args ?? [], Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? ''])));
+  assert.equal(cfg.logDir, '/scratch/runs');
+  assert.equal(cfg.modelDir, '/checkpoints');
+  const noVolume = parseArgs(desiredPod(makeJob(), 0, 0).spec!.containers[0]!.args ?? [], { RANK: '0', WORLD_SIZE: '2' });
+  assert.equal(noVolume.modelDir, '/scratch/models');
+});
+
+test('the image user the pods run as is the trainer Dockerfile\'s USER', () => {
+  const dockerfile = readFileSync(join(repoRoot(), 'trainer', 'Dockerfile'), 'utf8');
+  assert.match(dockerfile, new RegExp(`^USER ${TRAINER_UID}:${TRAINER_UID}$`, 'm'));
+});
+
+test('author env: literal values and Secret/ConfigMap keys, before the operator\'s own', () => {
+  const job = makeJob({ env: [{ name: 'NCCL_DEBUG', value: 'INFO' },
+    { name: 'WANDB_KEY', valueFrom: { secretKeyRef: { name: 'wandb', key: 'key' } } }] });
+  const env = desiredPod(job, 1, 0).spec!.containers[0]!.env!;
+  assert.deepEqual(env.map((e) => e.name),
+    ['NCCL_DEBUG', 'WANDB_KEY', 'RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SIMCLR_TERMINATION_MESSAGE_PATH']);
+  assert.deepEqual(env[1], { name: 'WANDB_KEY', valueFrom: { secretKeyRef: { name: 'wandb', key: 'key' } } });
 });

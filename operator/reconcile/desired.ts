@@ -1,8 +1,17 @@
 // Desired state as a pure function of the SimCLRJob: one headless Service and, for a restart generation, the pod
 // of each rank. No I/O, no clock: the apply layer compares these with what exists.
-import type { V1Container, V1EnvVar, V1Pod, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import type { SimCLRJob } from '../api/schema.js';
-import { mergePatch } from './merge-patch.js';
+import type {
+  V1Container,
+  V1EnvVar,
+  V1Pod,
+  V1PodSecurityContext,
+  V1Service,
+  V1TopologySpreadConstraint,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import { DEFAULT_TERMINATION_MESSAGE_PATH, TERMINATION_MESSAGE_ENV } from '../../trainer/contract/index.js';
+import type { EnvVar, SimCLRJob } from '../api/schema.js';
 import {
   LABEL_JOB_NAME,
   LABEL_MANAGED_BY,
@@ -14,8 +23,9 @@ import {
   podName,
   serviceName,
   TRAINER_CONTAINER,
+  TRAINER_UID,
 } from './names.js';
-import { CHECKPOINT_MOUNT, DATA_MOUNT, trainerArgs } from './trainer-args.js';
+import { CHECKPOINT_MOUNT, DATA_MOUNT, SCRATCH_MOUNT, TMP_MOUNT, trainerArgs } from './trainer-args.js';
 
 export const SHM_MOUNT = '/dev/shm';
 
@@ -47,14 +57,22 @@ export function desiredService(job: SimCLRJob): V1Service {
   };
 }
 
+/** The author's env first, then the operator's: the schema refuses the operator's names in spec.env, and were one to
+ * slip through, the last definition of a name is the one a container gets. */
 function rankEnv(job: SimCLRJob, rank: number): V1EnvVar[] {
   return [
+    ...(job.spec.env ?? []).map(authorEnv),
     { name: 'RANK', value: String(rank) },
     { name: 'WORLD_SIZE', value: String(job.spec.replicas) },
     { name: 'MASTER_ADDR', value: masterAddr(job) },
     { name: 'MASTER_PORT', value: String(job.spec.masterPort) },
-    ...(job.spec.env ?? []).map((e) => ({ name: e.name, value: e.value })),
+    { name: TERMINATION_MESSAGE_ENV, value: DEFAULT_TERMINATION_MESSAGE_PATH },
   ];
+}
+
+function authorEnv(e: EnvVar): V1EnvVar {
+  if (e.valueFrom === undefined) return { name: e.name, value: e.value ?? '' };
+  return { name: e.name, valueFrom: e.valueFrom };
 }
 
 function volumeSource(ref: { claimName?: string; volume?: Record<string, unknown> }, readOnly: boolean): object {
@@ -64,8 +82,17 @@ function volumeSource(ref: { claimName?: string; volume?: Record<string, unknown
 
 function volumes(job: SimCLRJob): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const { spec } = job;
-  const vols: V1Volume[] = [{ name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: String(spec.resources.shmSize) } }];
-  const mounts: V1VolumeMount[] = [{ name: 'dshm', mountPath: SHM_MOUNT }];
+  const vols: V1Volume[] = [
+    { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: String(spec.resources.shmSize) } },
+    // The root filesystem is read-only: the trainer's logs (and checkpoints without a volume) and temp files go here.
+    { name: 'scratch', emptyDir: {} },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: 'dshm', mountPath: SHM_MOUNT },
+    { name: 'scratch', mountPath: SCRATCH_MOUNT },
+    { name: 'tmp', mountPath: TMP_MOUNT },
+  ];
   if (spec.data !== undefined) {
     vols.push({ name: 'data', ...volumeSource(spec.data, true) });
     mounts.push({ name: 'data', mountPath: DATA_MOUNT, readOnly: true });
@@ -99,44 +126,70 @@ function trainerContainer(job: SimCLRJob, rank: number, mounts: V1VolumeMount[])
     ],
     resources: resources(job),
     volumeMounts: mounts,
+    // The trainer writes its one-line reason there; without it (a crash before main), the log's tail.
+    terminationMessagePath: DEFAULT_TERMINATION_MESSAGE_PATH,
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      runAsNonRoot: true,
+    },
   };
 }
+
+/** Pod Security `restricted`: the image's non-root user, its group owning mounted volumes (a fresh checkpoint claim
+ * is root-owned otherwise), the runtime's default seccomp profile. */
+const POD_SECURITY: V1PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: TRAINER_UID,
+  runAsGroup: TRAINER_UID,
+  fsGroup: TRAINER_UID,
+  fsGroupChangePolicy: 'OnRootMismatch',
+  seccompProfile: { type: 'RuntimeDefault' },
+};
 
 /** The pod of one rank in one restart generation. */
 export function desiredPod(job: SimCLRJob, rank: number, generation: number): V1Pod {
   const { volumes: vols, mounts } = volumes(job);
   const s = job.spec.scheduling ?? {};
-  const pod: V1Pod = {
+  const meta = job.spec.podTemplate?.metadata ?? {};
+  return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
       name: podName(job.metadata.name, rank),
       namespace: job.metadata.namespace,
+      // The operator's labels win: the Service, the watches and the restart logic select pods by them.
       labels: {
+        ...meta.labels,
         ...jobLabels(job),
         [LABEL_RANK]: String(rank),
         [LABEL_RESTART_GENERATION]: String(generation),
       },
+      ...(meta.annotations !== undefined && { annotations: meta.annotations }),
       ownerReferences: [ownerReference(job)],
     },
     spec: {
       restartPolicy: 'Never',
       hostname: podName(job.metadata.name, rank),
       subdomain: serviceName(job.metadata.name),
+      // Trainers never call the Kubernetes API: no token in the pod.
+      automountServiceAccountToken: false,
+      securityContext: POD_SECURITY,
       containers: [trainerContainer(job, rank, mounts)],
       volumes: vols,
       ...(s.nodeSelector !== undefined && { nodeSelector: s.nodeSelector }),
       ...(s.tolerations !== undefined && { tolerations: s.tolerations }),
       ...(s.affinity !== undefined && { affinity: s.affinity }),
+      // Opaque core/v1 objects in the CRD: the apiserver validates them when the pod is created.
+      ...(s.topologySpreadConstraints !== undefined &&
+        { topologySpreadConstraints: s.topologySpreadConstraints as unknown as V1TopologySpreadConstraint[] }),
       ...(s.priorityClassName !== undefined && { priorityClassName: s.priorityClassName }),
       ...(s.schedulerName !== undefined && { schedulerName: s.schedulerName }),
+      ...(s.runtimeClassName !== undefined && { runtimeClassName: s.runtimeClassName }),
     },
   };
-  const patched = job.spec.podTemplate === undefined ? pod : (mergePatch(pod, job.spec.podTemplate) as V1Pod);
-  // The escape hatch may add, never take away, what the gang depends on.
-  patched.metadata = { ...patched.metadata, name: pod.metadata!.name, namespace: pod.metadata!.namespace,
-    labels: { ...patched.metadata?.labels, ...pod.metadata!.labels }, ownerReferences: pod.metadata!.ownerReferences };
-  return patched;
 }
 
 /** All pods of a generation, rank order. */

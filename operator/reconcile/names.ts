@@ -9,6 +9,8 @@ export const LABEL_RESTART_GENERATION = 'simclr.dev/restart-generation';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'simclr-operator';
 export const TRAINER_CONTAINER = 'trainer';
+/** The trainer image's user and group (trainer/Dockerfile: USER 10001:10001); pods run as it. */
+export const TRAINER_UID = 10001;
 
 export const podName = (jobName: string, rank: number): string => `${jobName}-${rank}`;
 export const serviceName = (jobName: string): string => jobName;

@@ -65,3 +65,35 @@ test('progress from rank 0 is copied into status while running', () => {
   o.progress = { epoch: 3, step: 120, loss: 4.2 };
   assert.deepEqual(reconcilePlan(o).status.progress, { epoch: 3, step: 120, loss: 4.2 });
 });
+
+test('a spec the trainer refuses (extraArgs) fails the job at once: InvalidSpec, Warning, no pods', () => {
+  const job = makeJob({ extraArgs: ['--batch-sise=64'] });
+  const plan = reconcilePlan(observe(job, [], at(0), false));
+  assert.equal(plan.status.phase, 'Failed');
+  assert.deepEqual(plan.createPods, []);
+  const failed = plan.status.conditions?.find((c) => c.type === 'Failed');
+  assert.equal(failed?.reason, 'InvalidSpec');
+  assert.match(failed?.message ?? '', /unknown flag --batch-sise: did you mean --batch-size\?/);
+  assert.deepEqual(plan.events.map((e) => [e.type, e.reason]), [['Warning', 'InvalidSpec']]);
+  // Finished: the next pass only cleans up, and says nothing again.
+  const next = reconcilePlan(observe(makeJob({ extraArgs: ['--batch-sise=64'] }, plan.status), [], at(1), false));
+  assert.deepEqual(next.events, []);
+  assert.equal(next.status.phase, 'Failed');
+});
+
+test('a suspended job whose spec is refused says Failed, not Suspended', () => {
+  const job = makeJob({ extraArgs: ['--data-dir=/elsewhere'], runPolicy: { suspend: true } });
+  const plan = reconcilePlan(observe(job, [], at(0), false));
+  assert.equal(plan.status.phase, 'Failed');
+  assert.match(plan.status.conditions?.find((c) => c.type === 'Failed')?.message ?? '',
+    /rank 0 would run with --data-dir=\/elsewhere instead of undefined: spec.env and spec.extraArgs may not set/);
+});
+
+test('ranks finishing before rank 0 leave the job Running, not a Pending flash', () => {
+  const job = makeJob({}, { phase: 'Running', restartCount: 0 });
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), podIn(job, 1, 'Succeeded')]));
+  assert.equal(plan.status.phase, 'Running');
+  // Still starting up (a rank Pending) is Pending.
+  const starting = reconcilePlan(observe(makeJob(), [podIn(job, 0, 'Running'), podIn(job, 1, 'Pending')]));
+  assert.equal(starting.status.phase, 'Pending');
+});

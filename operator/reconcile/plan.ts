@@ -1,5 +1,5 @@
 // One reconcile as a pure function: Observed (job, its pods, its Service, progress, clock) -> Plan.
-// Order of precedence: finished (cleanPodPolicy, TTL) > suspend > deadline > success > failure > run the gang.
+// Order of precedence: finished (cleanPodPolicy, TTL) > invalid spec > suspend > deadline > success > failure > run the gang.
 // Decisions that change the phase or the restart generation are written to status first and acted on by the next
 // reconcile, which the status write itself triggers; so a crash between deciding and acting loses nothing.
 import type { V1Pod } from '@kubernetes/client-node';
@@ -9,11 +9,13 @@ import { podName } from './names.js';
 import { cleanService, podsToClean } from './policy/clean-pods.js';
 import { deadlinePolicy, deadlineRemainingMs } from './policy/deadline.js';
 import { backoffRemainingMs, failurePolicy } from './policy/failure.js';
+import { invalidSpecPlan } from './policy/invalid-spec.js';
 import { successPolicy } from './policy/success.js';
 import { resumed, suspendPolicy } from './policy/suspend.js';
 import { ttlPolicy } from './policy/ttl.js';
 import { conditionTrue, countReplicas, currentGeneration, gangPods, isTerminating, setCondition } from './status.js';
 import { emptyPlan, soonest, type Observed, type Plan } from './types.js';
+import { specProblem } from './validate.js';
 
 export const isFinished = (s: SimCLRJobStatus | undefined): boolean =>
   s?.phase === 'Succeeded' || s?.phase === 'Failed';
@@ -23,6 +25,8 @@ export function reconcilePlan(o: Observed): Plan {
   if (job.metadata.deletionTimestamp != null) return emptyPlan(job.status ?? {});
   let status: SimCLRJobStatus = { ...job.status, observedGeneration: job.metadata.generation };
   if (isFinished(status)) return finished(o, status);
+  const problem = specProblem(job);
+  if (problem !== undefined) return invalidSpecPlan(status, problem, o.now);
   const gen = currentGeneration(status);
   const gang = gangPods(o.pods, gen, job.spec.replicas, job.metadata.uid);
   status = { ...status, restartCount: gen, replicas: countReplicas(gang) };
@@ -103,6 +107,8 @@ function runStatus(o: Observed, status: SimCLRJobStatus, allCreated: boolean): S
     if (conditionTrue(s, 'Restarting')) {
       s = setCondition(s, { type: 'Restarting', status: 'False', reason: 'GangRunning', message }, now);
     }
+  } else if (s.phase === 'Running' && (s.replicas?.running ?? 0) + (s.replicas?.succeeded ?? 0) === replicas) {
+    // Ranks finishing before rank 0 (the normal end of a run): still Running until rank 0 succeeds, no Pending flash.
   } else if (s.phase !== 'Restarting') {
     s.phase = 'Pending';
   }

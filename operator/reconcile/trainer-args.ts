@@ -6,6 +6,9 @@ import { masterAddr } from './names.js';
 
 export const DATA_MOUNT = '/data';
 export const CHECKPOINT_MOUNT = '/checkpoints';
+/** Writable scratch on a read-only root filesystem (emptyDirs). */
+export const SCRATCH_MOUNT = '/scratch';
+export const TMP_MOUNT = '/tmp';
 
 export function trainerConfig(job: SimCLRJob, rank: number): TrainConfigInput {
   const { spec } = job;
@@ -18,6 +21,8 @@ export function trainerConfig(job: SimCLRJob, rank: number): TrainConfigInput {
     uid: job.metadata.name,
     resume: true,
     progressPort: spec.progressPort,
+    logDir: `${SCRATCH_MOUNT}/runs`,
+    modelDir: `${SCRATCH_MOUNT}/models`,
   };
   if (spec.data !== undefined) {
     config.dataDir = spec.data.path === '' ? DATA_MOUNT : `${DATA_MOUNT}/${spec.data.path.replace(/^\/+/, '')}`;

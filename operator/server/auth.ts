@@ -41,7 +41,9 @@ export class KubeAuthenticator implements Authenticator {
   private readonly tokens: TtlCache<UserInfo | undefined>;
   private readonly decisions: TtlCache<boolean>;
 
-  constructor(kc: KubeConfig, cacheMs = 10_000) {
+  /** `audience`: accept only tokens minted for it (`kubectl create token <sa> --audience <it>`), so a token meant for
+   * the apiserver or another service cannot be replayed here; undefined accepts the apiserver's own audience. */
+  constructor(kc: KubeConfig, private readonly audience?: string, cacheMs = 10_000) {
     this.authn = kc.makeApiClient(AuthenticationV1Api);
     this.authz = kc.makeApiClient(AuthorizationV1Api);
     this.tokens = new TtlCache(cacheMs);
@@ -51,10 +53,13 @@ export class KubeAuthenticator implements Authenticator {
   authenticate(token: string): Promise<UserInfo | undefined> {
     return this.tokens.get(token, async () => {
       const review = await this.authn.createTokenReview({
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview',
+          spec: { token, ...(this.audience !== undefined && { audiences: [this.audience] }) } },
       });
       const s = review.status;
       if (s?.authenticated !== true || s.user?.username === undefined) return undefined;
+      // The apiserver answers with the audiences the token is valid for; it must include ours.
+      if (this.audience !== undefined && !(s.audiences ?? []).includes(this.audience)) return undefined;
       return { username: s.user.username, uid: s.user.uid, groups: s.user.groups ?? [] };
     });
   }

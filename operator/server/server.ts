@@ -10,6 +10,7 @@ import type { Access, Authenticator } from './auth.js';
 import { ApiError, errorSchema } from './errors.js';
 import { registerDashboard } from './dashboard.js';
 import type { EventLister } from './events.js';
+import type { TlsMaterial } from './tls.js';
 import { podState, specSummary, summarize } from './views.js';
 
 export interface ServerDeps {
@@ -21,6 +22,8 @@ export interface ServerDeps {
   logger?: Logger;
   /** How often the SSE stream looks at the cache. */
   streamIntervalMs?: number;
+  /** Serve HTTPS with this certificate and key (server/tls.ts); undefined = plain HTTP. */
+  https?: TlsMaterial;
   /** Where the built dashboard is (default dist/dashboard). */
   dashboardDir?: string;
 }
@@ -85,7 +88,8 @@ async function check(auth: Authenticator | undefined, req: FastifyRequest, acces
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // Request logs (every probe) only at warn and above; errors still carry the request.
   const logger = deps.logger?.child({ component: 'http' }, { level: 'warn' });
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger | undefined }) as unknown as FastifyInstance;
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger | undefined,
+    ...(deps.https !== undefined && { https: deps.https }) }) as unknown as FastifyInstance;
   const { view, auth } = deps;
 
   app.setNotFoundHandler((req, reply) => {

@@ -2,6 +2,7 @@
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { SimCLRJob, type Progress } from '../api/schema.js';
 import { generationOf, rankOf } from '../reconcile/names.js';
+import { specProblem } from '../reconcile/validate.js';
 
 export interface JobSummary {
   namespace: string;
@@ -50,7 +51,8 @@ export function summarize(raw: KubernetesObject): JobSummary {
     restartCount: status?.restartCount ?? 0,
     readyReplicas: status?.replicas?.running ?? 0,
     createdAt: iso(raw.metadata?.creationTimestamp),
-    valid: parsed.success,
+    // Valid means the trainer would run it, not only that it has the right shape.
+    valid: parsed.success && specProblem(parsed.data) === undefined,
   };
   if (parsed.success) out.epochs = parsed.data.spec.training.epochs;
   const p = status?.progress;

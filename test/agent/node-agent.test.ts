@@ -49,6 +49,28 @@ test('a container that exits 3 makes the pod Failed with exit code 3; args and e
   assert.equal(log.trim(), 'rank=1 master=127.0.0.1');
 });
 
+test('termination messages as a kubelet reports them: the file at terminationMessagePath, else the log tail', async () => {
+  // The default path and a path of the pod's own, each written by the process through the path it was given.
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('says-why', { command: ['sh', '-c'],
+    args: ['printf "no images in /data" > "$WHY"; exit 2'], env: [{ name: 'WHY', value: '/dev/termination-log' }] }) });
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('says-why-here', { command: ['sh', '-c'],
+    args: ['printf "custom path" > "$WHY"; exit 1'], env: [{ name: 'WHY', value: '/var/run/why' }],
+    terminationMessagePath: '/var/run/why' }) });
+  // Nothing written: with FallbackToLogsOnError the log's tail; with the default policy (File), no message.
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('logs-why', { command: ['sh', '-c'],
+    args: ['echo first; echo "last words" >&2; exit 4'], terminationMessagePolicy: 'FallbackToLogsOnError' }) });
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('silent', { command: ['sh', '-c'], args: ['echo quiet; exit 5'] }) });
+  const terminated = async (name: string): Promise<any> => eventually(`${name} Failed`, async () => {
+    const s = await podStatus(name);
+    return s?.phase === 'Failed' ? s.containerStatuses[0].state.terminated : undefined;
+  }, 60_000, 200);
+  const why = await terminated('says-why');
+  assert.deepEqual([why.exitCode, why.message], [2, 'no images in /data']);
+  assert.equal((await terminated('says-why-here')).message, 'custom path');
+  assert.equal((await terminated('logs-why')).message, 'first\nlast words\n');
+  assert.equal((await terminated('silent')).message, undefined);
+});
+
 test('deleting a running pod kills its process and completes the deletion', async () => {
   await cp.kubectl(['apply', '-f', '-'], { input: pod('sleeps', { command: ['sleep', '300'] }) });
   await eventually('Running', async () => ((await podStatus('sleeps'))?.phase === 'Running' ? true : undefined), 60_000, 200);

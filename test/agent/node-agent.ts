@@ -1,19 +1,20 @@
 // TEST INFRASTRUCTURE, not a product component: "kubelet-lite" for the local control plane. It registers one Node,
 // runs every pod bound to it (spec.nodeName) as local processes (see pod-plan.ts for how a container maps to a
-// process), reports phase, container states, exit codes and podIP through the pod status subresource as a kubelet
-// would, kills a pod's processes when the pod is deleted and then confirms the deletion, keeps the Node's Ready
-// heartbeat, and provisions a host folder (a PersistentVolume pre-bound to the claim) for each Pending claim so
-// the scheduler can place pods that use PVCs. No containers, no isolation, no resource limits: every pod shares
-// this machine's network (podIP 127.0.0.1) and filesystem.
+// process), reports phase, container states, exit codes, termination messages (terminationMessagePath, reached by
+// the process through an env value or arg equal to that path; FallbackToLogsOnError) and podIP through the pod
+// status subresource as a kubelet would, kills a pod's processes when the pod is deleted and then confirms the
+// deletion, keeps the Node's Ready heartbeat, and provisions a host folder (a PersistentVolume pre-bound to the
+// claim) for each Pending claim so the scheduler can place pods that use PVCs. No containers, no isolation, no
+// resource limits: every pod shares this machine's network (podIP 127.0.0.1) and filesystem.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { KubeClient } from './kube-client.js';
-import { planPod, UnsupportedPod, type LocalImage, type PodPlan } from './pod-plan.js';
+import { planPod, UnsupportedPod, type LocalImage, type PodPlan, type ProcessPlan } from './pod-plan.js';
 
 export const DEFAULT_NODE_NAME = 'simclr-test-node';
 const HEARTBEAT_MS = 10_000;
@@ -228,6 +229,8 @@ export class NodeAgent {
     for (const p of plan.processes) {
       mkdirSync(p.cwd, { recursive: true });
       mkdirSync(p.env.HOME!, { recursive: true });
+      mkdirSync(dirname(p.terminationMessageFile), { recursive: true });
+      writeFileSync(p.terminationMessageFile, ''); // a kubelet creates it empty, writable by the container
       const c: ContainerRun = { name: p.container, logPath: join(plan.podDir, `${p.container}.log`), startedAt: now };
       run.containers.push(c);
       const fd = openSync(c.logPath, 'a');
@@ -248,7 +251,9 @@ export class NodeAgent {
 
   private onExit(run: PodRun, c: ContainerRun, exitCode: number, signal?: string, message?: string): void {
     if (c.exit) return;
-    c.exit = { exitCode, signal, finishedAt: new Date().toISOString(), message };
+    const p = run.plan?.processes.find((x) => x.container === c.name);
+    const reported = message ?? (p === undefined ? undefined : terminationMessage(p, c.logPath, exitCode));
+    c.exit = { exitCode, signal, finishedAt: new Date().toISOString(), message: reported };
     this.log(`pod ${run.namespace}/${run.name}: container ${c.name} exited with ${exitCode}${signal ? ` (${signal})` : ''}`);
     if (run.containers.every((x) => x.exit)) {
       const failed = run.containers.some((x) => x.exit!.exitCode !== 0);
@@ -365,3 +370,29 @@ export class NodeAgent {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Kubelet limits: the file's first 4096 bytes; with FallbackToLogsOnError and an empty file, a failed container's
+ * last 80 log lines, at most 2048 bytes. */
+const MAX_MESSAGE_BYTES = 4096;
+const FALLBACK_LOG_LINES = 80;
+const FALLBACK_LOG_BYTES = 2048;
+
+/** The container's termination message as a kubelet reports it, or undefined when there is none. */
+function terminationMessage(p: ProcessPlan, logPath: string, exitCode: number): string | undefined {
+  let message = '';
+  try {
+    message = readFileSync(p.terminationMessageFile).subarray(0, MAX_MESSAGE_BYTES).toString('utf8');
+  } catch {
+    /* no file: no message */
+  }
+  if (message === '' && exitCode !== 0 && p.terminationMessagePolicy === 'FallbackToLogsOnError') {
+    try {
+      const lines = readFileSync(logPath, 'utf8').split('\n');
+      const tail = lines.slice(-FALLBACK_LOG_LINES - 1).join('\n');
+      message = Buffer.from(tail).subarray(-FALLBACK_LOG_BYTES).toString('utf8');
+    } catch {
+      /* no log */
+    }
+  }
+  return message === '' ? undefined : message;
+}

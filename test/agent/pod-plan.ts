@@ -19,6 +19,9 @@ export interface ProcessPlan {
   args: string[];
   env: Record<string, string>;
   cwd: string;
+  /** Host file standing for the container's terminationMessagePath (a kubelet mounts one file there). */
+  terminationMessageFile: string;
+  terminationMessagePolicy: 'File' | 'FallbackToLogsOnError';
 }
 
 export interface PodPlan {
@@ -46,6 +49,9 @@ export function imageName(image: string): string {
   const last = noDigest.split('/').pop()!;
   return last.split(':')[0]!;
 }
+
+/** Where a kubelet puts a container's termination message unless the pod says otherwise. */
+export const DEFAULT_TERMINATION_MESSAGE_PATH = '/dev/termination-log';
 
 const safe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '_');
 
@@ -95,6 +101,9 @@ function containerPlan(c: V1Container, pod: V1Pod, podDir: string, volumeDirs: R
     if (hostDir === undefined) throw new UnsupportedPod(`container ${c.name}: volumeMount ${m.name} names no volume`);
     return { mountPath: m.mountPath, hostDir: m.subPath ? join(hostDir, m.subPath) : hostDir };
   });
+  // The termination message file, mounted like a volume so the path in env or args reaches the process as its file.
+  const terminationMessageFile = join(podDir, 'termination-message', safe(c.name));
+  mounts.push({ mountPath: c.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH, hostDir: terminationMessageFile });
   // Docker semantics: command replaces the ENTRYPOINT, args replace CMD.
   const argv = [...(c.command ?? image!.entrypoint), ...(c.args ?? [])].map((a) => rewriteValue(a, mounts));
   const env: Record<string, string> = {
@@ -113,7 +122,9 @@ function containerPlan(c: V1Container, pod: V1Pod, podDir: string, volumeDirs: R
   const workDir = join(podDir, 'work', c.name);
   const cwd = c.workingDir !== undefined && rewriteValue(c.workingDir, mounts) !== c.workingDir
     ? rewriteValue(c.workingDir, mounts) : workDir;
-  return { container: c.name, command: argv[0]!, args: argv.slice(1), env, cwd };
+  const terminationMessagePolicy = c.terminationMessagePolicy === 'FallbackToLogsOnError' ? 'FallbackToLogsOnError' : 'File';
+  return { container: c.name, command: argv[0]!, args: argv.slice(1), env, cwd, terminationMessageFile,
+    terminationMessagePolicy };
 }
 
 /** Plans every container of a pod, or throws UnsupportedPod naming the field the agent cannot honour. */

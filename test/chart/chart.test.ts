@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,7 @@ import { loadConfig } from '../../operator/config.js';
 import * as informers from '../../operator/controller/informers.js';
 import { desiredPods } from '../../operator/reconcile/desired.js';
 import { ownerReference } from '../../operator/reconcile/names.js';
+import { eventually } from '../controlplane/eventually.js';
 import { defaultBinDir, requireBinaries, startControlPlane, type ControlPlane } from '../controlplane/harness.js';
 
 /** The repository root (this file runs from test/chart or, compiled, from dist/test/chart). */
@@ -218,6 +220,33 @@ describe('chart without a cluster', () => {
     assert.equal(cfg2.auth, 'none');
   });
 
+  test('TLS by default: a self-signed Secret for the service\'s names, mounted, passed as flags, probed over HTTPS', async () => {
+    const objs = await template();
+    const secret = one(objs, 'Secret', `${FULLNAME}-tls`);
+    assert.equal(secret.type, 'kubernetes.io/tls');
+    const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
+    assert.ok(cert.checkHost(`${FULLNAME}.simclr-system.svc`), cert.subjectAltName);
+    const c = one(objs, 'Deployment').spec.template.spec.containers[0];
+    assert.ok(c.args.includes('--tls-cert-file=/etc/simclr-operator/tls/tls.crt'));
+    assert.ok(c.args.includes('--tls-key-file=/etc/simclr-operator/tls/tls.key'));
+    assert.equal(c.livenessProbe.httpGet.scheme, 'HTTPS');
+    assert.equal(c.readinessProbe.httpGet.scheme, 'HTTPS');
+    assert.ok(c.volumeMounts.some((m: { name: string; mountPath: string }) => m.name === 'tls'));
+    // cert-manager when an issuer is given; an existing Secret when named; plain HTTP only when asked for.
+    const cm = await template('--set', 'tls.certManager.issuerRef.name=ca', '--set', 'tls.certManager.issuerRef.kind=ClusterIssuer');
+    assert.equal(one(cm, 'Certificate').spec.secretName, `${FULLNAME}-tls`);
+    assert.equal(cm.filter((o) => o.kind === 'Secret').length, 0);
+    const own = await template('--set', 'tls.secretName=mine');
+    assert.equal(own.filter((o) => o.kind === 'Secret' || o.kind === 'Certificate').length, 0);
+    const mounted = one(own, 'Deployment').spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls');
+    assert.equal(mounted.secret.secretName, 'mine');
+    const audience = one(await template('--set', 'operator.tokenAudience=simclr-operator'), 'Deployment');
+    assert.ok(audience.spec.template.spec.containers[0].args.includes('--token-audience=simclr-operator'));
+    const plain = one(await template('--set', 'tls.enabled=false'), 'Deployment').spec.template.spec.containers[0];
+    assert.ok(!plain.args.some((a: string) => a.startsWith('--tls')));
+    assert.equal(plain.livenessProbe.httpGet.scheme, 'HTTP');
+  });
+
   test('the ServiceMonitor is off by default and scrapes /metrics on the http port when on', async () => {
     assert.equal((await template()).filter((o) => o.kind === 'ServiceMonitor').length, 0);
     const sm = one(await template('--set', 'serviceMonitor.enabled=true'), 'ServiceMonitor');
@@ -243,6 +272,23 @@ describe('chart without a cluster', () => {
 
     const noAuth = expand(one(await template('--set', 'operator.auth=none'), 'ClusterRole', FULLNAME).rules);
     assert.ok(![...noAuth].some((p) => /tokenreviews|subjectaccessreviews/.test(p)), 'auth=none: no review rights');
+  });
+
+  test('watching one namespace: the job rights are a Role there; only the REST auth reviews are cluster-wide', async () => {
+    const objs = await template('--set', 'operator.watchNamespace=ml');
+    const needed = operatorPermissions();
+    const leases = [...needed].filter((p) => p.startsWith('coordination.k8s.io|leases|'));
+    const reviews = [...needed].filter((p) => /tokenreviews|subjectaccessreviews/.test(p));
+    const jobRole = objs.filter((o) => o.kind === 'Role' && o.metadata.namespace === 'ml');
+    assert.equal(jobRole.length, 1, 'one Role in the watched namespace');
+    assert.deepEqual([...expand(jobRole[0]!.rules)].sort(),
+      [...needed].filter((p) => !leases.includes(p) && !reviews.includes(p)).sort(), 'the Role holds the job rights');
+    const binding = objs.find((o) => o.kind === 'RoleBinding' && o.metadata.namespace === 'ml');
+    assert.equal(binding?.roleRef.kind, 'Role');
+    assert.equal(binding?.subjects[0].namespace, 'simclr-system');
+    assert.deepEqual([...expand(one(objs, 'ClusterRole', FULLNAME).rules)].sort(), reviews.sort());
+    const none = await template('--set', 'operator.watchNamespace=ml', '--set', 'operator.auth=none');
+    assert.equal(none.filter((o) => o.kind === 'ClusterRoleBinding').length, 0, 'auth=none: nothing cluster-wide');
   });
 
   test('the trainer image runs `train` with the args of the pods the operator builds', () => {
@@ -335,7 +381,7 @@ describe('chart against a real kube-apiserver', () => {
     const { stdout: manifest } = await helm(['get', 'manifest', RELEASE, '--namespace', ns], cp.env);
     const objs = docs(manifest);
     assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
-      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Secret', 'Service', 'ServiceAccount']);
     for (const o of objs) {
       const scoped = o.metadata.namespace !== undefined;
       const { stdout } = await kubectl(['get', `${o.kind}.${o.apiVersion.split('/').length === 2 ? o.apiVersion.split('/')[0] : ''}`
@@ -367,6 +413,59 @@ describe('chart against a real kube-apiserver', () => {
     assert.equal(await can('patch', `${PLURAL}.${GROUP}`), false, 'no spec writes');
     assert.equal(await can('update', 'leases.coordination.k8s.io', 'default'), false, 'leases only in its namespace');
   });
+
+  test('watching one namespace, the operator runs on its own service account\'s token and the chart\'s Role alone',
+    async () => {
+      // A second release beside the cluster-wide one above, for one namespace; the CRD is applied on its own.
+      const ns = 'simclr-ml-system';
+      await kubectl(['apply', '--server-side', '-f', join(ROOT, 'crds', 'simclr.dev_simclrjobs.yaml')]);
+      await kubectl(['wait', '--for=condition=Established', `crd/${PLURAL}.${GROUP}`, '--timeout=60s']);
+      const release = 'scoped';
+      const fullname = `${release}-simclr-operator`;
+      await kubectl(['create', 'namespace', 'ml']);
+      await helm(['install', release, CHART, '--namespace', ns, '--create-namespace', '--skip-crds',
+        '--set', 'operator.watchNamespace=ml', '--set', 'operator.auth=none'], cp.env);
+      const tr = await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${fullname}/token`,
+        { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } });
+      assert.equal(tr.status, 201, JSON.stringify(tr.body));
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'test', server: cp.server, caData: Buffer.from(cp.caPem).toString('base64') }],
+        users: [{ name: 'operator', token: tr.body.status.token as string }],
+        contexts: [{ name: 'operator', cluster: 'test', user: 'operator' }],
+        currentContext: 'operator',
+      });
+      const config = loadConfig(['--namespace=ml', `--lease-namespace=${ns}`, `--lease-name=${fullname}`, '--auth=none',
+        '--listen=127.0.0.1:0', '--lease-duration-seconds=3', '--renew-deadline-seconds=2', '--retry-period-seconds=0.3',
+        '--log-level=fatal'], {});
+      const { startOperator } = await import('../../operator/operator.js');
+      const { pino } = await import('pino');
+      const op = await startOperator(config, pino({ level: 'silent' }), kc);
+      try {
+        await kubectl(['apply', '-n', 'ml', '-f', '-'], JSON.stringify({ apiVersion: `${GROUP}/v1alpha1`, kind: 'SimCLRJob',
+          metadata: { name: 'scoped' }, spec: { image: 'simclr-trainer:0.1.0', replicas: 2, training: { batchSize: 64 } } }));
+        // Every call of a reconcile (list/watch, Service and pod creation, status, events) under the chart's Role.
+        const status = await eventually('pods created and status written with the Role\'s rights', async () => {
+          const pods = JSON.parse((await kubectl(['get', 'pods', '-n', 'ml', '-o', 'json'])).stdout).items as Obj[];
+          const job = JSON.parse((await kubectl(['get', 'scj', 'scoped', '-n', 'ml', '-o', 'json'])).stdout);
+          return pods.length === 2 && job.status?.conditions?.some((c: { type: string }) => c.type === 'Created')
+            ? job.status : undefined;
+        }, 60_000, 300);
+        assert.equal(status.restartCount, 0);
+        const events = JSON.parse((await kubectl(['get', 'events', '-n', 'ml', '-o', 'json'])).stdout).items as Obj[];
+        assert.ok(events.some((e) => e.reason === 'PodsCreated'), 'events written');
+      } finally {
+        await op.stop();
+      }
+      // `kubectl auth can-i` prints yes or no (and exits 1 on no).
+      const canI = (namespace: string): Promise<string> => new Promise((resolve) => {
+        execFile(join(cp.binDir, 'kubectl'), ['auth', 'can-i', 'create', 'pods', '-n', namespace,
+          '--as', `system:serviceaccount:${ns}:${fullname}`], { env: cp.env, timeout: 30_000 },
+        (_err, stdout) => resolve(stdout.trim()));
+      });
+      assert.equal(await canI('ml'), 'yes');
+      assert.equal(await canI('default'), 'no', 'no rights outside the watched namespace');
+    });
 
   test('examples/simclrjob.yaml is accepted by the apiserver and the operator can build its pods', async () => {
     await kubectl(['create', 'namespace', 'examples']);

@@ -7,7 +7,7 @@ async function main(): Promise<void> {
   process.stdout.write('starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the test node agent ' +
     'and the operator (about a minute on 2 cores)...\n');
   const c = await startLocalCluster({ keep: process.env.SIMCLR_CP_KEEP === '1',
-    log: (line) => process.stdout.write(`${stamp()} node-agent: ${line}\n`) });
+    log: (line) => process.stdout.write(`${stamp()} ${line}\n`) });
   process.stdout.write(`
 Local cluster up (test infrastructure: pods run as local processes on node ${c.agent.nodeName}).
 
@@ -19,6 +19,7 @@ Local cluster up (test infrastructure: pods run as local processes on node ${c.a
   ${c.operatorUrl}/                      # the dashboard: open it in a browser
 
 Logs: ${join(c.cp.dir, 'logs')} (operator: ${c.operatorLog}); pods' output: ${join(c.agent.root, 'pods')}/<ns>/<pod>-<uid>/<container>.log
+An operator that exits is started again, as a Deployment would (see ${c.operatorLog}).
 Ctrl-C stops everything${process.env.SIMCLR_CP_KEEP === '1' ? ' (files kept: SIMCLR_CP_KEEP=1)' : ' and deletes these files (SIMCLR_CP_KEEP=1 keeps them)'}.
 `);
   let stopping = false;
@@ -32,11 +33,6 @@ Ctrl-C stops everything${process.env.SIMCLR_CP_KEEP === '1' ? ' (files kept: SIM
   // Ours run first: the harness's own handlers would kill the components without the operator and pods.
   process.prependListener('SIGINT', () => void shutdown());
   process.prependListener('SIGTERM', () => void shutdown());
-  c.operator.once('exit', (code) => {
-    if (stopping) return;
-    process.stderr.write(`the operator exited with ${code}; see ${c.operatorLog}\n`);
-    void shutdown(1);
-  });
   setInterval(() => undefined, 1 << 30); // stay in the foreground until a signal
 }
 

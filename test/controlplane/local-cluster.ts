@@ -17,7 +17,7 @@ export interface LocalClusterOptions {
   progressIntervalSeconds?: number;
   /** Keep the control plane's folder (logs, pod folders, volumes) after stop(). */
   keep?: boolean;
-  /** One line per notable event of the node agent. */
+  /** One line per notable event of the node agent, and per operator restart. */
   log?: (line: string) => void;
 }
 
@@ -27,7 +27,10 @@ export interface LocalCluster {
   /** http://127.0.0.1:PORT: the operator's REST API, probes and metrics. */
   operatorUrl: string;
   operatorLog: string;
-  operator: ChildProcess;
+  /** The operator process now running (a new one after each restart). */
+  readonly operator: ChildProcess;
+  /** Times the operator exited on its own and was started again. */
+  readonly operatorRestarts: number;
   stop(): Promise<void>;
 }
 
@@ -48,7 +51,10 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const cp = await startControlPlane({ controllerManager: true, scheduler: true, keep: opts.keep });
   let agent: NodeAgent | undefined;
   let operator: ChildProcess | undefined;
+  let stopping = false;
+  let restarts = 0;
   const stop = async (): Promise<void> => {
+    stopping = true;
     if (operator && operator.exitCode === null && operator.signalCode === null) {
       const gone = new Promise((r) => operator!.once('exit', r));
       operator.kill('SIGTERM');
@@ -61,25 +67,49 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   try {
     await cp.kubectl(['apply', '--server-side', '-f', join(root, CRD_FILE)]);
     await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/simclrjobs.simclr.dev']);
-    agent = await NodeAgent.start({ kubeconfig: cp.kubeconfigPath, root: join(cp.dir, 'node-agent'), log: opts.log });
+    const log = opts.log;
+    agent = await NodeAgent.start({ kubeconfig: cp.kubeconfigPath, root: join(cp.dir, 'node-agent'),
+      log: log === undefined ? undefined : (line) => log(`node-agent: ${line}`) });
     const port = await freePort();
     const operatorLog = join(cp.dir, 'logs', 'simclr-operator.log');
     const out = createWriteStream(operatorLog);
-    operator = spawn(process.execPath, [operatorMain, `--kubeconfig=${cp.kubeconfigPath}`, `--listen=127.0.0.1:${port}`,
-      '--auth=none', '--lease-namespace=default', `--progress-interval-seconds=${opts.progressIntervalSeconds ?? 2}`],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: cp.kubeconfigPath } });
-    operator.stdout!.pipe(out, { end: false });
-    operator.stderr!.pipe(out, { end: false });
+    const spawnOperator = (): ChildProcess => {
+      const child = spawn(process.execPath, [operatorMain, `--kubeconfig=${cp.kubeconfigPath}`,
+        `--listen=127.0.0.1:${port}`, '--auth=none', '--lease-namespace=default',
+        `--progress-interval-seconds=${opts.progressIntervalSeconds ?? 2}`],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: cp.kubeconfigPath } });
+      child.stdout!.pipe(out, { end: false });
+      child.stderr!.pipe(out, { end: false });
+      // As a Deployment would: an operator that dies is started again (after a second), the cluster stays up.
+      child.once('exit', (code, signal) => {
+        if (stopping) return;
+        restarts++;
+        out.write(`--- the operator exited (${signal ?? code}); restarting it (restart ${restarts})\n`);
+        opts.log?.(`operator: exited (${signal ?? code}); restarting it`);
+        setTimeout(() => {
+          if (!stopping) operator = spawnOperator();
+        }, 1000).unref();
+      });
+      return child;
+    };
+    operator = spawnOperator();
     // The operator must not outlive this process, however it ends.
-    const op = operator;
-    process.once('exit', () => op.kill('SIGKILL'));
+    process.once('exit', () => operator?.kill('SIGKILL'));
     const operatorUrl = `http://127.0.0.1:${port}`;
     await eventually('the operator ready (/readyz)', async () => {
-      if (op.exitCode !== null) throw new Error(`the operator exited with ${op.exitCode}; see ${operatorLog}`);
+      if (restarts > 0) throw new Error(`the operator exited while starting; see ${operatorLog}`);
       const r = await fetch(`${operatorUrl}/readyz`);
       return r.ok ? true : undefined;
     }, 60_000, 200);
-    return { cp, agent, operatorUrl, operatorLog, operator: op, stop };
+    return {
+      cp, agent, operatorUrl, operatorLog, stop,
+      get operator(): ChildProcess {
+        return operator!;
+      },
+      get operatorRestarts(): number {
+        return restarts;
+      },
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -8,7 +8,6 @@
 // dist/screenshots/ (kept out of git). Needs `make build` (the bundled dashboard) and the control plane binaries.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -69,7 +68,6 @@ spec:
 
 let c: LocalCluster;
 let chromium: LaunchedBrowser;
-let secondOperator: ChildProcess | undefined;
 const root = repoRoot();
 const shots = join(root, 'dist', 'screenshots');
 
@@ -83,7 +81,6 @@ before(async () => {
 });
 after(async () => {
   await chromium?.close();
-  secondOperator?.kill('SIGKILL');
   await c?.stop();
 });
 
@@ -156,9 +153,7 @@ test('the dashboard follows a 2-replica job through training, a killed rank and 
 
   // Kill rank 1 after a checkpoint: the page shows the gang restart.
   const ckptDir = join(c.agent.claimDir(NS, `${JOB}-checkpoints`), JOB);
-  // Mid-epoch (step 24 of 16-step epochs): a kill between an epoch's checkpoint and its evaluation would leave that
-  // epoch unevaluated (the resumed gang starts the next epoch), and this test counts one evaluation per epoch.
-  await eventually('the checkpoint at step 24', () => (existsSync(ckptDir) &&
+  await eventually('a checkpoint at step 24 or later', () => (existsSync(ckptDir) &&
     readdirSync(ckptDir).some((f) => /^step-\d+\.json$/.test(f) && Number(f.slice(5, -5)) >= 3 * CHECKPOINT_EVERY) ? true : undefined), 120_000, 100);
   const rank1 = c.agent.podRun(NS, `${JOB}-1`)!.containers[0]!;
   assert.equal(rank1.exit, undefined, 'rank 1 ended before it could be killed: lengthen the run');
@@ -193,8 +188,11 @@ test('the dashboard follows a 2-replica job through training, a killed rank and 
   // One curve across both gangs: what the first did after its checkpoint was dropped, as the second redid it.
   const steps = history.train.map((q: { step: number }) => q.step);
   assert.deepEqual(steps, Array.from({ length: TOTAL_STEPS / history.stride }, (_, i) => (i + 1) * history.stride));
-  assert.equal(history.evals.length, EPOCHS, 'one evaluation per epoch, across both gangs');
-  assert.equal(await points(page, 'accuracy'), EPOCHS);
+  // One evaluation per epoch across both gangs, but for the epoch whose evaluation the kill may have cut short (the
+  // resumed gang starts the next epoch); the last after the last step.
+  assert.ok(history.evals.length >= EPOCHS - 1 && history.evals.length <= EPOCHS, `${history.evals.length} evaluations`);
+  assert.equal(history.evals.at(-1).step, TOTAL_STEPS);
+  assert.equal(await points(page, 'accuracy'), history.evals.length);
   assert.equal(await points(page, 'loss'), history.train.length);
   assert.equal(history.train[0].step, history.stride, 'the curves start at the job\'s first step, not the second gang\'s');
   await page.screenshot({ path: join(shots, 'job.png'), fullPage: true });
@@ -209,18 +207,14 @@ test('the dashboard follows a 2-replica job through training, a killed rank and 
   await page.screenshot({ path: join(shots, 'jobs.png') });
 
   // An operator restart: rank 0 is gone, the new operator's caches start empty, and the curves are all still there.
-  const port = new URL(c.operatorUrl).port;
-  const gone = new Promise((r) => c.operator.once('exit', r));
-  c.operator.kill('SIGTERM');
-  await gone;
-  secondOperator = spawn(process.execPath, [requireBuild(root).operatorMain, `--kubeconfig=${c.cp.kubeconfigPath}`,
-    `--listen=127.0.0.1:${port}`, '--auth=none', '--lease-namespace=default', '--progress-interval-seconds=1'],
-  { stdio: 'ignore' });
-  await eventually('the new operator ready', async () => ((await fetch(`${c.operatorUrl}/readyz`)).ok ? true : undefined), 60_000, 200);
+  const restarts = c.operatorRestarts;
+  c.operator.kill('SIGTERM'); // the local cluster starts it again, as a Deployment would
+  await eventually('the operator started again and ready', async () =>
+    (c.operatorRestarts > restarts && (await fetch(`${c.operatorUrl}/readyz`)).ok ? true : undefined), 60_000, 200);
   await page.goto(`${c.operatorUrl}/namespaces/${NS}/jobs/${JOB}`);
   await page.locator('main [data-field="phase"][data-value="Succeeded"]').waitFor({ timeout: 10_000 });
   assert.equal(await points(page, 'loss'), history.train.length);
-  assert.equal(await points(page, 'accuracy'), EPOCHS);
+  assert.equal(await points(page, 'accuracy'), history.evals.length);
   assert.equal(await shown(page, 'knnTop1'), p.knnTop1);
   assert.deepEqual(errors, [], 'no script errors on the pages');
   t.diagnostic(`${history.train.length} loss points (stride ${history.stride}), resumed at step ${resumedAt} after the kill at ~${killedAt}; final kNN ${p.knnTop1}, linear ${p.top1}; ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { eventually } from '../controlplane/eventually.js';
 import { requireBuild, startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { repoRoot, type PodRun } from '../agent/node-agent.js';
+import { freePort } from '../../trainer/dist/free-port.js';
 import { writeFashionMnistSubset } from './fashion-mnist-subset.js';
 
 const NS = 'e2e';
@@ -24,7 +25,9 @@ const STEPS_PER_EPOCH = TRAIN_IMAGES / BATCH; // 32
 const TOTAL_STEPS = EPOCHS * STEPS_PER_EPOCH; // 256: the kill (about step 40) lands well before the end
 const CHECKPOINT_EVERY = 10;
 
-const MANIFEST = `
+/** Every pod of the test node agent shares this machine's network: ports of their own, so that another test on the
+ * machine (a rendezvous on the default 29500) cannot take them. */
+const manifest = (masterPort: number, progressPort: number): string => `
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: fmnist-subset, namespace: ${NS}}
@@ -44,6 +47,8 @@ spec:
   data: {claimName: fmnist-subset}
   checkpoint: {claimName: ${JOB}-checkpoints}
   runPolicy: {backoffLimit: 2, backoffSeconds: 1}
+  masterPort: ${masterPort}
+  progressPort: ${progressPort}
   training:
     dataset: fashion-mnist
     arch: resnet18
@@ -91,6 +96,8 @@ before(async () => {
   requireBuild(repoRoot());
   c = await startLocalCluster({ progressIntervalSeconds: 1 });
   await kubectl('create', 'namespace', NS);
+  // Pods the operator creates must pass Pod Security restricted, as on a shared cluster.
+  await kubectl('label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted');
 });
 after(async () => {
   await c?.stop();
@@ -98,7 +105,7 @@ after(async () => {
 
 test('a 2-replica SimCLRJob trains, survives a killed rank by resuming from its checkpoint, and succeeds', { timeout: 600_000 }, async (t) => {
   writeFashionMnistSubset(c.agent.claimDir(NS, 'fmnist-subset'), { train: TRAIN_IMAGES, test: 512 });
-  await c.cp.kubectl(['apply', '-f', '-'], { input: MANIFEST });
+  await c.cp.kubectl(['apply', '-f', '-'], { input: manifest(await freePort(), await freePort()) });
 
   // The operator creates the gang; the scheduler binds it to the agent's node; the agent runs it.
   const pods = await eventually('2 Running pods', async () => {

@@ -29,8 +29,17 @@ export async function installCrd(cp: ControlPlane): Promise<void> {
   });
 }
 
+/** Labels that make the apiserver's built-in PodSecurity admission refuse any pod below the `restricted` level. */
+export const RESTRICTED = {
+  'pod-security.kubernetes.io/enforce': 'restricted',
+  'pod-security.kubernetes.io/enforce-version': 'latest',
+};
+
+/** A namespace that enforces Pod Security `restricted`, as a shared GPU cluster's would: every pod the operator
+ * creates in the tests must pass it. */
 export async function createNamespace(cp: ControlPlane, name: string): Promise<void> {
-  const r = await cp.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  const r = await cp.request('POST', '/api/v1/namespaces',
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: RESTRICTED } });
   if (r.status !== 201 && r.status !== 409) throw new Error(`namespace: ${r.status}`);
 }
 

@@ -48,6 +48,6 @@ test('launch --nproc=2 trains as two replicas: one job, rank 0 writes the only c
 test('a replica that fails makes launch fail with its exit code (a bad flag: 2, one line per replica)', { timeout: 60_000 }, () => {
   const r = simclr(['launch', '--nproc=2', 'train', '--batch-size=31']);
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /--batch-size 31 is not divisible by --num-replicas=2/);
+  assert.match(r.stderr, /--batch-size=31 is not divisible by --num-replicas=2/);
   assert.equal(simclr(['launch', '--nproc=x', 'train']).status, 2);
 });

@@ -1,21 +1,22 @@
 // The CLI as a user runs it: a child process (dist/…/main.js after the build, or main.ts under tsx).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { TERMINATION_MESSAGE_ENV } from '../contract/index.js';
 import { TINY_RUN_FLAGS } from '../train/tiny-run.fixture.js';
 
 const MAIN = fileURLToPath(new URL(`./main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
-function simclr(args: string[]): { code: number | null; stdout: string; stderr: string } {
+function simclr(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), MAIN, ...args], {
     encoding: 'utf8',
     timeout: 60_000,
-    env: { ...process.env, RANK: '', WORLD_SIZE: '', MASTER_ADDR: '', MASTER_PORT: '' },
+    env: { ...process.env, RANK: '', WORLD_SIZE: '', MASTER_ADDR: '', MASTER_PORT: '', ...env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -69,13 +70,15 @@ test('simclr train to the end prints the test-set summary: kNN, online linear an
   assert.ok(existsSync(join(dir, 'models', 'whole', 'encoder.onnx')), 'a finished run exports the encoder');
 });
 
-test('a provider that cannot load exits 1 with one line naming it and the fix, no stack', () => {
+test('a provider that cannot load exits 1 with one line naming it and the fix, no stack (cuda without a driver)', (t) => {
+  if (/\blibcuda\.so\.1\b/.test(spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '')) return t.skip('this machine has an NVIDIA driver');
   const r = simclr(['train', '--dataset=synthetic', '--debug-step', '--batch-size=16', '--image-size-override=12', '--execution-provider=cuda', `--model-dir=${join(dir, 'models')}`]);
   assert.equal(r.code, 1, r.stderr);
   const ours = r.stderr.split('\n').filter((l) => l.startsWith('simclr train:'));
   assert.equal(ours.length, 1, r.stderr);
-  assert.match(ours[0]!, /execution provider 'cuda' cannot load \(.*\)\. Fix: .*--execution-provider cpu$/);
+  assert.match(ours[0]!, /execution provider 'cuda' cannot load \(no NVIDIA driver: libcuda\.so\.1: .*\)\. Fix: run on a machine with an NVIDIA GPU .*--execution-provider cpu$/);
   assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+  assert.equal(r.stderr.trim(), ours[0], 'nothing else on stderr (ORT is not asked to load a provider that cannot)');
 });
 
 test('a bad flag value exits 2 with one line naming the flag', () => {
@@ -94,6 +97,22 @@ test('a bad flag value exits 2 with one line naming the flag', () => {
   assert.match(x.stderr, /--out/);
   const c = simclr(['frobnicate']);
   assert.equal(c.code, 2);
+});
+
+test('a bad flag or unreadable data exits 2 and leaves its one line as the termination message', async () => {
+  const message = join(dir, 'termination-log');
+  const env = { [TERMINATION_MESSAGE_ENV]: message };
+  const flag = simclr(['train', '--gradient-cache-chunk=3', '--batch-size=16'], env);
+  assert.equal(flag.code, 2);
+  assert.equal(readFileSync(message, 'utf8'),
+    'simclr train: --gradient-cache-chunk=3 does not divide the local batch (--batch-size=16 / --num-replicas=1): ' +
+    'use a divisor of it, or 0 for the whole local batch');
+  const empty = await mkdtemp(join(dir, 'no-data-'));
+  const data = simclr(['train', '--dataset=fashion-mnist', `--data-dir=${empty}`, '--debug-step',
+    `--model-dir=${join(dir, 'models')}`], env);
+  assert.equal(data.code, 2, data.stderr);
+  assert.match(readFileSync(message, 'utf8'), /^simclr train: fashion-mnist: missing .*no-data-.*train-images-idx3-ubyte/);
+  assert.doesNotMatch(data.stderr, /^\s+at /m, 'no stack trace');
 });
 
 test('--help documents every flag', () => {

@@ -6,12 +6,14 @@
 //   simclr baseline [flags]   random-init encoder and raw pixels under the same kNN / linear-probe protocol
 //   simclr preview [flags]    a PNG grid of augmented pairs, made as training makes them
 //   simclr launch --nproc=N train [flags]   N local replicas of train (torchrun-style)
-// Exit codes: 0 ok, 1 runtime failure, 2 bad command line (one line naming the flag).
+// Exit codes: 0 ok, 1 runtime failure, 2 bad command line or data (one line naming the flag or the file; also written
+// as the container's termination message in a pod).
 import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
-import { ConfigError, helpText, parseArgs } from '../contract/index.js';
+import { ConfigError, EXIT_CONFIG_OR_DATA, EXIT_FAILURE, EXIT_OK, helpText, parseArgs } from '../contract/index.js';
+import { DataError } from '../data/index.js';
 import { DistError } from '../dist/index.js';
-import { ProviderUnavailableError } from '../engine/index.js';
+import { NoDeviceKernelError, ProviderUnavailableError } from '../engine/index.js';
 import { createLogger } from '../observe/index.js';
 import { baselines } from '../train/baseline.js';
 import { embedImages, writeEmbeddings } from '../train/embed.js';
@@ -19,6 +21,7 @@ import { exportFromDir } from '../train/export.js';
 import { generatedUid, train } from '../train/loop.js';
 import { LAUNCH_HELP, LaunchUsageError, launch, parseLaunchArgs } from './launch.js';
 import { cmdPreview } from './preview.js';
+import { writeTerminationMessage } from './termination-message.js';
 
 class UsageError extends Error {}
 
@@ -184,18 +187,21 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   try {
     await run(rest);
-    return 0;
+    return EXIT_OK;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError) {
-      process.stderr.write(`simclr ${command}: ${err.message}\n`);
-      return 2;
+    // The first line is the reason, also left as the pod's termination message for the operator.
+    const fail = (code: number, detail: string): number => {
+      process.stderr.write(`simclr ${command}: ${detail}\n`);
+      writeTerminationMessage(`simclr ${command}: ${detail.split('\n')[0]}`);
+      return code;
+    };
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof DataError) {
+      return fail(EXIT_CONFIG_OR_DATA, err.message);
     }
     // What a user can fix (a replica that lost its peers or its master, a provider that cannot load) is one clear
     // line with the fix; anything unexpected keeps its stack.
-    const clear = err instanceof DistError || err instanceof ProviderUnavailableError;
-    const detail = clear ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
-    process.stderr.write(`simclr ${command}: ${detail}\n`);
-    return 1;
+    const clear = err instanceof DistError || err instanceof ProviderUnavailableError || err instanceof NoDeviceKernelError;
+    return fail(EXIT_FAILURE, clear ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err));
   }
 }
 

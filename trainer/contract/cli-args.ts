@@ -210,7 +210,8 @@ function issueToError(issue: z.core.$ZodIssue, values: ReadonlyMap<string, unkno
   const key = String(issue.path[0] ?? '');
   const flag = flagName(key);
   const spec = SPEC_BY_FLAG.get(flag);
-  if (issue.code === 'custom') return new ConfigError(`--${flag} ${issue.message}`, flag);
+  // Cross-field rules' messages already name their flags and values.
+  if (issue.code === 'custom') return new ConfigError(issue.message, flag);
   const given = values.get(flag);
   const allowed = spec ? ` (allowed: ${spec.choices ? spec.choices.join('|') : rangeText(spec) || describeAllowed(spec)})` : '';
   return new ConfigError(`--${flag}=${given === undefined ? '?' : String(given)} is not valid: ${issue.message}${allowed}`, flag);
@@ -234,6 +235,15 @@ export function parseArgs(
   const result = TrainConfig.safeParse(input);
   if (!result.success) throw issueToError(result.error.issues[0], values);
   return result.data;
+}
+
+/** The trainer's verdict on a config built in code (the operator's, for one rank): undefined when the trainer accepts
+ * it, else the one-line error parseArgs gives for the same values. */
+export function configError(config: z.input<typeof TrainConfig>): ConfigError | undefined {
+  const result = TrainConfig.safeParse(config);
+  if (result.success) return undefined;
+  const values = new Map(Object.entries(config).map(([k, v]) => [flagName(k), v as unknown]));
+  return issueToError(result.error.issues[0], values);
 }
 
 /**

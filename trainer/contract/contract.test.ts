@@ -80,7 +80,7 @@ test('bad values are one-line errors naming the flag and what is allowed', () =>
 test('gradient-cache chunks must divide the local batch; sync BN is refused where it would change anything', () => {
   let err = errorOf(() => parseArgs(['--batch-size=256', '--num-replicas=2', '--gradient-cache-chunk=48']));
   assert.equal(err.flag, 'gradient-cache-chunk');
-  assert.match(err.message, /does not divide the local batch 128/);
+  assert.match(err.message, /--gradient-cache-chunk=48 does not divide the local batch \(--batch-size=256 \/ --num-replicas=2\)/);
   err = errorOf(() => parseArgs(['--batch-size=256', '--num-replicas=2', '--convert-to-sync-bn']));
   assert.equal(err.flag, 'convert-to-sync-bn');
   assert.match(err.message, /not supported yet: drop the flag/);
@@ -94,11 +94,11 @@ test('gradient-cache chunks must divide the local batch; sync BN is refused wher
 test('cross-field rules name the flag and the fix', () => {
   let err = errorOf(() => parseArgs(['--batch-size=100', '--num-replicas=3']));
   assert.equal(err.flag, 'batch-size');
-  assert.match(err.message, /not divisible by --num-replicas=3/);
+  assert.match(err.message, /--batch-size=100 is not divisible by --num-replicas=3/);
   err = errorOf(() => parseArgs(['--num-replicas=2', '--distributed-rank=2']));
   assert.equal(err.flag, 'distributed-rank');
   err = errorOf(() => parseArgs(['--batch-size=64', '--num-replicas=2', '--gradient-cache-chunk=64']));
-  assert.match(err.message, /exceeds the local batch 32/);
+  assert.match(err.message, /--gradient-cache-chunk=64 does not divide the local batch \(--batch-size=64 \/ --num-replicas=2\)/);
   err = errorOf(() => parseArgs(['--dataset=imagefolder']));
   assert.equal(err.flag, 'data-dir');
   assert.match(err.message, /required for --dataset=imagefolder/);

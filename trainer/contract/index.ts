@@ -4,6 +4,7 @@ export {
   TrainConfig,
   TrainConfigFields,
   TRAIN_CONFIG_DEFAULTS,
+  TRAIN_CONFIG_RULES,
   DATASETS,
   ARCHS,
   OPTIMIZERS,
@@ -12,7 +13,9 @@ export {
   configKey,
 } from './train-config.js';
 export type { TrainConfigInput, TrainConfigKey } from './train-config.js';
-export { parseArgs, toArgs, helpText, trainConfigJsonSchema, ConfigError, FLAG_SPECS, DISTRIBUTED_ENV } from './cli-args.js';
+export { celRule, renderMessage } from './rules.js';
+export type { CelFields, ConfigRule, RuleInput } from './rules.js';
+export { parseArgs, configError, toArgs, helpText, trainConfigJsonSchema, ConfigError, FLAG_SPECS, DISTRIBUTED_ENV } from './cli-args.js';
 export type { FlagSpec } from './cli-args.js';
 export {
   ProgressDocument,
@@ -34,3 +37,11 @@ export {
   initialProgress,
 } from './progress.js';
 export type { EvalSplit, PreviewView, ProgressPhase } from './progress.js';
+export {
+  EXIT_OK,
+  EXIT_FAILURE,
+  EXIT_CONFIG_OR_DATA,
+  DEFAULT_TERMINATION_MESSAGE_PATH,
+  TERMINATION_MESSAGE_ENV,
+  MAX_TERMINATION_MESSAGE_BYTES,
+} from './exit.js';

@@ -2,6 +2,7 @@
 // defaults, ranges and --help text, and for the operator that builds pod args from it (toArgs).
 // Keys are camelCase; each key's flag is its kebab-case form (batchSize -> --batch-size).
 import { z } from 'zod';
+import { and, eq, flag, gt, isSet, le, lit, mod, mul, not, num, oneOf, or, renderMessage, type ConfigRule } from './rules.js';
 
 export const DATASETS = ['fashion-mnist', 'mnist', 'synthetic', 'imagefolder', 'cifar10', 'cifar100'] as const;
 export const ARCHS = ['resnet18', 'resnet34', 'resnet50'] as const;
@@ -9,7 +10,7 @@ export const OPTIMIZERS = ['lars', 'sgd', 'adam', 'adamw'] as const;
 export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda'] as const;
 
 /** Data sets whose files have no default location, so --data-dir is required. */
-const DATASETS_NEEDING_DATA_DIR: ReadonlySet<string> = new Set(['imagefolder', 'cifar10', 'cifar100']);
+const DATASETS_NEEDING_DATA_DIR: readonly string[] = ['imagefolder', 'cifar10', 'cifar100'];
 
 const int = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max);
 
@@ -105,6 +106,17 @@ export const TrainConfigFields = z.object({
   // --- execution
   executionProvider: z.enum(EXECUTION_PROVIDERS).default('cpu').describe('ONNX Runtime execution provider.'),
   threads: int(0, 1024).default(0).describe('ONNX Runtime intra-op threads (0 = ONNX Runtime default).'),
+  cudaTf32: z
+    .boolean()
+    .optional()
+    .describe('CUDA only: TF32 tensor-core math for fp32 convolutions and matrix products (ONNX Runtime\'s default: on); --no-cuda-tf32 computes in exact fp32.'),
+  cudnnConvAlgoSearch: z
+    .enum(['exhaustive', 'heuristic', 'default'])
+    .optional()
+    .describe('CUDA only: how cuDNN picks each convolution\'s algorithm: exhaustive (times them all on the first step; ONNX Runtime\'s default), heuristic, or default.'),
+  cudaMemoryLimitMib: int(1, 16_777_216)
+    .optional()
+    .describe('CUDA only: the most GPU memory ONNX Runtime\'s arena may hold, in MiB (default: no limit).'),
   gradientCacheChunk: int(0, 65536)
     .default(0)
     .describe('Images per forward+backward chunk in the gradient-cache step (0 = the whole local batch).'),
@@ -166,33 +178,62 @@ export const TrainConfigFields = z.object({
 
 export type TrainConfigKey = keyof z.infer<typeof TrainConfigFields>;
 
-/** Cross-field rules; each names the flag to change and how. */
-function checkCrossFieldRules(c: z.infer<typeof TrainConfigFields>, ctx: z.RefinementCtx): void {
-  const fail = (path: TrainConfigKey, message: string): void => {
-    ctx.addIssue({ code: 'custom', path: [path], message });
-  };
-  if (c.batchSize % c.numReplicas !== 0) {
-    fail('batchSize', `${c.batchSize} is not divisible by --num-replicas=${c.numReplicas}; use a multiple of it`);
-  }
-  if (c.distributedRank >= c.numReplicas) {
-    fail('distributedRank', `${c.distributedRank} must be below --num-replicas=${c.numReplicas}`);
-  }
-  const localBatch = c.batchSize / c.numReplicas;
-  if (c.gradientCacheChunk > localBatch) {
-    fail('gradientCacheChunk', `${c.gradientCacheChunk} exceeds the local batch ${localBatch}; use at most that`);
-  } else if (c.gradientCacheChunk > 0 && localBatch % c.gradientCacheChunk !== 0) {
-    fail('gradientCacheChunk', `${c.gradientCacheChunk} does not divide the local batch ${localBatch}; use a divisor of it`);
-  }
-  const chunked = c.gradientCacheChunk > 0 && c.gradientCacheChunk < localBatch;
-  if (c.convertToSyncBn && (c.numReplicas > 1 || chunked)) {
-    fail(
-      'convertToSyncBn',
-      'synchronised BatchNorm across replicas or chunks is not supported yet: drop the flag ' +
-        '(BatchNorm then normalises each chunk with its own statistics)',
-    );
-  }
-  if (c.dataDir === undefined && DATASETS_NEEDING_DATA_DIR.has(c.dataset)) {
-    fail('dataDir', `is required for --dataset=${c.dataset}; point it at the data set folder`);
+type ConfigValues = z.infer<typeof TrainConfigFields>;
+
+const [batchSize, numReplicas, chunk] = [num('batchSize'), num('numReplicas'), num('gradientCacheChunk')];
+/** The gradient cache splits the local batch (batchSize / numReplicas) into chunks of this size. */
+const wholeLocalBatch = or(eq(chunk, lit(0)), le(batchSize, mul(chunk, numReplicas)));
+
+/** Cross-field rules, written once (rules.ts): the trainer evaluates them here, and the operator prints the ones on
+ * fields a SimCLRJob sets as CEL for the apiserver. Each message names the flag to change and how. */
+export const TRAIN_CONFIG_RULES: readonly ConfigRule[] = [
+  {
+    key: 'batchSize',
+    holds: eq(mod(batchSize, numReplicas), lit(0)),
+    message: '{batchSize} is not divisible by {numReplicas}: use a multiple of it (each replica gets an equal share)',
+  },
+  {
+    key: 'distributedRank',
+    holds: gt(numReplicas, num('distributedRank')),
+    message: '{distributedRank} must be below {numReplicas}',
+  },
+  {
+    key: 'gradientCacheChunk',
+    // Checked once the batch splits evenly (the rule above reports it otherwise).
+    holds: or(not(eq(mod(batchSize, numReplicas), lit(0))), eq(chunk, lit(0)),
+      eq(mod(batchSize, mul(chunk, numReplicas)), lit(0))),
+    message: '{gradientCacheChunk} does not divide the local batch ({batchSize} / {numReplicas}): use a divisor of it, ' +
+      'or 0 for the whole local batch',
+  },
+  {
+    key: 'convertToSyncBn',
+    holds: or(not(flag('convertToSyncBn')), and(eq(numReplicas, lit(1)), wholeLocalBatch)),
+    message: '{convertToSyncBn}: synchronised BatchNorm across replicas or gradient-cache chunks is not supported yet: ' +
+      'drop the flag (BatchNorm then normalises each chunk with its own statistics)',
+  },
+  ...(['cudaTf32', 'cudnnConvAlgoSearch', 'cudaMemoryLimitMib'] as const).map((key) => ({
+    key,
+    holds: or(oneOf('executionProvider', ['cuda']), not(isSet(key))),
+    message: `{${key}} sets the CUDA provider, not {executionProvider}: drop it, or use the cuda provider`,
+  })),
+  {
+    key: 'dataDir',
+    holds: or(not(oneOf('dataset', DATASETS_NEEDING_DATA_DIR)), isSet('dataDir')),
+    message: '{dataDir} is required for {dataset}: point it at the data set folder',
+  },
+];
+
+/** The flag of a config key, with its value, as the trainer's messages name it. */
+function flagWithValue(c: ConfigValues, key: string): string {
+  const value = (c as Record<string, unknown>)[key];
+  if (typeof value === 'boolean') return `--${flagName(key)}`;
+  return value === undefined ? `--${flagName(key)}` : `--${flagName(key)}=${String(value)}`;
+}
+
+function checkCrossFieldRules(c: ConfigValues, ctx: z.RefinementCtx): void {
+  for (const rule of TRAIN_CONFIG_RULES) {
+    if (rule.holds.eval(c)) continue;
+    ctx.addIssue({ code: 'custom', path: [rule.key], message: renderMessage(rule.message, (k) => flagWithValue(c, k)) });
   }
 }
 

@@ -6,6 +6,7 @@ import { loadCifar } from './cifar.js';
 import { openImageFolder } from './image-folder.js';
 import { loadMnist } from './mnist.js';
 import { createSyntheticDataset } from './synthetic.js';
+import { DataError } from './errors.js';
 
 export type { Dataset, DatasetOrigin, FixedSplit, InMemoryDataset, Sample, Split, Normalization } from './dataset.js';
 export { Rng, hashInts } from './rng.js';
@@ -34,6 +35,8 @@ export { augmentationGrids, augmentationPairGrid } from './grid.js';
 export type { PngImage, ViewsBatch } from './grid.js';
 export type { ContrastiveBatch, EvalBatch, ContrastiveLoaderOptions, EvalLoaderOptions, Nchw } from './loader.js';
 
+export { DataError } from './errors.js';
+
 export interface DatasetSource {
   /** The --dataset value. */
   name: string;
@@ -52,7 +55,13 @@ export const SYNTHETIC_LENGTH: Record<FixedSplit, number> = { train: 2048, test:
 
 /** Open one split of a data set by its --dataset name; the result carries its origin (for loader workers). */
 export async function openDataset(source: DatasetSource, split: Split): Promise<Dataset> {
-  const ds = await openSource(source, split);
+  let ds: Dataset;
+  try {
+    ds = await openSource(source, split);
+  } catch (err) {
+    // Whatever stops a data set from opening is in the data or the flags that point at it, never transient.
+    throw err instanceof DataError ? err : new DataError((err as Error).message, { cause: err });
+  }
   const origin: DatasetOrigin = { name: source.name, split, dir: source.dir, seed: source.seed, imageSize: source.imageSize };
   return Object.defineProperty(ds, 'origin', { value: origin, enumerable: false });
 }

@@ -4,3 +4,4 @@ export { DistError, type DistErrorCode } from './errors.js';
 export { loadNative, type CollectiveArray } from './native.js';
 export { ProcessGroup, type FloatArray, type ProcessGroupOptions } from './process-group.js';
 export { freePort } from './free-port.js';
+export { NcclGroup, ncclLibraries, ncclVersion } from './nccl.js';

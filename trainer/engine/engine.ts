@@ -1,7 +1,9 @@
-// Engine: one execution provider + thread setting; compiles graphs into Programs (ORT InferenceSessions).
+// Engine: one execution provider + its options; compiles graphs into Programs (native ORT sessions).
 
-import * as ort from 'onnxruntime-node';
 import { Graph, op, type ToOnnxOptions } from '../graph/index.js';
+import { nativeOrt, type CudaSessionOptions, type NativeSessionConfig } from './native-backend.js';
+import { CPU_FALLBACK_REFUSED, NoDeviceKernelError, nodesWithoutKernel } from './placement.js';
+import { prepareCudaProvider } from './cuda.js';
 import { Program } from './program.js';
 import { type Provider, ProviderUnavailableError, parseProvider } from './providers.js';
 
@@ -13,6 +15,10 @@ export interface EngineOptions {
   profilePrefix?: string;
   /** ORT's idle worker threads spin by default; false frees the core (and makes CPU-time measurements honest). */
   spinning?: boolean;
+  /** The GPU to use (WebGPU adapter / CUDA device ordinal). */
+  deviceId?: number;
+  /** CUDA provider options (TF32, cuDNN search, memory limit, CUDA graphs). */
+  cuda?: CudaSessionOptions;
 }
 
 export class Engine {
@@ -24,42 +30,57 @@ export class Engine {
     if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
       throw new Error(`engine threads must be a positive integer, got ${options.threads}`);
     }
+    if (provider === 'cuda') prepareCudaProvider();
     const engine = new Engine(provider, options.threads, options);
-    const probe = new Graph('provider_probe');
+    const probe = new Graph('provider_probe', provider);
     probe.output('y', op.identity(probe.input('x', [1])));
     const program = await engine.compile(probe);
     await program.release();
     return engine;
   }
 
-  sessionOptions(): ort.InferenceSession.SessionOptions {
+  /** The GPU this engine computes on (0 for the CPU provider). */
+  get deviceId(): number {
+    return this.options.deviceId ?? 0;
+  }
+
+  /** The native session configuration every program of this engine is compiled with. */
+  sessionConfig(overrides: Partial<NativeSessionConfig> = {}): NativeSessionConfig {
     return {
-      executionProviders: [this.provider],
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      ...(this.threads !== undefined ? { intraOpNumThreads: this.threads, interOpNumThreads: 1 } : {}),
-      ...(this.options.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.options.profilePrefix } : {}),
-      ...(this.options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
-      logSeverityLevel: 3,
+      provider: this.provider,
+      ...(this.options.deviceId !== undefined ? { deviceId: this.options.deviceId } : {}),
+      ...(this.threads !== undefined ? { threads: this.threads } : {}),
+      ...(this.options.spinning === false ? { spinning: false } : {}),
+      ...(this.options.profilePrefix ? { profilePrefix: this.options.profilePrefix } : {}),
+      ...(this.options.cuda ? { cuda: this.options.cuda } : {}),
+      ...overrides,
     };
   }
 
   async compile(graph: Graph, options: CompileOptions = {}): Promise<Program> {
-    const bytes = graph.toOnnx({ col2im: this.provider === 'cpu', ...options });
-    let session: ort.InferenceSession;
+    if (graph.target !== this.provider) {
+      throw new Error(`graph ${graph.name} was built for the ${graph.target} provider's kernels, not ${this.provider}'s: build it as new Graph(name, engine.provider)`);
+    }
+    const bytes = graph.toOnnx(options);
+    const config = this.sessionConfig(options.memoryArena === false ? { cpuArena: false } : {});
+    const create = (model: Uint8Array) => nativeOrt().createSession(Buffer.from(model.buffer, model.byteOffset, model.byteLength), config);
+    let session;
     try {
-      const sessionOptions = this.sessionOptions();
-      if (options.memoryArena === false) sessionOptions.enableCpuMemArena = false;
-      session = await ort.InferenceSession.create(bytes, sessionOptions);
+      session = await create(bytes);
     } catch (e) {
-      if (this.provider !== 'cpu' && looksLikeProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
+      if (this.provider !== 'cpu' && CPU_FALLBACK_REFUSED.test((e as Error).message)) {
+        // ORT's message names no node: find them, so the error says what cannot run there.
+        const compilesAlone = async (model: Uint8Array): Promise<void> => (await create(model)).release();
+        throw new NoDeviceKernelError(graph.name, this.provider, await nodesWithoutKernel(graph, compilesAlone), e);
+      }
+      if (this.provider !== 'cpu' && isProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });
     }
-    return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name));
+    return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name), config.profilePrefix !== undefined);
   }
 }
 
-export interface CompileOptions extends ToOnnxOptions {
+export interface CompileOptions extends Omit<ToOnnxOptions, 'target'> {
   /**
    * false: the session frees its buffers after each run instead of keeping them in ORT's CPU arena (which holds its
    * peak for the session's lifetime). For sessions that run beside a bigger one, so peak memory is the largest
@@ -68,7 +89,8 @@ export interface CompileOptions extends ToOnnxOptions {
   memoryArena?: boolean;
 }
 
-function looksLikeProviderFailure(e: unknown): boolean {
+/** The native backend names the provider when registering it fails (a missing library, driver or adapter). */
+function isProviderFailure(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
-  return /provider|backend|shared library|adapter|cuda|webgpu|vulkan/i.test(m);
+  return m.startsWith('execution provider ');
 }

@@ -1,5 +1,9 @@
 // trainer/engine: runs graphs from trainer/graph on ONNX Runtime; parameters live here between steps.
 export { Engine, type EngineOptions } from './engine.js';
 export { Program, type TensorData } from './program.js';
-export { ParameterStore, type Parameter } from './params.js';
+export { NoDeviceKernelError, type OffDeviceNode } from './placement.js';
+export { ParameterStore, Parameter } from './params.js';
 export { type Provider, PROVIDERS, parseProvider, ProviderUnavailableError } from './providers.js';
+export { moveToDevice, moveToHost } from './residency.js';
+export { nativeOrt, type CudaSessionOptions, type DeviceTensor, type Traffic } from './native-backend.js';
+export { type Feed, type HostTensor, type RunOutputs } from './program.js';

@@ -1,15 +1,60 @@
 // ParameterStore: named float32 tensors that live with the engine across steps (weights, BN running stats,
-// optimizer state). Programs read their inputs from it by name; the arrays are handed to ORT without copying.
+// optimizer state). Each lives either in host memory (a Float32Array that programs read without another copy and
+// optimizers may update in place) or in the provider's memory (a DeviceTensor that runs feed and replace without
+// crossing to the host). Reading the host array of a tensor that lives on the device is an error until
+// ParameterStore.toHost brings it back, so a stale copy can never be read or checkpointed by mistake.
 
 import type { Graph } from '../graph/index.js';
-
-export interface Parameter {
-  readonly shape: readonly number[];
-  /** Replaced or updated in place by optimizers; its length always matches shape. */
-  data: Float32Array;
-}
+import type { DeviceTensor } from './native-backend.js';
+import type { Feed } from './program.js';
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+export class Parameter {
+  private host: Float32Array | undefined;
+  private onDevice: DeviceTensor | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly shape: readonly number[],
+    value: Float32Array | DeviceTensor,
+  ) {
+    if (value instanceof Float32Array) this.data = value;
+    else this.setDevice(value);
+  }
+
+  /** The host array; an error while the value lives on the device (ParameterStore.toHost first). */
+  get data(): Float32Array {
+    if (this.host === undefined) {
+      throw new Error(`parameter ${this.name} lives in the provider's memory: bring it to the host first (ParameterStore.toHost)`);
+    }
+    return this.host;
+  }
+
+  /** Replaces the value with a host array (the device copy, if any, is dropped). */
+  set data(d: Float32Array) {
+    if (d.length !== size(this.shape)) throw new Error(`parameter ${this.name}: ${d.length} values do not fill shape [${this.shape.join(',')}]`);
+    this.host = d;
+    this.onDevice = undefined;
+  }
+
+  /** The device tensor when the value lives on the device. */
+  get device(): DeviceTensor | undefined {
+    return this.onDevice;
+  }
+
+  /** Replaces the value with a tensor in the provider's memory (the host array becomes unreadable). */
+  setDevice(t: DeviceTensor): void {
+    if (size(t.shape) !== size(this.shape)) throw new Error(`parameter ${this.name}: a tensor of shape [${t.shape.join(',')}] does not fit [${this.shape.join(',')}]`);
+    this.onDevice = t;
+    this.host = undefined;
+  }
+
+  /** What a program is fed: the device tensor, else the host array. */
+  get feed(): Feed {
+    return this.onDevice ?? this.data;
+  }
+}
 
 export class ParameterStore {
   private readonly map = new Map<string, Parameter>();
@@ -18,7 +63,14 @@ export class ParameterStore {
   set(name: string, shape: readonly number[], data?: Float32Array): Parameter {
     const d = data ?? new Float32Array(size(shape));
     if (d.length !== size(shape)) throw new Error(`parameter ${name}: ${d.length} values do not fill shape [${shape.join(',')}]`);
-    const p = { shape: [...shape], data: d };
+    const p = new Parameter(name, [...shape], d);
+    this.map.set(name, p);
+    return p;
+  }
+
+  /** Adds or replaces `name` with a tensor that lives in the provider's memory. */
+  setDevice(name: string, tensor: DeviceTensor): Parameter {
+    const p = new Parameter(name, [...tensor.shape], tensor);
     this.map.set(name, p);
     return p;
   }
@@ -46,6 +98,11 @@ export class ParameterStore {
     const p = this.map.get(name);
     if (!p) throw new Error(`parameter ${name} is not in the store`);
     return p;
+  }
+
+  /** What a program is fed for `name`, or undefined when the store has no such entry. */
+  feed(name: string): Feed | undefined {
+    return this.map.get(name)?.feed;
   }
 
   has(name: string): boolean {

@@ -3,6 +3,7 @@
 
 import { type Attrs, type ConstantData, type DType, type Node, type Shape, Value, fmtShape, sizeOf } from './ir.js';
 import { toOnnx, type ToOnnxOptions } from './onnx.js';
+import type { KernelTarget } from './target.js';
 
 export interface OutSpec {
   shape: Shape;
@@ -25,7 +26,11 @@ export class Graph {
   private nextId = 0;
   private scope: string | undefined;
 
-  constructor(readonly name: string) {}
+  /**
+   * @param target the execution provider this graph is built for: gradient forms and lowerings are picked for its
+   * kernels (target.ts), and the engine compiles a graph only on its own target.
+   */
+  constructor(readonly name: string, readonly target: KernelTarget = 'cpu') {}
 
   input(name: string, shape: Shape, dtype: DType = 'float32'): Value {
     const v = new Value(this, this.claim(name), checkShape(shape, name), dtype, 'input');

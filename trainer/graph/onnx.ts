@@ -7,6 +7,7 @@ import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { Graph } from './graph.js';
 import { type Attr, type Attrs, type DType, type Node, type Value, sizeOf } from './ir.js';
 import { opDef, type Lowerer } from './registry.js';
+import { hasKernel, type KernelTarget } from './target.js';
 import './rules/index.js';
 
 const { onnx } = onnxProto;
@@ -23,10 +24,11 @@ export interface ToOnnxOptions {
   /** Model metadata (metadata_props). */
   metadata?: Readonly<Record<string, string>>;
   /**
-   * The target runs ONNX Col2Im well (ORT's CPU provider; the default): strided input gradients lower to MatMul +
-   * Col2Im (opset 18). false: they lower to ConvTranspose, for providers without a Col2Im kernel.
+   * The provider to lower our own ops for (default: the graph's target). On the CPU strided input gradients lower to
+   * MatMul + Col2Im (opset 18); providers without a Col2Im kernel get ConvTranspose, and WebGPU, which has no
+   * LogSoftmax, gets it written out from Softmax's parts.
    */
-  col2im?: boolean;
+  target?: KernelTarget;
   /**
    * Values of graph inputs or params this program keeps fixed for its lifetime (undefined: an input as usual). They
    * are written as initializers, so ORT can fold them: BatchNorm (its running statistics included) into the Conv
@@ -45,9 +47,9 @@ const ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool:
 export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   const outputs = selectOutputs(graph, options.outputs);
   const live = liveNodes(outputs.map((o) => o.value));
-  const col2im = options.col2im ?? true;
-  const opset = col2im && [...live].some((n) => n.opType === 'ConvInputGradCols') ? COL2IM_OPSET : OPSET;
-  const w = new Writer(graph, opset, col2im);
+  const target = options.target ?? graph.target;
+  const opset = hasKernel(target, 'Col2Im') && [...live].some((n) => n.opType === 'ConvInputGradCols') ? COL2IM_OPSET : OPSET;
+  const w = new Writer(graph, opset, target);
   for (const node of graph.nodes) if (live.has(node)) w.node(node);
   for (const o of outputs) w.bindOutput(o.name, o.value);
   const usedConsts = graph.constants.filter((c) => w.used.has(c.value.name));
@@ -107,7 +109,7 @@ class Writer implements Lowerer {
   /** Scope of the node being written: its ONNX nodes (lowered ones too) are named '<scope>/<Op>_<i>'. */
   private scope: string | undefined;
 
-  constructor(private readonly graph: Graph, private readonly opset: number, readonly col2im: boolean) {}
+  constructor(private readonly graph: Graph, private readonly opset: number, readonly target: KernelTarget) {}
 
   node(node: Node): void {
     this.scope = node.scope;

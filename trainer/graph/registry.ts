@@ -2,6 +2,7 @@
 // serialization lowers it to ONNX. Rule files (rules/*.ts) fill the table when imported; ops.ts imports them all.
 
 import type { Attrs, DType, Node, Value } from './ir.js';
+import type { KernelTarget } from './target.js';
 
 export interface GradContext {
   readonly node: Node;
@@ -16,8 +17,8 @@ export type GradRule = (ctx: GradContext) => readonly (Value | null | undefined)
 
 /** What a lowering writes into: ONNX nodes over value names. */
 export interface Lowerer {
-  /** The target runs ONNX Col2Im (ORT's CPU provider): ToOnnxOptions.col2im. */
-  readonly col2im: boolean;
+  /** The provider the ONNX is written for (ToOnnxOptions.target): lowerings use only ops it has kernels for. */
+  readonly target: KernelTarget;
   op(opType: string, inputs: readonly string[], attrs?: Attrs, outputs?: readonly string[] | number): string[];
   ints(xs: readonly number[]): string;
   scalar(x: number, dtype: DType): string;

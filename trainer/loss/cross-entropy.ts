@@ -38,3 +38,20 @@ export function topKCorrect(logits: Float32Array, labels: ArrayLike<number>, num
   }
   return correct;
 }
+
+/**
+ * topKCorrect as graph ops, so a step's accuracy leaves the device as one number: logits [N, K], one-hot targets
+ * [N, K]. The same rule: a row counts when fewer than k classes score above its label, ties going to the lower index.
+ */
+export function topKCorrectCount(logits: Value, targets: Value, k: number): Value {
+  const [, classes] = logits.shape as [number, number];
+  const index = logits.graph.constant(Float32Array.from({ length: classes }, (_v, j) => j), [1, classes]);
+  const target = op.reduceSum(op.mul(logits, targets), [1], true);
+  const label = op.reduceSum(op.mul(targets, index), [1], true);
+  const above = op.add(
+    op.cast(op.greater(logits, target), 'float32'),
+    op.mul(op.cast(op.equal(logits, target), 'float32'), op.cast(op.less(index, label), 'float32')),
+  );
+  return op.reduceSum(op.cast(op.less(op.reduceSum(above, [1]), k), 'float32'));
+}
+

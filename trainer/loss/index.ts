@@ -1,5 +1,5 @@
 // Losses: NT-Xent for the contrastive objective, softmax cross entropy for the online classifier.
-export { oneHot, softmaxCrossEntropy, topKCorrect } from './cross-entropy.js';
+export { oneHot, softmaxCrossEntropy, topKCorrect, topKCorrectCount } from './cross-entropy.js';
 export {
   NORM_EPS,
   SELF_MASK,

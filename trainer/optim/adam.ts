@@ -2,8 +2,9 @@
 //   Adam:  g' = g + wd * w (L2 in the gradient)        AdamW: w = w * (1 - lr * wd) first (decoupled), g' = g
 //   m = b1 m + (1 - b1) g'     v = b2 v + (1 - b2) g'^2
 //   w = w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+import { op, type Value } from '../graph/index.js';
 import { StatefulOptimizer } from './stateful.js';
-import type { OptimParam } from './types.js';
+import type { GraphParam, GraphUpdate, OptimParam } from './types.js';
 
 export interface AdamOptions {
   beta1?: number;
@@ -53,5 +54,23 @@ export class Adam extends StatefulOptimizer {
       v[i] = vi;
       w[i] = wi - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps);
     }
+  }
+
+  /** lr (AdamW's decay), lr / (1 - b1^t) and 1 / sqrt(1 - b2^t): in float64 on the host, as `update` computes them. */
+  override stepScalars(lr: number, t: number): Record<string, number> {
+    const { beta1: b1, beta2: b2 } = this.opts;
+    return { lr, stepSize: lr / (1 - b1 ** t), invSqrtBc2: 1 / Math.sqrt(1 - b2 ** t) };
+  }
+
+  override graphUpdate(p: GraphParam, s: Readonly<Record<string, Value>>): GraphUpdate {
+    const { beta1: b1, beta2: b2, eps } = this.opts;
+    const wd = p.isOneD && this.opts.excludeOneDFromWeightDecay ? 0 : this.opts.weightDecay;
+    const decoupled = this.kind === 'adamw';
+    const w = decoupled && wd !== 0 ? op.mul(p.w, op.sub(1, op.mul(s['lr']!, wd))) : p.w;
+    const g = !decoupled && wd !== 0 ? op.add(p.g, op.mul(w, wd)) : p.g;
+    const m = op.add(op.mul(p.slots['exp_avg']!, b1), op.mul(g, 1 - b1));
+    const v = op.add(op.mul(p.slots['exp_avg_sq']!, b2), op.mul(op.mul(g, g), 1 - b2));
+    const denom = op.add(op.mul(op.sqrt(v), s['invSqrtBc2']!), eps);
+    return { w: op.sub(w, op.div(op.mul(m, s['stepSize']!), denom)), slots: { exp_avg: m, exp_avg_sq: v } };
   }
 }

@@ -4,8 +4,9 @@
 //   v = momentum * v + lr * trust * g'
 //   w = w - v                     (nesterov: w = w - (momentum * v + lr * trust * g'))
 // 1-D parameters (biases, BatchNorm gamma/beta) get neither weight decay nor trust scaling.
+import { op, type Value } from '../graph/index.js';
 import { StatefulOptimizer } from './stateful.js';
-import type { OptimParam } from './types.js';
+import type { GraphParam, GraphUpdate, OptimParam } from './types.js';
 
 export interface LarsOptions {
   momentum?: number;
@@ -52,5 +53,25 @@ export class Lars extends StatefulOptimizer {
       v[i] = vi;
       w[i] -= this.nesterov ? m * vi + scaledLr * gi : vi;
     }
+  }
+
+  override graphUpdate(p: GraphParam, s: Readonly<Record<string, Value>>): GraphUpdate {
+    const { w, g } = p;
+    const v = p.slots['momentum']!;
+    const m = this.momentum;
+    const gd = p.isOneD || this.weightDecay === 0 ? g : op.add(g, op.mul(w, this.weightDecay));
+    let scaledLr = s['lr']!;
+    if (!p.isOneD) {
+      const wNorm2 = op.reduceSum(op.mul(w, w));
+      const gNorm2 = op.reduceSum(op.mul(gd, gd));
+      const ratio = op.div(op.mul(op.sqrt(wNorm2), this.eta), op.sqrt(gNorm2));
+      // 1 where either norm is 0 (the ratio's 0/0 or x/0 there is never selected).
+      const trust = op.where(op.greater(wNorm2, 0), op.where(op.greater(gNorm2, 0), ratio, 1), 1);
+      scaledLr = op.mul(scaledLr, trust);
+    }
+    const step = op.mul(gd, scaledLr);
+    const vNew = op.add(op.mul(v, m), step);
+    const wNew = op.sub(w, this.nesterov ? op.add(op.mul(vNew, m), step) : vNew);
+    return { w: wNew, slots: { momentum: vNew } };
   }
 }

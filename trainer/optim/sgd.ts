@@ -2,8 +2,9 @@
 //   g' = g + wd * w          (1-D parameters skipped when excludeOneDFromWeightDecay)
 //   b = momentum * b + g'    (b starts at 0, so the first step gives b = g', as PyTorch's clone does)
 //   w = w - lr * b           (nesterov: w = w - lr * (g' + momentum * b))
+import { op, type Value } from '../graph/index.js';
 import { StatefulOptimizer } from './stateful.js';
-import type { OptimParam } from './types.js';
+import type { GraphParam, GraphUpdate, OptimParam } from './types.js';
 
 export interface SgdOptions {
   momentum?: number;
@@ -42,5 +43,22 @@ export class Sgd extends StatefulOptimizer {
       }
       w[i] -= lr * d;
     }
+  }
+
+  override slotsOf(_isOneD: boolean): readonly string[] {
+    return this.opts.momentum > 0 ? ['momentum'] : [];
+  }
+
+  override graphUpdate(p: GraphParam, s: Readonly<Record<string, Value>>): GraphUpdate {
+    const { momentum: m, nesterov } = this.opts;
+    const wd = p.isOneD && this.opts.excludeOneDFromWeightDecay ? 0 : this.opts.weightDecay;
+    let d = wd === 0 ? p.g : op.add(p.g, op.mul(p.w, wd));
+    const slots: Record<string, Value> = {};
+    if (m > 0) {
+      const b = op.add(op.mul(p.slots['momentum']!, m), d);
+      slots['momentum'] = b;
+      d = nesterov ? op.add(d, op.mul(b, m)) : b;
+    }
+    return { w: op.sub(p.w, op.mul(d, s['lr']!)), slots };
   }
 }

@@ -1,7 +1,8 @@
 // What every optimizer here shares around its update rule: the step counter, the per-parameter state slots, the
 // argument checks, and stateDict/loadStateDict. A subclass holds only its hyper-parameters and `update`, so the
 // checkpoint layout (`<slot>/<param name>` tensors + step) is written in one place for every kind.
-import type { GradSource, OptimParam, Optimizer, OptimizerKind, OptimizerState } from './types.js';
+import type { Value } from '../graph/index.js';
+import type { GradSource, GraphParam, GraphUpdate, OptimParam, Optimizer, OptimizerKind, OptimizerState } from './types.js';
 
 export abstract class StatefulOptimizer implements Optimizer {
   abstract readonly kind: OptimizerKind;
@@ -9,9 +10,25 @@ export abstract class StatefulOptimizer implements Optimizer {
   protected readonly state: StateSlots;
   private steps = 0;
 
-  constructor(slotNames: readonly string[]) {
+  constructor(private readonly slotNames: readonly string[]) {
     this.state = new StateSlots(slotNames);
   }
+
+  slotsOf(_isOneD: boolean): readonly string[] {
+    return this.slotNames;
+  }
+
+  beginStep(lr: number): number {
+    checkLr(lr);
+    this.steps += 1;
+    return this.steps;
+  }
+
+  stepScalars(lr: number, _t: number): Record<string, number> {
+    return { lr };
+  }
+
+  abstract graphUpdate(p: GraphParam, scalars: Readonly<Record<string, Value>>): GraphUpdate;
 
   get stepCount(): number {
     return this.steps;

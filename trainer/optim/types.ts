@@ -1,6 +1,9 @@
-// The optimizer contract: plain TypeScript loops over Float32Array parameters, gradients and state.
-// Parameters are passed to every step (not captured at construction) so a checkpoint load that swaps a parameter's
-// array cannot leave the optimizer updating a stale copy; state is keyed by parameter name and is serialisable.
+// The optimizer contract: plain TypeScript loops over Float32Array parameters, gradients and state, and the same rule
+// as graph ops for the device path (trainer/train/device-update.ts), where parameters and state stay in the provider's
+// memory. Parameters are passed to every step (not captured at construction) so a checkpoint load that swaps a
+// parameter's array cannot leave the optimizer updating a stale copy; state is keyed by parameter name and is
+// serialisable, in one layout for both paths.
+import type { Value } from '../graph/index.js';
 
 /** One trainable tensor as the optimizer sees it: updated in place. */
 export interface OptimParam {
@@ -32,4 +35,27 @@ export interface Optimizer {
   stateDict(): OptimizerState;
   /** Restores a state written by stateDict of an optimizer of the same kind. */
   loadStateDict(state: OptimizerState): void;
+
+  /** The state slots `step` keeps for a parameter (e.g. ['momentum']); none for plain SGD. */
+  slotsOf(isOneD: boolean): readonly string[];
+  /** Counts a step taken by the graph form (after checking lr) and returns its 1-based number t. */
+  beginStep(lr: number): number;
+  /** The graph form's per-step scalar inputs, computed on the host in float64 from lr and t. */
+  stepScalars(lr: number, t: number): Record<string, number>;
+  /** One parameter's update as graph ops over float32 values: the rule `step` applies, side by side with it. */
+  graphUpdate(p: GraphParam, scalars: Readonly<Record<string, Value>>): GraphUpdate;
+}
+
+/** A parameter in the graph form: its value, gradient and state slots as graph values. */
+export interface GraphParam {
+  readonly w: Value;
+  readonly g: Value;
+  readonly isOneD: boolean;
+  readonly slots: Readonly<Record<string, Value>>;
+}
+
+/** The new value of a parameter and of each of its slots. */
+export interface GraphUpdate {
+  readonly w: Value;
+  readonly slots: Readonly<Record<string, Value>>;
 }

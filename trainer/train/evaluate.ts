@@ -39,7 +39,7 @@ export class EvalForward {
     engine: Engine,
     o: { model: ModelConfig; batchSize: number; height: number; width: number; convForward?: ForwardMethod | 'auto' },
   ): EvalForward {
-    const g = new Graph(`simclr_eval_b${o.batchSize}`);
+    const g = new Graph(`simclr_eval_b${o.batchSize}`, engine.provider);
     const x = g.input('x', [o.batchSize, o.model.inputChannels, o.height, o.width]);
     const built = buildSimclrModel(g, x, o.model, 'eval', o.convForward ?? 'conv');
     g.output('h', built.outputs.h);
@@ -197,7 +197,7 @@ export async function knnAccuracy(
   const bank = l2NormalizeRows(train.h.subarray(0, train.count * dim), dim);
   const queries = l2NormalizeRows(test.h.subarray(0, test.count * dim), dim);
   const chunk = Math.min(o.chunk ?? 256, test.count);
-  const g = new Graph('knn_neighbours');
+  const g = new Graph('knn_neighbours', engine.provider);
   const q = g.input('q', [chunk, dim]);
   const b = g.input('bank', [train.count, dim]);
   const nearest = op.topK(op.matmul(q, op.transpose(b, [1, 0])), k);

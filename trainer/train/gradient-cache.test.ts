@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { createSyntheticDataset, Rng } from '../data/index.js';
 import { ProcessGroup } from '../dist/index.js';
-import { Engine, ParameterStore } from '../engine/index.js';
+import { Engine, ParameterStore, moveToHost } from '../engine/index.js';
 import { Graph, gradients } from '../graph/index.js';
 import { blockPositives, ntXentLoss } from '../loss/index.js';
 import { initParameters, type ModelConfig } from '../models/index.js';
@@ -140,4 +140,37 @@ test('with one rank and one chunk the gradient-cache step equals the fused step,
   assert.ok(worst <= 1e-5, `parameters and buffers differ by ${worst} after 4 steps`);
   // The updates moved the weights: equality above is not two untouched copies of the init.
   assert.notDeepEqual(stores[1].require('conv1.weight').data, init.get('conv1.weight'));
+});
+
+// Summing the chunks' gradients in ORT's memory (each chunk's program adds its gradient to the sum it is fed) against
+// the host sum: the same additions in float32, in the same chunk order, so the sums agree to rounding (1e-5 of each
+// tensor's scale; a chunk dropped or counted twice would be off by a whole chunk's share, ~1/4 here).
+test('accumulated on the device, 4 chunks give the host sum: gradients stay in ORT, statistics and losses agree', async () => {
+  const opts = { model, batchSize: B, height: SIZE, width: SIZE, temperature: 0.5, chunk: 2, worldSize: 1 };
+  const onHost = await GradientCacheStep.compile(engine, opts);
+  const onDevice = await GradientCacheStep.compile(engine, { ...opts, accumulateOnDevice: true });
+  const group = await ProcessGroup.init({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 29301, rendezvousTimeoutMs: 1000, collectiveTimeoutMs: 1000 });
+  const store = new ParameterStore();
+  const init = initParameters(onHost.specs, 9);
+  for (const s of onHost.specs) store.set(s.name, s.shape, init.get(s.name));
+  try {
+    const b = batch();
+    const want = await onHost.run(b, store, group);
+    const got = await onDevice.runOnDevice(b, store, group);
+    assert.ok(Math.abs(got.nce - want.nce) <= 1e-6 * want.nce && Math.abs(got.ce - want.ce) <= 1e-6 * want.ce, 'losses');
+    const grads = new ParameterStore();
+    for (const name of want.grads.keys()) {
+      const t = got.outputs[`grad/${name}`]!;
+      assert.ok(!ArrayBuffer.isView(t), `grad/${name} stayed in ORT's memory`);
+      grads.setDevice(name, t as Exclude<typeof t, ArrayBufferView>);
+    }
+    await moveToHost(engine, grads);
+    for (const [name, g] of want.grads) {
+      const err = maxRelDiff(grads.require(name).data, g);
+      assert.ok(err <= 1e-5, `grad ${name}: ${err}`);
+    }
+    for (const [name, st] of want.bnStats) assert.deepEqual(got.outputs[`bnstat/${name}.mean`], st.mean, `${name} mean`);
+  } finally {
+    await Promise.all([onHost.release(), onDevice.release(), group.destroy()]);
+  }
 });

@@ -16,15 +16,16 @@
 // BatchNorm normalises each chunk with that chunk's statistics (like per-GPU BN in the reference implementation); the
 // running statistics are updated with the statistics pooled over every chunk of every rank, so all ranks keep
 // identical buffers. With one rank and one chunk this computes what TrainStep computes (tested).
-import type { Engine, ParameterStore, Program } from '../engine/index.js';
-import { Graph, gradients } from '../graph/index.js';
-import { ntXentBlockSum, oneHot } from '../loss/index.js';
+import { ParameterStore, moveToDevice, moveToHost, type DeviceTensor, type Engine, type Feed, type Program, type RunOutputs } from '../engine/index.js';
+import { Graph, gradients, type KernelTarget } from '../graph/index.js';
+import { ntXentBlockSum, oneHot, topKCorrect } from '../loss/index.js';
 import { buildSimclrModel, type ParamSpec } from '../models/index.js';
 import {
   buildTrainForward,
   outputGradientsAndStats,
   viewPairInput,
   type StepBatch,
+  type StepOutcome,
   type StepResult,
   type TrainGraph,
   type TrainStepOptions,
@@ -36,12 +37,16 @@ export interface Collectives {
   readonly worldSize: number;
   allreduceSum<T extends Float32Array | Float64Array>(data: T): Promise<T>;
   allgather<T extends Float32Array>(data: T): Promise<T>;
+  /** Sums tensors in the provider's memory across ranks in place (NCCL on CUDA); absent: through the host. */
+  allreduceSumOnDevice?(tensors: readonly DeviceTensor[]): Promise<void>;
 }
 
 export interface GradientCacheOptions extends TrainStepOptions {
   /** Images per view in one forward+backward chunk; divides batchSize (the local batch). */
   chunk: number;
   worldSize: number;
+  /** Sum the chunks' gradients in the provider's memory (runOnDevice) instead of on the host (run). */
+  accumulateOnDevice?: boolean;
 }
 
 type BnStats = StepResult['bnStats'];
@@ -56,6 +61,7 @@ export class GradientCacheStep {
     private readonly bnCounts: ReadonlyMap<string, number>,
     private readonly zDim: number,
     private readonly blockImages: number,
+    private readonly accumulator: DeviceAccumulator | undefined,
   ) {}
 
   static async compile(engine: Engine, opts: GradientCacheOptions): Promise<GradientCacheStep> {
@@ -63,12 +69,12 @@ export class GradientCacheStep {
     if (!Number.isInteger(c) || c < 1 || b % c !== 0) {
       throw new Error(`gradient cache: chunk ${c} must divide the local batch ${b}`);
     }
-    const enc = buildEncodeGraph(opts);
-    const step = buildChunkGraph(opts);
+    const enc = buildEncodeGraph(opts, engine.provider);
+    const step = buildChunkGraph(opts, engine.provider);
     const zDim = opts.model.nceSize;
     const m = 2 * b * worldSize;
     const blockImages = lossBlockImages(c, m);
-    const loss = buildLossBlockGraph(m, zDim, 2 * blockImages, opts.temperature);
+    const loss = buildLossBlockGraph(m, zDim, 2 * blockImages, opts.temperature, engine.provider);
     // Chunking is asked for to bound memory: then the three sessions give their buffers back after every run instead
     // of each keeping its peak in ORT's arena, so a step peaks at about one chunk's forward + backward. Measured: 1.25x
     // the RSS of a plain step on the chunk alone, and a 10-25% slower step than with arenas (bench/README.md).
@@ -78,15 +84,88 @@ export class GradientCacheStep {
       engine.compile(step.graph, { memoryArena }),
       engine.compile(loss, { memoryArena }),
     ]);
-    return new GradientCacheStep(opts, encode, chunkStep, lossBlock, step.specs, step.bnCounts, zDim, blockImages);
+    const accumulator = opts.accumulateOnDevice ? await DeviceAccumulator.create(engine, step.specs) : undefined;
+    return new GradientCacheStep(opts, encode, chunkStep, lossBlock, step.specs, step.bnCounts, zDim, blockImages, accumulator);
   }
 
   get trainable(): ParamSpec[] {
     return this.specs.filter((s) => !s.isBuffer);
   }
 
-  /** One exact global step's gradients (identical on every rank afterwards); the caller applies the update. */
+  /** Per BatchNorm, the element count behind the pooled statistics a step returns (every chunk of every rank). */
+  get statCounts(): ReadonlyMap<string, number> {
+    const chunks = (this.opts.batchSize / this.opts.chunk) * this.opts.worldSize;
+    return new Map([...this.bnCounts].map(([name, count]) => [name, count * chunks]));
+  }
+
+  /** One exact global step's gradients (identical on every rank afterwards) on the host; the caller applies the update. */
   async run(batch: StepBatch, store: ParameterStore, group: Collectives): Promise<StepResult> {
+    if (this.accumulator !== undefined) throw new Error('gradient cache: compiled to accumulate on the device: use runOnDevice');
+    const trainable = this.trainable;
+    const grads = new Float32Array(trainable.reduce((a, s) => a + size(s.shape), 0));
+    const common = await this.chunks(batch, store, group, async (run) => {
+      const { fetched } = await run({}, { fetch: trainable.map((s) => `grad/${s.name}`) });
+      let at = 0;
+      for (const s of trainable) {
+        const gChunk = fetched[`grad/${s.name}`]!.data as Float32Array;
+        for (let j = 0; j < gChunk.length; j++) grads[at + j] += gChunk[j];
+        at += gChunk.length;
+      }
+    });
+    // 5: one reduction for the gradients (the statistics had theirs).
+    const totalGrads = await group.allreduceSum(grads);
+    const gradMap = new Map<string, Float32Array>();
+    let at = 0;
+    for (const s of trainable) {
+      const n = size(s.shape);
+      gradMap.set(s.name, totalGrads.subarray(at, at + n));
+      at += n;
+    }
+    return { ...common, loss: common.nce + common.ce, grads: gradMap };
+  }
+
+  /**
+   * The same step with the gradients summed over chunks in the provider's memory (each chunk's program adds its
+   * gradient to the running sum it is fed): they leave the device once per step, for the collective, and not at all
+   * with one replica.
+   */
+  async runOnDevice(batch: StepBatch, store: ParameterStore, group: Collectives): Promise<StepOutcome> {
+    const acc = this.accumulator;
+    if (acc === undefined) throw new Error('gradient cache: not compiled to accumulate on the device (accumulateOnDevice)');
+    const names = this.trainable.map((s) => `grad/${s.name}`);
+    let sums: Record<string, Feed> = acc.zeros;
+    const common = await this.chunks(batch, store, group, async (run) => {
+      const fed = Object.fromEntries(names.map((n) => [`acc/${n}`, sums[n]!]));
+      sums = (await run(fed, { keep: names })).kept;
+    });
+    let grads: Record<string, Feed> = sums;
+    if (group.worldSize > 1) grads = await acc.allreduce(sums as Record<string, DeviceTensor>, group);
+    const outputs: Record<string, Feed> = { ...grads };
+    for (const [name, st] of common.bnStats) {
+      outputs[`bnstat/${name}.mean`] = st.mean;
+      outputs[`bnstat/${name}.var`] = st.variance;
+    }
+    const k = this.opts.model.numClasses;
+    return {
+      loss: common.nce + common.ce,
+      nce: common.nce,
+      ce: common.ce,
+      correct1: topKCorrect(common.logits, batch.labels, k, 1),
+      correct5: topKCorrect(common.logits, batch.labels, k, Math.min(5, k)),
+      outputs,
+    };
+  }
+
+  /**
+   * Steps 1-4 and the statistics' reduction: `onChunk` runs each chunk's forward + backward (given the program's run
+   * with the chunk's feeds bound) and takes its gradients.
+   */
+  private async chunks(
+    batch: StepBatch,
+    store: ParameterStore,
+    group: Collectives,
+    onChunk: (run: (extra: Record<string, Feed>, outputs: { keep?: string[]; fetch?: string[] }) => Promise<RunOutputs>) => Promise<void>,
+  ): Promise<{ nce: number; ce: number; logits: Float32Array; bnStats: BnStats }> {
     const { batchSize: b, chunk: c, model } = this.opts;
     const chunks = b / c;
     const d = this.zDim;
@@ -114,33 +193,34 @@ export class GradientCacheStep {
     const reduced = await group.allreduceSum(dzSum);
     const nce = reduced[m * d] / m;
 
-    // 4: forward + backward per chunk, seeded with dL/dz; gradients add up.
-    const trainable = this.trainable;
-    const gradSize = trainable.reduce((a, s) => a + size(s.shape), 0);
+    // 4: forward + backward per chunk, seeded with dL/dz; gradients add up (onChunk).
     const bnNames = [...this.bnCounts.keys()];
-    const grads = new Float32Array(gradSize);
     const logits = new Float32Array(2 * b * k);
     const bnSums = new Map<string, { mean: Float64Array; square: Float64Array }>();
+    const statNames = bnNames.flatMap((n) => [`bnstat/${n}.mean`, `bnstat/${n}.var`]);
     let ceSum = 0;
     for (let i = 0; i < chunks; i++) {
       const rowStart = group.rank * 2 * b + i * 2 * c;
       const dz = new Float32Array(2 * c * d);
       for (let j = 0; j < dz.length; j++) dz[j] = reduced[rowStart * d + j] / m;
       const labels = Array.from({ length: c }, (_v, j) => batch.labels[i * c + j]);
-      const out = await this.chunkStep.run({ ...views(i), targets: oneHot(labels, k), dz }, store);
-      let at = 0;
-      for (const s of trainable) {
-        const gChunk = out[`grad/${s.name}`];
-        for (let j = 0; j < gChunk.length; j++) grads[at + j] += gChunk[j];
-        at += gChunk.length;
-      }
-      ceSum += out.ce[0];
+      const feeds = { ...views(i), targets: oneHot(labels, k), dz };
+      let small: Record<string, Float32Array> = {};
+      await onChunk(async (extra, outputs) => {
+        const out = await this.chunkStep.runDevice({ ...feeds, ...extra }, store, {
+          keep: outputs.keep,
+          fetch: [...(outputs.fetch ?? []), 'ce', 'logits', ...statNames],
+        });
+        small = Object.fromEntries(['ce', 'logits', ...statNames].map((n) => [n, out.fetched[n]!.data as Float32Array]));
+        return out;
+      });
+      ceSum += small['ce']![0]!;
       // logits laid out as TrainStep's: every view-1 row first, then every view-2 row.
-      logits.set(out.logits.subarray(0, c * k), i * c * k);
-      logits.set(out.logits.subarray(c * k), (b + i * c) * k);
+      logits.set(small['logits']!.subarray(0, c * k), i * c * k);
+      logits.set(small['logits']!.subarray(c * k), (b + i * c) * k);
       for (const name of bnNames) {
-        const mean = out[`bnstat/${name}.mean`];
-        const variance = out[`bnstat/${name}.var`];
+        const mean = small[`bnstat/${name}.mean`]!;
+        const variance = small[`bnstat/${name}.var`]!;
         let acc = bnSums.get(name);
         if (acc === undefined) {
           acc = { mean: new Float64Array(mean.length), square: new Float64Array(mean.length) };
@@ -153,8 +233,7 @@ export class GradientCacheStep {
       }
     }
 
-    // 5: one reduction for the gradients, one for the statistics (float64: pooled variances subtract squares).
-    const totalGrads = await group.allreduceSum(grads);
+    // 5 (statistics): one reduction (float64: pooled variances subtract squares).
     const statLength = bnNames.reduce((a, n) => a + 2 * (bnSums.get(n)?.mean.length ?? 0), 0);
     const stats = new Float64Array(statLength + 1);
     let at = 0;
@@ -182,18 +261,53 @@ export class GradientCacheStep {
       bnStats.set(name, { mean, variance, count: this.bnCounts.get(name)! * chunkCount });
       at += 2 * channels;
     }
-    const gradMap = new Map<string, Float32Array>();
-    at = 0;
-    for (const s of trainable) {
-      const n = size(s.shape);
-      gradMap.set(s.name, totalGrads.subarray(at, at + n));
-      at += n;
-    }
-    return { loss: nce + ce, nce, ce, logits, grads: gradMap, bnStats };
+    return { nce, ce, logits, bnStats };
   }
 
   async release(): Promise<void> {
     await Promise.all([this.encode.release(), this.chunkStep.release(), this.lossBlock.release()]);
+  }
+}
+
+/** The device side of runOnDevice: the zero sums the first chunk adds to, and the gradients' reduction across ranks. */
+class DeviceAccumulator {
+  private constructor(
+    private readonly engine: Engine,
+    readonly zeros: Record<string, DeviceTensor>,
+  ) {}
+
+  static async create(engine: Engine, specs: readonly ParamSpec[]): Promise<DeviceAccumulator> {
+    const store = new ParameterStore();
+    for (const s of specs.filter((x) => !x.isBuffer)) store.set(`grad/${s.name}`, s.shape);
+    await moveToDevice(engine, store);
+    return new DeviceAccumulator(engine, Object.fromEntries(store.names().map((n) => [n, store.require(n).device!])));
+  }
+
+  /** In place where the group can (NCCL); else through the host in one buffer (Gloo), as host arrays. */
+  async allreduce(grads: Record<string, DeviceTensor>, group: Collectives): Promise<Record<string, Feed>> {
+    const names = Object.keys(grads);
+    if (group.allreduceSumOnDevice !== undefined) {
+      await group.allreduceSumOnDevice(names.map((n) => grads[n]!));
+      return grads;
+    }
+    const store = new ParameterStore();
+    for (const n of names) store.setDevice(n, grads[n]!);
+    await moveToHost(this.engine, store);
+    const total = new Float32Array(names.reduce((a, n) => a + store.require(n).data.length, 0));
+    let at = 0;
+    for (const n of names) {
+      total.set(store.require(n).data, at);
+      at += store.require(n).data.length;
+    }
+    const summed = await group.allreduceSum(total);
+    const out: Record<string, Feed> = {};
+    at = 0;
+    for (const n of names) {
+      const len = store.require(n).data.length;
+      out[n] = summed.subarray(at, at + len);
+      at += len;
+    }
+    return out;
   }
 }
 
@@ -261,8 +375,8 @@ export async function blockLossGradients(
 const size = (shape: readonly number[]): number => shape.reduce((a, x) => a * x, 1);
 
 /** Forward only, train-mode BatchNorm: the chunk's embeddings z [2c, D]. */
-export function buildEncodeGraph(o: GradientCacheOptions): Graph {
-  const g = new Graph(`simclr_encode_c${o.chunk}`);
+export function buildEncodeGraph(o: GradientCacheOptions, target: KernelTarget = 'cpu'): Graph {
+  const g = new Graph(`simclr_encode_c${o.chunk}`, target);
   const x = viewPairInput(g, o.model, o.chunk, o.height, o.width);
   g.output('z', buildSimclrModel(g, x, o.model, 'train').outputs.z);
   return g;
@@ -273,20 +387,20 @@ export function buildEncodeGraph(o: GradientCacheOptions): Graph {
  * by the chunk's share of the global batch, so that the gradients summed over every chunk of every rank are those
  * of (global NT-Xent + global mean cross entropy), what TrainStep differentiates on one batch.
  */
-export function buildChunkGraph(o: GradientCacheOptions): TrainGraph {
-  const g = new Graph(`simclr_chunk_c${o.chunk}`);
+export function buildChunkGraph(o: GradientCacheOptions, target: KernelTarget = 'cpu'): TrainGraph {
+  const g = new Graph(`simclr_chunk_c${o.chunk}`, target);
   const { built, logits, ce } = buildTrainForward(g, o.model, o.chunk, o.height, o.width);
   const z = built.outputs.z;
   const dz = g.input('dz', z.shape);
   const share = o.chunk / (o.batchSize * o.worldSize);
   g.output('ce', ce);
   g.output('logits', logits);
-  return outputGradientsAndStats(g, built, { seeds: [[z, dz], [ce, g.scalar(share)]] });
+  return outputGradientsAndStats(g, built, { seeds: [[z, dz], [ce, g.scalar(share)]] }, o.accumulateOnDevice ?? false);
 }
 
 /** Input z [M, D] (rolled so the block comes first): the block's loss sum and its gradient w.r.t. every row. */
-export function buildLossBlockGraph(m: number, d: number, blockRows: number, temperature: number): Graph {
-  const g = new Graph(`ntxent_block_m${m}_b${blockRows}`);
+export function buildLossBlockGraph(m: number, d: number, blockRows: number, temperature: number, target: KernelTarget = 'cpu'): Graph {
+  const g = new Graph(`ntxent_block_m${m}_b${blockRows}`, target);
   const z = g.input('z', [m, d]);
   const loss = ntXentBlockSum(z, blockRows, temperature);
   const [dz] = gradients(loss, [z]);

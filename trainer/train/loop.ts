@@ -14,9 +14,8 @@ import {
   type Dataset,
   type Normalization,
 } from '../data/index.js';
-import { ProcessGroup } from '../dist/index.js';
-import { Engine, ParameterStore } from '../engine/index.js';
-import { topKCorrect } from '../loss/index.js';
+import { NcclGroup, ProcessGroup } from '../dist/index.js';
+import { Engine, ParameterStore, type CudaSessionOptions } from '../engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
   EventWriter,
@@ -31,9 +30,10 @@ import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from
 import { EvalForward } from './evaluate.js';
 import { exportFromDir } from './export.js';
 import { evaluateModel, type EvalResult } from './evaluate-model.js';
-import { GradientCacheStep } from './gradient-cache.js';
+import { GradientCacheStep, type Collectives } from './gradient-cache.js';
 import { syncInitialState } from './sync-state.js';
-import { TrainStep, applyUpdate, type StepBatch, type StepResult } from './step.js';
+import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
+import { createUpdate, type Update } from './update.js';
 import type { ParamSpec } from '../models/index.js';
 
 /** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
@@ -74,12 +74,18 @@ export interface TrainIo {
 /** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
 export const ENCODER_FILE = 'encoder.onnx';
 
-/** One training step as the loop sees it: the fused program, or the gradient-cache step over the process group. */
+/**
+ * One training step as the loop sees it: the fused program, or the gradient-cache step over the process group. Its
+ * outputs (grad/<p>, bnstat/<bn>.mean|var) feed the update: with the state on the device, the fused step's never
+ * leave the provider's memory; the gradient-cache step brings them to the host for the collectives.
+ */
 interface Stepper {
   readonly specs: readonly ParamSpec[];
   readonly trainable: ParamSpec[];
   readonly kind: 'fused' | 'gradient-cache';
-  run(batch: StepBatch, store: ParameterStore): Promise<StepResult>;
+  /** Per BatchNorm, the element count behind the statistics in a step's outputs. */
+  readonly statCounts: ReadonlyMap<string, number>;
+  run(batch: StepBatch, store: ParameterStore): Promise<StepOutcome>;
   release(): Promise<void>;
 }
 
@@ -92,22 +98,44 @@ async function createStepper(
   engine: Engine,
   config: TrainConfig,
   group: ProcessGroup,
-  opts: { model: ModelConfig; height: number; width: number },
+  opts: { model: ModelConfig; height: number; width: number; placement: Update['placement'] },
 ): Promise<Stepper> {
   const localBatch = config.batchSize / group.worldSize;
   const chunk = config.gradientCacheChunk > 0 ? config.gradientCacheChunk : localBatch;
   const common = { model: opts.model, batchSize: localBatch, height: opts.height, width: opts.width, temperature: config.nceTemperature };
+  const k = opts.model.numClasses;
   if (group.worldSize === 1 && chunk === localBatch) {
     const step = await TrainStep.compile(engine, common);
-    return { specs: step.specs, trainable: step.trainable, kind: 'fused', run: (b, s) => step.run(b, s), release: () => step.release() };
+    return {
+      specs: step.specs,
+      trainable: step.trainable,
+      kind: 'fused',
+      statCounts: step.statCounts,
+      run: opts.placement === 'device' ? (b, s) => step.runOnDevice(b, s) : async (b, s) => hostOutcome(await step.run(b, s), b.labels, k),
+      release: () => step.release(),
+    };
   }
-  const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize });
+  const onDevice = opts.placement === 'device';
+  const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize, accumulateOnDevice: onDevice });
+  // On CUDA the gradients are summed across ranks by NCCL where they are; Gloo carries the host-side collectives.
+  const nccl = onDevice && engine.provider === 'cuda' && group.worldSize > 1 ? await NcclGroup.connect(group, engine.deviceId) : undefined;
+  const collectives: Collectives = nccl === undefined ? group : {
+    rank: group.rank,
+    worldSize: group.worldSize,
+    allreduceSum: (data) => group.allreduceSum(data),
+    allgather: (data) => group.allgather(data),
+    allreduceSumOnDevice: (tensors) => nccl.allreduceSumOnDevice(tensors),
+  };
   return {
     specs: step.specs,
     trainable: step.trainable,
     kind: 'gradient-cache',
-    run: (b, s) => step.run(b, s, group),
-    release: () => step.release(),
+    statCounts: step.statCounts,
+    run: onDevice ? (b, s) => step.runOnDevice(b, s, collectives) : async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
+    release: async () => {
+      nccl?.destroy();
+      await step.release();
+    },
   };
 }
 
@@ -170,7 +198,17 @@ export async function createEngine(config: TrainConfig): Promise<Engine> {
     provider: config.executionProvider,
     threads: config.threads > 0 ? config.threads : undefined,
     spinning: false,
+    ...(config.executionProvider === 'cuda' ? { cuda: cudaOptions(config) } : {}),
   });
+}
+
+/** The CUDA provider's options from their flags; unset ones keep ONNX Runtime's defaults. */
+export function cudaOptions(config: TrainConfig): CudaSessionOptions {
+  return {
+    ...(config.cudaTf32 !== undefined ? { tf32: config.cudaTf32 } : {}),
+    ...(config.cudnnConvAlgoSearch !== undefined ? { convAlgoSearch: config.cudnnConvAlgoSearch } : {}),
+    ...(config.cudaMemoryLimitMib !== undefined ? { memoryLimit: config.cudaMemoryLimitMib * 2 ** 20 } : {}),
+  };
 }
 
 function f32(shape: readonly number[], data: Float32Array): TensorMap[string] {
@@ -243,7 +281,8 @@ async function trainInGroup(
   });
   const stepsPerEpoch = loader.stepsPerEpoch;
   const [trainHeight, trainWidth] = trainingSize(contract);
-  const step = await createStepper(engine, config, group, { model, height: trainHeight, width: trainWidth });
+  const placement = engine.provider === 'cpu' ? 'host' : 'device'; // as createUpdate chooses (update.ts)
+  const step = await createStepper(engine, config, group, { model, height: trainHeight, width: trainWidth, placement });
   const store = new ParameterStore();
   const init = initParameters(step.specs, config.seed);
   for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
@@ -294,6 +333,9 @@ async function trainInGroup(
     optimizer,
   });
   if (!leader && globalStep > 0) logger.info({ step: globalStep }, 'resumed from rank 0\'s checkpoint');
+  // On a GPU provider the weights, running statistics and optimizer state live in the provider's memory from here;
+  // they come to the host only for checkpoints and evaluation (update.toHost), and go back before the next step.
+  const update = await createUpdate(engine, step.specs, step.statCounts, optimizer, { clip: config.clip, bnMomentum: BN_MOMENTUM });
 
   const tracker = new ProgressTracker({
     uid,
@@ -318,6 +360,7 @@ async function trainInGroup(
   const save = async (): Promise<void> => {
     if (!leader || lastSaved === globalStep) return;
     tracker.setPhase('checkpointing');
+    await update.toHost(store);
     const weights: Record<string, TensorMap[string]> = {};
     for (const s of step.specs) weights[s.name] = f32(s.shape, store.require(s.name).data);
     const opt = optimizer.stateDict();
@@ -393,17 +436,21 @@ async function trainInGroup(
           tracker.recordPreview(grids, { step: globalStep, epoch });
         }
         const lr = schedule.at(globalStep);
+        await update.toDevice(store);
         const r = await step.run(batch, store);
         if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
-        applyUpdate(r, step.specs, store, optimizer, { lr, clip: config.clip });
+        const norm = await update.run(store, r.outputs, lr);
+        if (config.clip > 0 && !Number.isFinite(norm)) {
+          // (the host update throws this itself, before changing anything)
+          throw new Error(`clip: gradient norm is ${norm} at step ${globalStep}; the step has non-finite gradients (nothing was updated)`);
+        }
         globalStep++;
         steps++;
         lossSum += r.nce;
         ceSum += r.ce;
         lastLoss = r.nce;
-        // The online classifier on the batch's first views (the logits' first rows), as the seed reports it.
-        correct1 += topKCorrect(r.logits, batch.labels, model.numClasses, 1);
-        correct5 += topKCorrect(r.logits, batch.labels, model.numClasses, Math.min(5, model.numClasses));
+        correct1 += r.correct1;
+        correct5 += r.correct5;
         seen += batch.labels.length;
         tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
         const doc = tracker.document();
@@ -423,6 +470,7 @@ async function trainInGroup(
           bar.done();
           logger.info({ step: globalStep, loss: r.loss, nce: r.nce, ce: r.ce, lr }, 'debug step done');
           await save();
+          await update.toHost(store);
           return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
         if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await save();
@@ -430,6 +478,7 @@ async function trainInGroup(
         if (stopAt !== undefined && globalStep >= stopAt) {
           bar.done();
           await save();
+          await update.toHost(store);
           if (io.stopAfterStep === undefined) await exportResult();
           logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
           return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
@@ -451,6 +500,7 @@ async function trainInGroup(
       };
       logger.info(trainStats, 'epoch done');
       await save();
+      await update.toHost(store); // evaluation reads the weights on the host (save did this on rank 0 only)
       tracker.setPhase('evaluating');
       forward ??= EvalForward.create(engine, {
         model,
@@ -502,6 +552,7 @@ async function trainInGroup(
     bar.done();
     events?.close();
     await server?.close();
+    await update.release();
     await step.release();
     await loader.close();
   }

@@ -94,7 +94,7 @@ export class SoftmaxObjective {
     const n = labels.length;
     const y = new Float32Array(n * k);
     for (let r = 0; r < n; r++) y[r * k + labels[r]] = 1;
-    const g = new Graph(`softmax_regression_n${n}_d${d}_k${k}`);
+    const g = new Graph(`softmax_regression_n${n}_d${d}_k${k}`, engine.provider);
     const xv = g.input('x', [n, d]);
     const yv = g.input('y', [n, k]);
     const w = g.input('w', [k, d]);

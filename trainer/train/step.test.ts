@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createSyntheticDataset } from '../data/index.js';
 import { Engine, ParameterStore } from '../engine/index.js';
+import { topKCorrect } from '../loss/index.js';
 import { initParameters, type ModelConfig } from '../models/index.js';
 import { createOptimizer } from '../optim/index.js';
-import { TrainStep, applyUpdate } from './step.js';
+import { DeviceUpdate } from './device-update.js';
+import { BN_MOMENTUM, TrainStep, applyUpdate } from './step.js';
 
 const SIZE = 12;
 const B = 16;
@@ -69,4 +71,50 @@ test('train step: outputs every gradient and BN statistic; repeated updates lowe
   assert.ok(r.nce < first.nce - 0.05, `NT-Xent ${first.nce} -> ${r.nce} should drop`);
   assert.ok(r.ce < first.ce, `classifier loss ${first.ce} -> ${r.ce} should drop`);
   assert.notDeepEqual(store.require('bn1.running_mean').data, runningBefore, 'running stats were updated');
+});
+
+// The device path (gradients, statistics, weights and optimizer state in ORT's memory; DeviceUpdate) against the host
+// path (every gradient to JS, the JS optimizer). Both compute in float32 but sum in other orders (JS's update keeps
+// float64 intermediates), so after 5 steps they differ by ~1e-5 relative (LARS at lr 1 amplifies it: at lr 2 a ReLU flips by step 5); the updates themselves move the weights by
+// far more (asserted), so a device path that skipped an update or fed stale weights fails.
+test('train step on the device: the same losses, accuracy counts and weights as the host path over 5 steps', async () => {
+  const b = batch();
+  const make = (): ParameterStore => {
+    const store = new ParameterStore();
+    const init = initParameters(step.specs, 11);
+    for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
+    return store;
+  };
+  const hostStore = make();
+  const deviceStore = make();
+  const initial = Float32Array.from(hostStore.require('layer1.0.conv1.weight').data);
+  const hostOpt = createOptimizer({ optimizer: 'lars', momentum: 0.9, weightDecay: 1e-4 });
+  const deviceOpt = createOptimizer({ optimizer: 'lars', momentum: 0.9, weightDecay: 1e-4 });
+  const update = await DeviceUpdate.compile(engine, step.specs, step.statCounts, deviceOpt, { clip: 1, bnMomentum: BN_MOMENTUM });
+  await update.toDevice(deviceStore);
+  for (let i = 0; i < 5; i++) {
+    const lr = 1 - 0.15 * i;
+    const h = await step.run(b, hostStore);
+    const d = await step.runOnDevice(b, deviceStore);
+    assert.ok(Math.abs(h.loss - d.loss) <= 1e-5 * Math.abs(h.loss), `step ${i}: loss ${d.loss} vs ${h.loss}`);
+    assert.equal(d.correct1, topKCorrect(h.logits, b.labels, model.numClasses, 1), `step ${i}: top-1 hits`);
+    assert.equal(d.correct5, topKCorrect(h.logits, b.labels, model.numClasses, 4), `step ${i}: top-4 hits`);
+    assert.equal(d.outputs['grad/layer1.0.conv1.weight']!.constructor.name, 'NativeTensor', 'gradients stayed in ORT');
+    const hostNorm = applyUpdate(h, step.specs, hostStore, hostOpt, { lr, clip: 1 });
+    const deviceNorm = await update.run(deviceStore, d.outputs, lr);
+    assert.ok(Math.abs(hostNorm - deviceNorm) <= 1e-4 * hostNorm, `step ${i}: grad norm ${deviceNorm} vs ${hostNorm}`);
+  }
+  await update.toHost(deviceStore);
+  const moved = hostStore.require('layer1.0.conv1.weight').data.reduce((a, v, j) => Math.max(a, Math.abs(v - initial[j]!)), 0);
+  for (const s of step.specs) {
+    const want = hostStore.require(s.name).data;
+    const got = deviceStore.require(s.name).data;
+    const scale = want.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    const diff = want.reduce((a, v, j) => Math.max(a, Math.abs(v - got[j]!)), 0);
+    assert.ok(diff <= 1e-4 * scale, `${s.name}: max diff ${diff} of ${scale}`);
+  }
+  const wScale = initial.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  assert.ok(moved > 1e-3 * wScale, `the updates moved layer1.0.conv1.weight by ${moved} of ${wScale}: >= 10x the tolerance`);
+  assert.equal(deviceOpt.stepCount, 5);
+  await update.release();
 });

@@ -5,12 +5,14 @@
 //   the same batch statistics (as the common SimCLR implementations that concatenate the views do);
 //   NT-Xent on z (rows i and i + B are the positive pair); the online classifier sees stopGradient(h) of both views
 //   (labels repeated), so its cross entropy trains only the classifier.
-// Outputs: loss (NT-Xent + classifier CE), nce, ce, logits [2B, K], grad/<param> for every trainable parameter and
-// bnstat/<bn>.mean|var for every train-mode BatchNorm.
-// Host side (applyUpdate): clip the global gradient norm, optimizer step with the schedule's lr, running-stat update.
-import type { Engine, ParameterStore, Program } from '../engine/index.js';
-import { Graph, gradients, op, type GradientSeeds, type Value } from '../graph/index.js';
-import { ntXentLoss, oneHot, softmaxCrossEntropy } from '../loss/index.js';
+// Outputs: loss (NT-Xent + classifier CE), nce, ce, logits [2B, K], correct1 / correct5 (the classifier's top-1 / top-5
+// hits on the view-1 rows), grad/<param> for every trainable parameter and bnstat/<bn>.mean|var for every train-mode
+// BatchNorm.
+// Two ways to run it: run() brings every output to the host for applyUpdate (clip, the JS optimizer, running stats);
+// runOnDevice() keeps gradients and statistics in the provider's memory for DeviceUpdate and returns only scalars.
+import type { Engine, Feed, ParameterStore, Program } from '../engine/index.js';
+import { Graph, gradients, op, type GradientSeeds, type KernelTarget, type Value } from '../graph/index.js';
+import { ntXentLoss, oneHot, softmaxCrossEntropy, topKCorrect, topKCorrectCount } from '../loss/index.js';
 import { buildSimclrModel, updateRunningStats, type ModelBuild, type ModelConfig, type ParamSpec } from '../models/index.js';
 import { clipGradNorm, type OptimParam, type Optimizer } from '../optim/index.js';
 
@@ -37,6 +39,18 @@ export interface StepResult {
   bnStats: Map<string, { mean: Float32Array; variance: Float32Array; count: number }>;
 }
 
+/** A step as the update consumes it: scalars on the host, gradients and statistics wherever they are. */
+export interface StepOutcome {
+  loss: number;
+  nce: number;
+  ce: number;
+  /** The online classifier's top-1 / top-5 hits on the batch's first views. */
+  correct1: number;
+  correct5: number;
+  /** grad/<param> and bnstat/<bn>.mean|var, for Update.run (trainer/train/update.ts). */
+  outputs: Record<string, Feed>;
+}
+
 export interface StepBatch {
   view1: Float32Array;
   view2: Float32Array;
@@ -53,13 +67,18 @@ export class TrainStep {
   ) {}
 
   static async compile(engine: Engine, opts: TrainStepOptions): Promise<TrainStep> {
-    const { graph, specs, bnCounts } = buildTrainGraph(opts);
+    const { graph, specs, bnCounts } = buildTrainGraph(opts, engine.provider);
     const program = await engine.compile(graph);
     return new TrainStep(opts, program, specs, bnCounts);
   }
 
   get trainable(): ParamSpec[] {
     return this.specs.filter((s) => !s.isBuffer);
+  }
+
+  /** Per BatchNorm, the element count behind the statistics a step returns. */
+  get statCounts(): ReadonlyMap<string, number> {
+    return this.bnCounts;
   }
 
   /** Forward + backward on one batch; parameters come from `store` by name. */
@@ -76,6 +95,26 @@ export class TrainStep {
       bnStats.set(name, { mean: out[`bnstat/${name}.mean`], variance: out[`bnstat/${name}.var`], count });
     }
     return { loss: out.loss[0], nce: out.nce[0], ce: out.ce[0], logits: out.logits, grads, bnStats };
+  }
+
+  /** Forward + backward with gradients and statistics kept in the provider's memory; scalars come back. */
+  async runOnDevice(batch: StepBatch, store: ParameterStore): Promise<StepOutcome> {
+    const k = this.opts.model.numClasses;
+    const keep = [...this.trainable.map((s) => `grad/${s.name}`), ...[...this.bnCounts.keys()].flatMap((n) => [`bnstat/${n}.mean`, `bnstat/${n}.var`])];
+    const { kept, fetched } = await this.program.runDevice(
+      { view1: batch.view1, view2: batch.view2, targets: oneHot(batch.labels, k) },
+      store,
+      { keep, fetch: ['loss', 'nce', 'ce', 'correct1', 'correct5'] },
+    );
+    const scalar = (name: string): number => Number(fetched[name]!.data[0]);
+    return {
+      loss: scalar('loss'),
+      nce: scalar('nce'),
+      ce: scalar('ce'),
+      correct1: scalar('correct1'),
+      correct5: scalar('correct5'),
+      outputs: kept,
+    };
   }
 
   async release(): Promise<void> {
@@ -117,7 +156,8 @@ export function buildTrainForward(
 }
 
 /** Outputs grad/<param> of `target` for every trainable parameter and bnstat/<bn>.mean|var for every BatchNorm. */
-export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Value | GradientSeeds): TrainGraph {
+/** `accumulate`: each grad/<param> is added to an input acc/grad/<param> (a running sum kept on the device). */
+export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Value | GradientSeeds, accumulate = false): TrainGraph {
   const byName = new Map<string, Value>(g.params.map((v) => [v.name, v]));
   const trainable = built.params.filter((s) => !s.isBuffer);
   const grads = gradients(
@@ -128,7 +168,10 @@ export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Val
       return v;
     }),
   );
-  trainable.forEach((s, i) => g.output(`grad/${s.name}`, grads[i]));
+  trainable.forEach((s, i) => {
+    const grad = grads[i]!;
+    g.output(`grad/${s.name}`, accumulate ? op.add(g.input(`acc/grad/${s.name}`, s.shape), grad) : grad);
+  });
   const bnCounts = new Map<string, number>();
   for (const st of built.bnStats) {
     g.output(`bnstat/${st.name}.mean`, st.mean);
@@ -138,8 +181,8 @@ export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Val
   return { graph: g, specs: built.params, bnCounts };
 }
 
-export function buildTrainGraph(opts: TrainStepOptions): TrainGraph {
-  const g = new Graph(`simclr_train_b${opts.batchSize}`);
+export function buildTrainGraph(opts: TrainStepOptions, target: KernelTarget = 'cpu'): TrainGraph {
+  const g = new Graph(`simclr_train_b${opts.batchSize}`, target);
   const { built, logits, ce } = buildTrainForward(g, opts.model, opts.batchSize, opts.height, opts.width);
   const nce = ntXentLoss(built.outputs.z, opts.temperature);
   const total = op.add(nce, ce);
@@ -147,6 +190,11 @@ export function buildTrainGraph(opts: TrainStepOptions): TrainGraph {
   g.output('nce', nce);
   g.output('ce', ce);
   g.output('logits', logits);
+  // The batch's first views: logits rows [0, B) against the fed one-hot targets.
+  const firstViews = op.slice(logits, [0], [opts.batchSize], [0]);
+  const targets = g.inputs.find((v) => v.name === 'targets')!;
+  g.output('correct1', topKCorrectCount(firstViews, targets, 1));
+  g.output('correct5', topKCorrectCount(firstViews, targets, Math.min(5, opts.model.numClasses)));
   return outputGradientsAndStats(g, built, total);
 }
 
@@ -166,7 +214,7 @@ export interface UpdateOptions {
 
 /** Clip, optimizer step, running statistics. Returns the gradient norm before clipping. */
 export function applyUpdate(
-  result: StepResult,
+  result: Pick<StepResult, 'grads' | 'bnStats'>,
   specs: readonly ParamSpec[],
   store: ParameterStore,
   optimizer: Optimizer,
@@ -182,4 +230,18 @@ export function applyUpdate(
     updateRunningStats({ mean: mean.data, variance: variance.data }, st, st.count, o.bnMomentum ?? BN_MOMENTUM);
   }
   return norm;
+}
+
+/** A step whose outputs came to the host, as the update consumes it (the accuracy counted from its logits). */
+export function hostOutcome(r: StepResult, labels: ArrayLike<number>, numClasses: number): StepOutcome {
+  const outputs: Record<string, Feed> = {};
+  for (const [name, g] of r.grads) outputs[`grad/${name}`] = g;
+  for (const [name, st] of r.bnStats) {
+    outputs[`bnstat/${name}.mean`] = st.mean;
+    outputs[`bnstat/${name}.var`] = st.variance;
+  }
+  // The online classifier on the batch's first views (the logits' first rows), as the seed reports it.
+  const correct1 = topKCorrect(r.logits, labels, numClasses, 1);
+  const correct5 = topKCorrect(r.logits, labels, numClasses, Math.min(5, numClasses));
+  return { loss: r.loss, nce: r.nce, ce: r.ce, correct1, correct5, outputs };
 }

@@ -49,3 +49,40 @@ app.kubernetes.io/component: operator
 {{- fail "operator.renewDeadlineSeconds must be below operator.leaseDurationSeconds" }}
 {{- end }}
 {{- end }}
+
+{{/* The operator's rights over jobs and what they own: a ClusterRole's rules, or a Role's when one namespace is
+watched. See rbac.yaml for what uses each verb. */}}
+{{- define "simclr-operator.jobRules" -}}
+- apiGroups: ["simclr.dev"]
+  resources: ["simclrjobs"]
+  verbs: ["list", "watch", "delete"]
+- apiGroups: ["simclr.dev"]
+  resources: ["simclrjobs/status"]
+  verbs: ["update"]
+- apiGroups: ["simclr.dev"]
+  resources: ["simclrjobs/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["pods", "services"]
+  verbs: ["list", "watch", "create", "delete"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "list"]
+{{- end }}
+
+{{/* REST API auth (TokenReview, SubjectAccessReview): cluster-scoped, only with operator.auth=kubernetes. */}}
+{{- define "simclr-operator.reviewRules" -}}
+{{- if eq .Values.operator.auth "kubernetes" }}
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
+{{- end }}
+{{- end }}
+
+{{/* The kubernetes.io/tls Secret the operator serves HTTPS with: the given one, or the chart's. */}}
+{{- define "simclr-operator.tlsSecretName" -}}
+{{- .Values.tls.secretName | default (printf "%s-tls" (include "simclr-operator.fullname" .)) }}
+{{- end }}

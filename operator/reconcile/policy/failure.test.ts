@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reconcilePlan } from '../plan.js';
 import { at, makeJob, observe, podIn } from '../testing.js';
+import type { V1Pod } from '@kubernetes/client-node';
 import { restartBackoffSeconds } from './failure.js';
 
 test('any rank failing restarts the whole gang: restartCount++, Restarting, no pod action yet', () => {
@@ -58,4 +59,54 @@ test('restarted gang running again: phase Running, Restarting condition cleared'
   const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running', 1), podIn(job, 1, 'Running', 1)]));
   assert.equal(plan.status.phase, 'Running');
   assert.equal(plan.status.conditions?.find((c) => c.type === 'Restarting')?.status, 'False');
+});
+
+/** A pod of rank `rank` whose trainer exited with `exitCode` and left `message` as its termination message. */
+function exited(job: ReturnType<typeof makeJob>, rank: number, exitCode: number, message?: string): V1Pod {
+  const pod = podIn(job, rank, 'Failed');
+  pod.status!.containerStatuses![0]!.state = { terminated: { exitCode, reason: 'Error', message } };
+  return pod;
+}
+
+test('exit code 2 fails the job at once with the trainer\'s reason, even with restarts left', () => {
+  const job = makeJob({ runPolicy: { backoffLimit: 5 } });
+  // Rank 1 lost its peer (exit 1) because rank 0 refused its data (exit 2): the refusal is the story.
+  const plan = reconcilePlan(observe(job, [
+    exited(job, 0, 2, 'simclr train: fashion-mnist: missing /data/train-images-idx3-ubyte.gz'),
+    exited(job, 1, 1, 'simclr train: rank 1 lost its peers'),
+  ], at(5)));
+  assert.equal(plan.status.phase, 'Failed');
+  assert.equal(plan.status.restartCount, 0);
+  const failed = plan.status.conditions?.find((c) => c.type === 'Failed');
+  assert.equal(failed?.reason, 'ConfigOrDataError');
+  assert.match(failed?.message ?? '', /^pod pre-0 failed \(Error, exit code 2\): simclr train: fashion-mnist: missing \/data\/train-images-idx3-ubyte.gz; not retried/);
+  assert.deepEqual(plan.events.map((e) => [e.type, e.reason]), [['Warning', 'ConfigOrDataError']]);
+});
+
+test('a retried failure carries the termination message too; a log tail gives its last line', () => {
+  const job = makeJob({ runPolicy: { backoffLimit: 2 } });
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running'),
+    exited(job, 1, 137, 'step 40 loss 5.1\nstep 41 loss 5.0\nKilled\n')], at(5)));
+  assert.equal(plan.status.phase, 'Restarting');
+  assert.match(plan.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
+    /pod pre-1 failed \(Error, exit code 137\): Killed; restarting the gang/);
+});
+
+test('a pod of the running gang deleted by someone else restarts the whole gang, not that rank alone', () => {
+  const job = makeJob({ runPolicy: { backoffLimit: 3 } }, { phase: 'Running', restartCount: 0 });
+  const deleted = podIn(job, 1, 'Running');
+  deleted.metadata!.deletionTimestamp = at(4);
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), deleted], at(5)));
+  assert.equal(plan.status.phase, 'Restarting');
+  assert.equal(plan.status.restartCount, 1);
+  assert.deepEqual(plan.createPods, [], 'no rank 1 of generation 0 alone');
+  const c = plan.status.conditions?.find((x) => x.type === 'Restarting');
+  assert.equal(c?.reason, 'PodDeleted');
+  assert.match(c?.message ?? '', /pod pre-1 was deleted; restarting the gang \(restart 1 of 3\)/);
+  // The operator's own deletions (an old generation being replaced) are not a failure.
+  const next = makeJob({ runPolicy: { backoffLimit: 3 } }, { phase: 'Restarting', restartCount: 1,
+    lastRestartTime: at(-60).toISOString() });
+  const old = podIn(next, 0, 'Running', 0);
+  old.metadata!.deletionTimestamp = at(4);
+  assert.equal(reconcilePlan(observe(next, [old], at(5))).status.restartCount, 1);
 });

@@ -2,42 +2,95 @@
 // is also the restart-generation label of the next gang) until backoffLimit, then the job is Failed.
 // This only records the decision; the next reconcile deletes the old generation and, after the backoff, creates
 // the new one (a decision is persisted before it is acted on, so a crash in between cannot lose a restart).
-import type { V1Pod } from '@kubernetes/client-node';
+// A rank that exits 2 (the trainer refused its configuration or data) fails the job at once: a restart cannot help.
+// A pod of the running gang that someone else deletes restarts the gang too: the rank cannot rejoin alone.
+// The trainer's termination message (its one-line reason) goes into the condition and the event.
+import type { V1ContainerStateTerminated, V1Pod } from '@kubernetes/client-node';
+import { EXIT_CONFIG_OR_DATA } from '../../../trainer/contract/index.js';
 import type { SimCLRJobStatus } from '../../api/schema.js';
-import { setCondition } from '../status.js';
+import { generationOf, rankOf, TRAINER_CONTAINER } from '../names.js';
+import { isTerminating, setCondition } from '../status.js';
 import { emptyPlan, type Observed, type Plan } from '../types.js';
 
 export const MAX_BACKOFF_SECONDS = 300;
+/** Reason of a job failed by a rank that exited 2. */
+export const CONFIG_OR_DATA_ERROR = 'ConfigOrDataError';
+
+/** Longest part of a termination message copied into a condition (the kubelet keeps up to 4096 bytes). */
+const MAX_REASON_CHARS = 1024;
+
+const terminatedOf = (pod: V1Pod): V1ContainerStateTerminated | undefined =>
+  pod.status?.containerStatuses?.find((c) => c.name === TRAINER_CONTAINER && c.state?.terminated !== undefined)?.state
+    ?.terminated ?? pod.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated;
+
+/** The trainer's own reason (its termination message), as one line. */
+function trainerReason(term: V1ContainerStateTerminated | undefined): string | undefined {
+  const lines = (term?.message ?? '').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  // The trainer writes one line; a log tail (FallbackToLogsOnError) ends with the most telling one.
+  const line = lines.find((l) => l.startsWith('simclr ')) ?? lines[lines.length - 1];
+  return line === undefined ? undefined : line.slice(0, MAX_REASON_CHARS);
+}
 
 function describeFailure(pod: V1Pod): string {
-  const term = pod.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated;
+  const term = terminatedOf(pod);
   const why = [pod.status?.reason, term?.reason, term?.exitCode !== undefined ? `exit code ${term.exitCode}` : undefined]
     .filter((x) => x !== undefined && x !== '')
     .join(', ');
-  return `pod ${pod.metadata?.name} failed${why === '' ? '' : ` (${why})`}`;
+  const reason = trainerReason(term);
+  return `pod ${pod.metadata?.name} failed${why === '' ? '' : ` (${why})`}${reason === undefined ? '' : `: ${reason}`}`;
+}
+
+/** Exit code 2: the trainer refused its configuration or data; the same pod would fail the same way again. */
+const refusedConfigOrData = (pod: V1Pod): boolean => terminatedOf(pod)?.exitCode === EXIT_CONFIG_OR_DATA;
+
+function failedNow(o: Observed, status: SimCLRJobStatus, reason: string, message: string): Plan {
+  let s: SimCLRJobStatus = { ...status, phase: 'Failed', completionTime: o.now.toISOString() };
+  s = setCondition(s, { type: 'Running', status: 'False', reason, message }, o.now);
+  s = setCondition(s, { type: 'Restarting', status: 'False', reason, message }, o.now);
+  s = setCondition(s, { type: 'Failed', status: 'True', reason, message }, o.now);
+  const plan = emptyPlan(s);
+  plan.events.push({ type: 'Warning', reason, message });
+  return plan;
+}
+
+/** A pod of the current gang that someone else is deleting (`kubectl delete pod`, an eviction, a drain): the operator
+ * deletes current-generation pods only when suspended or finished, where this policy does not run. */
+function deletedByOthers(o: Observed, status: SimCLRJobStatus): V1Pod | undefined {
+  const gen = status.restartCount ?? 0;
+  const ours = (p: V1Pod): boolean =>
+    p.metadata?.ownerReferences?.some((r) => r.controller === true && r.uid === o.job.metadata.uid) ?? false;
+  return o.pods.find((p) =>
+    isTerminating(p) && generationOf(p) === gen && (rankOf(p) ?? Infinity) < o.job.spec.replicas && ours(p));
 }
 
 export function failurePolicy(o: Observed, status: SimCLRJobStatus, gang: Map<number, V1Pod>): Plan | undefined {
-  const failed = [...gang.entries()].sort(([a], [b]) => a - b).find(([, p]) => p.status?.phase === 'Failed');
-  if (failed === undefined) return undefined;
+  const failedPods = [...gang.entries()].sort(([a], [b]) => a - b).filter(([, p]) => p.status?.phase === 'Failed');
+  if (failedPods.length === 0) {
+    // A rank cannot rejoin a running gang alone: a deleted pod restarts the whole gang, like a failed one.
+    const deleted = deletedByOthers(o, status);
+    if (deleted === undefined) return undefined;
+    return restartOrFail(o, status, `pod ${deleted.metadata?.name} was deleted`, 'PodDeleted');
+  }
+  // A rank that refused its configuration or data explains the others (they lost their peer): report it first.
+  const refused = failedPods.find(([, p]) => refusedConfigOrData(p));
+  if (refused !== undefined) {
+    return failedNow(o, status, CONFIG_OR_DATA_ERROR, `${describeFailure(refused[1])}; not retried: the configuration ` +
+      'or the data must change (exit code 2)');
+  }
+  return restartOrFail(o, status, describeFailure(failedPods[0]![1]), 'PodFailed');
+}
+
+function restartOrFail(o: Observed, status: SimCLRJobStatus, what: string, reason: string): Plan {
   const restarts = status.restartCount ?? 0;
   const limit = o.job.spec.runPolicy.backoffLimit;
-  const what = describeFailure(failed[1]);
   const now = o.now.toISOString();
   if (restarts >= limit) {
-    const message = `${what}; backoffLimit ${limit} reached after ${restarts} restarts`;
-    let s: SimCLRJobStatus = { ...status, phase: 'Failed', completionTime: now };
-    s = setCondition(s, { type: 'Running', status: 'False', reason: 'BackoffLimitExceeded', message }, o.now);
-    s = setCondition(s, { type: 'Restarting', status: 'False', reason: 'BackoffLimitExceeded', message }, o.now);
-    s = setCondition(s, { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message }, o.now);
-    const plan = emptyPlan(s);
-    plan.events.push({ type: 'Warning', reason: 'BackoffLimitExceeded', message });
-    return plan;
+    return failedNow(o, status, 'BackoffLimitExceeded', `${what}; backoffLimit ${limit} reached after ${restarts} restarts`);
   }
   const message = `${what}; restarting the gang (restart ${restarts + 1} of ${limit})`;
   let s: SimCLRJobStatus = { ...status, phase: 'Restarting', restartCount: restarts + 1, lastRestartTime: now };
-  s = setCondition(s, { type: 'Running', status: 'False', reason: 'PodFailed', message }, o.now);
-  s = setCondition(s, { type: 'Restarting', status: 'True', reason: 'PodFailed', message }, o.now);
+  s = setCondition(s, { type: 'Running', status: 'False', reason, message }, o.now);
+  s = setCondition(s, { type: 'Restarting', status: 'True', reason, message }, o.now);
   const plan = emptyPlan(s);
   plan.events.push({ type: 'Warning', reason: 'GangRestart', message });
   return plan;

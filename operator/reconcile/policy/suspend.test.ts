@@ -31,3 +31,10 @@ test('resume recreates the gang in the same generation and restarts the deadline
   assert.equal(plan.status.conditions?.find((c) => c.type === 'Suspended')?.status, 'False');
   assert.equal(plan.events[0]?.reason, 'Resumed');
 });
+
+test('suspended: no gang exists, so Created is False until resume recreates it', () => {
+  const job = makeJob({ runPolicy: { suspend: true } }, { phase: 'Running',
+    conditions: [{ type: 'Created', status: 'True', reason: 'GangCreated', message: 'm', lastTransitionTime: at(0).toISOString() }] });
+  const plan = reconcilePlan(observe(job, [], at(5)));
+  assert.equal(plan.status.conditions?.find((c) => c.type === 'Created')?.status, 'False');
+});

@@ -13,6 +13,8 @@ export function suspendPolicy(o: Observed, status: SimCLRJobStatus): Plan | unde
   delete s.startTime;
   s = setCondition(s, { type: 'Suspended', status: 'True', reason: 'JobSuspended', message }, o.now);
   s = setCondition(s, { type: 'Running', status: 'False', reason: 'JobSuspended', message }, o.now);
+  // No gang exists while suspended; resume creates one and sets Created again.
+  if (conditionTrue(s, 'Created')) s = setCondition(s, { type: 'Created', status: 'False', reason: 'JobSuspended', message }, o.now);
   const plan = emptyPlan(s);
   plan.deletePods = o.pods.filter((p) => !isTerminating(p)).map((p) => p.metadata?.name ?? '');
   if (!wasSuspended) plan.events.push({ type: 'Normal', reason: 'Suspended', message });

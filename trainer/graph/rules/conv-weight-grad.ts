@@ -20,6 +20,7 @@
 // and five that lost (conv-weight-grad-alternatives.ts).
 
 import type { Value } from '../ir.js';
+import type { KernelTarget } from '../target.js';
 import { emit1 } from './util.js';
 import type { ConvGeometry } from './conv.js';
 import { pad, reshape, slice, transpose } from './shape.js';
@@ -63,8 +64,11 @@ export interface WeightGradContext {
  * - strided kernels (1x1 shortcuts included: 0.49-0.56x against 'taps-batched' 0.43-0.48x) and thin stems:
  *   'im2col-conv' (ORT's strided Slice is slow, its Conv kernel strides for free, and few channels make per-tap GEMMs
  *   too thin).
+ * A device provider gets the textbook Conv form: one Conv kernel of its own (cuDNN's forward on CUDA) and none of
+ * the forms above, which were timed on ORT's CPU kernels only (one-hot Convs with N*C groups, Gathers of patches).
  */
-export function chooseWeightGradMethod(g: ConvGeometry, context: WeightGradContext = {}): Exclude<WeightGradMethod, 'auto'> {
+export function chooseWeightGradMethod(g: ConvGeometry, context: WeightGradContext = {}, target: KernelTarget = 'cpu'): Exclude<WeightGradMethod, 'auto'> {
+  if (target !== 'cpu') return 'conv';
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
   const k = g.kh * g.kw;
   if (g.c < 16 && k >= 25) return patchesFit(g) ? 'im2col-conv-sep' : 'conv';
@@ -76,7 +80,7 @@ export function chooseWeightGradMethod(g: ConvGeometry, context: WeightGradConte
 
 export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = weightGradConfig.method, context: WeightGradContext = {}): Value {
   switch (method) {
-    case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g, context), context);
+    case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g, context, x.graph.target), context);
     case 'im2col-conv': return im2colConv(x, dy, g);
     case 'im2col-conv-sep': return im2colConv(x, dy, g, true);
     case 'im2col-gather': return im2colGather(x, dy, g);

@@ -5,6 +5,7 @@
 
 import { type Node, type Value, fmtShape } from '../ir.js';
 import { type Lowerer, defineOp } from '../registry.js';
+import { hasKernel, type KernelTarget } from '../target.js';
 import type { Graph } from '../graph.js';
 import { emit1, sameDType } from './util.js';
 import { chooseWeightGradMethod, convWeightGrad } from './conv-weight-grad.js';
@@ -72,7 +73,7 @@ function convAttrs(g: ConvGeometry): Record<string, { kind: 'ints'; value: numbe
 export function conv2d(x: Value, w: Value, opts: Conv2dOptions = {}): Value {
   sameDType('conv2d', x, w);
   const g = convGeometry(x.shape, w.shape, opts);
-  const method = opts.forward === 'auto' ? chooseForwardMethod(g) : opts.forward ?? 'conv';
+  const method = opts.forward === 'auto' ? chooseForwardMethod(g, x.graph.target) : opts.forward ?? 'conv';
   const graph = x.graph;
   const layer = registerLayer(graph, g);
   return graph.withScope(graph.currentScope ? `${graph.currentScope}/${layer}` : layer, () =>
@@ -97,9 +98,11 @@ function registerLayer(graph: Graph, g: ConvGeometry): string {
 /**
  * 'gemm' (one Gather of patches + one GEMM; its backward is a GEMM + col2im GEMM for dX and one GEMM over the same
  * patches for dW) where ORT's Conv is slow: kernels > 1x1 with outputs of at most 4x4 pixels and >= 16 input
- * channels, i.e. per-image GEMMs 16 or fewer columns wide (bench/conv-grad.ts measures both, bench/README.md).
+ * channels, i.e. per-image GEMMs 16 or fewer columns wide (bench/conv-grad.ts measures both, bench/README.md). A
+ * device provider runs its own Conv kernel.
  */
-export function chooseForwardMethod(g: ConvGeometry): ForwardMethod {
+export function chooseForwardMethod(g: ConvGeometry, target: KernelTarget = 'cpu'): ForwardMethod {
+  if (target !== 'cpu') return 'conv';
   return g.kh * g.kw > 1 && g.ho * g.wo <= 16 && g.c >= 16 && fitsGemmForward(g) ? 'gemm' : 'conv';
 }
 
@@ -127,9 +130,11 @@ export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
  * 0.49, whose Col2Im runs on one thread). Other strided layers, 1x1 shortcuts included: 'col2im-op' (one GEMM over
  * the batch + ONNX Col2Im, or for a 1x1 a second GEMM that spreads the rows; make run's strided dX 0.40-0.68x the
  * forward against ConvTranspose's 0.30-0.47x, whose per-image GEMMs slow down with a second thread). ConvTranspose also for thin stems, float64 graphs and batches whose
- * cols would pass 128 MB (bench/README.md has the numbers).
+ * cols would pass 128 MB (bench/README.md has the numbers). A device provider gets ConvTranspose, one kernel of its
+ * own (cuDNN's backward-data on CUDA), for every geometry: the forms above were timed on ORT's CPU kernels only.
  */
-export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod, 'auto'> {
+export function chooseInputGradMethod(g: ConvGeometry, target: KernelTarget = 'cpu'): Exclude<InputGradMethod, 'auto'> {
+  if (target !== 'cpu') return 'conv-transpose';
   const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
   const fits = g.dilation[0] * (g.kh - 1) >= g.pad[0] && g.dilation[1] * (g.kw - 1) >= g.pad[1];
   if (unitStride && fits && g.c >= 8) return 'flipped-conv';
@@ -141,7 +146,7 @@ export function chooseInputGradMethod(g: ConvGeometry): Exclude<InputGradMethod,
 
 /** dX[N,C,H,W] from dY[N,O,Ho,Wo] and w[O,C,kh,kw]. */
 export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: InputGradMethod = inputGradConfig.method): Value {
-  const m = method === 'auto' ? chooseInputGradMethod(g) : method;
+  const m = method === 'auto' ? chooseInputGradMethod(g, dy.graph.target) : method;
   const flippedPad: [number, number] = [g.dilation[0] * (g.kh - 1) - g.pad[0], g.dilation[1] * (g.kw - 1) - g.pad[1]];
   const flippedFits = g.stride[0] === 1 && g.stride[1] === 1 && flippedPad[0] >= 0 && flippedPad[1] >= 0;
   if (m === 'flipped-conv' && flippedFits) return flippedConv(dy, w, g, flippedPad);
@@ -155,7 +160,7 @@ export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: Inpu
  * image, which MLAS spreads over the threads) then ONNX Col2Im (opset 18), or for a 1x1 onto a map the stride
  * divides, a GEMM that interleaves (interleaveRows). ORT's CPU ConvTranspose runs a GEMM a few
  * columns wide per image and does not gain from a second thread. ORT has Col2Im for the CPU only (float), so the node
- * is ours and lowers per target: MatMul + Col2Im where `toOnnx({ col2im })` (the CPU provider), else ConvTranspose
+ * is ours and lowers per target: MatMul + Col2Im on the CPU provider (target.ts), else ConvTranspose
  * (cuDNN and WebGPU run that well; a CPU-only node there would copy across the bus).
  */
 function col2imOp(dy: Value, w: Value, g: ConvGeometry): Value {
@@ -166,7 +171,7 @@ defineOp('ConvInputGradCols', {
   lower: (node, b) => {
     const [dy, w] = node.inputs as [Value, Value];
     const out = node.outputs.map((v) => v.name);
-    if (!b.col2im) {
+    if (!hasKernel(b.target, 'Col2Im')) {
       b.op('ConvTranspose', [dy.name, w.name], node.attrs, out);
       return;
     }
@@ -247,7 +252,7 @@ defineOp('Conv', {
 /** The geometry of another Conv reading x whose dW is built from x transposed channel-major (WeightGradContext). */
 function siblingTransposing(node: Node, x: Value): ConvGeometry | undefined {
   const siblings = x.graph.nodes.filter((n) => n !== node && n.opType === 'Conv' && n.inputs[0] === x);
-  return siblings.map((n) => geometryOf(x, n.inputs[1]!, n.attrs)).find((sg) => chooseWeightGradMethod(sg) === 'im2col-gather-cm');
+  return siblings.map((n) => geometryOf(x, n.inputs[1]!, n.attrs)).find((sg) => chooseWeightGradMethod(sg, {}, x.graph.target) === 'im2col-gather-cm');
 }
 
 defineOp('ConvTranspose', {});

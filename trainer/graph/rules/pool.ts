@@ -1,12 +1,15 @@
 // Max pooling. The forward MaxPool also returns its argmax indices (flat positions in x), so the backward pass is one
 // ScatterElements(add) of dY into zeros: no recomputation, and overlapping windows accumulate.
 // Ties: ORT's MaxPool keeps the first maximum in window scan order (row-major); that element gets all the gradient.
+// Targets without int64 tensors (WebGPU) get the max over the window's strided views instead (maxOfTaps).
 
 import { type Value, sizeOf } from '../ir.js';
 import { defineOp } from '../registry.js';
 import { emit } from './util.js';
 import { type Pair } from './conv.js';
-import { reshape } from './shape.js';
+import { concat, pad, reshape, slice } from './shape.js';
+import { reduceMax } from './reduce.js';
+import { movesInt64 } from '../target.js';
 
 export interface MaxPoolOptions {
   kernel: Pair;
@@ -28,6 +31,7 @@ export function maxPool2d(x: Value, opts: MaxPoolOptions): Value {
   const ho = Math.floor((h + 2 * p[0] - k[0]) / s[0]) + 1;
   const wo = Math.floor((w + 2 * p[1] - k[1]) / s[1]) + 1;
   if (ho < 1 || wo < 1) throw new Error(`maxPool2d: window ${k.join('x')} does not fit ${h}x${w}`);
+  if (!movesInt64(x.graph.target)) return maxOfTaps(x, k, s, p, [ho, wo]);
   const [y] = emit('MaxPool', [x], {
     kernel_shape: { kind: 'ints', value: k },
     strides: { kind: 'ints', value: s },
@@ -51,3 +55,22 @@ defineOp('MaxPool', {
     return [reshape(flat!, x.shape)];
   },
 });
+
+/**
+ * y = max over the kh*kw strided views of x padded with -inf: each view [1,N,C,Ho,Wo], concatenated, one ReduceMax.
+ * Built from differentiable ops, so the backward needs no int64 indices (ReduceMax's rule, then Slice's and Pad's).
+ * Ties share the gradient (ReduceMax's convention) where ORT's MaxPool gives it all to the first maximum; behind a
+ * Relu the only likely ties are zeros, whose gradient the Relu drops either way.
+ */
+function maxOfTaps(x: Value, k: [number, number], s: [number, number], p: [number, number], [ho, wo]: [number, number]): Value {
+  const [n, c] = x.shape as [number, number];
+  const xp = pad(x, [0, 0, p[0], p[1], 0, 0, p[0], p[1]], -Infinity);
+  const taps: Value[] = [];
+  for (let i = 0; i < k[0]; i++) {
+    for (let j = 0; j < k[1]; j++) {
+      const view = slice(xp, [i, j], [i + s[0] * (ho - 1) + 1, j + s[1] * (wo - 1) + 1], [2, 3], s);
+      taps.push(reshape(view, [1, n, c, ho, wo]));
+    }
+  }
+  return reduceMax(taps.length === 1 ? taps[0]! : concat(taps, 0), [0], false);
+}

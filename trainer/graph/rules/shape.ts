@@ -61,11 +61,13 @@ export function slice(x: Value, starts: readonly number[], ends: readonly number
 }
 
 /** Constant zero padding: pads = [begin_0, ..., begin_r, end_0, ..., end_r] as in ONNX. */
-export function pad(x: Value, pads: readonly number[]): Value {
+/** Constant padding with `value` (default 0) in ONNX's pads order. */
+export function pad(x: Value, pads: readonly number[], value = 0): Value {
   if (pads.length !== 2 * x.rank) throw new Error(`pad: need ${2 * x.rank} pads, got ${pads.length}`);
   if (pads.every((p) => p === 0)) return x;
   const shape = x.shape.map((d, i) => d + pads[i]! + pads[i + x.rank]!);
-  return emit1('Pad', [x, x.graph.ints(pads)], { mode: { kind: 'string', value: 'constant' } }, shape);
+  const inputs = value === 0 ? [x, x.graph.ints(pads)] : [x, x.graph.ints(pads), x.graph.scalar(value, x.dtype)];
+  return emit1('Pad', inputs, { mode: { kind: 'string', value: 'constant' } }, shape);
 }
 
 // --- gradient rules ---

@@ -2,6 +2,7 @@
 
 import { type Value, normAxis } from '../ir.js';
 import { defineOp } from '../registry.js';
+import { hasKernel } from '../target.js';
 import { emit1 } from './util.js';
 import { exp, mul, sub } from './elementwise.js';
 import { reduceSum } from './reduce.js';
@@ -29,5 +30,19 @@ defineOp('LogSoftmax', {
     const y = node.outputs[0]!;
     const axis = node.attrs['axis']!.value as number;
     return [sub(dy!, mul(exp(y), reduceSum(dy!, [axis], true)))];
+  },
+  // Where the target has no LogSoftmax kernel (WebGPU): (x - max) - log(sum(exp(x - max))), as ORT's CPU kernel does.
+  lower: (node, b) => {
+    const [x] = node.inputs.map((v) => v.name) as [string];
+    const y = node.outputs[0]!.name;
+    if (hasKernel(b.target, 'LogSoftmax')) {
+      b.op('LogSoftmax', [x], node.attrs, [y]);
+      return;
+    }
+    const axes = { kind: 'ints', value: [node.attrs['axis']!.value as number] } as const;
+    const keep = { keepdims: { kind: 'int', value: 1 } } as const;
+    const [shifted] = b.op('Sub', [x, b.op('ReduceMax', [x], { axes, ...keep })[0]!]);
+    const [sum] = b.op('ReduceSum', [b.op('Exp', [shifted!])[0]!, b.ints(axes.value)], keep);
+    b.op('Sub', [shifted!, b.op('Log', [sum!])[0]!], {}, [y]);
   },
 });

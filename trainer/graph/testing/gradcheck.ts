@@ -13,7 +13,7 @@ import { Graph } from '../graph.js';
 import { gradients } from '../autodiff.js';
 import * as op from '../ops.js';
 import type { Value } from '../ir.js';
-import { compileForTest, randn } from './ort.js';
+import { TEST_TARGET, compileForTest, randn } from './ort.js';
 
 export interface GradInput {
   shape: readonly number[];
@@ -43,7 +43,7 @@ export async function gradCheck(
   options: GradCheckOptions = {},
 ): Promise<GradCheckResult> {
   const { eps = 1e-2, atol = 1e-3, rtol = 1e-2, maxPoints = 48 } = options;
-  const g = new Graph('gradcheck');
+  const g = new Graph('gradcheck', TEST_TARGET);
   const xs = inputs.map((inp, i) => g.input(`x${i}`, inp.shape));
   const data = inputs.map((inp, i) => inp.data ?? randn(xs[i]!.size, 101 + 7 * i));
   const y = build(...xs);

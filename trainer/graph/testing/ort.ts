@@ -4,6 +4,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../graph.js';
 import type { ToOnnxOptions } from '../onnx.js';
+import { KERNEL_TARGETS, type KernelTarget } from '../target.js';
 
 export type Feeds = Record<string, Float32Array | Float64Array | BigInt64Array>;
 
@@ -11,14 +12,27 @@ export interface CompiledForTest {
   run(feeds: Feeds): Promise<Record<string, Float32Array | Float64Array>>;
 }
 
+/**
+ * The provider rule tests build their graphs for and run on: SIMCLR_TEST_PROVIDER, default cpu (`make test` runs the
+ * rule tests once more with webgpu, on lavapipe). A device session never falls back to the CPU, as in the engine.
+ */
+export const TEST_TARGET: KernelTarget = testTarget(process.env['SIMCLR_TEST_PROVIDER'] ?? 'cpu');
+
+function testTarget(name: string): KernelTarget {
+  if ((KERNEL_TARGETS as readonly string[]).includes(name)) return name as KernelTarget;
+  throw new Error(`SIMCLR_TEST_PROVIDER=${name}: expected one of ${KERNEL_TARGETS.join(', ')}`);
+}
+
+/** Compiles on the graph's own target provider (lowered for options.target when given). */
 export async function compileForTest(graph: Graph, outputs?: readonly string[], options: ToOnnxOptions = {}): Promise<CompiledForTest> {
   const bytes = graph.toOnnx({ ...options, ...(outputs ? { outputs } : {}) });
   const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: ['cpu'],
+    executionProviders: [graph.target],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
     logSeverityLevel: 3,
+    ...(graph.target === 'cpu' ? {} : { extra: { session: { disable_cpu_ep_fallback: '1' } } }),
   });
   const sigs = [...graph.inputs, ...graph.params];
   return {

@@ -1,0 +1,231 @@
+// Admission parity on a real kube-apiserver: the apiserver admits a SimCLRJob exactly when the trainer would run it.
+// Specs are generated at the edges of every training field's range and of every cross-field rule; each is sent as a
+// dry-run create (admission and validation, nothing stored), and separately turned into trainer flags the way a user
+// would write them and parsed by the trainer's own CLI parser. The two verdicts must agree for every spec, every
+// rejection must name its field without CEL runtime noise, and every admitted spec must give pods whose args and env
+// the trainer accepts.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { z } from 'zod';
+import { flagName, parseArgs, ConfigError } from '../../trainer/contract/index.js';
+import { parseSimCLRJob, TrainingSpec, GROUP, PLURAL, VERSION, KIND } from '../../operator/api/schema.js';
+import { desiredPod } from '../../operator/reconcile/desired.js';
+import { startControlPlane, type ControlPlane } from '../controlplane/harness.js';
+import { createNamespace, installCrd } from './helpers.js';
+
+const NS = 'admission';
+const IMAGE = 'simclr-trainer:test';
+let cp: ControlPlane;
+
+before(async () => {
+  cp = await startControlPlane();
+  await installCrd(cp);
+  await createNamespace(cp, NS);
+});
+after(async () => {
+  await cp?.stop();
+});
+
+type Spec = { replicas?: number; training?: Record<string, unknown>; data?: object; resources?: object };
+
+interface Field {
+  type?: string;
+  enum?: string[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: boolean | number;
+  exclusiveMaximum?: boolean | number;
+}
+
+/** Values at and just past each bound of one field, as its JSON schema states them. */
+function edgeValues(f: Field): unknown[] {
+  if (f.enum !== undefined) return [...f.enum, 'no-such-value'];
+  if (f.type === 'boolean') return [true, false];
+  const out: number[] = [];
+  const step = f.type === 'integer' ? 1 : 1e-3;
+  if (f.minimum !== undefined) {
+    out.push(f.minimum, f.minimum - step, f.minimum + step, Math.floor(f.minimum), Math.floor(f.minimum) - 1);
+  }
+  if (f.maximum !== undefined) out.push(f.maximum, f.maximum + step, f.maximum - step, Math.ceil(f.maximum) + 1);
+  if (f.type === 'integer' && f.minimum !== undefined) out.push(f.minimum + 0.5);
+  return [...new Set(out)];
+}
+
+function fieldEdgeSpecs(): Spec[] {
+  const schema = z.toJSONSchema(TrainingSpec, { target: 'openapi-3.0', io: 'input' }) as {
+    properties: Record<string, Field>;
+  };
+  const specs: Spec[] = [];
+  for (const [key, field] of Object.entries(schema.properties)) {
+    for (const value of edgeValues(field)) specs.push({ training: { [key]: value } });
+  }
+  for (const replicas of [0, 1, 2, 4096, 4097]) specs.push({ replicas, training: { batchSize: 4096 * 2 } });
+  return specs;
+}
+
+/** Every combination around the cross-field rules: batch split, gradient-cache chunk, sync BN, data sets. */
+function ruleEdgeSpecs(): Spec[] {
+  const specs: Spec[] = [];
+  for (const batchSize of [2, 6, 8, 12]) {
+    for (const replicas of [1, 2, 3, 4]) {
+      for (const gradientCacheChunk of [0, 1, 2, 3, 4, 6, 8, 12, 13]) {
+        for (const convertToSyncBn of [false, true]) {
+          specs.push({ replicas, training: { batchSize, gradientCacheChunk, convertToSyncBn } });
+        }
+      }
+    }
+  }
+  for (const dataset of TrainingSpec.shape.dataset.unwrap().options) {
+    specs.push({ training: { dataset } }, { training: { dataset }, data: { claimName: 'd' } });
+  }
+  // The CUDA provider's options, on each provider (a GPU requested, so only the options' rule decides).
+  for (const executionProvider of ['cpu', 'webgpu', 'cuda']) {
+    for (const cuda of [{}, { cudaTf32: false }, { cudnnConvAlgoSearch: 'heuristic' }, { cudaMemoryLimitMib: 4096 }]) {
+      specs.push({ training: { executionProvider, ...cuda }, resources: { gpu: 1 } });
+    }
+  }
+  for (const gpu of [0, 1]) {
+    for (const executionProvider of ['cpu', 'cuda']) specs.push({ resources: { gpu }, training: { executionProvider } });
+  }
+  return specs;
+}
+
+/** What the trainer says about the run a spec describes, as a user would launch it: the spec's training fields as
+ * flags, one process per rank. Undefined when it runs; else the trainer's one-line reason. */
+function trainerVerdict(spec: Spec): string | undefined {
+  const replicas = spec.replicas ?? 1;
+  const flags = Object.entries(spec.training ?? {}).map(([k, v]) => `--${flagName(k)}=${String(v)}`);
+  if (spec.data !== undefined) flags.push('--data-dir=/data');
+  for (const rank of new Set([0, Math.max(0, replicas - 1)])) {
+    try {
+      parseArgs([...flags, `--num-replicas=${replicas}`, `--distributed-rank=${rank}`]);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.message;
+      throw err;
+    }
+  }
+  // A pod that asks the CUDA provider needs a GPU (the trainer would fail to load the provider without one).
+  const gpu = (spec.resources as { gpu?: number } | undefined)?.gpu ?? 0;
+  if (spec.training?.executionProvider === 'cuda' && gpu === 0) return 'cuda needs a GPU';
+  return undefined;
+}
+
+interface Admission {
+  admitted: boolean;
+  body: any;
+}
+
+async function dryRunCreate(name: string, spec: Spec): Promise<Admission> {
+  const res = await cp.request('POST', `/apis/${GROUP}/${VERSION}/namespaces/${NS}/${PLURAL}?dryRun=All`, {
+    apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name }, spec: { image: IMAGE, ...spec } });
+  if (res.status !== 201 && res.status !== 422) throw new Error(`dry run: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  return { admitted: res.status === 201, body: res.body };
+}
+
+async function inBatches<T, R>(items: T[], size: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) {
+    out.push(...(await Promise.all(items.slice(i, i + size).map((x, j) => fn(x, i + j)))));
+  }
+  return out;
+}
+
+/** Pods of an admitted job run: the args and env the operator gives each rank parse in the trainer. */
+function podsRun(stored: unknown): void {
+  const job = parseSimCLRJob(stored);
+  for (const rank of new Set([0, job.spec.replicas - 1])) {
+    const c = desiredPod(job, rank, 0).spec!.containers[0]!;
+    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+    parseArgs(c.args ?? [], env);
+  }
+}
+
+test('the apiserver admits a spec exactly when the trainer runs it, at every edge of every rule', async () => {
+  const specs = [...fieldEdgeSpecs(), ...ruleEdgeSpecs()];
+  const results = await inBatches(specs, 8, (spec, i) => dryRunCreate(`edge-${i}`, spec));
+  const disagreements: string[] = [];
+  let admitted = 0;
+  for (const [i, spec] of specs.entries()) {
+    const r = results[i]!;
+    const trainer = trainerVerdict(spec);
+    if (r.admitted !== (trainer === undefined)) {
+      disagreements.push(`${JSON.stringify(spec)}: apiserver ${r.admitted ? 'admits' : `rejects (${r.body.message})`}, ` +
+        `trainer ${trainer === undefined ? 'runs it' : `refuses (${trainer})`}`);
+      continue;
+    }
+    if (r.admitted) {
+      admitted++;
+      podsRun(r.body);
+    } else {
+      // A rejection names its field and says only what is wrong: no CEL evaluation errors beside it. (The apiserver's
+      // own note that rules were skipped on an invalid object has no field; it is not one of our rules.)
+      const causes = ((r.body.details?.causes ?? []) as Array<{ field?: string; message: string }>)
+        .filter((c) => !/some validation rules were not checked/.test(c.message));
+      assert.ok(causes.length > 0, JSON.stringify(r.body));
+      for (const c of causes) {
+        assert.ok(c.field !== undefined && c.field !== '' && c.field !== '<nil>', `no field: ${JSON.stringify(r.body)}`);
+        assert.doesNotMatch(c.message, /modulus by zero|no such key|evaluation error/, JSON.stringify(spec));
+      }
+    }
+  }
+  assert.deepEqual(disagreements, []);
+  // Both verdicts occur often, so agreement is not one side saying yes to everything.
+  assert.ok(admitted > 100 && specs.length - admitted > 100, `${admitted} of ${specs.length} admitted`);
+  process.stderr.write(`admission parity: ${specs.length} specs, ${admitted} admitted, all agree with the trainer\n`);
+});
+
+test('the cross-field rules reject naming the field and the rule, as the trainer says them', async () => {
+  const r = await dryRunCreate('chunk', { replicas: 2, training: { batchSize: 8, gradientCacheChunk: 3 } });
+  assert.equal(r.admitted, false);
+  const cause = r.body.details.causes[0];
+  assert.equal(cause.field, 'spec.training.gradientCacheChunk');
+  assert.match(cause.message, /spec.training.gradientCacheChunk does not divide the local batch \(spec.training.batchSize \/ spec.replicas\)/);
+  const zero = await dryRunCreate('zero', { replicas: 0 });
+  assert.deepEqual(zero.body.details.causes.map((c: { field: string }) => c.field), ['spec.replicas']);
+  const sync = await dryRunCreate('sync', { replicas: 2, training: { batchSize: 8, convertToSyncBn: true } });
+  assert.equal(sync.body.details.causes[0].field, 'spec.training.convertToSyncBn');
+  const width = await dryRunCreate('width', { training: { widthMultiplier: 0 } });
+  assert.equal(width.body.details.causes[0].field, 'spec.training.widthMultiplier');
+});
+
+test('job names: too long for pod hostnames, or not a DNS label, rejected at metadata.name', async () => {
+  for (const name of ['x'.repeat(59), 'no_underscores']) {
+    const r = await cp.request('POST', `/apis/${GROUP}/${VERSION}/namespaces/${NS}/${PLURAL}?dryRun=All`, {
+      apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name }, spec: { image: IMAGE } });
+    assert.equal(r.status, 422, name);
+    const fields = (r.body.details.causes as Array<{ field: string }>).map((c) => c.field);
+    assert.ok(fields.every((f) => f === 'metadata.name'), `${name}: ${JSON.stringify(r.body.details.causes)}`);
+  }
+  assert.equal((await dryRunCreate('x'.repeat(58), {})).admitted, true);
+});
+
+test('the pod allow-list: the operator\'s env names, long values and node volumes are rejected naming the field', async () => {
+  const rank = await dryRunCreate('env-rank', { env: [{ name: 'NCCL_DEBUG', value: 'INFO' }, { name: 'RANK', value: '1' }] } as Spec);
+  assert.equal(rank.admitted, false);
+  assert.equal(rank.body.details.causes[0].field, 'spec.env[1].name');
+  assert.match(rank.body.details.causes[0].message, /RANK is set by the operator/);
+  const big = await dryRunCreate('env-big', { env: [{ name: 'BLOB', value: 'x'.repeat(200 * 1024) }] } as Spec);
+  assert.equal(big.admitted, false);
+  assert.equal(big.body.details.causes[0].field, 'spec.env[0].value');
+  const both = await dryRunCreate('env-both', { env: [{ name: 'K', value: 'v',
+    valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] } as Spec);
+  assert.match(both.body.message, /spec.env\[0\].*value or valueFrom, not both/);
+  const secret = await dryRunCreate('env-secret', { env: [{ name: 'K', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] } as Spec);
+  assert.equal(secret.admitted, true);
+  const host = await dryRunCreate('host', { data: { volume: { hostPath: { path: '/etc' } } } });
+  assert.equal(host.admitted, false);
+  assert.equal(host.body.details.causes[0].field, 'spec.data.volume');
+  assert.match(host.body.details.causes[0].message, /set exactly one volume source: persistentVolumeClaim, emptyDir/);
+});
+
+test('podTemplate takes labels and annotations only: kubectl refuses the rest by name, lenient clients lose it', async () => {
+  const manifest = JSON.stringify({ apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name: 'escape', namespace: NS },
+    spec: { image: IMAGE, podTemplate: { metadata: { labels: { team: 'a' } },
+      spec: { hostNetwork: true, serviceAccountName: 'admin', containers: [{ name: 'trainer', command: ['sh'] }] } } } });
+  await assert.rejects(cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: manifest }),
+    /unknown field "spec.podTemplate.spec"/);
+  // Without strict field validation the apiserver prunes what the schema does not know: nothing of it is stored.
+  const r = await cp.request('POST', `/apis/${GROUP}/${VERSION}/namespaces/${NS}/${PLURAL}?dryRun=All`, JSON.parse(manifest));
+  assert.equal(r.status, 201);
+  assert.deepEqual(r.body.spec.podTemplate, { metadata: { labels: { team: 'a' } } });
+});

@@ -1,0 +1,52 @@
+// The WebGPU engine for tests, and how they compare its results with the CPU provider's.
+// `make test` runs test/webgpu with lavapipe's VK_DRIVER_FILES and LD_LIBRARY_PATH set (scripts/lavapipe.sh). Run
+// alone without them, the tests are skipped with that fix; under CI=true an engine that cannot load fails them.
+import { Engine, ProviderUnavailableError } from '../../trainer/engine/index.js';
+
+/**
+ * Both providers compute in float32 with different summation orders (and different forms of the same gradients), so
+ * they differ by accumulated rounding. TOL_GRAD, for a tensor (maxNormErr), is what the JAX fixtures allow our CPU
+ * gradients against float64 (test/model-gradients.test.ts); measured on lavapipe: gradients 1.3e-5 .. 4.7e-5, BN
+ * statistics and logits ~2e-6. TOL_LOSS, relative, for scalar losses: measured 1e-7 .. 1.2e-6.
+ */
+export const TOL_GRAD = 1e-4;
+export const TOL_LOSS = 1e-5;
+
+export interface WebgpuOrSkip {
+  engine: Engine | undefined;
+  /** The reason to skip (node:test's `skip` option), or false. */
+  skip: string | false;
+}
+
+export async function webgpuOrSkip(): Promise<WebgpuOrSkip> {
+  try {
+    return { engine: await Engine.create({ provider: 'webgpu', threads: 2 }), skip: false };
+  } catch (e) {
+    if (!(e instanceof ProviderUnavailableError) || process.env['CI'] === 'true') throw e;
+    return { engine: undefined, skip: `${e.message.split('. Fix:')[0]}; make test sets it up: source "$(scripts/lavapipe.sh)/env.sh"` };
+  }
+}
+
+/** max_i |a_i - b_i| / max_i |b_i|: one float32 rounding budget for a whole tensor, robust to its zeros. */
+export function maxNormErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+/** The worst maxNormErr over named tensors, and which tensor it was. */
+export function worstOf(a: ReadonlyMap<string, ArrayLike<number>>, b: ReadonlyMap<string, ArrayLike<number>>): { name: string; err: number } {
+  let worst = { name: '', err: 0 };
+  for (const [name, want] of b) {
+    const got = a.get(name);
+    if (got === undefined) throw new Error(`no tensor ${name}`);
+    const err = maxNormErr(got, want);
+    if (err >= worst.err) worst = { name, err };
+  }
+  return worst;
+}

@@ -1,0 +1,17 @@
+// How the trainer ends, as the operator reads it from the pod: the exit code says whether a retry can help, and the
+// one-line reason goes to the container's termination message (Kubernetes reports that file's content in the pod's
+// status, so the reason reaches the job's condition without anyone reading logs).
+
+/** Exit codes: 0 done; 1 a failure a restart may get past (a lost peer, a node gone); 2 the configuration or the data
+ * is wrong, and the same pod would fail the same way again. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_CONFIG_OR_DATA = 2;
+
+/** Where the kubelet mounts the termination message file unless the pod says otherwise. */
+export const DEFAULT_TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+/** Env variable naming the termination message file (the operator sets it to the container's
+ * terminationMessagePath); without it the trainer writes the default path only when that file already exists. */
+export const TERMINATION_MESSAGE_ENV = 'SIMCLR_TERMINATION_MESSAGE_PATH';
+/** The kubelet reads at most this many bytes of the file. */
+export const MAX_TERMINATION_MESSAGE_BYTES = 4096;
