@@ -100,7 +100,7 @@ run: build
 baseline: build
 	node dist/trainer/cli/main.js baseline --uid default $(RECIPE)
 
-bench: build native
+bench: build native lavapipe
 	node dist/bench/conv-grad.js
 	node dist/bench/allreduce.js
 	node dist/bench/distributed-step.js
@@ -111,6 +111,7 @@ bench: build native
 	node dist/bench/knn.js
 	node dist/bench/batchnorm.js
 	node dist/bench/vs-pytorch.js
+	source "$$(bash scripts/lavapipe.sh)/env.sh" && node dist/bench/webgpu-forms.js
 	node dist/bench/operator.js --entry dist
 
 clean:
