@@ -62,7 +62,7 @@ export class Engine {
     } catch (e) {
       if (this.provider !== 'cpu' && CPU_FALLBACK_REFUSED.test((e as Error).message)) {
         // ORT's message names no node: find them, so the error says what cannot run there.
-        throw new NoDeviceKernelError(graph.name, this.provider, await nodesWithoutKernel(graph, sessionOptions), e);
+        throw new NoDeviceKernelError(graph.name, this.provider, await nodesWithoutKernel(graph, sessionOptions, options.outputs), e);
       }
       if (this.provider !== 'cpu' && looksLikeProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });

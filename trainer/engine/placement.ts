@@ -3,7 +3,7 @@
 // as the graph lowers it for its target, and returns those that fail the same way.
 
 import * as ort from 'onnxruntime-node';
-import { Graph, type Node, type Value } from '../graph/index.js';
+import { Graph, liveNodes, type Node, type Value } from '../graph/index.js';
 
 export interface OffDeviceNode {
   opType: string;
@@ -26,11 +26,13 @@ export class NoDeviceKernelError extends Error {
 /** ORT's message when a node would run on the CPU but the fallback is off. */
 export const CPU_FALLBACK_REFUSED = /assigned to the default CPU EP, but fallback to CPU EP has been explicitly disabled/;
 
-export async function nodesWithoutKernel(graph: Graph, options: ort.InferenceSession.SessionOptions): Promise<OffDeviceNode[]> {
+/** The nodes of the program (the graph's `outputs`, default all, and what they need) the provider has no kernel for. */
+export async function nodesWithoutKernel(graph: Graph, options: ort.InferenceSession.SessionOptions, outputs?: readonly string[]): Promise<OffDeviceNode[]> {
   const constants = new Map(graph.constants.map((c) => [c.value, c.data]));
+  const live = liveNodes(graph.outputs.filter((o) => outputs === undefined || outputs.includes(o.name)).map((o) => o.value));
   const verdicts = new Map<string, boolean>();
   const off: OffDeviceNode[] = [];
-  for (const node of graph.nodes) {
+  for (const node of graph.nodes.filter((n) => live.has(n))) {
     const key = signature(node, constants);
     let runs = verdicts.get(key);
     if (runs === undefined) {
@@ -57,7 +59,7 @@ async function compilesAlone(node: Node, graph: Graph, constants: ReadonlyMap<Va
   const outputs = g.addNode(node.opType, inputs, node.attrs, node.outputs.map((o) => ({ shape: o.shape, dtype: o.dtype })));
   outputs.forEach((o, i) => g.output(`out${i}`, o));
   try {
-    await (await ort.InferenceSession.create(g.toOnnx(), { ...options, logSeverityLevel: 4 })).release();
+    await (await ort.InferenceSession.create(g.toOnnx(), { ...options, enableProfiling: false, logSeverityLevel: 4 })).release();
     return true;
   } catch (e) {
     if (CPU_FALLBACK_REFUSED.test((e as Error).message)) return false;
