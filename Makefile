@@ -106,7 +106,7 @@ run: build
 baseline: build
 	node dist/trainer/cli/main.js baseline --uid default $(RECIPE)
 
-bench: build native
+bench: build native lavapipe
 	node dist/bench/conv-grad.js
 	node dist/bench/allreduce.js
 	node dist/bench/distributed-step.js
@@ -117,6 +117,9 @@ bench: build native
 	node dist/bench/knn.js
 	node dist/bench/batchnorm.js
 	node dist/bench/vs-pytorch.js
+	source "$$(bash scripts/lavapipe.sh)/env.sh" && node dist/bench/webgpu-forms.js
+	node dist/bench/device-state.js
+	source "$$(bash scripts/lavapipe.sh)/env.sh" && node dist/bench/device-state.js --provider webgpu --batch 32 --rounds 1 --steps 2
 	node dist/bench/operator.js --entry dist
 
 clean:
