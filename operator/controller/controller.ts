@@ -1,7 +1,14 @@
-// The control loop: informers on SimCLRJobs and their pods and Services feed a work queue of job keys; each key is
+// The control loop: informers on SimCLRJobs and their pods, Services and NetworkPolicies feed a work queue of job keys; each key is
 // reconciled by reading the caches, computing a Plan (reconcile/plan.ts) and applying it (reconcile/apply.ts).
 // Watches run on every replica (the REST API reads the caches); workers run only while this replica leads.
-import type { KubeConfig, KubernetesObject, V1Pod, V1Service } from '@kubernetes/client-node';
+import type {
+  KubeConfig,
+  KubernetesObject,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
+  V1Pod,
+  V1Service,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { ObjectMeta, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
@@ -13,6 +20,8 @@ import { soonest } from '../reconcile/types.js';
 import {
   jobLister,
   jobsPath,
+  networkPoliciesPath,
+  networkPolicyLister,
   podLister,
   podsPath,
   serviceLister,
@@ -31,6 +40,8 @@ export interface ControllerOptions {
   workers: number;
   progressIntervalMs: number;
   progressTimeoutMs: number;
+  /** The operator's pods, allowed to reach each job's progress port by the job's NetworkPolicy. */
+  operatorPeer: V1NetworkPolicyPeer;
 }
 
 /** Read access for the REST API. */
@@ -53,6 +64,7 @@ export class Controller implements JobView {
   private jobs?: RunningInformer<KubernetesObject>;
   private pods?: RunningInformer<V1Pod>;
   private services?: RunningInformer<V1Service>;
+  private networkPolicies?: RunningInformer<V1NetworkPolicy>;
   private workers?: Promise<void>;
   private synced = false;
 
@@ -80,6 +92,8 @@ export class Controller implements JobView {
       { onChange: (o) => enqueue(ownerKeyOf(o)) }, this.log, LABEL_JOB_NAME);
     this.services = await startInformer(this.kc, servicesPath(ns), serviceLister(this.kc, ns),
       { onChange: (o) => enqueue(ownerKeyOf(o)) }, this.log, LABEL_JOB_NAME);
+    this.networkPolicies = await startInformer(this.kc, networkPoliciesPath(ns), networkPolicyLister(this.kc, ns),
+      { onChange: (o) => enqueue(ownerKeyOf(o)) }, this.log, LABEL_JOB_NAME);
     this.jobs = await startInformer(this.kc, jobsPath(ns), jobLister(this.kc, ns),
       { onChange: (o) => enqueue(keyOf(o)) }, this.log);
     this.synced = true;
@@ -95,7 +109,7 @@ export class Controller implements JobView {
   async stop(): Promise<void> {
     this.queue.shutdown();
     await this.workers;
-    await Promise.all([this.jobs?.stop(), this.pods?.stop(), this.services?.stop()]);
+    await Promise.all([this.jobs?.stop(), this.pods?.stop(), this.services?.stop(), this.networkPolicies?.stop()]);
   }
 
   ready(): boolean {
@@ -152,6 +166,8 @@ export class Controller implements JobView {
       job,
       pods,
       serviceExists: this.services?.get(name, namespace) !== undefined,
+      networkPolicyExists: this.networkPolicies?.get(name, namespace) !== undefined,
+      operatorPeer: this.opts.operatorPeer,
       progress: this.progress.get(key),
       now: new Date(),
     });

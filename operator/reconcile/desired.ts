@@ -3,6 +3,8 @@
 import type {
   V1Container,
   V1EnvVar,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
   V1Pod,
   V1PodSecurityContext,
   V1Service,
@@ -59,6 +61,31 @@ export function desiredService(job: SimCLRJob): V1Service {
 
 /** The author's env first, then the operator's: the schema refuses the operator's names in spec.env, and were one to
  * slip through, the last definition of a name is the one a container gets. */
+/** Who may reach a job's pods: its own ranks on any port (Gloo's full mesh listens on ports it picks), and the operator
+ * on the progress port. Everything else is refused once a network plugin enforces NetworkPolicy. */
+export function desiredNetworkPolicy(job: SimCLRJob, operator: V1NetworkPolicyPeer): V1NetworkPolicy {
+  const ownPods = { matchLabels: { [LABEL_JOB_NAME]: job.metadata.name } };
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name: serviceName(job.metadata.name),
+      namespace: job.metadata.namespace,
+      labels: jobLabels(job),
+      ownerReferences: [ownerReference(job)],
+    },
+    spec: {
+      podSelector: ownPods,
+      policyTypes: ['Ingress'],
+      // `_from` is client-node's name for the JSON field `from` (a reserved word in its generator).
+      ingress: [
+        { _from: [{ podSelector: ownPods }] },
+        { _from: [operator], ports: [{ protocol: 'TCP', port: job.spec.progressPort }] },
+      ],
+    },
+  };
+}
+
 function rankEnv(job: SimCLRJob, rank: number): V1EnvVar[] {
   return [
     ...(job.spec.env ?? []).map(authorEnv),

@@ -103,6 +103,11 @@ describe('lifecycle with one operator', () => {
     }
     const svc = await k.core.readNamespacedService({ namespace: ns, name: 'gang' });
     assert.equal(svc.spec?.clusterIP, 'None');
+    const np = await cp.request('GET', `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/gang`);
+    assert.equal(np.status, 200);
+    assert.deepEqual(np.body.spec.ingress[0], { from: [{ podSelector: { matchLabels: { 'simclr.dev/job-name': 'gang' } } }] });
+    assert.deepEqual(np.body.spec.ingress[1].ports, [{ protocol: 'TCP', port: 29400 }]);
+    assert.equal(np.body.metadata.ownerReferences[0].uid, job?.metadata.uid);
     const status = await eventually('status Pending + Created', async () => {
       const s = await k.jobStatus(ns, 'gang');
       return s?.conditions?.some((c) => c.type === 'Created' && c.status === 'True') ? s : undefined;
