@@ -79,3 +79,16 @@ test('what the agent cannot run is refused with a message naming the field', () 
   const nfs = rankPod(0, { checkpoint: { volume: { nfs: { server: 'n', path: '/x' } } } });
   assert.throws(() => planPod(nfs, opts), /volume checkpoints: source nfs is not supported.*persistentVolumeClaim/);
 });
+
+test('the image\'s entrypoint is this machine\'s program: a /tmp emptyDir of the pod does not move it', () => {
+  // A checkout under /tmp (a fresh CI clone): the trainer pods mount an emptyDir at /tmp.
+  const trainer = { ...TRAINER, entrypoint: ['/usr/bin/node', '/tmp/clone/dist/trainer/cli/main.js', 'train'] };
+  const pod = rankPod(0);
+  const p = planPod(pod, { ...opts, images: [trainer] }).processes[0]!;
+  assert.deepEqual([p.command, ...p.args.slice(0, 2)], ['/usr/bin/node', '/tmp/clone/dist/trainer/cli/main.js', 'train']);
+  assert.ok(pod.spec!.volumes!.some((v) => v.name === 'tmp'), 'the pod does mount /tmp');
+  // The pod's own paths under /tmp are the container's, and are rewritten.
+  pod.spec!.containers[0]!.args = ['--log-dir=/tmp/runs'];
+  const q = planPod(pod, { ...opts, images: [trainer] }).processes[0]!;
+  assert.ok(q.args.at(-1)!.startsWith('--log-dir=/var/agent/pods/'), q.args.at(-1));
+});
