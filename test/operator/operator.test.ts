@@ -370,6 +370,25 @@ describe('REST API with TokenReview + SubjectAccessReview', () => {
       // Decisions are cached for 10 s.
       await eventually('allowed after binding', async () => ((await fetch(url, { headers })).status === 200 ? true : undefined),
         30_000);
+      // The job detail's pods (IPs, nodes) and events need `list pods` there too, as kubectl would.
+      await k.createJob(ns, 'seen', { image: IMAGE, training: { batchSize: 64 } });
+      const detail = async (): Promise<{ podsVisible: boolean; pods: unknown[] }> =>
+        (await (await fetch(`${url}/seen`, { headers })).json()) as { podsVisible: boolean; pods: unknown[] };
+      const hidden = await eventually('the job seen, its pods hidden', async () => {
+        const d = await detail();
+        return d.podsVisible === false ? d : undefined;
+      });
+      assert.deepEqual(hidden.pods, []);
+      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+        metadata: { name: 'pod-viewer' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] });
+      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+        metadata: { name: 'pod-viewer' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-viewer' },
+        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] });
+      await eventually('pods shown once the caller may list them', async () => {
+        const d = await detail();
+        return d.podsVisible && d.pods.length === 1 ? true : undefined;
+      }, 30_000);
     } finally {
       await op.stop();
     }
