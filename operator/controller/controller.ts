@@ -1,5 +1,6 @@
-// The control loop: informers on SimCLRJobs and their pods, Services and NetworkPolicies feed a work queue of job keys; each key is
-// reconciled by reading the caches, computing a Plan (reconcile/plan.ts) and applying it (reconcile/apply.ts).
+// The control loop: informers on SimCLRJobs and their pods, Services and NetworkPolicies feed a work queue of job
+// keys; each key is reconciled by reading the caches, computing a Plan (reconcile/plan.ts) and applying it
+// (reconcile/apply.ts).
 // Watches run on every replica (the REST API reads the caches); workers run only while this replica leads.
 import type {
   KubeConfig,
@@ -12,8 +13,8 @@ import type {
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { ObjectMeta, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
-import { invalidSpecPlan } from '../reconcile/policy/invalid-spec.js';
 import { applyPlan, PodRefusedError, type ApplyResult, type JobClient } from '../reconcile/apply.js';
+import { invalidSpecPlan } from '../reconcile/policy/invalid-spec.js';
 import { jobKey, LABEL_JOB_NAME } from '../reconcile/names.js';
 import { reconcilePlan } from '../reconcile/plan.js';
 import { soonest } from '../reconcile/types.js';
