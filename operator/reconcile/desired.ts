@@ -5,6 +5,7 @@ import type {
   V1EnvVar,
   V1NetworkPolicy,
   V1NetworkPolicyPeer,
+  V1ObjectMeta,
   V1Pod,
   V1PodSecurityContext,
   V1Service,
@@ -36,16 +37,21 @@ export function jobLabels(job: SimCLRJob): Record<string, string> {
   return { [LABEL_JOB_NAME]: job.metadata.name, [LABEL_MANAGED_BY]: MANAGED_BY };
 }
 
+/** Metadata of the one-per-job objects (Service, NetworkPolicy): named after the job, labelled and owned by it. */
+function ownedMetadata(job: SimCLRJob): V1ObjectMeta {
+  return {
+    name: serviceName(job.metadata.name),
+    namespace: job.metadata.namespace,
+    labels: jobLabels(job),
+    ownerReferences: [ownerReference(job)],
+  };
+}
+
 export function desiredService(job: SimCLRJob): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: {
-      name: serviceName(job.metadata.name),
-      namespace: job.metadata.namespace,
-      labels: jobLabels(job),
-      ownerReferences: [ownerReference(job)],
-    },
+    metadata: ownedMetadata(job),
     spec: {
       clusterIP: 'None',
       // Ranks must resolve each other before they are Ready: they become ready only after the rendezvous.
@@ -68,12 +74,7 @@ export function desiredNetworkPolicy(job: SimCLRJob, operator: V1NetworkPolicyPe
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: {
-      name: serviceName(job.metadata.name),
-      namespace: job.metadata.namespace,
-      labels: jobLabels(job),
-      ownerReferences: [ownerReference(job)],
-    },
+    metadata: ownedMetadata(job),
     spec: {
       podSelector: ownPods,
       policyTypes: ['Ingress'],

@@ -16,7 +16,7 @@ import { desiredPod } from '../../operator/reconcile/desired.js';
 import { parseSimCLRJob } from '../../operator/api/schema.js';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { RunningOperator } from '../../operator/operator.js';
-import { Cluster, createNamespace, eventually, installCrd, kubeConfig, runOperator } from './helpers.js';
+import { bindRole, Cluster, createNamespace, eventually, installCrd, kubeConfig, runOperator } from './helpers.js';
 
 const IMAGE = 'simclr-trainer:test';
 let cp: ControlPlane;
@@ -360,13 +360,8 @@ describe('REST API with TokenReview + SubjectAccessReview', () => {
       const body = (await denied.json()) as { error: { code: string; message: string } };
       assert.equal(body.error.code, 'FORBIDDEN');
       assert.match(body.error.message, /system:serviceaccount:rbac:viewer may not list simclrjobs in namespace rbac/);
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-        metadata: { name: 'scj-viewer' },
-        rules: [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }] });
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-        metadata: { name: 'scj-viewer' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'scj-viewer' },
-        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] });
+      await bindRole(cp, ns, 'scj-viewer',
+        [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }], 'viewer');
       // Decisions are cached for 10 s.
       await eventually('allowed after binding', async () => ((await fetch(url, { headers })).status === 200 ? true : undefined),
         30_000);
@@ -379,12 +374,7 @@ describe('REST API with TokenReview + SubjectAccessReview', () => {
         return d.podsVisible === false ? d : undefined;
       });
       assert.deepEqual(hidden.pods, []);
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-        metadata: { name: 'pod-viewer' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] });
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-        metadata: { name: 'pod-viewer' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-viewer' },
-        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] });
+      await bindRole(cp, ns, 'pod-viewer', [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }], 'viewer');
       await eventually('pods shown once the caller may list them', async () => {
         const d = await detail();
         return d.podsVisible && d.pods.length === 1 ? true : undefined;
@@ -401,13 +391,8 @@ describe('REST API with TokenReview + SubjectAccessReview', () => {
       tokenAudience: 'simclr-operator' });
     try {
       await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: 'viewer' } });
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-        metadata: { name: 'scj-viewer' },
-        rules: [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }] });
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-        metadata: { name: 'scj-viewer' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'scj-viewer' },
-        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] });
+      await bindRole(cp, ns, 'scj-viewer',
+        [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }], 'viewer');
       const token = async (audiences?: string[]): Promise<string> => {
         const tr = await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/viewer/token`,
           { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
