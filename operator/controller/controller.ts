@@ -12,6 +12,7 @@ import type {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { PROGRESS_PATH } from '../../trainer/contract/index.js';
 import { ObjectMeta, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
 import { applyPlan, PodRefusedError, type ApplyResult, type JobClient } from '../reconcile/apply.js';
 import { invalidSpecPlan } from '../reconcile/policy/invalid-spec.js';
@@ -197,7 +198,7 @@ export class Controller implements JobView {
     const rank0 = pods.find((p) => p.metadata?.name === `${job.metadata.name}-0`);
     const ip = rank0?.status?.podIP;
     if (rank0?.status?.phase === 'Running' && ip !== undefined) {
-      this.progress.maybePoll(key, `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}/progress`);
+      this.progress.maybePoll(key, `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}${PROGRESS_PATH}`);
     }
     return this.opts.progressIntervalMs;
   }

@@ -56,6 +56,8 @@ test('trainer args round-trip through the trainer\'s own parser and agree with t
   assert.equal(cfg.modelDir, '/checkpoints');
   assert.equal(cfg.uid, 'pre');
   assert.equal(cfg.resume, true);
+  // Rank, world size and rendezvous reach the pod once, as env: no flag for the trainer to reconcile with it.
+  assert.deepEqual((c.args ?? []).filter((a) => /^--(distributed-|num-replicas)/.test(a)), []);
 });
 
 test('resources: GPUs as nvidia.com/gpu, request = limit; /dev/shm is a memory emptyDir of shmSize', () => {

@@ -13,7 +13,11 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { DEFAULT_TERMINATION_MESSAGE_PATH, TERMINATION_MESSAGE_ENV } from '../../trainer/contract/index.js';
+import {
+  DEFAULT_TERMINATION_MESSAGE_PATH,
+  DISTRIBUTED_ENV,
+  TERMINATION_MESSAGE_ENV,
+} from '../../trainer/contract/index.js';
 import type { EnvVar, SimCLRJob } from '../api/schema.js';
 import {
   LABEL_JOB_NAME,
@@ -88,12 +92,16 @@ export function desiredNetworkPolicy(job: SimCLRJob, operator: V1NetworkPolicyPe
 }
 
 function rankEnv(job: SimCLRJob, rank: number): V1EnvVar[] {
+  // The contract names the variables; the values are what the operator decides for this rank.
+  const distributed: Record<(typeof DISTRIBUTED_ENV)[number]['flag'], string> = {
+    'distributed-rank': String(rank),
+    'num-replicas': String(job.spec.replicas),
+    'distributed-master': masterAddr(job),
+    'distributed-port': String(job.spec.masterPort),
+  };
   return [
     ...(job.spec.env ?? []).map(authorEnv),
-    { name: 'RANK', value: String(rank) },
-    { name: 'WORLD_SIZE', value: String(job.spec.replicas) },
-    { name: 'MASTER_ADDR', value: masterAddr(job) },
-    { name: 'MASTER_PORT', value: String(job.spec.masterPort) },
+    ...DISTRIBUTED_ENV.map(({ env, flag }) => ({ name: env, value: distributed[flag] })),
     { name: TERMINATION_MESSAGE_ENV, value: DEFAULT_TERMINATION_MESSAGE_PATH },
   ];
 }

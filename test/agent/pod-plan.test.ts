@@ -38,8 +38,9 @@ test("a rank's pod becomes the trainer entrypoint with the pod's args, rewritten
   const ckpt = join(ROOT, 'volumes/pvc/ml/ckpt');
   assert.ok(p!.args.includes(`--model-dir=${ckpt}`), p!.args.join(' '));
   assert.ok(p!.args.includes(`--data-dir=${join(ROOT, 'volumes/pvc/ml/images')}/fmnist`));
-  assert.ok(p!.args.includes('--distributed-master=127.0.0.1'));
-  assert.ok(p!.args.includes('--distributed-rank=1'));
+  // Rank and rendezvous come as env (once): the cluster name of rank 0 resolves to this machine.
+  assert.equal(p!.env.MASTER_ADDR, '127.0.0.1');
+  assert.equal(p!.env.RANK, '1');
   assert.equal(p!.env.MASTER_ADDR, '127.0.0.1');
   assert.equal(p!.env.RANK, '1');
   assert.equal(p!.env.NODE_ENV, 'production');

@@ -490,6 +490,6 @@ describe('chart against a real kube-apiserver', () => {
     assert.equal(job.spec.training.dataset, 'fashion-mnist');
     const pods = desiredPods(job, 0);
     assert.equal(pods.length, 2);
-    assert.ok(pods[0]!.spec!.containers[0]!.args!.includes('--num-replicas=2'));
+    assert.ok(pods[0]!.spec!.containers[0]!.env!.some((e) => e.name === 'WORLD_SIZE' && e.value === '2'));
   });
 });
