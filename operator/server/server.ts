@@ -77,6 +77,17 @@ async function check(auth: Authenticator | undefined, req: FastifyRequest, acces
   }
 }
 
+/** Whether the caller may also do `access` (false on 403 only; no token or an unreachable apiserver still fail). */
+async function mayAlso(auth: Authenticator | undefined, req: FastifyRequest, access: Access): Promise<boolean> {
+  try {
+    await check(auth, req, access);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'FORBIDDEN') return false;
+    throw err;
+  }
+}
+
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // Request logs (every probe) only at warn and above; errors still carry the request.
   const logger = deps.logger?.child({ component: 'http' }, { level: 'warn' });
@@ -126,7 +137,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       params: jobParams,
       response: {
         200: { type: 'object', properties: { ...summarySchema.properties, spec: openObject, status: openObject,
-          pods: { type: 'array', items: openObject }, events: { type: 'array', items: openObject } } },
+          pods: { type: 'array', items: openObject }, events: { type: 'array', items: openObject },
+          podsVisible: { type: 'boolean' } } },
         '4xx': errorSchema, '5xx': errorSchema,
       },
     },
@@ -135,12 +147,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     await check(auth, req, { kind: 'resource', verb: 'get', namespace: ns, name });
     const raw = view.getJob(ns, name);
     if (raw === undefined) throw new ApiError('JOB_NOT_FOUND', `${ns}/${name}`);
+    const base = { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {} };
+    // Pod IPs, nodes and events are what `kubectl get pods` shows: only for callers who may list pods there.
+    const podsVisible = await mayAlso(auth, req,
+      { kind: 'resource', verb: 'list', namespace: ns, resource: { group: '', resource: 'pods' } });
+    if (!podsVisible) return { ...base, pods: [], events: [], podsVisible };
     const pods = view.podsOf(ns, name).map(podState).sort((a, b) => (a.rank ?? 1e9) - (b.rank ?? 1e9));
     const events = await deps.events.list(ns, name, 20).catch((err: unknown) => {
       req.log.warn({ err }, 'events not listed');
       return [];
     });
-    return { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {}, pods, events };
+    return { ...base, pods, events, podsVisible };
   });
 
   app.get<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/jobs/:name/progress',
