@@ -1,6 +1,7 @@
 # The front door. `make run` trains on the embedded default; `make test` runs every test.
 # Both install what they need first (Debian packages via apt-get when root, npm packages, the native
-# addon, and for tests a real kube-apiserver + etcd built from Go modules into $(CACHE)).
+# addons incl. the Rust ONNX Runtime backend, and for tests a real kube-apiserver + etcd built from Go modules into
+# $(CACHE)).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CACHE ?= $(HOME)/.cache/simclr-k8s
@@ -115,14 +116,14 @@ RECIPE := --dataset fashion-mnist --epochs 2 --batch-size 128 --image-size-overr
 
 # Each `make run` gets its own uid, so an earlier run's checkpoints and encoder are never overwritten.
 RUN_UID := default-$(shell date +%Y%m%d-%H%M%S)
-run: build
+run: build native
 	node dist/trainer/cli/main.js train --uid $(RUN_UID) $(RECIPE)
 	@echo "encoder: models/$(RUN_UID)/encoder.onnx"
 
-baseline: build
+baseline: build native
 	node dist/trainer/cli/main.js baseline --uid default $(RECIPE)
 
-bench: build native
+bench: build native lavapipe
 	node dist/bench/conv-grad.js
 	node dist/bench/allreduce.js
 	node dist/bench/distributed-step.js
@@ -133,6 +134,9 @@ bench: build native
 	node dist/bench/knn.js
 	node dist/bench/batchnorm.js
 	node dist/bench/vs-pytorch.js
+	source "$$(bash scripts/lavapipe.sh)/env.sh" && node dist/bench/webgpu-forms.js
+	node dist/bench/device-state.js
+	source "$$(bash scripts/lavapipe.sh)/env.sh" && node dist/bench/device-state.js --provider webgpu --batch 32 --rounds 1 --steps 2
 	node dist/bench/operator.js --entry dist
 
 clean:

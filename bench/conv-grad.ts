@@ -122,7 +122,7 @@ let sessions = 0;
 async function compileOne(label: string, inputs: Record<string, readonly number[]>, build: (v: Record<string, Value>) => Value | Value[]): Promise<Case> {
   const profile = join(profileDir, `s${sessions++}`);
   const engine = await Engine.create({ provider: parseProvider(values.provider), threads, spinning: false, profilePrefix: profile });
-  const g = new Graph(label.replace(/\W+/g, '_'));
+  const g = new Graph(label.replace(/\W+/g, '_'), engine.provider);
   const vs = Object.fromEntries(Object.entries(inputs).map(([k, s]) => [k, g.input(k, s)]));
   [build(vs)].flat().forEach((v, i) => g.output(`out${i}`, v));
   const feeds = Object.fromEntries(Object.entries(inputs).map(([k, s]) => [k, randomData(s.reduce((a, b) => a * b, 1))]));

@@ -152,7 +152,7 @@ if (values.json) {
 
 /** Per Conv layer of the step: forward, dX and dW kernel ms (median over the counted steps) and their ratios. */
 function perConvLines(profilePath: string): string[] {
-  const { graph } = buildTrainGraph(stepOptions); // the same build as the compiled one: its value names and scopes
+  const { graph } = buildTrainGraph(stepOptions, engine.provider); // the same build as the compiled one: its value names and scopes
   const scopeOfValue = new Map(graph.nodes.flatMap((node) => node.outputs.map((v) => [v.name, node.scope] as const)));
   const times = layerTimes(profilePath, GRAD_SCOPE, (v) => scopeOfValue.get(v), 1);
   const lines = [`per Conv layer, kernel ms inside the step, median of ${Number(values.steps)} steps (ratio: the forward's time over the gradient op's, = their GFLOP/s ratio):`];

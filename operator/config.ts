@@ -22,6 +22,12 @@ export const Config = z.object({
   workers: z.coerce.number().int().min(1).max(64).default(4),
   progressIntervalSeconds: z.coerce.number().min(1).default(15),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  operatorPodLabels: z
+    .string()
+    .regex(/^([A-Za-z0-9./_-]+=[A-Za-z0-9._-]*)(,[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*)*$/, 'key=value[,key=value...]')
+    .optional()
+    .describe('labels of the operator\'s pods, which each job\'s NetworkPolicy lets reach the progress port; ' +
+      'default: every pod of the operator\'s namespace (--lease-namespace)'),
   tokenAudience: z
     .string()
     .min(1)
@@ -53,6 +59,7 @@ const FLAGS = {
   workers: { type: 'string', env: undefined },
   'progress-interval-seconds': { type: 'string', env: undefined },
   'log-level': { type: 'string', env: 'LOG_LEVEL' },
+  'operator-pod-labels': { type: 'string', env: 'SIMCLR_OPERATOR_POD_LABELS' },
   'token-audience': { type: 'string', env: 'SIMCLR_TOKEN_AUDIENCE' },
   'tls-cert-file': { type: 'string', env: 'SIMCLR_TLS_CERT_FILE' },
   'tls-key-file': { type: 'string', env: 'SIMCLR_TLS_KEY_FILE' },

@@ -1,6 +1,6 @@
 // Wires the parts together: caches and REST API on every replica, reconcile workers on the leader only.
 import type { Server as HttpsServer } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type V1NetworkPolicyPeer } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -30,6 +30,16 @@ export function kubeConfigFor(config: Config): KubeConfig {
   return kc;
 }
 
+/** The operator's own pods as a NetworkPolicy peer: its namespace (where its Lease lives), and its pod labels. */
+export function operatorPeer(config: Config): V1NetworkPolicyPeer {
+  const labels = config.operatorPodLabels === undefined ? undefined
+    : Object.fromEntries(config.operatorPodLabels.split(',').map((kv) => kv.split('=', 2) as [string, string]));
+  return {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': config.leaseNamespace } },
+    ...(labels !== undefined && { podSelector: { matchLabels: labels } }),
+  };
+}
+
 export async function startOperator(config: Config, log: Logger, kc = kubeConfigFor(config)): Promise<RunningOperator> {
   const metrics = new OperatorMetrics(undefined, true);
   const controller = new Controller(kc, new KubeJobClient(kc, config.identity), {
@@ -37,6 +47,7 @@ export async function startOperator(config: Config, log: Logger, kc = kubeConfig
     workers: config.workers,
     progressIntervalMs: config.progressIntervalSeconds * 1000,
     progressTimeoutMs: 2000,
+    operatorPeer: operatorPeer(config),
   }, log, metrics);
   const elector = config.leaderElect
     ? new LeaderElector(kubeLeaseApi(kc), {

@@ -3,14 +3,15 @@
 # its CUDA 13 libraries) into .gpu/ (ignored by git), split so that each device call carries at most 64 MiB together
 # with the working tree. Each .gpu/call-N/ is what call N carries:
 #   node.xz               this machine's node binary
-#   modules.tar.xz        node_modules for Linux x64 (no TypeScript, no other platforms' binaries, no CUDA links) + dist/
+#   modules.tar.xz        node_modules for Linux x64 (no TypeScript, no other platforms' binaries, no CUDA links), dist/
+#                         and the native ORT backend (native/build/Release/simclr_ort.node; the image kernels too)
 #   debs/*.deb            the Vulkan loader and GL dispatch libraries the WebGPU provider needs (NVIDIA's Vulkan driver
 #                         fails vkCreateInstance without libglvnd)
 #   cuda.tar.xz.part-NN   ORT's CUDA provider (libonnxruntime_providers_{cuda,shared}.so, from make cuda's install) and
 #                         cuRAND: PyTorch 2.15's wheels bring cuBLAS, cudart, NVRTC and cuDNN 9 but not cuRAND, which
 #                         the provider links (its metadata: cuda-toolkit[cublas,cudart,...,nvrtc,...]==13.2.2, no curand)
 #   SHA256SUMS (call-1)   of the files the parts unpack to, checked there after reassembly
-# Usage (after make build cuda): bash bench/gpu/pack.sh [--no-cuda]     then see the call list it prints.
+# Usage (after make build native cuda): bash bench/gpu/pack.sh [--no-cuda]     then see the call list it prints.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
@@ -22,6 +23,7 @@ case "${1:-}" in
 esac
 ort_dir=node_modules/onnxruntime-node/bin/napi-v6/linux/x64
 [ -f dist/bench/vs-pytorch.js ] || { echo "pack.sh: no dist/: run make build first" >&2; exit 1; }
+[ -f native/build/Release/simclr_ort.node ] || { echo "pack.sh: no native ORT backend: run make native first" >&2; exit 1; }
 [ "$cuda" = 0 ] || [ -e "$ort_dir/libonnxruntime_providers_cuda.so" ] || { echo "pack.sh: no CUDA provider: run make cuda first (or --no-cuda)" >&2; exit 1; }
 
 MiB=$((1024 * 1024))
@@ -40,7 +42,8 @@ tar -cf - --exclude="$ort_dir/nvidia" --exclude="$ort_dir/libonnxruntime_provide
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' \
   --exclude='node_modules/@img/sharp-*darwin*' --exclude='node_modules/@img/sharp-*win32*' \
   --exclude='node_modules/typescript' --exclude='node_modules/@typescript' --exclude='node_modules/@esbuild' \
-  --exclude='node_modules/.cache' node_modules dist | xz -T2 -6 > "$work/modules.tar.xz"
+  --exclude='node_modules/.cache' node_modules dist native/build/Release/simclr_ort.node native/build/Release/simclr_image.node \
+  | xz -T2 -6 > "$work/modules.tar.xz"
 debs="libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2"
 ( cd "$work/debs" && apt-get download $debs >/dev/null 2>&1 ) || { apt-get update >/dev/null && ( cd "$work/debs" && apt-get download $debs ); }
 

@@ -197,6 +197,9 @@ export const MAX_ENV_VARS = 64;
  * whose process cannot start stays Pending, so a too-long value is refused up front. */
 export const MAX_ENV_VALUE = 8192;
 
+const ONE_KEY_REF = 'set exactly one of secretKeyRef or configMapKeyRef';
+const VALUE_OR_VALUE_FROM = 'set value or valueFrom, not both';
+
 const KeyRef = z.object({
   name: z.string().min(1).describe('Name of the object in the job namespace.'),
   key: z.string().min(1).describe('Key in it.'),
@@ -225,18 +228,16 @@ export const EnvVar = z
         secretKeyRef: KeyRef.optional().describe('A key of a Secret.'),
         configMapKeyRef: KeyRef.optional().describe('A key of a ConfigMap.'),
       })
-      .refine((v) => (v.secretKeyRef === undefined) !== (v.configMapKeyRef === undefined), 'set exactly one of secretKeyRef or configMapKeyRef')
+      .refine((v) => (v.secretKeyRef === undefined) !== (v.configMapKeyRef === undefined), ONE_KEY_REF)
       .meta({
-        'x-kubernetes-validations': [
-          { rule: 'has(self.secretKeyRef) != has(self.configMapKeyRef)', message: 'set exactly one of secretKeyRef or configMapKeyRef' },
-        ],
+        'x-kubernetes-validations': [{ rule: 'has(self.secretKeyRef) != has(self.configMapKeyRef)', message: ONE_KEY_REF }],
       })
       .optional(),
   })
-  .refine((e) => !(e.value !== undefined && e.valueFrom !== undefined), 'set value or valueFrom, not both')
+  .refine((e) => !(e.value !== undefined && e.valueFrom !== undefined), VALUE_OR_VALUE_FROM)
   .meta({
     description: 'An environment variable: a literal value, or a key of a Secret or ConfigMap.',
-    'x-kubernetes-validations': [{ rule: '!(has(self.value) && has(self.valueFrom))', message: 'set value or valueFrom, not both' }],
+    'x-kubernetes-validations': [{ rule: '!(has(self.value) && has(self.valueFrom))', message: VALUE_OR_VALUE_FROM }],
   });
 export type EnvVar = z.infer<typeof EnvVar>;
 

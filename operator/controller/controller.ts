@@ -1,18 +1,29 @@
-// The control loop: informers on SimCLRJobs and their pods and Services feed a work queue of job keys; each key is
-// reconciled by reading the caches, computing a Plan (reconcile/plan.ts) and applying it (reconcile/apply.ts).
+// The control loop: informers on SimCLRJobs and their pods, Services and NetworkPolicies feed a work queue of job
+// keys; each key is reconciled by reading the caches, computing a Plan (reconcile/plan.ts) and applying it
+// (reconcile/apply.ts).
 // Watches run on every replica (the REST API reads the caches); workers run only while this replica leads.
-import type { KubeConfig, KubernetesObject, V1Pod, V1Service } from '@kubernetes/client-node';
+import type {
+  KubeConfig,
+  KubernetesObject,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
+  V1Pod,
+  V1Service,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { PROGRESS_PATH } from '../../trainer/contract/index.js';
 import { ObjectMeta, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
-import { invalidSpecPlan } from '../reconcile/policy/invalid-spec.js';
 import { applyPlan, PodRefusedError, type ApplyResult, type JobClient } from '../reconcile/apply.js';
+import { invalidSpecPlan } from '../reconcile/policy/invalid-spec.js';
 import { jobKey, LABEL_JOB_NAME } from '../reconcile/names.js';
 import { reconcilePlan } from '../reconcile/plan.js';
 import { soonest } from '../reconcile/types.js';
 import {
   jobLister,
   jobsPath,
+  networkPoliciesPath,
+  networkPolicyLister,
   podLister,
   podsPath,
   serviceLister,
@@ -31,6 +42,8 @@ export interface ControllerOptions {
   workers: number;
   progressIntervalMs: number;
   progressTimeoutMs: number;
+  /** The operator's pods, allowed to reach each job's progress port by the job's NetworkPolicy. */
+  operatorPeer: V1NetworkPolicyPeer;
 }
 
 /** Read access for the REST API. */
@@ -55,6 +68,7 @@ export class Controller implements JobView {
   private jobs?: RunningInformer<KubernetesObject>;
   private pods?: RunningInformer<V1Pod>;
   private services?: RunningInformer<V1Service>;
+  private networkPolicies?: RunningInformer<V1NetworkPolicy>;
   private workers?: Promise<void>;
   private synced = false;
 
@@ -82,6 +96,8 @@ export class Controller implements JobView {
       { onChange: (o) => enqueue(ownerKeyOf(o)) }, this.log, LABEL_JOB_NAME);
     this.services = await startInformer(this.kc, servicesPath(ns), serviceLister(this.kc, ns),
       { onChange: (o) => enqueue(ownerKeyOf(o)) }, this.log, LABEL_JOB_NAME);
+    this.networkPolicies = await startInformer(this.kc, networkPoliciesPath(ns), networkPolicyLister(this.kc, ns),
+      { onChange: (o) => enqueue(ownerKeyOf(o)) }, this.log, LABEL_JOB_NAME);
     this.jobs = await startInformer(this.kc, jobsPath(ns), jobLister(this.kc, ns),
       { onChange: (o) => enqueue(keyOf(o)) }, this.log);
     this.synced = true;
@@ -97,7 +113,7 @@ export class Controller implements JobView {
   async stop(): Promise<void> {
     this.queue.shutdown();
     await this.workers;
-    await Promise.all([this.jobs?.stop(), this.pods?.stop(), this.services?.stop()]);
+    await Promise.all([this.jobs?.stop(), this.pods?.stop(), this.services?.stop(), this.networkPolicies?.stop()]);
   }
 
   ready(): boolean {
@@ -158,6 +174,8 @@ export class Controller implements JobView {
       job,
       pods,
       serviceExists: this.services?.get(name, namespace) !== undefined,
+      networkPolicyExists: this.networkPolicies?.get(name, namespace) !== undefined,
+      operatorPeer: this.opts.operatorPeer,
       progress: this.progress.get(key),
       now: new Date(),
     });
@@ -190,7 +208,7 @@ export class Controller implements JobView {
     const rank0 = pods.find((p) => p.metadata?.name === `${job.metadata.name}-0`);
     const ip = rank0?.status?.podIP;
     if (rank0?.status?.phase === 'Running' && ip !== undefined) {
-      this.progress.maybePoll(key, `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}/progress`);
+      this.progress.maybePoll(key, `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}${PROGRESS_PATH}`);
       return this.opts.progressIntervalMs;
     }
     return phase === 'Running' ? this.opts.progressIntervalMs : undefined;

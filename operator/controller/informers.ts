@@ -5,11 +5,13 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   makeInformer,
+  NetworkingV1Api,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
   type ListPromise,
+  type V1NetworkPolicy,
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
@@ -103,3 +105,15 @@ export function serviceLister(kc: KubeConfig, namespace: string | undefined): Li
 export const podsPath = (ns: string | undefined): string => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods');
 export const servicesPath = (ns: string | undefined): string =>
   ns ? `/api/v1/namespaces/${ns}/services` : '/api/v1/services';
+
+export function networkPolicyLister(kc: KubeConfig, namespace: string | undefined): ListPromise<V1NetworkPolicy> {
+  const api = kc.makeApiClient(NetworkingV1Api);
+  const labelSelector = OWNED_SELECTOR;
+  return async () =>
+    namespace
+      ? await api.listNamespacedNetworkPolicy({ namespace, labelSelector })
+      : await api.listNetworkPolicyForAllNamespaces({ labelSelector });
+}
+
+export const networkPoliciesPath = (ns: string | undefined): string =>
+  ns ? `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies` : '/apis/networking.k8s.io/v1/networkpolicies';

@@ -2,8 +2,10 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
+  NetworkingV1Api,
   type KubeConfig,
   type CoreV1Event,
+  type V1NetworkPolicy,
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
@@ -17,10 +19,12 @@ export const COMPONENT = 'simclr-operator';
 export class KubeJobClient implements JobClient {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
+  private readonly networking: NetworkingV1Api;
 
   constructor(kc: KubeConfig, private readonly identity: string) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.networking = kc.makeApiClient(NetworkingV1Api);
   }
 
   async createPod(namespace: string, pod: V1Pod): Promise<boolean> {
@@ -38,6 +42,10 @@ export class KubeJobClient implements JobClient {
 
   async createService(namespace: string, service: V1Service): Promise<void> {
     await ignoreAlreadyExists(this.core.createNamespacedService({ namespace, body: service }));
+  }
+
+  async createNetworkPolicy(namespace: string, policy: V1NetworkPolicy): Promise<void> {
+    await ignoreAlreadyExists(this.networking.createNamespacedNetworkPolicy({ namespace, body: policy }));
   }
 
   async deleteService(namespace: string, name: string): Promise<void> {

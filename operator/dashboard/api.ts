@@ -82,6 +82,8 @@ export interface JobDetail extends JobSummary {
   status: JobStatus;
   pods: PodState[];
   events: EventSummary[];
+  /** false: the caller may not list pods in the namespace, so pods and events are left out. */
+  podsVisible?: boolean;
   /** Rank 0's newest augmentation grids, when the operator has read them (.../preview/augmentation{1,2}.png). */
   preview?: { step: number; epoch: number };
 }

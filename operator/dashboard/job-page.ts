@@ -137,10 +137,13 @@ export function jobPage(main: HTMLElement, conn: Connection, ns: string, name: s
       previewStep = detail.preview.step; // new images only when rank 0 drew new ones
       fill(previewBox, h('h2', {}, 'Augmentation preview'), preview(ns, name, detail.preview));
     }
+    const hidden = detail.podsVisible === false
+      ? h('p', { class: 'hint', 'data-section': 'pods-hidden' }, `Ranks and events are shown to those who may list pods in ${ns}.`)
+      : null;
     fill(details,
-      h('section', { 'aria-label': 'Ranks' }, h('h2', {}, 'Ranks'), ranks(detail)),
+      h('section', { 'aria-label': 'Ranks' }, h('h2', {}, 'Ranks'), hidden ?? ranks(detail)),
       h('section', { 'aria-label': 'Conditions' }, h('h2', {}, 'Conditions'), conditions(detail)),
-      h('section', { 'aria-label': 'Events' }, h('h2', {}, 'Events'), events(detail)),
+      h('section', { 'aria-label': 'Events' }, h('h2', {}, 'Events'), hidden?.cloneNode(true) ?? events(detail)),
       h('section', { 'aria-label': 'Spec' }, h('h2', {}, 'Spec'), specSummary(detail)));
   };
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1NetworkPolicy, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
 import { applyPlan, type JobClient } from './apply.js';
 import { reconcilePlan } from './plan.js';
@@ -18,6 +18,9 @@ class RecordingClient implements JobClient {
   async deletePod(_ns: string, name: string): Promise<boolean> { this.calls.push(`deletePod ${name}`); return true; }
   async createService(_ns: string, s: V1Service): Promise<void> { this.calls.push(`createService ${s.metadata?.name}`); }
   async deleteService(_ns: string, name: string): Promise<void> { this.calls.push(`deleteService ${name}`); }
+  async createNetworkPolicy(_ns: string, p: V1NetworkPolicy): Promise<void> {
+    this.calls.push(`createNetworkPolicy ${p.metadata?.name}`);
+  }
   async updateStatus(_j: SimCLRJob, s: SimCLRJobStatus): Promise<void> {
     if (this.failStatus) throw this.failStatus;
     this.calls.push(`status ${s.phase}`);
@@ -30,8 +33,9 @@ test('creates, then writes status once, then emits events', async () => {
   const job = makeJob();
   const c = new RecordingClient();
   const r = await applyPlan(job, reconcilePlan(observe(job, [], undefined, false)), c);
-  assert.deepEqual(c.calls, ['createService pre', 'createPod pre-0', 'createPod pre-1', 'status Pending',
-    'event PodsCreated']);
+  // The NetworkPolicy before any pod: no rank is reachable by more than its gang and the operator.
+  assert.deepEqual(c.calls, ['createService pre', 'createNetworkPolicy pre', 'createPod pre-0', 'createPod pre-1',
+    'status Pending', 'event PodsCreated']);
   assert.deepEqual(r, { statusWritten: true, created: 2, deleted: 0 });
 });
 

@@ -2,7 +2,7 @@
 // (TTL) the job itself. It never assumes what an earlier reconcile did: NotFound on delete and AlreadyExists on
 // create are expected and ignored, and a status conflict is thrown for the queue to retry.
 import { isDeepStrictEqual } from 'node:util';
-import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1NetworkPolicy, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
 import type { JobEvent, Plan } from './types.js';
 import { desiredService } from './desired.js';
@@ -23,6 +23,8 @@ export interface JobClient {
   /** False when the pod was already gone (NotFound). */
   deletePod(namespace: string, name: string): Promise<boolean>;
   createService(namespace: string, service: V1Service): Promise<void>;
+  /** AlreadyExists is not an error. */
+  createNetworkPolicy(namespace: string, policy: V1NetworkPolicy): Promise<void>;
   deleteService(namespace: string, name: string): Promise<void>;
   /** Replaces status with optimistic concurrency (the job's resourceVersion); throws on conflict. */
   updateStatus(job: SimCLRJob, status: SimCLRJobStatus): Promise<void>;
@@ -68,6 +70,8 @@ export async function applyPlan(
   });
   if (plan.deleteService) await client.deleteService(ns, job.metadata.name);
   if (plan.createService) await client.createService(ns, desiredService(job));
+  // Before the pods, so no rank is ever reachable by more than its gang and the operator.
+  if (plan.createNetworkPolicy !== undefined) await client.createNetworkPolicy(ns, plan.createNetworkPolicy);
   await forEachLimited(plan.createPods, 16, async (pod) => {
     if (await client.createPod(ns, pod)) created++;
   });

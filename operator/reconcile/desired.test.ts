@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseArgs } from '../../trainer/contract/index.js';
-import { desiredPod, desiredPods, desiredService } from './desired.js';
+import { desiredNetworkPolicy, desiredPod, desiredPods, desiredService } from './desired.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../test/agent/node-agent.js';
@@ -56,6 +56,8 @@ test('trainer args round-trip through the trainer\'s own parser and agree with t
   assert.equal(cfg.modelDir, '/checkpoints');
   assert.equal(cfg.uid, 'pre');
   assert.equal(cfg.resume, true);
+  // Rank, world size and rendezvous reach the pod once, as env: no flag for the trainer to reconcile with it.
+  assert.deepEqual((c.args ?? []).filter((a) => /^--(distributed-|num-replicas)/.test(a)), []);
 });
 
 test('resources: GPUs as nvidia.com/gpu, request = limit; /dev/shm is a memory emptyDir of shmSize', () => {
@@ -137,4 +139,18 @@ test('author env: literal values and Secret/ConfigMap keys, before the operator\
   assert.deepEqual(env.map((e) => e.name),
     ['NCCL_DEBUG', 'WANDB_KEY', 'RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SIMCLR_TERMINATION_MESSAGE_PATH']);
   assert.deepEqual(env[1], { name: 'WANDB_KEY', valueFrom: { secretKeyRef: { name: 'wandb', key: 'key' } } });
+});
+
+test('NetworkPolicy: the job\'s pods reach each other on any port; the operator reaches only the progress port', () => {
+  const job = makeJob({ progressPort: 29401 });
+  const operator = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'simclr-system' } },
+    podSelector: { matchLabels: { 'app.kubernetes.io/name': 'simclr-operator' } } };
+  const np = desiredNetworkPolicy(job, operator);
+  assert.equal(np.metadata?.ownerReferences?.[0]?.uid, 'uid-1');
+  assert.deepEqual(np.spec?.podSelector, { matchLabels: { 'simclr.dev/job-name': 'pre' } });
+  assert.deepEqual(np.spec?.policyTypes, ['Ingress']);
+  assert.deepEqual(np.spec?.ingress, [
+    { _from: [{ podSelector: { matchLabels: { 'simclr.dev/job-name': 'pre' } } }] },
+    { _from: [operator], ports: [{ protocol: 'TCP', port: 29401 }] },
+  ]);
 });

@@ -3,6 +3,9 @@
 import type {
   V1Container,
   V1EnvVar,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
+  V1ObjectMeta,
   V1Pod,
   V1PodSecurityContext,
   V1Service,
@@ -10,7 +13,11 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { DEFAULT_TERMINATION_MESSAGE_PATH, TERMINATION_MESSAGE_ENV } from '../../trainer/contract/index.js';
+import {
+  DEFAULT_TERMINATION_MESSAGE_PATH,
+  DISTRIBUTED_ENV,
+  TERMINATION_MESSAGE_ENV,
+} from '../../trainer/contract/index.js';
 import type { EnvVar, SimCLRJob } from '../api/schema.js';
 import {
   LABEL_JOB_NAME,
@@ -34,16 +41,21 @@ export function jobLabels(job: SimCLRJob): Record<string, string> {
   return { [LABEL_JOB_NAME]: job.metadata.name, [LABEL_MANAGED_BY]: MANAGED_BY };
 }
 
+/** Metadata of the one-per-job objects (Service, NetworkPolicy): named after the job, labelled and owned by it. */
+function ownedMetadata(job: SimCLRJob): V1ObjectMeta {
+  return {
+    name: serviceName(job.metadata.name),
+    namespace: job.metadata.namespace,
+    labels: jobLabels(job),
+    ownerReferences: [ownerReference(job)],
+  };
+}
+
 export function desiredService(job: SimCLRJob): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: {
-      name: serviceName(job.metadata.name),
-      namespace: job.metadata.namespace,
-      labels: jobLabels(job),
-      ownerReferences: [ownerReference(job)],
-    },
+    metadata: ownedMetadata(job),
     spec: {
       clusterIP: 'None',
       // Ranks must resolve each other before they are Ready: they become ready only after the rendezvous.
@@ -59,13 +71,37 @@ export function desiredService(job: SimCLRJob): V1Service {
 
 /** The author's env first, then the operator's: the schema refuses the operator's names in spec.env, and were one to
  * slip through, the last definition of a name is the one a container gets. */
+/** Who may reach a job's pods: its own ranks on any port (Gloo's full mesh listens on ports it picks), and the operator
+ * on the progress port. Everything else is refused once a network plugin enforces NetworkPolicy. */
+export function desiredNetworkPolicy(job: SimCLRJob, operator: V1NetworkPolicyPeer): V1NetworkPolicy {
+  const ownPods = { matchLabels: { [LABEL_JOB_NAME]: job.metadata.name } };
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: ownedMetadata(job),
+    spec: {
+      podSelector: ownPods,
+      policyTypes: ['Ingress'],
+      // `_from` is client-node's name for the JSON field `from` (a reserved word in its generator).
+      ingress: [
+        { _from: [{ podSelector: ownPods }] },
+        { _from: [operator], ports: [{ protocol: 'TCP', port: job.spec.progressPort }] },
+      ],
+    },
+  };
+}
+
 function rankEnv(job: SimCLRJob, rank: number): V1EnvVar[] {
+  // The contract names the variables; the values are what the operator decides for this rank.
+  const distributed: Record<(typeof DISTRIBUTED_ENV)[number]['flag'], string> = {
+    'distributed-rank': String(rank),
+    'num-replicas': String(job.spec.replicas),
+    'distributed-master': masterAddr(job),
+    'distributed-port': String(job.spec.masterPort),
+  };
   return [
     ...(job.spec.env ?? []).map(authorEnv),
-    { name: 'RANK', value: String(rank) },
-    { name: 'WORLD_SIZE', value: String(job.spec.replicas) },
-    { name: 'MASTER_ADDR', value: masterAddr(job) },
-    { name: 'MASTER_PORT', value: String(job.spec.masterPort) },
+    ...DISTRIBUTED_ENV.map(({ env, flag }) => ({ name: env, value: distributed[flag] })),
     { name: TERMINATION_MESSAGE_ENV, value: DEFAULT_TERMINATION_MESSAGE_PATH },
   ];
 }

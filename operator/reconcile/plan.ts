@@ -4,7 +4,7 @@
 // reconcile, which the status write itself triggers; so a crash between deciding and acting loses nothing.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { SimCLRJobStatus } from '../api/schema.js';
-import { desiredPod } from './desired.js';
+import { desiredNetworkPolicy, desiredPod } from './desired.js';
 import { podName } from './names.js';
 import { cleanService, podsToClean } from './policy/clean-pods.js';
 import { deadlinePolicy, deadlineRemainingMs } from './policy/deadline.js';
@@ -58,6 +58,7 @@ function run(o: Observed, status: SimCLRJobStatus, gang: Map<number, V1Pod>): Pl
   const gangNames = new Set([...gang.values()].map((p) => p.metadata?.name));
   const plan = emptyPlan(status);
   plan.createService = !o.serviceExists;
+  if (!o.networkPolicyExists) plan.createNetworkPolicy = desiredNetworkPolicy(job, o.operatorPeer);
   // Everything labelled for this job that is not in the current gang is stale: an old generation, a rank beyond
   // replicas. Its name stays taken until it is gone, so the new pod of that rank waits for the delete event.
   plan.deletePods = o.pods

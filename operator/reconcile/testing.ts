@@ -29,6 +29,9 @@ export function podIn(job: SimCLRJob, rank: number, phase: string, gen = 0): V1P
   return pod;
 }
 
+/** The operator as the tests' NetworkPolicy peer. */
+export const OPERATOR_PEER = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'simclr-system' } } };
+
 export function observe(job: SimCLRJob, pods: V1Pod[], now = T0, serviceExists = true): Observed {
-  return { job, pods, serviceExists, now };
+  return { job, pods, serviceExists, networkPolicyExists: serviceExists, operatorPeer: OPERATOR_PEER, now };
 }

@@ -1,6 +1,6 @@
 // The trainer's config for one rank, built from the job spec through the trainer's own contract, so a flag the
 // trainer does not accept fails here (in reconcile) rather than in a crash-looping pod.
-import { toArgs, type TrainConfigInput } from '../../trainer/contract/index.js';
+import { DISTRIBUTED_ENV, toArgs, type TrainConfigInput } from '../../trainer/contract/index.js';
 import type { SimCLRJob } from '../api/schema.js';
 import { masterAddr } from './names.js';
 
@@ -31,10 +31,15 @@ export function trainerConfig(job: SimCLRJob, rank: number): TrainConfigInput {
   return config;
 }
 
-/** Container args for one rank: the contract's flags, then the user's extraArgs. */
+/** Flags the pod gets as env instead (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): each value reaches the trainer
+ * once, so there is nothing for it to reconcile. */
+const ENV_FLAGS: ReadonlySet<string> = new Set(DISTRIBUTED_ENV.map((e) => e.flag));
+
+/** Container args for one rank: the contract's flags (less those passed as env), then the user's extraArgs. */
 export function trainerArgs(job: SimCLRJob, rank: number): string[] {
   try {
-    return [...toArgs(trainerConfig(job, rank)), ...(job.spec.extraArgs ?? [])];
+    const args = toArgs(trainerConfig(job, rank)).filter((a) => !ENV_FLAGS.has(a.slice(2).split('=')[0]!));
+    return [...args, ...(job.spec.extraArgs ?? [])];
   } catch (err) {
     throw new Error(`spec.training of ${job.metadata.namespace}/${job.metadata.name} is not a valid trainer config`, {
       cause: err,

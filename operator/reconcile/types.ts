@@ -1,5 +1,5 @@
 // What a reconcile sees (Observed) and what it decides (Plan). plan.ts maps one to the other without I/O.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1Pod } from '@kubernetes/client-node';
 import type { Progress, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
 
 export interface Observed {
@@ -7,6 +7,9 @@ export interface Observed {
   /** Pods labelled with the job's name and owned by it, any generation, terminating ones included. */
   pods: V1Pod[];
   serviceExists: boolean;
+  networkPolicyExists: boolean;
+  /** Who the operator is, for the job's NetworkPolicy (its pods may poll rank 0's progress). */
+  operatorPeer: V1NetworkPolicyPeer;
   /** Latest progress read from rank 0, if any. */
   progress?: Progress;
   now: Date;
@@ -23,6 +26,7 @@ export interface Plan {
   status: SimCLRJobStatus;
   createService: boolean;
   deleteService: boolean;
+  createNetworkPolicy?: V1NetworkPolicy;
   createPods: V1Pod[];
   /** Names of pods to delete. */
   deletePods: string[];

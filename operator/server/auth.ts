@@ -11,7 +11,9 @@ export interface UserInfo {
 }
 
 export type Access =
-  | { kind: 'resource'; verb: 'get' | 'list' | 'watch'; namespace?: string; name?: string }
+  | { kind: 'resource'; verb: 'get' | 'list' | 'watch'; namespace?: string; name?: string;
+    /** Another resource than simclrjobs (e.g. core pods); default simclrjobs.simclr.dev. */
+    resource?: { group: string; resource: string } }
   | { kind: 'path'; path: string };
 
 export interface Authenticator {
@@ -72,8 +74,8 @@ export class KubeAuthenticator implements Authenticator {
         groups: user.groups,
         ...(access.kind === 'path'
           ? { nonResourceAttributes: { path: access.path, verb: 'get' } }
-          : { resourceAttributes: { group: GROUP, resource: PLURAL, verb: access.verb,
-              namespace: access.namespace, name: access.name } }),
+          : { resourceAttributes: { group: access.resource?.group ?? GROUP, resource: access.resource?.resource ?? PLURAL,
+              verb: access.verb, namespace: access.namespace, name: access.name } }),
       };
       const review = await this.authz.createSubjectAccessReview({
         body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },

@@ -127,7 +127,26 @@ test('auth: no token 401, bad token 401, not allowed 403, allowed 200; probes st
   const ok = await buildServer(deps({ auth })).inject({ url: '/api/v1/namespaces/ml/jobs/pre',
     headers: { authorization: 'Bearer good' } });
   assert.equal(ok.statusCode, 200);
-  assert.deepEqual(auth.asked, [{ kind: 'resource', verb: 'get', namespace: 'ml', name: 'pre' }]);
+  assert.deepEqual(auth.asked, [{ kind: 'resource', verb: 'get', namespace: 'ml', name: 'pre' },
+    { kind: 'resource', verb: 'list', namespace: 'ml', resource: { group: '', resource: 'pods' } }]);
+  assert.equal(ok.json().podsVisible, true);
+  assert.equal(ok.json().pods.length, 2);
+});
+
+test('job detail: pod IPs, nodes and events only for callers who may list pods in the namespace', async () => {
+  // May get the job, may not list pods.
+  class JobsOnly extends FakeAuth {
+    override async authorize(u: UserInfo, access: Access): Promise<boolean> {
+      await super.authorize(u, access);
+      return access.kind === 'resource' && access.resource === undefined;
+    }
+  }
+  const res = await buildServer(deps({ auth: new JobsOnly(true) })).inject({ url: '/api/v1/namespaces/ml/jobs/pre',
+    headers: { authorization: 'Bearer good' } });
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.json().podsVisible, false);
+  assert.deepEqual([res.json().pods, res.json().events], [[], []]);
+  assert.equal(res.json().phase, 'Running');
 });
 
 test('auth: apiserver unreachable -> 503 AUTH_UNAVAILABLE, never an open door', async () => {

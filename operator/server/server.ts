@@ -85,6 +85,17 @@ async function check(auth: Authenticator | undefined, req: FastifyRequest, acces
   }
 }
 
+/** Whether the caller may also do `access` (false on 403 only; no token or an unreachable apiserver still fail). */
+async function mayAlso(auth: Authenticator | undefined, req: FastifyRequest, access: Access): Promise<boolean> {
+  try {
+    await check(auth, req, access);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'FORBIDDEN') return false;
+    throw err;
+  }
+}
+
 export function buildServer(deps: ServerDeps): FastifyInstance {
   // Request logs (every probe) only at warn and above; errors still carry the request.
   const logger = deps.logger?.child({ component: 'http' }, { level: 'warn' });
@@ -138,7 +149,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       response: {
         200: { type: 'object', properties: { ...summarySchema.properties, spec: openObject, status: openObject,
           pods: { type: 'array', items: openObject }, events: { type: 'array', items: openObject },
-          preview: { type: 'object', properties: { step: { type: 'integer' }, epoch: { type: 'integer' } } } } },
+          preview: { type: 'object', properties: { step: { type: 'integer' }, epoch: { type: 'integer' } } },
+          podsVisible: { type: 'boolean' } } },
         '4xx': errorSchema, '5xx': errorSchema,
       },
     },
@@ -147,14 +159,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     await check(auth, req, { kind: 'resource', verb: 'get', namespace: ns, name });
     const raw = view.getJob(ns, name);
     if (raw === undefined) throw new ApiError('JOB_NOT_FOUND', `${ns}/${name}`);
+    const preview = view.preview?.(ns, name);
+    const base = { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {},
+      ...(preview === undefined ? {} : { preview: { step: preview.step, epoch: preview.epoch } }) };
+    // Pod IPs, nodes and events are what `kubectl get pods` shows: only for callers who may list pods there.
+    const podsVisible = await mayAlso(auth, req,
+      { kind: 'resource', verb: 'list', namespace: ns, resource: { group: '', resource: 'pods' } });
+    if (!podsVisible) return { ...base, pods: [], events: [], podsVisible };
     const pods = view.podsOf(ns, name).map(podState).sort((a, b) => (a.rank ?? 1e9) - (b.rank ?? 1e9));
     const events = await deps.events.list(ns, name, 20).catch((err: unknown) => {
       req.log.warn({ err }, 'events not listed');
       return [];
     });
-    const preview = view.preview?.(ns, name);
-    return { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {}, pods, events,
-      ...(preview === undefined ? {} : { preview: { step: preview.step, epoch: preview.epoch } }) };
+    return { ...base, pods, events, podsVisible };
   });
 
   // The newest augmentation grids rank 0 drew (PNG), as the operator last read them.

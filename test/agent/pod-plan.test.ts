@@ -38,8 +38,9 @@ test("a rank's pod becomes the trainer entrypoint with the pod's args, rewritten
   const ckpt = join(ROOT, 'volumes/pvc/ml/ckpt');
   assert.ok(p!.args.includes(`--model-dir=${ckpt}`), p!.args.join(' '));
   assert.ok(p!.args.includes(`--data-dir=${join(ROOT, 'volumes/pvc/ml/images')}/fmnist`));
-  assert.ok(p!.args.includes('--distributed-master=127.0.0.1'));
-  assert.ok(p!.args.includes('--distributed-rank=1'));
+  // Rank and rendezvous come as env (once): the cluster name of rank 0 resolves to this machine.
+  assert.equal(p!.env.MASTER_ADDR, '127.0.0.1');
+  assert.equal(p!.env.RANK, '1');
   assert.equal(p!.env.MASTER_ADDR, '127.0.0.1');
   assert.equal(p!.env.RANK, '1');
   assert.equal(p!.env.NODE_ENV, 'production');
@@ -78,4 +79,17 @@ test('what the agent cannot run is refused with a message naming the field', () 
   assert.equal(planPod(withCommand, opts).processes[0]!.command, 'sh');
   const nfs = rankPod(0, { checkpoint: { volume: { nfs: { server: 'n', path: '/x' } } } });
   assert.throws(() => planPod(nfs, opts), /volume checkpoints: source nfs is not supported.*persistentVolumeClaim/);
+});
+
+test('the image\'s entrypoint is this machine\'s program: a /tmp emptyDir of the pod does not move it', () => {
+  // A checkout under /tmp (a fresh CI clone): the trainer pods mount an emptyDir at /tmp.
+  const trainer = { ...TRAINER, entrypoint: ['/usr/bin/node', '/tmp/clone/dist/trainer/cli/main.js', 'train'] };
+  const pod = rankPod(0);
+  const p = planPod(pod, { ...opts, images: [trainer] }).processes[0]!;
+  assert.deepEqual([p.command, ...p.args.slice(0, 2)], ['/usr/bin/node', '/tmp/clone/dist/trainer/cli/main.js', 'train']);
+  assert.ok(pod.spec!.volumes!.some((v) => v.name === 'tmp'), 'the pod does mount /tmp');
+  // The pod's own paths under /tmp are the container's, and are rewritten.
+  pod.spec!.containers[0]!.args = ['--log-dir=/tmp/runs'];
+  const q = planPod(pod, { ...opts, images: [trainer] }).processes[0]!;
+  assert.ok(q.args.at(-1)!.startsWith('--log-dir=/var/agent/pods/'), q.args.at(-1));
 });

@@ -104,8 +104,11 @@ function containerPlan(c: V1Container, pod: V1Pod, podDir: string, volumeDirs: R
   // The termination message file, mounted like a volume so the path in env or args reaches the process as its file.
   const terminationMessageFile = join(podDir, 'termination-message', safe(c.name));
   mounts.push({ mountPath: c.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH, hostDir: terminationMessageFile });
-  // Docker semantics: command replaces the ENTRYPOINT, args replace CMD.
-  const argv = [...(c.command ?? image!.entrypoint), ...(c.args ?? [])].map((a) => rewriteValue(a, mounts));
+  // Docker semantics: command replaces the ENTRYPOINT, args replace CMD. The pod's command and args are paths as the
+  // container sees them (rewritten); the image's entrypoint is this machine's own program (a path under /tmp stays, even
+  // though the pod mounts an emptyDir at /tmp).
+  const rewrite = (a: string): string => rewriteValue(a, mounts);
+  const argv = [...(c.command?.map(rewrite) ?? image!.entrypoint), ...(c.args ?? []).map(rewrite)];
   const env: Record<string, string> = {
     PATH: opts.path,
     HOME: join(podDir, 'work', c.name),

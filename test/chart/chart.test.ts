@@ -85,6 +85,7 @@ const API_CLASS_GROUP: Record<string, string> = {
   AuthenticationV1Api: 'authentication.k8s.io',
   AuthorizationV1Api: 'authorization.k8s.io',
   CustomObjectsApi: GROUP,
+  NetworkingV1Api: 'networking.k8s.io',
 };
 const METHOD_VERB: Record<string, string> = {
   create: 'create', delete: 'delete', list: 'list', read: 'get', replace: 'update', patch: 'patch',
@@ -115,7 +116,7 @@ function operatorPermissions(): Set<string> {
         kind = kind.slice(0, -'Status'.length);
       }
       const owner = owners[0]!;
-      const resource = owner === 'CustomObjectsApi' ? PLURAL : `${kind.toLowerCase()}s`;
+      const resource = owner === 'CustomObjectsApi' ? PLURAL : `${kind.toLowerCase().replace(/y$/, 'ie')}s`;
       perms.add(`${API_CLASS_GROUP[owner]}|${resource}${sub}|${METHOD_VERB[m[1]!]}`);
     }
     // Informers: startInformer(kc, <x>Path(ns), ...) lists and watches the path's resource.
@@ -435,7 +436,12 @@ describe('chart against a real kube-apiserver', () => {
         contexts: [{ name: 'operator', cluster: 'test', user: 'operator' }],
         currentContext: 'operator',
       });
-      const config = loadConfig(['--namespace=ml', `--lease-namespace=${ns}`, `--lease-name=${fullname}`, '--auth=none',
+      // The flags that say who the operator's pods are come from the release's own Deployment.
+      const deployed = one(docs((await helm(['get', 'manifest', release, '--namespace', ns], cp.env)).stdout), 'Deployment');
+      const podLabels = (deployed.spec.template.spec.containers[0].args as string[])
+        .filter((a) => a.startsWith('--operator-pod-labels='));
+      assert.equal(podLabels.length, 1);
+      const config = loadConfig([...podLabels, '--namespace=ml', `--lease-namespace=${ns}`, `--lease-name=${fullname}`, '--auth=none',
         '--listen=127.0.0.1:0', '--lease-duration-seconds=3', '--renew-deadline-seconds=2', '--retry-period-seconds=0.3',
         '--log-level=fatal'], {});
       const { startOperator } = await import('../../operator/operator.js');
@@ -454,6 +460,10 @@ describe('chart against a real kube-apiserver', () => {
         assert.equal(status.restartCount, 0);
         const events = JSON.parse((await kubectl(['get', 'events', '-n', 'ml', '-o', 'json'])).stdout).items as Obj[];
         assert.ok(events.some((e) => e.reason === 'PodsCreated'), 'events written');
+        const np = JSON.parse((await kubectl(['get', 'networkpolicy', 'scoped', '-n', 'ml', '-o', 'json'])).stdout);
+        // The chart's flags name the operator's own pods as the one peer of the progress port.
+        assert.deepEqual(np.spec.ingress[1].from[0].podSelector.matchLabels,
+          { 'app.kubernetes.io/name': 'simclr-operator', 'app.kubernetes.io/instance': release });
       } finally {
         await op.stop();
       }
@@ -480,6 +490,6 @@ describe('chart against a real kube-apiserver', () => {
     assert.equal(job.spec.training.dataset, 'fashion-mnist');
     const pods = desiredPods(job, 0);
     assert.equal(pods.length, 2);
-    assert.ok(pods[0]!.spec!.containers[0]!.args!.includes('--num-replicas=2'));
+    assert.ok(pods[0]!.spec!.containers[0]!.env!.some((e) => e.name === 'WORLD_SIZE' && e.value === '2'));
   });
 });

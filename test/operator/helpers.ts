@@ -43,6 +43,16 @@ export async function createNamespace(cp: ControlPlane, name: string): Promise<v
   if (r.status !== 201 && r.status !== 409) throw new Error(`namespace: ${r.status}`);
 }
 
+/** A namespaced Role with `rules`, bound to the service account `sa` of the same namespace. */
+export async function bindRole(cp: ControlPlane, ns: string, name: string, rules: object[], sa: string): Promise<void> {
+  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}`;
+  await cp.request('POST', `${rbac}/roles`, { metadata: { name }, rules });
+  await cp.request('POST', `${rbac}/rolebindings`, {
+    metadata: { name },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }] });
+}
+
 export class Cluster {
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;

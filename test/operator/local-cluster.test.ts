@@ -38,7 +38,7 @@ test('exit code 2 (no data set in the data volume) fails the job at once with th
     const failed = status.conditions.find((x: { type: string }) => x.type === 'Failed');
     assert.equal(failed.reason, 'ConfigOrDataError');
     assert.match(failed.message,
-      /^pod no-data-0 failed \(Error, exit code 2\): simclr train: fashion-mnist: missing .*train-images-idx3-ubyte.*; not retried/);
+      /^pod no-data-0 failed \(Error, exit code 2\): simclr train: fashion-mnist: missing .*-images-idx3-ubyte.*; not retried/);
     const pod = await c.cp.request('GET', `/api/v1/namespaces/${NS}/pods/no-data-0`);
     assert.match(pod.body.status.containerStatuses[0].state.terminated.message, /^simclr train: fashion-mnist: missing/);
     const events = await eventually('Warning event', async () => {

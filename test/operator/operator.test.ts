@@ -16,7 +16,7 @@ import { desiredPod } from '../../operator/reconcile/desired.js';
 import { parseSimCLRJob } from '../../operator/api/schema.js';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { RunningOperator } from '../../operator/operator.js';
-import { Cluster, createNamespace, eventually, installCrd, kubeConfig, runOperator } from './helpers.js';
+import { bindRole, Cluster, createNamespace, eventually, installCrd, kubeConfig, runOperator } from './helpers.js';
 
 const IMAGE = 'simclr-trainer:test';
 let cp: ControlPlane;
@@ -103,6 +103,11 @@ describe('lifecycle with one operator', () => {
     }
     const svc = await k.core.readNamespacedService({ namespace: ns, name: 'gang' });
     assert.equal(svc.spec?.clusterIP, 'None');
+    const np = await cp.request('GET', `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/gang`);
+    assert.equal(np.status, 200);
+    assert.deepEqual(np.body.spec.ingress[0], { from: [{ podSelector: { matchLabels: { 'simclr.dev/job-name': 'gang' } } }] });
+    assert.deepEqual(np.body.spec.ingress[1].ports, [{ protocol: 'TCP', port: 29400 }]);
+    assert.equal(np.body.metadata.ownerReferences[0].uid, job?.metadata.uid);
     const status = await eventually('status Pending + Created', async () => {
       const s = await k.jobStatus(ns, 'gang');
       return s?.conditions?.some((c) => c.type === 'Created' && c.status === 'True') ? s : undefined;
@@ -355,16 +360,25 @@ describe('REST API with TokenReview + SubjectAccessReview', () => {
       const body = (await denied.json()) as { error: { code: string; message: string } };
       assert.equal(body.error.code, 'FORBIDDEN');
       assert.match(body.error.message, /system:serviceaccount:rbac:viewer may not list simclrjobs in namespace rbac/);
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-        metadata: { name: 'scj-viewer' },
-        rules: [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }] });
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-        metadata: { name: 'scj-viewer' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'scj-viewer' },
-        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] });
+      await bindRole(cp, ns, 'scj-viewer',
+        [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }], 'viewer');
       // Decisions are cached for 10 s.
       await eventually('allowed after binding', async () => ((await fetch(url, { headers })).status === 200 ? true : undefined),
         30_000);
+      // The job detail's pods (IPs, nodes) and events need `list pods` there too, as kubectl would.
+      await k.createJob(ns, 'seen', { image: IMAGE, training: { batchSize: 64 } });
+      const detail = async (): Promise<{ podsVisible: boolean; pods: unknown[] }> =>
+        (await (await fetch(`${url}/seen`, { headers })).json()) as { podsVisible: boolean; pods: unknown[] };
+      const hidden = await eventually('the job seen, its pods hidden', async () => {
+        const d = await detail();
+        return d.podsVisible === false ? d : undefined;
+      });
+      assert.deepEqual(hidden.pods, []);
+      await bindRole(cp, ns, 'pod-viewer', [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }], 'viewer');
+      await eventually('pods shown once the caller may list them', async () => {
+        const d = await detail();
+        return d.podsVisible && d.pods.length === 1 ? true : undefined;
+      }, 30_000);
     } finally {
       await op.stop();
     }
@@ -377,13 +391,8 @@ describe('REST API with TokenReview + SubjectAccessReview', () => {
       tokenAudience: 'simclr-operator' });
     try {
       await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: 'viewer' } });
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-        metadata: { name: 'scj-viewer' },
-        rules: [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }] });
-      await cp.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-        metadata: { name: 'scj-viewer' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'scj-viewer' },
-        subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] });
+      await bindRole(cp, ns, 'scj-viewer',
+        [{ apiGroups: ['simclr.dev'], resources: ['simclrjobs'], verbs: ['get', 'list', 'watch'] }], 'viewer');
       const token = async (audiences?: string[]): Promise<string> => {
         const tr = await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/viewer/token`,
           { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',

@@ -4,13 +4,12 @@
 // JS boundary (every host array fed, every output fetched), so a gradient or weight that crossed would show.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createSyntheticDataset } from '../../trainer/data/index.js';
 import { Engine, ParameterStore, nativeOrt } from '../../trainer/engine/index.js';
 import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
 import { createOptimizer } from '../../trainer/optim/index.js';
 import { DeviceUpdate } from '../../trainer/train/device-update.js';
 import { BN_MOMENTUM, TrainStep, applyUpdate, type StepBatch } from '../../trainer/train/step.js';
-import { TOL_GRAD, maxNormErr, webgpuOrSkip } from './webgpu.js';
+import { TOL_GRAD, maxNormErr, syntheticBatch, webgpuOrSkip } from './webgpu.js';
 
 const SIZE = 12;
 const B = 8;
@@ -19,21 +18,7 @@ const model: ModelConfig = { arch: 'resnet18', stem: 'cifar', widthMultiplier: 0
 const opts = { model, batchSize: B, height: SIZE, width: SIZE, temperature: 0.5 };
 const { engine: gpu, skip } = await webgpuOrSkip();
 
-function batch(seed: number): StepBatch {
-  const ds = createSyntheticDataset({ split: 'train', length: B, seed, numClasses: K, size: SIZE, channels: 1 });
-  const view1 = new Float32Array(B * SIZE * SIZE);
-  const view2 = new Float32Array(B * SIZE * SIZE);
-  const labels = new Int32Array(B);
-  for (let i = 0; i < B; i++) {
-    const s = ds.getSync(i);
-    labels[i] = s.label;
-    for (let j = 0; j < SIZE * SIZE; j++) {
-      view1[i * SIZE * SIZE + j] = s.image[j]! / 255 - 0.5;
-      view2[i * SIZE * SIZE + j] = s.image[j]! / 300 - 0.4;
-    }
-  }
-  return { view1, view2, labels };
-}
+const batch = (seed: number): StepBatch => syntheticBatch(seed, B, SIZE, 4);
 
 test('on WebGPU a step + update moves the batch in and scalars out, and lands where the CPU host update does', { skip, timeout: 600_000 }, async () => {
   const cpu = await Engine.create({ provider: 'cpu', threads: 2 });

@@ -4,14 +4,13 @@
 // Tolerances: TOL_GRAD and TOL_LOSS (webgpu.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createSyntheticDataset } from '../../trainer/data/index.js';
 import { ProcessGroup, freePort } from '../../trainer/dist/index.js';
 import { Engine, ParameterStore } from '../../trainer/engine/index.js';
 import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
 import { createOptimizer } from '../../trainer/optim/index.js';
 import { GradientCacheStep } from '../../trainer/train/gradient-cache.js';
 import { TrainStep, applyUpdate, type StepBatch, type StepResult } from '../../trainer/train/step.js';
-import { TOL_GRAD, TOL_LOSS, maxNormErr, webgpuOrSkip, worstOf } from './webgpu.js';
+import { TOL_GRAD, TOL_LOSS, maxNormErr, syntheticBatch, webgpuOrSkip, worstOf } from './webgpu.js';
 
 const SIZE = 12;
 const B = 8;
@@ -21,22 +20,7 @@ const opts = { model, batchSize: B, height: SIZE, width: SIZE, temperature: 0.5 
 const { engine: gpu, skip } = await webgpuOrSkip();
 const cpu = await Engine.create({ provider: 'cpu', threads: 2 });
 
-function batch(seed: number): StepBatch {
-  const ds = createSyntheticDataset({ split: 'train', length: B, seed, numClasses: 4, size: SIZE, channels: 1 });
-  const view1 = new Float32Array(B * SIZE * SIZE);
-  const view2 = new Float32Array(B * SIZE * SIZE);
-  const labels = new Int32Array(B);
-  for (let i = 0; i < B; i++) {
-    const s = ds.getSync(i);
-    labels[i] = s.label;
-    for (let j = 0; j < SIZE * SIZE; j++) {
-      const v = s.image[j]! / 255 - 0.5;
-      view1[i * SIZE * SIZE + j] = v;
-      view2[i * SIZE * SIZE + j] = v * 0.9 + 0.05 * Math.sin(7 * j + i);
-    }
-  }
-  return { view1, view2, labels };
-}
+const batch = (seed: number): StepBatch => syntheticBatch(seed, B, SIZE, 4);
 
 interface Stepper {
   specs: TrainStep['specs'];

@@ -1,7 +1,9 @@
 // The WebGPU engine for tests, and how they compare its results with the CPU provider's.
 // `make test` runs test/webgpu with lavapipe's VK_DRIVER_FILES and LD_LIBRARY_PATH set (scripts/lavapipe.sh). Run
 // alone without them, the tests are skipped with that fix; under CI=true an engine that cannot load fails them.
+import { createSyntheticDataset } from '../../trainer/data/index.js';
 import { Engine, ProviderUnavailableError } from '../../trainer/engine/index.js';
+import type { StepBatch } from '../../trainer/train/step.js';
 
 /**
  * Both providers compute in float32 with different summation orders (and different forms of the same gradients), so
@@ -49,4 +51,22 @@ export function worstOf(a: ReadonlyMap<string, ArrayLike<number>>, b: ReadonlyMa
     if (err >= worst.err) worst = { name, err };
   }
   return worst;
+}
+
+/** A fixed batch of two "views" of synthetic images (1 channel): the images, and a scaled, rippled copy of them. */
+export function syntheticBatch(seed: number, batch: number, size: number, classes: number): StepBatch {
+  const ds = createSyntheticDataset({ split: 'train', length: batch, seed, numClasses: classes, size, channels: 1 });
+  const view1 = new Float32Array(batch * size * size);
+  const view2 = new Float32Array(batch * size * size);
+  const labels = new Int32Array(batch);
+  for (let i = 0; i < batch; i++) {
+    const s = ds.getSync(i);
+    labels[i] = s.label;
+    for (let j = 0; j < size * size; j++) {
+      const v = s.image[j]! / 255 - 0.5;
+      view1[i * size * size + j] = v;
+      view2[i * size * size + j] = v * 0.9 + 0.05 * Math.sin(7 * j + i);
+    }
+  }
+  return { view1, view2, labels };
 }

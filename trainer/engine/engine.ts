@@ -70,8 +70,11 @@ export class Engine {
     } catch (e) {
       if (this.provider !== 'cpu' && CPU_FALLBACK_REFUSED.test((e as Error).message)) {
         // ORT's message names no node: find them, so the error says what cannot run there.
-        const compilesAlone = async (model: Uint8Array): Promise<void> => (await create(model)).release();
-        throw new NoDeviceKernelError(graph.name, this.provider, await nodesWithoutKernel(graph, compilesAlone), e);
+        // Each node compiles alone with this engine's configuration, without the profiler.
+        const { profilePrefix: _profile, ...quiet } = config;
+        const compilesAlone = async (model: Uint8Array): Promise<void> =>
+          (await nativeOrt().createSession(Buffer.from(model.buffer, model.byteOffset, model.byteLength), quiet)).release();
+        throw new NoDeviceKernelError(graph.name, this.provider, await nodesWithoutKernel(graph, compilesAlone, options.outputs), e);
       }
       if (this.provider !== 'cpu' && isProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });

@@ -5,8 +5,9 @@
 // fallback turned off for device providers, and counters of the bytes that cross between JS and the provider.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { addonCandidates } from '../platform/addon-path.js';
+import { ortLibraryDir } from './cuda.js';
 
 /** A tensor in a provider's memory (host memory for the CPU provider, a GPU buffer for WebGPU and CUDA). */
 export interface DeviceTensor {
@@ -89,19 +90,13 @@ export function nativeOrt(): Addon {
   if (path === undefined) {
     throw new Error(`the native ONNX Runtime backend is not built: run \`npm run build:native\` (needs cargo). Looked for: ${candidates.join(', ')}`);
   }
-  const require = createRequire(import.meta.url);
-  const loaded = require(path) as Addon;
-  loaded.init(onnxRuntimeLibrary(require));
+  // onnxruntime-node's libonnxruntime.so.1: the library its binding loads.
+  const lib = join(ortLibraryDir(), 'libonnxruntime.so.1');
+  if (!existsSync(lib)) throw new Error(`onnxruntime-node's library is missing at ${lib}: reinstall node_modules (npm ci)`);
+  const loaded = createRequire(import.meta.url)(path) as Addon;
+  loaded.init(lib);
   addon = loaded;
   return addon;
-}
-
-/** onnxruntime-node's libonnxruntime.so.1 (the library its binding loads). */
-function onnxRuntimeLibrary(require: NodeRequire): string {
-  const root = dirname(require.resolve('onnxruntime-node/package.json'));
-  const lib = join(root, 'bin', 'napi-v6', process.platform, process.arch, process.platform === 'darwin' ? 'libonnxruntime.1.dylib' : 'libonnxruntime.so.1');
-  if (!existsSync(lib)) throw new Error(`onnxruntime-node's library is missing at ${lib}: reinstall node_modules (npm ci)`);
-  return lib;
 }
 
 /** A host array's bytes, for NativeFeeds.host (no copy). */

@@ -2,7 +2,7 @@
 // for device providers), refuses such a session but does not say which node: this compiles each distinct node alone,
 // as the graph lowers it for its target, and returns those that fail the same way.
 
-import { Graph, type Node, type Value } from '../graph/index.js';
+import { Graph, liveNodes, type Node, type Value } from '../graph/index.js';
 
 export interface OffDeviceNode {
   opType: string;
@@ -25,12 +25,16 @@ export class NoDeviceKernelError extends Error {
 /** ORT's message when a node would run on the CPU but the fallback is off. */
 export const CPU_FALLBACK_REFUSED = /assigned to the default CPU EP, but fallback to CPU EP has been explicitly disabled/;
 
-/** `compile` compiles a model with the engine's session configuration (and releases it). */
-export async function nodesWithoutKernel(graph: Graph, compile: (model: Uint8Array) => Promise<void>): Promise<OffDeviceNode[]> {
+/**
+ * The nodes of the program (the graph's `outputs`, default all, and what they need) the provider has no kernel for;
+ * `compile` compiles a model with the engine's session configuration (and releases it).
+ */
+export async function nodesWithoutKernel(graph: Graph, compile: (model: Uint8Array) => Promise<void>, outputs?: readonly string[]): Promise<OffDeviceNode[]> {
   const constants = new Map(graph.constants.map((c) => [c.value, c.data]));
+  const live = liveNodes(graph.outputs.filter((o) => outputs === undefined || outputs.includes(o.name)).map((o) => o.value));
   const verdicts = new Map<string, boolean>();
   const off: OffDeviceNode[] = [];
-  for (const node of graph.nodes) {
+  for (const node of graph.nodes.filter((n) => live.has(n))) {
     const key = signature(node, constants);
     let runs = verdicts.get(key);
     if (runs === undefined) {

@@ -2,7 +2,7 @@
 export { Graph, type OutSpec } from './graph.js';
 export { Value, type DType, type Shape, type Node, type Attr, type Attrs, sizeOf, sameShape } from './ir.js';
 export { gradients, GRAD_SCOPE, type GradientSeeds } from './autodiff.js';
-export { toOnnx, OPSET, IR_VERSION, type ToOnnxOptions } from './onnx.js';
+export { toOnnx, liveNodes, OPSET, IR_VERSION, type ToOnnxOptions } from './onnx.js';
 export { type KernelTarget, KERNEL_TARGETS, hasKernel } from './target.js';
 export * as op from './ops.js';
 export type { ForwardMethod } from './rules/conv.js';

@@ -68,6 +68,9 @@ watched. See rbac.yaml for what uses each verb. */}}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "list"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["list", "watch", "create"]
 {{- end }}
 
 {{/* REST API auth (TokenReview, SubjectAccessReview): cluster-scoped, only with operator.auth=kubernetes. */}}
