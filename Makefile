@@ -9,10 +9,12 @@ export SIMCLR_CACHE := $(CACHE)
 
 # Debian packages: Fashion-MNIST (real data), Gloo (collectives), a compiler for the addon.
 APT_PACKAGES := dataset-fashion-mnist libgloo-dev g++ make python3
+# The dashboard's browser test drives Debian's Chromium (test/e2e/dashboard.test.ts).
+CHROMIUM := /usr/bin/chromium
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 GLOO_HEADER := /usr/include/gloo/allreduce_ring.h
 
-.PHONY: images all deps system-deps python-deps build native cuda controlplane lavapipe cluster test run baseline bench clean crds
+.PHONY: images all deps system-deps browser-deps python-deps build native cuda controlplane lavapipe cluster test run baseline bench clean crds
 # Node 20's `--test DIR` also runs every .js under any test/ folder (helpers included): list test files instead.
 TEST_FILES = $$(find dist -name '*.test.js' -not -path 'dist/test/webgpu/*' | sort)
 # Run a second time on WebGPU over lavapipe: the gradient rules' finite differences and the JAX fixtures (on the
@@ -43,8 +45,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: system-deps node_modules/.package-lock.json
 
+# The operator's dashboard (browser code in operator/dashboard/) is type-checked apart (DOM, not Node) and bundled into
+# dist/dashboard/, which the operator serves.
 build: deps
 	rm -rf dist && npx tsc -p tsconfig.json
+	npx tsc -p operator/dashboard/tsconfig.json
+	node dist/scripts/build-dashboard.js
 
 native: deps
 	bash native/build.sh
@@ -84,9 +90,19 @@ images:
 python-deps:
 	python3 -m pip install -q --disable-pip-version-check tensorboard safetensors numpy pillow
 
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian package: chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "missing Debian package: chromium (for the dashboard's browser test) -- run: sudo apt-get install chromium" >&2; exit 1; \
+	  fi; \
+	fi
+
 # The WebGPU pass gets lavapipe's libraries through the environment of its node processes only (ld.so reads
 # LD_LIBRARY_PATH when a process starts), so no other test loads them.
-test: build native controlplane python-deps lavapipe cuda
+test: build native controlplane python-deps lavapipe cuda browser-deps
 	node --test --test-concurrency=1 $(TEST_FILES)
 	source "$$(bash scripts/lavapipe.sh)/env.sh" && SIMCLR_TEST_PROVIDER=webgpu node --test --test-concurrency=1 $(WEBGPU_TEST_FILES)
 

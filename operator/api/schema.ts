@@ -7,6 +7,8 @@ import { z } from 'zod';
 import {
   celRule,
   DISTRIBUTED_ENV,
+  EVAL_SPLITS,
+  ProgressHistory,
   TERMINATION_MESSAGE_ENV,
   renderMessage,
   TRAIN_CONFIG_RULES,
@@ -388,11 +390,17 @@ export type ReplicaCounts = z.infer<typeof ReplicaCounts>;
 export const Progress = z.object({
   epoch: z.int().min(0).optional().describe('Current epoch (1-based once training started).'),
   step: z.int().min(0).optional().describe('Optimizer steps taken.'),
+  totalSteps: z.int().min(0).optional().describe('Optimizer steps of the whole run.'),
   loss: z.number().optional().describe('Latest training loss.'),
   imagesPerSecond: z.number().min(0).optional().describe('Global throughput.'),
   etaSeconds: z.number().min(0).optional().describe('Estimated seconds to completion.'),
   lastCheckpoint: z.string().optional().describe('Newest checkpoint written.'),
   updateTime: z.string().optional().describe('When the operator last read the progress endpoint.'),
+  knnTop1: z.number().min(0).max(1).optional().describe('kNN top-1 of the last evaluation (fraction).'),
+  top1: z.number().min(0).max(1).optional().describe('Linear-classifier top-1 of the last evaluation (fraction).'),
+  top5: z.number().min(0).max(1).optional().describe('Linear-classifier top-5 of the last evaluation (fraction).'),
+  evalSplit: z.enum(EVAL_SPLITS).optional().describe('Where the last evaluation was measured.'),
+  history: ProgressHistory.optional().describe('Rank 0\'s curves since the job began, bounded and downsampled (for dashboards).'),
 });
 export type Progress = z.infer<typeof Progress>;
 

@@ -33,7 +33,7 @@ import {
 } from './informers.js';
 import { apiMessage, isConflict } from './kube-errors.js';
 import type { OperatorMetrics } from './metrics.js';
-import { ProgressPoller } from './progress.js';
+import { ProgressPoller, type Preview } from './progress.js';
 import { WorkQueue } from './queue.js';
 
 export interface ControllerOptions {
@@ -52,6 +52,8 @@ export interface JobView {
   getJob(namespace: string, name: string): KubernetesObject | undefined;
   podsOf(namespace: string, name: string): V1Pod[];
   ready(): boolean;
+  /** Rank 0's newest augmentation grids, while this operator has read them. */
+  preview?(namespace: string, name: string): Preview | undefined;
 }
 
 const keyOf = (o: KubernetesObject): string => jobKey(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
@@ -130,6 +132,10 @@ export class Controller implements JobView {
     return (this.pods?.list(namespace) ?? []).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === name);
   }
 
+  preview(namespace: string, name: string): Preview | undefined {
+    return this.progress.preview(jobKey(namespace, name));
+  }
+
   private async handle(key: string): Promise<void> {
     const started = process.hrtime.bigint();
     let result = 'success';
@@ -193,14 +199,19 @@ export class Controller implements JobView {
     return soonest(plan.requeueAfterMs, this.pollProgress(key, job, pods, plan.status.phase));
   }
 
+  /**
+   * Reads rank 0 while its pod runs, whatever the job's phase says meanwhile: the other ranks finish first (the
+   * phase drops to Pending), and rank 0's last document, the final evaluation, comes after they are gone.
+   */
   private pollProgress(key: string, job: SimCLRJob, pods: V1Pod[], phase: string | undefined): number | undefined {
-    if (phase !== 'Running') return undefined;
+    if (phase === 'Succeeded' || phase === 'Failed') return undefined;
     const rank0 = pods.find((p) => p.metadata?.name === `${job.metadata.name}-0`);
     const ip = rank0?.status?.podIP;
     if (rank0?.status?.phase === 'Running' && ip !== undefined) {
       this.progress.maybePoll(key, `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}${PROGRESS_PATH}`);
+      return this.opts.progressIntervalMs;
     }
-    return this.opts.progressIntervalMs;
+    return phase === 'Running' ? this.opts.progressIntervalMs : undefined;
   }
 
   /** The job as the operator reads it, or undefined after recording why it cannot be read (InvalidSpec). */

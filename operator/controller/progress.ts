@@ -2,10 +2,18 @@
 // contract) at most once per interval per job, and keeps the latest in memory for the next reconcile to copy into
 // status. A poll never blocks a reconcile; a changed document re-queues the job.
 import type { Logger } from 'pino';
-import { ProgressDocument } from '../../trainer/contract/index.js';
+import { PREVIEW_PATH, PREVIEW_VIEWS, PROGRESS_PATH, ProgressDocument, type PreviewView } from '../../trainer/contract/index.js';
 import type { Progress } from '../api/schema.js';
 
-export type FetchFn = (url: string, init: { signal: AbortSignal }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
+export type FetchFn = (url: string, init: { signal: AbortSignal }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown>;
+  arrayBuffer?(): Promise<ArrayBuffer> }>;
+
+/** Rank 0's newest augmentation grids (PNG), kept in memory only: they are a glance, not a record. */
+export interface Preview {
+  step: number;
+  epoch: number;
+  images: Record<PreviewView, Buffer>;
+}
 
 export interface ProgressPollerOptions {
   intervalMs: number;
@@ -21,11 +29,16 @@ export function statusEpoch(doc: ProgressDocument): number {
 }
 
 export function toStatusProgress(doc: ProgressDocument): Progress {
-  const p: Progress = { epoch: statusEpoch(doc), step: doc.step, updateTime: doc.updatedAt };
+  const p: Progress = { epoch: statusEpoch(doc), step: doc.step, totalSteps: doc.totalSteps, updateTime: doc.updatedAt };
   if (doc.loss !== null) p.loss = doc.loss;
   if (doc.imagesPerSecond !== null) p.imagesPerSecond = doc.imagesPerSecond;
   if (doc.etaSeconds !== null) p.etaSeconds = doc.etaSeconds;
   if (doc.lastCheckpoint !== null) p.lastCheckpoint = doc.lastCheckpoint.path;
+  if (doc.knnTop1 !== null) p.knnTop1 = doc.knnTop1;
+  if (doc.top1 !== null) p.top1 = doc.top1;
+  if (doc.top5 !== null) p.top5 = doc.top5;
+  if (doc.evalSplit !== undefined) p.evalSplit = doc.evalSplit;
+  if (doc.history !== undefined) p.history = doc.history;
   return p;
 }
 
@@ -33,6 +46,7 @@ export class ProgressPoller {
   private readonly latest = new Map<string, { progress: Progress; updatedAt: string }>();
   private readonly lastPoll = new Map<string, number>();
   private readonly inFlight = new Set<string>();
+  private readonly previews = new Map<string, Preview>();
 
   constructor(
     private readonly opts: ProgressPollerOptions,
@@ -46,6 +60,10 @@ export class ProgressPoller {
     return this.latest.get(key)?.progress;
   }
 
+  preview(key: string): Preview | undefined {
+    return this.previews.get(key);
+  }
+
   /** Starts a poll of `url` for `key` unless one ran within the interval or is still running. */
   maybePoll(key: string, url: string): void {
     const last = this.lastPoll.get(key);
@@ -57,6 +75,7 @@ export class ProgressPoller {
 
   forget(key: string): void {
     this.latest.delete(key);
+    this.previews.delete(key);
     this.lastPoll.delete(key);
   }
 
@@ -67,10 +86,26 @@ export class ProgressPoller {
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const doc = ProgressDocument.parse(await res.json());
       if (this.latest.get(key)?.updatedAt === doc.updatedAt) return;
+      if (doc.preview !== undefined && this.previews.get(key)?.step !== doc.preview.step) {
+        await this.fetchPreview(key, url, doc.preview).catch((err: unknown) =>
+          this.log.debug({ err, url, job: key }, 'preview not fetched; the next document tries again'));
+      }
       this.latest.set(key, { progress: toStatusProgress(doc), updatedAt: doc.updatedAt });
       this.onUpdate(key);
     } catch (err) {
       this.log.debug({ err, url, job: key }, 'progress poll failed');
     }
+  }
+
+  /** The grids the document announces, from beside its path; a failure keeps the previous ones. */
+  private async fetchPreview(key: string, progressUrl: string, at: { step: number; epoch: number }): Promise<void> {
+    const base = progressUrl.endsWith(PROGRESS_PATH) ? progressUrl.slice(0, -PROGRESS_PATH.length) : progressUrl;
+    const images: Partial<Record<PreviewView, Buffer>> = {};
+    for (const view of PREVIEW_VIEWS) {
+      const res = await this.fetchFn(`${base}${PREVIEW_PATH}/${view}.png`, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
+      if (!res.ok || res.arrayBuffer === undefined) throw new Error(`preview ${view}: HTTP ${res.status}`);
+      images[view] = Buffer.from(await res.arrayBuffer());
+    }
+    this.previews.set(key, { ...at, images: images as Record<PreviewView, Buffer> });
   }
 }

@@ -2,11 +2,13 @@
 export const ERRORS = {
   ROUTE_NOT_FOUND: { statusCode: 404, message: 'no such route' },
   JOB_NOT_FOUND: { statusCode: 404, message: 'no such SimCLRJob' },
+  PREVIEW_NOT_FOUND: { statusCode: 404, message: 'no augmentation grid read from rank 0 yet' },
   BAD_REQUEST: { statusCode: 400, message: 'invalid request' },
   UNAUTHENTICATED: { statusCode: 401, message: 'a valid bearer token is required' },
   FORBIDDEN: { statusCode: 403, message: 'not allowed' },
   AUTH_UNAVAILABLE: { statusCode: 503, message: 'could not check the token with the apiserver' },
   NOT_READY: { statusCode: 503, message: 'caches not synced yet' },
+  DASHBOARD_NOT_BUILT: { statusCode: 503, message: 'the dashboard is not built into this operator: run `make build`' },
   INTERNAL: { statusCode: 500, message: 'internal error' },
 } as const;
 

@@ -32,8 +32,8 @@ test('GET /api/v1/jobs lists summaries', async () => {
   const app = buildServer(deps());
   const res = await app.inject({ method: 'GET', url: '/api/v1/jobs' });
   assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json().items, [{ namespace: 'ml', name: 'pre', phase: 'Running', replicas: 2, restartCount: 1,
-    epoch: 4, loss: 3.25, createdAt: '', valid: true }]);
+  assert.deepEqual(res.json().items, [{ namespace: 'ml', name: 'pre', phase: 'Running', replicas: 2, readyReplicas: 0,
+    restartCount: 1, epoch: 4, epochs: 100, loss: 3.25, createdAt: '', valid: true }]);
   const other = await app.inject({ method: 'GET', url: '/api/v1/namespaces/other/jobs' });
   assert.deepEqual(other.json().items, []);
 });
@@ -154,4 +154,20 @@ test('auth: apiserver unreachable -> 503 AUTH_UNAVAILABLE, never an open door', 
     headers: { authorization: 'Bearer good' } });
   assert.equal(res.statusCode, 503);
   assert.equal(res.json().error.code, 'AUTH_UNAVAILABLE');
+});
+
+test('GET .../preview/<view>.png: the grids the operator read, 404 before, 400 for another name; the job says which step', async () => {
+  const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
+  let preview: { step: number; epoch: number; images: { augmentation1: Buffer; augmentation2: Buffer } } | undefined;
+  const view = { ...fakeView([running]), preview: () => preview };
+  const app = buildServer(deps({ view }));
+  const none = await app.inject({ url: '/api/v1/namespaces/ml/jobs/pre/preview/augmentation1.png' });
+  assert.deepEqual([none.statusCode, none.json().error.code], [404, 'PREVIEW_NOT_FOUND']);
+  assert.equal((await app.inject({ url: '/api/v1/namespaces/ml/jobs/pre' })).json().preview, undefined);
+  preview = { step: 32, epoch: 2, images: { augmentation1: png, augmentation2: Buffer.from([1]) } };
+  const res = await app.inject({ url: '/api/v1/namespaces/ml/jobs/pre/preview/augmentation1.png' });
+  assert.deepEqual([res.statusCode, res.headers['content-type'], [...res.rawPayload]], [200, 'image/png', [...png]]);
+  assert.deepEqual((await app.inject({ url: '/api/v1/namespaces/ml/jobs/pre' })).json().preview, { step: 32, epoch: 2 });
+  assert.equal((await app.inject({ url: '/api/v1/namespaces/ml/jobs/pre/preview/passwd' })).statusCode, 400);
+  assert.equal((await app.inject({ url: '/api/v1/namespaces/ml/jobs/nope/preview/augmentation1.png' })).statusCode, 404);
 });

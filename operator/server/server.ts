@@ -5,8 +5,10 @@ import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { JobView } from '../controller/controller.js';
 import type { OperatorMetrics } from '../controller/metrics.js';
+import { PREVIEW_VIEWS, type PreviewView } from '../../trainer/contract/index.js';
 import type { Access, Authenticator } from './auth.js';
 import { ApiError, errorSchema } from './errors.js';
+import { registerDashboard } from './dashboard.js';
 import type { EventLister } from './events.js';
 import type { TlsMaterial } from './tls.js';
 import { podState, specSummary, summarize } from './views.js';
@@ -22,15 +24,17 @@ export interface ServerDeps {
   streamIntervalMs?: number;
   /** Serve HTTPS with this certificate and key (server/tls.ts); undefined = plain HTTP. */
   https?: TlsMaterial;
+  /** Where the built dashboard is (default dist/dashboard). */
+  dashboardDir?: string;
 }
 
 const NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-const nsParams = {
+export const nsParams = {
   type: 'object',
   required: ['ns'],
   properties: { ns: { type: 'string', pattern: NAME, maxLength: 63 } },
 } as const;
-const jobParams = {
+export const jobParams = {
   type: 'object',
   required: ['ns', 'name'],
   properties: { ns: nsParams.properties.ns, name: { type: 'string', pattern: NAME, maxLength: 63 } },
@@ -39,8 +43,10 @@ const summarySchema = {
   type: 'object',
   properties: {
     namespace: { type: 'string' }, name: { type: 'string' }, phase: { type: 'string' },
-    replicas: { type: 'integer' }, restartCount: { type: 'integer' }, epoch: { type: 'integer' },
-    loss: { type: 'number' }, createdAt: { type: 'string' }, valid: { type: 'boolean' },
+    replicas: { type: 'integer' }, readyReplicas: { type: 'integer' }, restartCount: { type: 'integer' },
+    epoch: { type: 'integer' }, epochs: { type: 'integer' }, step: { type: 'integer' }, totalSteps: { type: 'integer' },
+    loss: { type: 'number' }, imagesPerSecond: { type: 'number' }, etaSeconds: { type: 'number' },
+    knnTop1: { type: 'number' }, top1: { type: 'number' }, createdAt: { type: 'string' }, valid: { type: 'boolean' },
   },
 } as const;
 const listSchema = {
@@ -57,7 +63,8 @@ function bearer(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-async function check(auth: Authenticator | undefined, req: FastifyRequest, access: Access): Promise<void> {
+/** Authentication, then authorization for `access` (none when undefined: any valid token will do). */
+async function check(auth: Authenticator | undefined, req: FastifyRequest, access: Access | undefined): Promise<void> {
   if (auth === undefined) return;
   const token = bearer(req);
   if (token === undefined) throw new ApiError('UNAUTHENTICATED');
@@ -65,6 +72,7 @@ async function check(auth: Authenticator | undefined, req: FastifyRequest, acces
   try {
     const user = await auth.authenticate(token);
     if (user === undefined) throw new ApiError('UNAUTHENTICATED', 'token rejected by the apiserver');
+    if (access === undefined) return;
     allowed = await auth.authorize(user, access);
     if (!allowed) {
       const what = access.kind === 'path' ? `get ${access.path}` : `${access.verb} simclrjobs` +
@@ -110,6 +118,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     void reply.code(e.statusCode).send(e.toJSON());
   });
 
+  registerDashboard(app, { guard: (req, access) => check(auth, req, access), nsParams, jobParams,
+    assetsDir: deps.dashboardDir });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
     if (!view.ready()) throw new ApiError('NOT_READY');
@@ -138,6 +149,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       response: {
         200: { type: 'object', properties: { ...summarySchema.properties, spec: openObject, status: openObject,
           pods: { type: 'array', items: openObject }, events: { type: 'array', items: openObject },
+          preview: { type: 'object', properties: { step: { type: 'integer' }, epoch: { type: 'integer' } } },
           podsVisible: { type: 'boolean' } } },
         '4xx': errorSchema, '5xx': errorSchema,
       },
@@ -147,7 +159,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     await check(auth, req, { kind: 'resource', verb: 'get', namespace: ns, name });
     const raw = view.getJob(ns, name);
     if (raw === undefined) throw new ApiError('JOB_NOT_FOUND', `${ns}/${name}`);
-    const base = { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {} };
+    const preview = view.preview?.(ns, name);
+    const base = { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {},
+      ...(preview === undefined ? {} : { preview: { step: preview.step, epoch: preview.epoch } }) };
     // Pod IPs, nodes and events are what `kubectl get pods` shows: only for callers who may list pods there.
     const podsVisible = await mayAlso(auth, req,
       { kind: 'resource', verb: 'list', namespace: ns, resource: { group: '', resource: 'pods' } });
@@ -159,6 +173,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     });
     return { ...base, pods, events, podsVisible };
   });
+
+  // The newest augmentation grids rank 0 drew (PNG), as the operator last read them.
+  app.get<{ Params: { ns: string; name: string; image: `${PreviewView}.png` } }>(
+    '/api/v1/namespaces/:ns/jobs/:name/preview/:image', {
+      schema: { params: { ...jobParams, required: ['ns', 'name', 'image'], properties: { ...jobParams.properties,
+        image: { type: 'string', enum: PREVIEW_VIEWS.map((v) => `${v}.png`) } } } },
+    }, async (req, reply) => {
+      const { ns, name, image } = req.params;
+      await check(auth, req, { kind: 'resource', verb: 'get', namespace: ns, name });
+      if (view.getJob(ns, name) === undefined) throw new ApiError('JOB_NOT_FOUND', `${ns}/${name}`);
+      const png = view.preview?.(ns, name)?.images[image.slice(0, -4) as PreviewView];
+      if (png === undefined) throw new ApiError('PREVIEW_NOT_FOUND', `${ns}/${name}`);
+      return reply.type('image/png').header('cache-control', 'no-cache').send(png);
+    });
 
   app.get<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/jobs/:name/progress',
     { schema: { params: jobParams } }, async (req, reply) => {

@@ -10,8 +10,17 @@ export interface JobSummary {
   phase: string;
   replicas: number;
   restartCount: number;
+  /** Pods of the current gang Running. */
+  readyReplicas: number;
   epoch?: number;
+  epochs?: number;
+  step?: number;
+  totalSteps?: number;
   loss?: number;
+  imagesPerSecond?: number;
+  etaSeconds?: number;
+  knnTop1?: number;
+  top1?: number;
   createdAt: string;
   valid: boolean;
 }
@@ -31,7 +40,8 @@ const iso = (t: unknown): string => (t instanceof Date ? t.toISOString() : typeo
 
 export function summarize(raw: KubernetesObject): JobSummary {
   const parsed = SimCLRJob.safeParse(raw);
-  const any = raw as { spec?: { replicas?: number }; status?: { phase?: string; restartCount?: number; progress?: Progress } };
+  const any = raw as { spec?: { replicas?: number }; status?: { phase?: string; restartCount?: number;
+    replicas?: { running?: number }; progress?: Progress } };
   const status = parsed.success ? parsed.data.status : any.status;
   const out: JobSummary = {
     namespace: raw.metadata?.namespace ?? '',
@@ -39,12 +49,16 @@ export function summarize(raw: KubernetesObject): JobSummary {
     phase: status?.phase ?? 'Pending',
     replicas: parsed.success ? parsed.data.spec.replicas : (any.spec?.replicas ?? 0),
     restartCount: status?.restartCount ?? 0,
+    readyReplicas: status?.replicas?.running ?? 0,
     createdAt: iso(raw.metadata?.creationTimestamp),
     // Valid means the trainer would run it, not only that it has the right shape.
     valid: parsed.success && specProblem(parsed.data) === undefined,
   };
-  if (status?.progress?.epoch !== undefined) out.epoch = status.progress.epoch;
-  if (status?.progress?.loss !== undefined) out.loss = status.progress.loss;
+  if (parsed.success) out.epochs = parsed.data.spec.training.epochs;
+  const p = status?.progress;
+  for (const k of ['epoch', 'step', 'totalSteps', 'loss', 'imagesPerSecond', 'etaSeconds', 'knnTop1', 'top1'] as const) {
+    if (p?.[k] !== undefined) out[k] = p[k];
+  }
   return out;
 }
 
@@ -77,5 +91,6 @@ export function specSummary(raw: KubernetesObject): Record<string, unknown> {
       epochs: s.training.epochs, optimizer: s.training.optimizer, lr: s.training.lr,
       executionProvider: s.training.executionProvider },
     runPolicy: s.runPolicy,
+    checkpoint: s.checkpoint,
   };
 }

@@ -16,6 +16,7 @@ Local cluster up (test infrastructure: pods run as local processes on node ${c.a
   kubectl apply -f examples/simclrjob.yaml
   kubectl get scj -w
   curl ${c.operatorUrl}/api/v1/jobs      # the operator's REST API (also /metrics, /healthz)
+  ${c.operatorUrl}/                      # the dashboard: open it in a browser
 
 Logs: ${join(c.cp.dir, 'logs')} (operator: ${c.operatorLog}); pods' output: ${join(c.agent.root, 'pods')}/<ns>/<pod>-<uid>/<container>.log
 An operator that exits is started again, as a Deployment would (see ${c.operatorLog}).

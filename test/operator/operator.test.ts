@@ -135,7 +135,7 @@ describe('lifecycle with one operator', () => {
       assert.equal(s, 2.5);
       const st = await k.jobStatus(ns, 'prog');
       assert.deepEqual({ ...st?.progress, updateTime: undefined },
-        { epoch: 5, step: 40, loss: 2.5, imagesPerSecond: 1234, etaSeconds: 60, updateTime: undefined });
+        { epoch: 5, step: 40, totalSteps: 100, loss: 2.5, imagesPerSecond: 1234, etaSeconds: 60, updateTime: undefined });
       const table = await cp.kubectl(['get', 'scj', '-n', ns, 'prog', '--no-headers']);
       assert.match(table.stdout, /^prog\s+Running\s+1\s+5\s+2\.5\s+/); // the document's epoch 4 is the fifth
     } finally {

@@ -20,6 +20,15 @@ export type { FlagSpec } from './cli-args.js';
 export {
   ProgressDocument,
   CheckpointRef,
+  ProgressHistory,
+  HistoryPoint,
+  EvalPoint,
+  ResumePoint,
+  HISTORY_MAX_POINTS,
+  HISTORY_MAX_EVENTS,
+  PROGRESS_HISTORY_FILE,
+  PREVIEW_PATH,
+  PREVIEW_VIEWS,
   PROGRESS_PHASES,
   EVAL_SPLITS,
   PROGRESS_SCHEMA_VERSION,
@@ -27,7 +36,7 @@ export {
   HEALTH_PATH,
   initialProgress,
 } from './progress.js';
-export type { EvalSplit, ProgressPhase } from './progress.js';
+export type { EvalSplit, PreviewView, ProgressPhase } from './progress.js';
 export {
   EXIT_OK,
   EXIT_FAILURE,

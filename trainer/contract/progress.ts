@@ -7,6 +7,10 @@ export const PROGRESS_SCHEMA_VERSION = 1 as const;
 /** Paths rank 0 serves on --progress-port. */
 export const PROGRESS_PATH = '/progress';
 export const HEALTH_PATH = '/healthz';
+/** Rank 0 serves the newest augmentation grids (PNG) at PREVIEW_PATH/<view>.png, as TensorBoard gets them. */
+export const PREVIEW_PATH = '/preview';
+export const PREVIEW_VIEWS = ['augmentation1', 'augmentation2'] as const;
+export type PreviewView = (typeof PREVIEW_VIEWS)[number];
 
 export const PROGRESS_PHASES = [
   'starting', // process up, parsing config, joining the rendezvous
@@ -34,6 +38,46 @@ export const CheckpointRef = z.object({
 });
 export type CheckpointRef = z.infer<typeof CheckpointRef>;
 
+/** Training points a history keeps at most: when full, every other point goes and the stride doubles. */
+export const HISTORY_MAX_POINTS = 256;
+/** Evaluations and resumes a history keeps at most (the newest). */
+export const HISTORY_MAX_EVENTS = 128;
+/** Where rank 0 keeps the history beside its checkpoints, so a resumed gang continues the curves. */
+export const PROGRESS_HISTORY_FILE = 'progress-history.json';
+
+// Optional rather than nullable fields: the operator copies the history into the SimCLRJob status, whose CRD schema
+// is generated from zod and has no nulls.
+export const HistoryPoint = z.object({
+  step: count,
+  loss: finite.describe('Mean training loss over the recent steps, as the progress document reports it.'),
+  lr: z.number().min(0),
+  imagesPerSecond: z.number().min(0).optional(),
+});
+export type HistoryPoint = z.infer<typeof HistoryPoint>;
+
+export const EvalPoint = z.object({
+  step: count,
+  split: z.enum(EVAL_SPLITS),
+  top1: z.number().min(0).max(1).optional(),
+  top5: z.number().min(0).max(1).optional(),
+  knnTop1: z.number().min(0).max(1).optional(),
+});
+export type EvalPoint = z.infer<typeof EvalPoint>;
+
+export const ResumePoint = z.object({
+  step: count.describe('The checkpoint step a new gang resumed from.'),
+  time: z.iso.datetime(),
+});
+export type ResumePoint = z.infer<typeof ResumePoint>;
+
+export const ProgressHistory = z.object({
+  stride: z.number().int().min(1).describe('Steps between training points; doubles each time the history fills.'),
+  train: z.array(HistoryPoint).max(HISTORY_MAX_POINTS).describe('Training points: step, loss, lr, imagesPerSecond.'),
+  evals: z.array(EvalPoint).max(HISTORY_MAX_EVENTS).describe('One point per evaluation: step, split, knnTop1, top1, top5.'),
+  resumes: z.array(ResumePoint).max(HISTORY_MAX_EVENTS).describe('Where each restarted gang resumed: step, time.'),
+});
+export type ProgressHistory = z.infer<typeof ProgressHistory>;
+
 export const ProgressDocument = z.object({
   schemaVersion: z.literal(PROGRESS_SCHEMA_VERSION),
   uid: z.string().min(1),
@@ -58,6 +102,11 @@ export const ProgressDocument = z.object({
   startedAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   message: z.string().optional().describe('Why, when phase is failed.'),
+  history: ProgressHistory.optional().describe('Curves since the job began (across resumes), bounded and downsampled.'),
+  preview: z
+    .object({ step: count, epoch: count })
+    .optional()
+    .describe('When the augmentation grids at PREVIEW_PATH were drawn (the first batch of an epoch).'),
 });
 export type ProgressDocument = z.infer<typeof ProgressDocument>;
 

@@ -60,3 +60,25 @@ test('a failing document source gives a 500 JSON error, not a crash', async () =
     await server.close();
   }
 });
+
+test('GET /preview/<view>.png: 404 until a grid is drawn, then its PNG; the document says which step drew it', async () => {
+  const tracker = new ProgressTracker({ uid: 'p', worldSize: 1, epochs: 2, stepsPerEpoch: 10, globalBatchSize: 8 });
+  const server = await startProgressServer({ port: 0, host: '127.0.0.1', getProgress: () => tracker.document(),
+    getPreview: (v) => tracker.previewImage(v) });
+  const base = `http://127.0.0.1:${server.port}`;
+  try {
+    let res = await fetch(`${base}/preview/augmentation1.png`);
+    assert.deepEqual([res.status, (await res.json()).error.code], [404, 'NO_PREVIEW']);
+    const png = (n: number): { png: Uint8Array } => ({ png: Uint8Array.from([0x89, 0x50, 0x4e, 0x47, n]) });
+    tracker.recordPreview({ augmentation1: png(1), augmentation2: png(2) }, { step: 10, epoch: 1 });
+    for (const [view, n] of [['augmentation1', 1], ['augmentation2', 2]] as const) {
+      res = await fetch(`${base}/preview/${view}.png`);
+      assert.equal(res.headers.get('content-type'), 'image/png');
+      assert.deepEqual([...new Uint8Array(await res.arrayBuffer())], [0x89, 0x50, 0x4e, 0x47, n]);
+    }
+    assert.equal((await fetch(`${base}/preview/augmentation3.png`)).status, 404);
+    assert.deepEqual(ProgressDocument.parse(tracker.document()).preview, { step: 10, epoch: 1 });
+  } finally {
+    await server.close();
+  }
+});

@@ -1,8 +1,9 @@
-// Rank 0's progress endpoint for the operator: GET /progress (the contract's progress document as JSON)
-// and GET /healthz. node:http only; every error is a coded JSON body.
+// Rank 0's progress endpoint for the operator: GET /progress (the contract's progress document as JSON),
+// GET /preview/<view>.png (the newest augmentation grids) and GET /healthz. node:http only; every error is a coded JSON body. Closing waits (briefly) until a reader that
+// polls has seen the last document, so the operator learns the final accuracy of a run that has just ended.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HEALTH_PATH, PROGRESS_PATH, type ProgressDocument } from '../contract/index.js';
+import { HEALTH_PATH, PREVIEW_PATH, PREVIEW_VIEWS, PROGRESS_PATH, type PreviewView, type ProgressDocument } from '../contract/index.js';
 
 export interface ProgressServer {
   readonly port: number;
@@ -14,10 +15,43 @@ export interface ProgressServerOptions {
   port: number;
   host?: string;
   getProgress: () => ProgressDocument;
+  /** The newest augmentation grid of a view (PNG), if one was drawn. */
+  getPreview?: (view: PreviewView) => Uint8Array | undefined;
+  /** Longest close() waits for a polling reader to fetch the last document. Default 60 s. */
+  lingerMaxMs?: number;
+}
+
+/** What the server knows about its reader: when it last polled, how often it polls, what it last got. */
+class ReaderWatch {
+  private lastAt: number | undefined;
+  gapMs: number | undefined;
+  servedUpdatedAt: string | undefined;
+  private waiter: { updatedAt: string; resolve: () => void } | undefined;
+
+  served(doc: ProgressDocument): void {
+    const now = Date.now();
+    if (this.lastAt !== undefined) this.gapMs = now - this.lastAt;
+    this.lastAt = now;
+    this.servedUpdatedAt = doc.updatedAt;
+    if (this.waiter?.updatedAt === doc.updatedAt) this.waiter.resolve();
+  }
+
+  /** Resolves when `doc` has been served, or after about two poll intervals (at most maxMs); at once without a reader. */
+  async seen(doc: ProgressDocument, maxMs: number): Promise<void> {
+    if (this.lastAt === undefined || this.servedUpdatedAt === doc.updatedAt) return;
+    const waitMs = Math.min(maxMs, 2.5 * (this.gapMs ?? maxMs));
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.waiter = { updatedAt: doc.updatedAt, resolve };
+      timer = setTimeout(resolve, waitMs);
+    });
+    clearTimeout(timer);
+  }
 }
 
 const ERRORS = {
   NOT_FOUND: { status: 404, message: 'no such path; try GET /progress or GET /healthz' },
+  NO_PREVIEW: { status: 404, message: 'no augmentation grid drawn yet' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'only GET and HEAD are served' },
   INTERNAL: { status: 500, message: 'could not produce the progress document' },
 } as const;
@@ -34,7 +68,16 @@ function sendError(res: ServerResponse, code: ErrorCode, head: boolean): void {
   send(res, status, { error: { code, message } }, head);
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, getProgress: () => ProgressDocument): void {
+function sendPng(res: ServerResponse, png: Uint8Array, head: boolean): void {
+  res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.byteLength, 'cache-control': 'no-store' });
+  res.end(head ? undefined : png);
+}
+
+const previewView = (path: string): PreviewView | undefined =>
+  PREVIEW_VIEWS.find((v) => path === `${PREVIEW_PATH}/${v}.png`);
+
+function handle(req: IncomingMessage, res: ServerResponse, opts: ProgressServerOptions, reader: ReaderWatch): void {
+  const getProgress = opts.getProgress;
   const head = req.method === 'HEAD';
   if (req.method !== 'GET' && !head) {
     res.setHeader('allow', 'GET, HEAD');
@@ -53,13 +96,19 @@ function handle(req: IncomingMessage, res: ServerResponse, getProgress: () => Pr
       return;
     }
     send(res, 200, doc, head);
+    if (!head) reader.served(doc);
+  } else if (previewView(path) !== undefined) {
+    const png = opts.getPreview?.(previewView(path)!);
+    if (png === undefined) sendError(res, 'NO_PREVIEW', head);
+    else sendPng(res, png, head);
   } else {
     sendError(res, 'NOT_FOUND', head);
   }
 }
 
 export async function startProgressServer(opts: ProgressServerOptions): Promise<ProgressServer> {
-  const server = createServer((req, res) => handle(req, res, opts.getProgress));
+  const reader = new ReaderWatch();
+  const server = createServer((req, res) => handle(req, res, opts, reader));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`progress server cannot listen on port ${opts.port} (change --progress-port)`, { cause: err })));
     server.listen(opts.port, opts.host ?? '0.0.0.0', resolve);
@@ -67,10 +116,18 @@ export async function startProgressServer(opts: ProgressServerOptions): Promise<
   const { port } = server.address() as AddressInfo;
   return {
     port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      let last: ProgressDocument | undefined;
+      try {
+        last = opts.getProgress();
+      } catch {
+        last = undefined;
+      }
+      if (last !== undefined) await reader.seen(last, opts.lingerMaxMs ?? 60_000);
+      await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }

@@ -1,6 +1,27 @@
 // Keeps rank 0's progress document current: throughput and loss over a sliding window of recent steps,
 // ETA from that throughput. The HTTP server, the progress bar and the logs all read from it.
-import { initialProgress, type CheckpointRef, type EvalSplit, type ProgressDocument, type ProgressPhase } from '../contract/index.js';
+import {
+  initialProgress,
+  type CheckpointRef,
+  type EvalSplit,
+  type PreviewView,
+  type ProgressDocument,
+  type ProgressPhase,
+} from '../contract/index.js';
+import { HistoryRecorder, readHistory, writeHistory } from './progress-history.js';
+
+/** The values an evaluation measured (null and undefined left out). */
+function measured(values: Record<string, number | null | undefined>): Record<string, number> {
+  return Object.fromEntries(Object.entries(values).filter((e): e is [string, number] => typeof e[1] === 'number'));
+}
+
+export interface HistoryOptions {
+  /** Where the history is kept (beside the checkpoints); rewritten whenever a checkpoint is recorded. */
+  file: string;
+  /** The step this run resumed from (0: a fresh run, whose history starts empty). */
+  startStep: number;
+  onWarning?: (message: string) => void;
+}
 
 export interface ProgressTrackerOptions {
   uid: string;
@@ -13,6 +34,8 @@ export interface ProgressTrackerOptions {
   window?: number;
   /** Milliseconds clock; injectable for tests. */
   now?: () => number;
+  /** Keep the curves in a file (rank 0); without it they live only as long as the process. */
+  history?: HistoryOptions;
 }
 
 interface StepSample {
@@ -26,6 +49,8 @@ export class ProgressTracker {
   private readonly recent: StepSample[] = [];
   private readonly window: number;
   private readonly now: () => number;
+  private readonly history = new HistoryRecorder();
+  private previewImages: Partial<Record<PreviewView, Uint8Array>> = {};
 
   constructor(private readonly opts: ProgressTrackerOptions) {
     this.window = opts.window ?? 20;
@@ -37,11 +62,22 @@ export class ProgressTracker {
       totalSteps: opts.epochs * opts.stepsPerEpoch,
       now: new Date(this.now()),
     });
+    if (opts.history !== undefined && opts.history.startStep > 0) this.resumeHistory(opts.history);
   }
 
-  /** A snapshot (a copy: callers may serialise it while training goes on). */
+  /** A snapshot with the history (a copy: callers may serialise it while training goes on). */
   document(): ProgressDocument {
-    return structuredClone(this.doc);
+    return { ...structuredClone(this.doc), history: this.history.snapshot() };
+  }
+
+  private resumeHistory(h: HistoryOptions): void {
+    let earlier;
+    try {
+      earlier = readHistory(h.file);
+    } catch (err) {
+      h.onWarning?.((err as Error).message);
+    }
+    this.history.resumeFrom(earlier ?? { stride: 1, train: [], evals: [], resumes: [] }, h.startStep, new Date(this.now()));
   }
 
   setPhase(phase: ProgressPhase, message?: string): void {
@@ -67,6 +103,10 @@ export class ProgressTracker {
       imagesPerSecond: stepsPerSecond === null ? null : stepsPerSecond * this.opts.globalBatchSize,
       etaSeconds: stepsPerSecond === null ? null : Math.max(0, this.doc.totalSteps - s.step) / stepsPerSecond,
     });
+    const { loss, imagesPerSecond } = this.doc;
+    if (loss !== null) {
+      this.history.addStep({ step: s.step, loss, lr: s.lr, ...(imagesPerSecond === null ? {} : { imagesPerSecond }) });
+    }
   }
 
   recordEval(r: { split?: EvalSplit; top1?: number | null; top5?: number | null; knnTop1?: number | null }): void {
@@ -76,10 +116,38 @@ export class ProgressTracker {
       top5: r.top5 ?? this.doc.top5,
       knnTop1: r.knnTop1 ?? this.doc.knnTop1,
     });
+    this.history.addEval({
+      step: this.doc.step,
+      split: r.split ?? this.doc.evalSplit ?? 'test',
+      ...measured({ top1: r.top1, top5: r.top5, knnTop1: r.knnTop1 }),
+    });
+    this.persistHistory(); // the epoch's checkpoint came before its evaluation, and a resume does not redo it
+  }
+
+  /** The augmentation grids (PNG) of the first batch of an epoch, for the progress service's readers. */
+  recordPreview(images: Record<PreviewView, { png: Uint8Array }>, at: { step: number; epoch: number }): void {
+    this.previewImages = { augmentation1: images.augmentation1.png, augmentation2: images.augmentation2.png };
+    this.update({ preview: { step: at.step, epoch: at.epoch } });
+  }
+
+  previewImage(view: PreviewView): Uint8Array | undefined {
+    return this.previewImages[view];
   }
 
   recordCheckpoint(ref: CheckpointRef): void {
     this.update({ lastCheckpoint: ref });
+    this.persistHistory();
+  }
+
+  /** Writes the history beside the checkpoints, so a gang resuming from one continues the curves. */
+  private persistHistory(): void {
+    const h = this.opts.history;
+    if (h === undefined) return;
+    try {
+      writeHistory(h.file, this.history.snapshot());
+    } catch (err) {
+      h.onWarning?.(`${h.file}: progress history not written (${(err as Error).message})`);
+    }
   }
 
   private update(fields: Partial<ProgressDocument>): void {

@@ -3,7 +3,7 @@
 // so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
 import { join } from 'node:path';
 import { latestValid, listManifests, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
-import type { EvalSplit, TrainConfig } from '../contract/index.js';
+import { PROGRESS_HISTORY_FILE, type EvalSplit, type TrainConfig } from '../contract/index.js';
 import {
   ContrastiveLoader,
   augmentationGrids,
@@ -343,10 +343,15 @@ async function trainInGroup(
     epochs: config.epochs,
     stepsPerEpoch,
     globalBatchSize: config.batchSize,
+    // Kept beside the checkpoints only for a progress service's readers (the operator's dashboard).
+    history: leader && config.progressPort > 0
+      ? { file: join(checkpointDir, PROGRESS_HISTORY_FILE), startStep: globalStep, onWarning: (m) => logger.warn(m) }
+      : undefined,
   });
   let server: ProgressServer | undefined;
   if (leader && config.progressPort > 0) {
-    server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document() });
+    server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document(),
+      getPreview: (view) => tracker.previewImage(view) });
     logger.info({ port: server.port }, 'serving progress');
   }
   const events = config.debugStep || !leader ? undefined : EventWriter.open(config.logDir, uid);
@@ -428,6 +433,7 @@ async function trainInGroup(
           const grids = await augmentationGrids(batch, 16, trainSet.normalization);
           events.addImage('augmentation1', grids.augmentation1, globalStep);
           events.addImage('augmentation2', grids.augmentation2, globalStep);
+          tracker.recordPreview(grids, { step: globalStep, epoch });
         }
         const lr = schedule.at(globalStep);
         await update.toDevice(store);

@@ -23,3 +23,12 @@ test('a non-zero rank succeeding alone is not success', () => {
   const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), podIn(job, 1, 'Succeeded')]));
   assert.notEqual(plan.status.phase, 'Succeeded');
 });
+
+test('the Succeeded status keeps rank 0\'s last progress document (its final evaluation)', () => {
+  const job = makeJob({}, { phase: 'Running', progress: { epoch: 1, step: 10 } });
+  const o = { ...observe(job, [podIn(job, 0, 'Succeeded'), podIn(job, 1, 'Succeeded')]),
+    progress: { epoch: 2, step: 20, knnTop1: 0.71, top1: 0.74 } };
+  const plan = reconcilePlan(o);
+  assert.equal(plan.status.phase, 'Succeeded');
+  assert.deepEqual(plan.status.progress, { epoch: 2, step: 20, knnTop1: 0.71, top1: 0.74 });
+});

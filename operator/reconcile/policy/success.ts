@@ -10,6 +10,7 @@ export function successPolicy(o: Observed, status: SimCLRJobStatus, gang: Map<nu
   if (rank0?.status?.phase !== 'Succeeded') return undefined;
   const message = `rank 0 (${rank0.metadata?.name}) completed`;
   let s: SimCLRJobStatus = { ...status, phase: 'Succeeded', completionTime: o.now.toISOString() };
+  if (o.progress !== undefined) s.progress = o.progress; // rank 0's last document: the final evaluation
   s = setCondition(s, { type: 'Running', status: 'False', reason: 'JobSucceeded', message }, o.now);
   s = setCondition(s, { type: 'Succeeded', status: 'True', reason: 'JobSucceeded', message }, o.now);
   const plan = emptyPlan(s);
