@@ -1,8 +1,8 @@
 //! Element types by the names the engine uses (trainer/graph's DType, plus uint8/float16), and host bytes <-> ORT
 //! values of each.
-use ort::value::{DynValue, Tensor, TensorElementType};
+use ort::value::TensorElementType;
 
-use crate::error::{invalid, ort_error};
+use crate::error::invalid;
 
 pub fn name_of(t: TensorElementType) -> &'static str {
   match t {
@@ -26,41 +26,15 @@ pub fn element_bytes(t: TensorElementType) -> usize {
   }
 }
 
-/// Copies `bytes` (the host array's memory, native byte order) into a new CPU tensor of `dtype` and `shape`.
-pub fn host_value(dtype: &str, shape: &[i64], bytes: &[u8]) -> napi::Result<DynValue> {
-  let count: i64 = shape.iter().product();
-  if shape.iter().any(|&d| d < 0) {
-    return Err(invalid(format!("negative dimension in shape {shape:?}")));
-  }
-  macro_rules! typed {
-    ($t:ty) => {{
-      let width = std::mem::size_of::<$t>();
-      if bytes.len() != count as usize * width {
-        return Err(invalid(format!("{} bytes do not fill a {dtype} tensor of shape {shape:?}", bytes.len())));
-      }
-      let mut data: Vec<$t> = Vec::with_capacity(count as usize);
-      // SAFETY: the capacity holds `count` elements, exactly bytes.len() bytes, and every bit pattern is valid for
-      // these plain numeric types.
-      unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.as_mut_ptr() as *mut u8, bytes.len());
-        data.set_len(count as usize);
-      }
-      Tensor::from_array((shape.to_vec(), data)).map(|t| t.into_dyn()).map_err(|e| ort_error("creating an input tensor", e))
-    }};
-  }
-  match dtype {
-    "float32" => typed!(f32),
-    "float64" => typed!(f64),
-    "int64" => typed!(i64),
-    "int32" => typed!(i32),
-    "uint8" => typed!(u8),
-    "bool" => {
-      if bytes.len() != count as usize {
-        return Err(invalid(format!("{} bytes do not fill a bool tensor of shape {shape:?}", bytes.len())));
-      }
-      let data: Vec<bool> = bytes.iter().map(|&b| b != 0).collect();
-      Tensor::from_array((shape.to_vec(), data)).map(|t| t.into_dyn()).map_err(|e| ort_error("creating an input tensor", e))
-    }
+/// The element type the engine calls `name`.
+pub fn element_type(name: &str) -> napi::Result<TensorElementType> {
+  match name {
+    "float32" => Ok(TensorElementType::Float32),
+    "float64" => Ok(TensorElementType::Float64),
+    "int64" => Ok(TensorElementType::Int64),
+    "int32" => Ok(TensorElementType::Int32),
+    "uint8" => Ok(TensorElementType::Uint8),
+    "bool" => Ok(TensorElementType::Bool),
     other => Err(invalid(format!("unsupported input dtype '{other}' (float32, float64, int64, int32, uint8, bool)"))),
   }
 }

@@ -4,6 +4,7 @@
 //! on one execution provider, run through IO binding off the JS thread), `NativeTensor` (an ORT value that stays in
 //! the provider's memory between runs) and `NativeFeeds` (the inputs of one run, host arrays or tensors), plus the
 //! byte counters of what crossed between JS memory and the provider.
+mod borrowed;
 mod dtype;
 mod environment;
 mod error;

@@ -12,7 +12,7 @@ use ort::memory::AllocationDevice;
 use ort::value::{DynTensor, TensorElementType, ValueType};
 
 use crate::error::invalid;
-use crate::feeds::NativeFeeds;
+use crate::feeds::{FeedValue, NativeFeeds};
 use crate::session::LiveSession;
 
 const UNIQUE_ID_BYTES: usize = 128; // NCCL_UNIQUE_ID_BYTES
@@ -182,8 +182,13 @@ impl NcclGroup {
   pub fn allreduce_sum(&self, tensors: &mut NativeFeeds) -> napi::Result<AsyncTask<AllreduceTask>> {
     let mut held = Vec::new();
     for f in std::mem::take(&mut tensors.items) {
-      check_cuda_f32(&f.name, &f.value)?;
-      held.push((Arc::clone(&f.value), f._producer.clone()));
+      match f.value {
+        FeedValue::Tensor(value, producer) => {
+          check_cuda_f32(&f.name, &value)?;
+          held.push((value, Some(producer)));
+        }
+        FeedValue::Host(_) => return Err(invalid(format!("NCCL allreduce: {} is a host array, not a CUDA tensor", f.name))),
+      }
     }
     Ok(AsyncTask::new(AllreduceTask { api: Arc::clone(&self.api), comm: Arc::clone(&self.comm), device_id: self.device_id, tensors: held }))
   }

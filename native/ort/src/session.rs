@@ -15,7 +15,8 @@ use ort::value::{DynTensor, ValueType};
 use crate::dtype::{element_bytes, name_of};
 use crate::environment::environment;
 use crate::error::{invalid, ort_error};
-use crate::feeds::{Feed, NativeFeeds};
+use crate::borrowed::BorrowedInputs;
+use crate::feeds::{Feed, FeedValue, NativeFeeds};
 use crate::providers::{execution_providers, host_memory, Provider, SessionConfig};
 use crate::tensor::NativeTensor;
 use crate::traffic::{count_to_host, count_to_provider};
@@ -201,9 +202,19 @@ impl Task for RunTask {
 
   fn compute(&mut self) -> napi::Result<Vec<DynTensor>> {
     let mut session = self.session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
+    // Declared before the binding, so dropped after it.
+    let mut borrowed = BorrowedInputs::default();
     let mut binding = session.create_binding().map_err(|e| ort_error("IO binding", e))?;
     for f in &self.feeds {
-      binding.bind_input(f.name.as_str(), &*f.value).map_err(|e| ort_error(&format!("binding input {}", f.name), e))?;
+      match &f.value {
+        FeedValue::Host(host) => {
+          borrowed.bind(&mut binding, &f.name, host)?;
+          count_to_provider(host.bytes.len());
+        }
+        FeedValue::Tensor(t, _) => {
+          binding.bind_input(f.name.as_str(), &**t).map_err(|e| ort_error(&format!("binding input {}", f.name), e))?;
+        }
+      }
     }
     let device = self.provider.device_memory(self.device_id)?;
     let host = host_memory()?;
@@ -217,9 +228,9 @@ impl Task for RunTask {
       let value = outputs.remove(f.name.as_str()).ok_or_else(|| napi::Error::from_reason(format!("output {} was not produced", f.name)))?;
       tensors.push(value.downcast::<ort::value::DynTensorValueType>().map_err(|e| ort_error(&format!("output {}", f.name), e))?);
     }
-    for f in &self.feeds {
-      count_to_provider(f.host_bytes);
-    }
+    drop(outputs);
+    drop(binding);
+    drop(borrowed);
     Ok(tensors)
   }
 
