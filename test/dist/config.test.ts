@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { DistError, ProcessGroup, loadNative, resolveDistConfig } from '../../trainer/dist/index.js';
+import { DistError, ProcessGroup, resolveDistConfig } from '../../trainer/collectives/index.js';
 
 const isDistError = (code: string, message: RegExp) => (e: unknown): boolean =>
   e instanceof DistError && e.code === code && message.test(e.message);
@@ -37,13 +37,6 @@ test('bad values are errors naming their source', () => {
   assert.throws(() => resolveDistConfig({}, { RANK: '4', WORLD_SIZE: '4' }), isDistError('DIST_CONFIG', /rank 4 .* world size 4/));
   assert.throws(() => resolveDistConfig({ numReplicas: 0 }, {}), isDistError('DIST_CONFIG', /at least 1/));
   assert.throws(() => resolveDistConfig({}, { MASTER_PORT: '70000' }), isDistError('DIST_CONFIG', /70000/));
-});
-
-test('a missing addon is an error that names the build command and the Debian package', () => {
-  assert.throws(
-    () => loadNative(['/nonexistent/simclr_gloo.node']),
-    isDistError('DIST_ADDON_MISSING', /npm run build:native.*libgloo-dev/),
-  );
 });
 
 test('one replica needs no addon or sockets: collectives are the identity', async () => {

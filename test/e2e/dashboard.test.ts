@@ -16,7 +16,7 @@ import { launchChromium, type LaunchedBrowser } from '../browser/chromium.js';
 import { eventually } from '../controlplane/eventually.js';
 import { requireBuild, startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { writeFashionMnistSubset } from './fashion-mnist-subset.js';
-import { freePort } from '../../trainer/dist/free-port.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
 
 const NS = 'dash';
 const JOB = 'fmnist';

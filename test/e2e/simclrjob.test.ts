@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { eventually } from '../controlplane/eventually.js';
 import { requireBuild, startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { repoRoot, type PodRun } from '../agent/node-agent.js';
-import { freePort } from '../../trainer/dist/free-port.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
 import { writeFashionMnistSubset } from './fashion-mnist-subset.js';
 
 const NS = 'e2e';

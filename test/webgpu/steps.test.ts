@@ -4,7 +4,7 @@
 // Tolerances: TOL_GRAD and TOL_LOSS (webgpu.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProcessGroup, freePort } from '../../trainer/dist/index.js';
+import { ProcessGroup, freePort } from '../../trainer/collectives/index.js';
 import { Engine, ParameterStore } from '../../trainer/engine/index.js';
 import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
 import { createOptimizer } from '../../trainer/optim/index.js';

@@ -5,7 +5,7 @@
 // ParameterStore.toHost brings it back, so a stale copy can never be read or checkpointed by mistake.
 
 import type { Graph } from '../graph/index.js';
-import type { DeviceTensor } from './native-backend.js';
+import type { DeviceTensor } from '../native/index.js';
 import type { Feed } from './program.js';
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

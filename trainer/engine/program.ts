@@ -3,7 +3,7 @@
 // they may be host arrays or DeviceTensors. runDevice() keeps chosen outputs in the provider's memory.
 
 import type { DType, Graph } from '../graph/index.js';
-import { bytesOf, nativeOrt, type DeviceTensor, type Fetched, type NativeSession } from './native-backend.js';
+import { bytesOf, ortAddon, type DeviceTensor, type Fetched, type NativeSession } from '../native/index.js';
 import type { ParameterStore } from './params.js';
 
 export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
@@ -72,7 +72,7 @@ export class Program {
     for (const name of Object.keys(feeds)) {
       if (!this.inputs.some((s) => s.name === name)) throw new Error(`program has no input named ${name}`);
     }
-    const native = new (nativeOrt().NativeFeeds)();
+    const native = new (ortAddon().NativeFeeds)();
     for (const sig of this.inputs) {
       const value = feeds[sig.name] ?? params?.feed(sig.name);
       if (value === undefined) throw new Error(`program input ${sig.name} [${sig.shape.join(',')}] was neither fed nor found in the parameter store`);

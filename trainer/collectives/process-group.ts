@@ -6,7 +6,7 @@
  */
 import { DistError } from './errors.js';
 import type { DistConfig } from './config.js';
-import { loadNative, type CollectiveArray, type NativeGroup } from './native.js';
+import { AddonError, glooAddon, type CollectiveArray, type GlooAddon, type NativeGroup } from '../native/index.js';
 
 export interface ProcessGroupOptions extends DistConfig {
   /** How long rendezvous (reaching rank 0's store, every rank joining, the mesh) may take. */
@@ -51,6 +51,16 @@ class LocalGroup implements NativeGroup {
   async destroy(): Promise<void> {}
 }
 
+/** The Gloo addon, its load failure in this layer's catalogue (DIST_ADDON_MISSING). */
+function loadGloo(): GlooAddon {
+  try {
+    return glooAddon();
+  } catch (cause) {
+    if (cause instanceof AddonError) throw new DistError('DIST_ADDON_MISSING', cause.message, { cause });
+    throw cause;
+  }
+}
+
 function nativeMessage(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
@@ -84,7 +94,7 @@ export class ProcessGroup {
   static async init(options: ProcessGroupOptions): Promise<ProcessGroup> {
     checkOptions(options);
     if (options.worldSize === 1) return new ProcessGroup(new LocalGroup(), options);
-    const addon = loadNative();
+    const addon = loadGloo();
     const backend = new addon.ProcessGroup({ ...options });
     try {
       await backend.connect();
