@@ -1,5 +1,4 @@
 /** Collectives between replicas: a process group over Gloo (CPU) and NCCL communicators (CUDA), through trainer/native. */
-export { DIST_DEFAULTS, resolveDistConfig, type DistConfig, type DistEnv, type DistFlags } from './config.js';
 export { DistError, type DistErrorCode } from './errors.js';
 export type { CollectiveArray } from '../native/index.js';
 export { ProcessGroup, type FloatArray, type ProcessGroupOptions } from './process-group.js';

@@ -5,8 +5,15 @@
  * the same order. Inputs are copied when the call is made; results are new arrays of the input's type.
  */
 import { DistError } from './errors.js';
-import type { DistConfig } from './config.js';
 import { AddonError, glooAddon, type CollectiveArray, type GlooAddon, type NativeGroup } from '../native/index.js';
+
+/** Where this replica sits in the job (the CLI resolves it from the seed's flags and the torch.distributed env). */
+export interface DistConfig {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+}
 
 export interface ProcessGroupOptions extends DistConfig {
   /** How long rendezvous (reaching rank 0's store, every rank joining, the mesh) may take. */
