@@ -1,14 +1,14 @@
 // dW of a Conv: dW[o,c,i,j] = sum_{n,y,x} dY[n,o,y,x] * Xpad[n,c, i*d + y*s, j*d + x*s].
 //
 // Why not the textbook "Conv with the activations as kernel": on ORT's CPU provider that Conv has a huge kernel and
-// tiny output, which its im2col+GEMM path runs 2-4x slower than the forward Conv (DESIGN.md). The work is moved into
+// tiny output, which its im2col+GEMM path runs 2-4x slower than the forward Conv (bench/README.md, conv-grad.ts). The work is moved into
 // MLAS's sgemm instead, in the form bench/conv-grad.ts measured fastest for each layer geometry:
 //   'im2col-gather-cm': small maps: x transposed channel-major ([C, H*W, N]), one Gather of patch rows by a
 //                    precomputed index, one GEMM patches[C*k, Ho*Wo*N] @ dY^T (conv-gather.ts)
 //   'im2col-gather': the same patches in NHWC rows, dW = dY^T @ patches: the big matrix as MLAS's B, which it
 //                    repacks, 1.2-1.3x slower (kept for the benchmark)
 //   'taps-batched' : per kernel tap one unit-step Slice of the padded input and one GEMM batched over groups of
-//                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (DESIGN.md's nine-MatMul form)
+//                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (nine MatMuls for a 3x3)
 //   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [1, N*C, H, W] against
 //                    a constant one-hot kernel, one group per (image, channel) (for a strided 1x1, a 1x1 MaxPool),
 //                    gives cols[N, C*kh*kw, Ho*Wo]; one GEMM batched over N, dY[N, O, Ho*Wo] @ cols^T, summed over
