@@ -17,7 +17,7 @@
 //   'rows-cols'    : kernel rows as shifted copies of x, kernel columns as shifted copies of dY (one shift Conv
 //                    each), one GEMM batched over N gives every tap at once (conv-onehot.ts)
 //   'conv'         : the textbook reference
-// and five that lost (conv-weight-grad-alternatives.ts).
+// and five that lost, kept in bench/conv-grad-alternatives.ts.
 
 import type { Value } from '../ir.js';
 import type { KernelTarget } from '../target.js';
@@ -28,12 +28,9 @@ import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
 import { stackTaps, tapView, taps } from './conv-taps.js';
 import { im2colGather, im2colGatherChannelMajor, imageGroups, patchesFit } from './conv-gather.js';
-import { shiftDy, tapsChannelMajor, tapsFlat, tapsFlatBatched, tapsNhwc } from './conv-weight-grad-alternatives.js';
 import { patches, rowsCols, rowsColsApplies, rowsColsFit, separablePatches } from './conv-onehot.js';
 
-export type WeightGradMethod = 'auto' | 'im2col-gather' | 'im2col-gather-cm' | 'shift-dy' | 'im2col-conv' | 'taps-flat' | 'taps-cn' | 'taps-nhwc' | 'taps-batched' | 'taps-flat-batched' | 'rows-cols' | 'im2col-conv-sep' | 'conv';
-
-export const weightGradConfig: { method: WeightGradMethod } = { method: 'auto' };
+export type WeightGradMethod = 'auto' | 'im2col-gather' | 'im2col-gather-cm' | 'im2col-conv' | 'taps-batched' | 'rows-cols' | 'im2col-conv-sep' | 'conv';
 
 /** What the choice may know beyond the layer's geometry. */
 export interface WeightGradContext {
@@ -78,20 +75,15 @@ export function chooseWeightGradMethod(g: ConvGeometry, context: WeightGradConte
   return unitStride && (k === 1 || g.c >= 16) ? 'taps-batched' : 'im2col-conv';
 }
 
-export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = weightGradConfig.method, context: WeightGradContext = {}): Value {
+export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = 'auto', context: WeightGradContext = {}): Value {
   switch (method) {
     case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g, context, x.graph.target), context);
     case 'im2col-conv': return im2colConv(x, dy, g);
     case 'im2col-conv-sep': return im2colConv(x, dy, g, true);
     case 'im2col-gather': return im2colGather(x, dy, g);
     case 'im2col-gather-cm': return im2colGatherChannelMajor(x, dy, g, imageGroups(context.transposedBy ?? g));
-    case 'shift-dy': return g.stride[0] === 1 && g.stride[1] === 1 ? shiftDy(x, dy, g) : im2colConv(x, dy, g);
-    case 'taps-flat': return tapsFlat(x, dy, g);
-    case 'taps-cn': return tapsChannelMajor(x, dy, g);
-    case 'taps-nhwc': return tapsNhwc(x, dy, g);
     case 'taps-batched': return tapsBatched(x, dy, g);
     case 'rows-cols': return rowsColsApplies(g) ? rowsCols(x, dy, g) : im2colConv(x, dy, g);
-    case 'taps-flat-batched': return g.stride[0] === 1 && g.stride[1] === 1 ? tapsFlatBatched(x, dy, g, imagesPerGemm(g, g.ho * g.wo)) : tapsBatched(x, dy, g);
     case 'conv': return asConv(x, dy, g);
   }
 }
