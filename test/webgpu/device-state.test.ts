@@ -10,14 +10,14 @@ import { initParameters, type ModelConfig } from '../../trainer/models/index.js'
 import { createOptimizer } from '../../trainer/optim/index.js';
 import { DeviceUpdate } from '../../trainer/train/device-update.js';
 import { BN_MOMENTUM, TrainStep, applyUpdate, type StepBatch } from '../../trainer/train/step.js';
-import { TOL_GRAD, maxNormErr, syntheticBatch, webgpuOrSkip } from './webgpu.js';
+import { TOL_GRAD, maxNormErr, syntheticBatch, deviceOrSkip } from './webgpu.js';
 
 const SIZE = 12;
 const B = 8;
 const K = 4;
 const model: ModelConfig = { arch: 'resnet18', stem: 'cifar', widthMultiplier: 0.0625, inputChannels: 1, headLatentSize: 32, nceSize: 16, numClasses: K };
 const opts = { model, batchSize: B, height: SIZE, width: SIZE, temperature: 0.5 };
-const { engine: gpu, skip } = await webgpuOrSkip();
+const { engine: gpu, skip } = await deviceOrSkip();
 
 const batch = (seed: number): StepBatch => syntheticBatch(seed, B, SIZE, 4);
 
