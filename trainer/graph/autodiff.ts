@@ -3,9 +3,8 @@
 // of their contributions. Only nodes between the seeds and `wrt` are differentiated.
 
 import { type Value, fmtShape, isFloat, sameShape, sizeOf } from './ir.js';
-import { opDef } from './registry.js';
 import { add } from './rules/elementwise.js';
-import './rules/index.js';
+import { OP_TABLE } from './rules/index.js';
 
 /** Externally supplied dL/dz per value z (the gradient-cache step feeds them as graph inputs). */
 export interface GradientSeeds {
@@ -45,7 +44,7 @@ function backward(target: Value | GradientSeeds, wrt: readonly Value[]): Value[]
     if (dOut.every((d) => d === null)) continue;
     const needs = node.inputs.map((v) => dependsOnWrt.has(v) && isFloat(v.dtype));
     if (!needs.some(Boolean)) continue;
-    const def = opDef(node.opType);
+    const def = OP_TABLE.get(node.opType);
     if (def?.noGrad) continue;
     if (!def?.grad) throw new Error(`gradients: no gradient rule for ${node.opType} (producing ${node.outputs[0]?.name})`);
     const rule = (): readonly (Value | null | undefined)[] => def.grad!({ node, dOut, needs });

@@ -6,9 +6,9 @@ import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { Graph } from './graph.js';
 import { type Attr, type Attrs, type DType, type Node, type Value, sizeOf } from './ir.js';
-import { opDef, type Lowerer } from './registry.js';
+import type { Lowerer } from './registry.js';
 import { hasKernel, type KernelTarget } from './target.js';
-import './rules/index.js';
+import { OP_TABLE } from './rules/index.js';
 
 const { onnx } = onnxProto;
 
@@ -113,7 +113,7 @@ class Writer implements Lowerer {
 
   node(node: Node): void {
     this.scope = node.scope;
-    const def = opDef(node.opType);
+    const def = OP_TABLE.get(node.opType);
     if (def?.lower) {
       def.lower(node, this);
       return;

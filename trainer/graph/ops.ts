@@ -1,7 +1,5 @@
 // The public op builders (see API.md). Each lives beside its gradient rule in rules/*.ts.
 
-import './rules/index.js';
-
 export { add, sub, mul, div, neg, exp, log, sqrt, pow, relu, identity, where, equal, less, greater, cast, stopGradient, sumToShape } from './rules/elementwise.js';
 export { reduceSum, reduceMean, reduceMax, topK, globalAvgPool, expand } from './rules/reduce.js';
 export { reshape, flatten, transpose, concat, slice, pad } from './rules/shape.js';

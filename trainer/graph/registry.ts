@@ -1,5 +1,6 @@
-// One table for every op we know beyond shape inference: its reverse-mode rule and, for our own (non-ONNX) ops, how
-// serialization lowers it to ONNX. Rule files (rules/*.ts) fill the table when imported; ops.ts imports them all.
+// What the op table holds for every op we know beyond shape inference: its reverse-mode rule and, for our own
+// (non-ONNX) ops, how serialization lowers it to ONNX. Each rule file (rules/*.ts) exports its set of rules, and
+// rules/index.ts builds the one table from the list of them.
 
 import type { Attrs, DType, Node, Value } from './ir.js';
 import type { KernelTarget } from './target.js';
@@ -37,13 +38,24 @@ export interface OpDef {
   readonly lower?: LowerRule;
 }
 
-const table = new Map<string, OpDef>();
+/** One rule file's ops, defined in the order they appear. */
+export class RuleSet {
+  readonly rules = new Map<string, OpDef>();
 
-export function defineOp(opType: string, def: OpDef): void {
-  if (table.has(opType)) throw new Error(`op ${opType} defined twice`);
-  table.set(opType, def);
+  define(opType: string, def: OpDef): void {
+    if (this.rules.has(opType)) throw new Error(`op ${opType} defined twice`);
+    this.rules.set(opType, def);
+  }
 }
 
-export function opDef(opType: string): OpDef | undefined {
-  return table.get(opType);
+/** The op table of the given rule sets; an op defined by two of them is an error. */
+export function opTable(sets: readonly RuleSet[]): ReadonlyMap<string, OpDef> {
+  const table = new Map<string, OpDef>();
+  for (const set of sets) {
+    for (const [opType, def] of set.rules) {
+      if (table.has(opType)) throw new Error(`op ${opType} defined twice`);
+      table.set(opType, def);
+    }
+  }
+  return table;
 }

@@ -5,11 +5,14 @@
 // Eval mode is ONNX BatchNormalization (inference) with the running statistics.
 
 import { type Value, fmtShape } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { RuleSet } from '../registry.js';
 import { emit, emit1, range } from './util.js';
 import { add, div, mul, sub } from './elementwise.js';
 import { reduceSum } from './reduce.js';
 import { reshape } from './shape.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const batchNormRules = new RuleSet();
 
 export interface BatchNormTrainResult {
   y: Value;
@@ -56,7 +59,7 @@ export function channelAffine(x: Value, scale: Value, bias: Value): Value {
 
 // A per-channel affine is ONNX BatchNormalization in inference mode with mean 0, variance 1 and epsilon 0: one
 // multi-threaded pass where Mul + Add (with the per-channel operands reshaped to broadcast) take two.
-defineOp('ChannelAffine', {
+batchNormRules.define('ChannelAffine', {
   lower: (node, b) => {
     const [x, scale, bias] = node.inputs as [Value, Value, Value];
     const c = b.ints([x.shape[1]!]);
@@ -78,7 +81,7 @@ defineOp('ChannelAffine', {
 // Forward: the two-pass variance (mean, then the mean of squared deviations: no cancellation in E[x^2] - mean^2),
 // and y from ONNX BatchNormalization in inference mode over the centred x with the batch variance, one pass where
 // normalising, scaling and shifting took three (make run's [256, 32, 16, 16]: 6.0 against 7.3 ms, per node).
-defineOp('BatchNormTrain', {
+batchNormRules.define('BatchNormTrain', {
   lower: (node, b) => {
     const [x, gamma, beta] = node.inputs as [Value, Value, Value];
     const [y, mean, variance, xc, invstd] = node.outputs.map((v) => v.name) as [string, string, string, string, string];
@@ -138,7 +141,7 @@ function addOrSet(acc: Value | null, v: Value): Value {
 
 // y = gamma * (x - rm) / sqrt(rv + eps) + beta with running stats as constants:
 //   dx = dy * gamma * invstd, dgamma = sum(dy * xhat), dbeta = sum(dy)
-defineOp('BatchNormalization', {
+batchNormRules.define('BatchNormalization', {
   grad: ({ node, dOut: [dy], needs }) => {
     const [x, gamma, , rm, rv] = node.inputs as [Value, Value, Value, Value, Value];
     const eps = node.attrs['epsilon']?.value as number ?? 1e-5;

@@ -25,12 +25,15 @@
 // not its col2im, were what a second thread slowed.)
 
 import type { Value } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { RuleSet } from '../registry.js';
 import type { ConvGeometry } from './conv.js';
 import { constInts, emit1 } from './util.js';
 import { concat, reshape, transpose } from './shape.js';
 import { linear, matmul } from './matmul.js';
 import { reduceSum } from './reduce.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const convGatherRules = new RuleSet();
 
 // x[N,C,H,W] -> xr[N, H*W+1, C] (x in NHWC rows, the last row zero: the padding) -> cols[N, Ho*Wo*k, C]
 function patches(x: Value, g: ConvGeometry): Value {
@@ -181,7 +184,7 @@ function scatterMatrix(index: ArrayLike<number | bigint>, rows: number, dtype: V
 
 // cols = Gather(table[N, R, C], index[L], axis 1) -> dTable = S[R, L] @ dCols[N, L, C]: col2im as one batched GEMM
 // (im2col tables are small; a general scatter-add has no fast form on ORT's CPU provider).
-defineOp('Gather', {
+convGatherRules.define('Gather', {
   grad: ({ node, dOut: [dy], needs }) => {
     const [table, indices] = node.inputs as [Value, Value];
     const axis = (node.attrs.axis?.value as number | undefined) ?? 0;

@@ -4,7 +4,7 @@
 // measurement (bench/conv-grad.ts, bench/README.md), see chooseInputGradMethod and conv-weight-grad.ts.
 
 import { type Node, type Value, fmtShape } from '../ir.js';
-import { type Lowerer, defineOp } from '../registry.js';
+import { type Lowerer, RuleSet } from '../registry.js';
 import { hasKernel, type KernelTarget } from '../target.js';
 import type { Graph } from '../graph.js';
 import { emit1, sameDType } from './util.js';
@@ -12,6 +12,9 @@ import { chooseWeightGradMethod, convWeightGrad } from './conv-weight-grad.js';
 import { convAsGemm, fitsCol2im, fitsGemmForward, gemmCol2im, patchesFit } from './conv-gather.js';
 import { reshape, transpose } from './shape.js';
 import { matmul } from './matmul.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const convRules = new RuleSet();
 
 export type Pair = number | readonly [number, number];
 
@@ -164,7 +167,7 @@ function col2imOp(dy: Value, w: Value, g: ConvGeometry): Value {
   return emit1('ConvInputGradCols', [dy, w], { ...convAttrs(g), output_padding: { kind: 'ints', value: outputPadding(g) } }, [g.n, g.c, g.h, g.w]);
 }
 
-defineOp('ConvInputGradCols', {
+convRules.define('ConvInputGradCols', {
   lower: (node, b) => {
     const [dy, w] = node.inputs as [Value, Value];
     const out = node.outputs.map((v) => v.name);
@@ -231,7 +234,7 @@ function outputPadding(g: ConvGeometry): number[] {
 // y[N,O,Ho,Wo] = conv(x[N,C,H,W], w[O,C,kh,kw]):
 //   dx[N,C,H,W]   = convTranspose(dy, w) = conv(dy, flip(w^T)) at stride 1   (convInputGrad)
 //   dw[O,C,kh,kw] = sum over taps (i,j) and images of dy @ x[shifted by (i,j)]^T  (convWeightGrad)
-defineOp('Conv', {
+convRules.define('Conv', {
   grad: ({ node, dOut: [dy], needs }) => {
     const [x, w, b] = node.inputs;
     if (b) throw new Error('Conv gradient: a bias input is not supported (add a broadcast bias instead)');
@@ -252,4 +255,4 @@ function siblingTransposing(node: Node, x: Value): ConvGeometry | undefined {
   return siblings.map((n) => geometryOf(x, n.inputs[1]!, n.attrs)).find((sg) => chooseWeightGradMethod(sg, {}, x.graph.target) === 'im2col-gather-cm');
 }
 
-defineOp('ConvTranspose', {});
+convRules.define('ConvTranspose', {});

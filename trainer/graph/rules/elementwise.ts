@@ -1,10 +1,13 @@
 // Elementwise ops with numpy broadcasting. Gradients of broadcast operands are summed back to the operand's shape.
 
 import { type Shape, type Value, sameShape } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { RuleSet } from '../registry.js';
 import { broadcast, emit1, lift, range, sameDType } from './util.js';
 import { reduceSum } from './reduce.js';
 import { reshape } from './shape.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const elementwiseRules = new RuleSet();
 
 type Operand = Value | number;
 
@@ -74,12 +77,12 @@ export function sumToShape(dy: Value, shape: Shape): Value {
 // --- gradient rules: shapes are those of the broadcast output y unless named ---
 
 // y = a + b: da = dy, db = dy (each summed to its operand's shape)
-defineOp('Add', {
+elementwiseRules.define('Add', {
   grad: ({ node: { inputs: [a, b] }, dOut: [dy] }) => [sumToShape(dy!, a!.shape), sumToShape(dy!, b!.shape)],
 });
 
 // y = a - b: da = dy, db = -dy
-defineOp('Sub', {
+elementwiseRules.define('Sub', {
   grad: ({ node: { inputs: [a, b] }, dOut: [dy], needs }) => [
     sumToShape(dy!, a!.shape),
     needs[1] ? sumToShape(neg(dy!), b!.shape) : null,
@@ -87,7 +90,7 @@ defineOp('Sub', {
 });
 
 // y = a * b: da = dy * b, db = dy * a
-defineOp('Mul', {
+elementwiseRules.define('Mul', {
   grad: ({ node: { inputs: [a, b] }, dOut: [dy], needs }) => [
     needs[0] ? sumToShape(mul(dy!, b!), a!.shape) : null,
     needs[1] ? sumToShape(mul(dy!, a!), b!.shape) : null,
@@ -95,24 +98,24 @@ defineOp('Mul', {
 });
 
 // y = a / b: da = dy / b, db = -dy * y / b
-defineOp('Div', {
+elementwiseRules.define('Div', {
   grad: ({ node: { inputs: [a, b], outputs: [y] }, dOut: [dy], needs }) => [
     needs[0] ? sumToShape(div(dy!, b!), a!.shape) : null,
     needs[1] ? sumToShape(neg(div(mul(dy!, y!), b!)), b!.shape) : null,
   ],
 });
 
-defineOp('Neg', { grad: ({ dOut: [dy] }) => [neg(dy!)] });
-defineOp('Identity', { grad: ({ dOut: [dy] }) => [dy] });
+elementwiseRules.define('Neg', { grad: ({ dOut: [dy] }) => [neg(dy!)] });
+elementwiseRules.define('Identity', { grad: ({ dOut: [dy] }) => [dy] });
 // y = exp(x): dx = dy * y
-defineOp('Exp', { grad: ({ node: { outputs: [y] }, dOut: [dy] }) => [mul(dy!, y!)] });
+elementwiseRules.define('Exp', { grad: ({ node: { outputs: [y] }, dOut: [dy] }) => [mul(dy!, y!)] });
 // y = log(x): dx = dy / x
-defineOp('Log', { grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [div(dy!, x!)] });
+elementwiseRules.define('Log', { grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [div(dy!, x!)] });
 // y = sqrt(x): dx = dy * 0.5 / y
-defineOp('Sqrt', { grad: ({ node: { outputs: [y] }, dOut: [dy] }) => [div(mul(dy!, 0.5), y!)] });
+elementwiseRules.define('Sqrt', { grad: ({ node: { outputs: [y] }, dOut: [dy] }) => [div(mul(dy!, 0.5), y!)] });
 
 // y = x ^ p with p a constant: dx = dy * p * x^(p-1). The exponent gets no gradient.
-defineOp('Pow', {
+elementwiseRules.define('Pow', {
   grad: ({ node: { inputs: [x, p] }, dOut: [dy], needs }) => {
     if (needs[1]) throw new Error('Pow: gradient with respect to the exponent is not supported');
     const pv = p!.graph.constants.find((c) => c.value === p)?.data;
@@ -126,12 +129,12 @@ defineOp('Pow', {
 // y = max(x, 0): dx = dy where x > 0. Subgradient convention: 0 at x == 0.
 // dx = dy * (x > 0) as a float mask: ORT's Where over a broadcast zero ran 1.6x slower than Greater + Cast + Mul
 // (make run's [256, 32, 16, 16]: 2.8 vs 1.75 ms). A non-finite dy where x <= 0 now gives NaN instead of 0.
-defineOp('Relu', {
+elementwiseRules.define('Relu', {
   grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [mul(dy!, cast(greater(x!, 0), dy!.dtype as 'float32' | 'float64'))],
 });
 
 // y = cond ? a : b: da = dy where cond, db = dy where !cond; cond gets none.
-defineOp('Where', {
+elementwiseRules.define('Where', {
   grad: ({ node: { inputs: [c, a, b] }, dOut: [dy], needs }) => [
     null,
     needs[1] ? sumToShape(where(c!, dy!, 0), a!.shape) : null,
@@ -139,11 +142,11 @@ defineOp('Where', {
   ],
 });
 
-defineOp('Cast', { grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [x!.dtype === dy!.dtype ? dy : cast(dy!, x!.dtype as 'float32')] });
+elementwiseRules.define('Cast', { grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [x!.dtype === dy!.dtype ? dy : cast(dy!, x!.dtype as 'float32')] });
 
-for (const op of ['Equal', 'Less', 'Greater']) defineOp(op, { noGrad: true });
+for (const op of ['Equal', 'Less', 'Greater']) elementwiseRules.define(op, { noGrad: true });
 
-defineOp('StopGradient', {
+elementwiseRules.define('StopGradient', {
   noGrad: true,
   lower: (node, b) => void b.op('Identity', [node.inputs[0]!.name], {}, [node.outputs[0]!.name]),
 });

@@ -1,11 +1,14 @@
 // Matrix products: batched MatMul (numpy broadcasting over leading dims) and Gemm for linear layers.
 
 import { type Value, fmtShape } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { RuleSet } from '../registry.js';
 import { broadcast, emit1, range, sameDType } from './util.js';
 import { sumToShape } from './elementwise.js';
 import { reduceSum } from './reduce.js';
 import { transpose } from './shape.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const matmulRules = new RuleSet();
 
 /** a[..., M, K] @ b[..., K, N] -> [..., M, N], leading dims broadcast. */
 export function matmul(a: Value, b: Value): Value {
@@ -37,7 +40,7 @@ export function transposeLast2(x: Value): Value {
 }
 
 // y[...,M,N] = a[...,M,K] @ b[...,K,N]: da = dy @ b^T, db = a^T @ dy (summed over broadcast batch dims)
-defineOp('MatMul', {
+matmulRules.define('MatMul', {
   grad: ({ node: { inputs: [a, b] }, dOut: [dy], needs }) => [
     needs[0] ? sumToShape(matmul(dy!, transposeLast2(b!)), a!.shape) : null,
     needs[1] ? sumToShape(matmul(transposeLast2(a!), dy!), b!.shape) : null,
@@ -45,7 +48,7 @@ defineOp('MatMul', {
 });
 
 // y[N,O] = x[N,I] w^T + b  (transB=1; w[O,I])   or   x[N,I] w + b  (transB=0; w[I,O])
-defineOp('Gemm', {
+matmulRules.define('Gemm', {
   grad: ({ node, dOut: [dy], needs }) => {
     const [x, w, b] = node.inputs;
     if ((node.attrs['transA']?.value ?? 0) !== 0) throw new Error('Gemm gradient: transA=1 is not supported');

@@ -4,12 +4,15 @@
 // Targets without int64 tensors (WebGPU) get the max over the window's strided views instead (maxOfTaps).
 
 import { type Value, sizeOf } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { RuleSet } from '../registry.js';
 import { emit } from './util.js';
 import { type Pair } from './conv.js';
 import { concat, pad, reshape, slice } from './shape.js';
 import { reduceMax } from './reduce.js';
 import { movesInt64 } from '../target.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const poolRules = new RuleSet();
 
 export interface MaxPoolOptions {
   kernel: Pair;
@@ -41,7 +44,7 @@ export function maxPool2d(x: Value, opts: MaxPoolOptions): Value {
 }
 
 // y[N,C,Ho,Wo], idx[N,C,Ho,Wo] = maxPool(x[N,C,H,W]): dx = scatter_add(zeros[N*C*H*W], idx, dy) reshaped
-defineOp('MaxPool', {
+poolRules.define('MaxPool', {
   grad: ({ node, dOut: [dy] }) => {
     const x = node.inputs[0]!;
     const idx = node.outputs[1]!;

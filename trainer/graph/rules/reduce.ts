@@ -1,10 +1,13 @@
 // Reductions over axes. Gradients broadcast dy back over the reduced axes (Expand), scaled for mean, masked for max.
 
 import { type Value, normAxis, sizeOf } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { RuleSet } from '../registry.js';
 import { constInts, emit, emit1, range } from './util.js';
 import { cast, div, equal, mul, sumToShape } from './elementwise.js';
 import { reshape } from './shape.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const reduceRules = new RuleSet();
 
 function normAxes(x: Value, axes: readonly number[] | undefined, what: string): number[] {
   const list = axes ?? range(x.rank);
@@ -69,12 +72,12 @@ function attrAxes(v: { attrs: Record<string, { value: unknown }> }): number[] {
 }
 
 // y[kept] = sum_axes x: dx = expand(dy)
-defineOp('ReduceSum', {
+reduceRules.define('ReduceSum', {
   grad: ({ node: { inputs: [x, axes] }, dOut: [dy] }) => [expandBack(dy!, x!, constInts(axes!)), null],
 });
 
 // y[kept] = mean_axes x: dx = expand(dy) / count
-defineOp('ReduceMean', {
+reduceRules.define('ReduceMean', {
   grad: ({ node, dOut: [dy] }) => {
     const x = node.inputs[0]!;
     const axes = attrAxes(node);
@@ -85,7 +88,7 @@ defineOp('ReduceMean', {
 
 // y[kept] = max_axes x: dx = dy split equally among the elements equal to the max (ties share; matches central FD
 // for two-way ties and what TensorFlow/PyTorch amax do).
-defineOp('ReduceMax', {
+reduceRules.define('ReduceMax', {
   grad: ({ node, dOut: [dy] }) => {
     const x = node.inputs[0]!;
     const axes = attrAxes(node);
@@ -100,8 +103,8 @@ function reshapeKept(dy: Value, x: Value, axes: readonly number[]): Value {
   return dy.rank === kept.length ? dy : reshape(dy, kept);
 }
 
-defineOp('Expand', {
+reduceRules.define('Expand', {
   grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [sumToShape(dy!, x!.shape), null],
 });
 
-defineOp('TopK', {}); // no gradient rule: differentiating through a selection is an error, not a silent zero
+reduceRules.define('TopK', {}); // no gradient rule: differentiating through a selection is an error, not a silent zero

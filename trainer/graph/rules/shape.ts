@@ -1,8 +1,11 @@
 // Ops that move data without arithmetic: reshape, transpose, concat, slice, pad. Their gradients move it back.
 
 import { type Shape, type Value, fmtShape, normAxis, sizeOf } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { RuleSet } from '../registry.js';
 import { constInts, emit1, range } from './util.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const shapeRules = new RuleSet();
 
 /** Reshape to a concrete shape; one -1 is inferred. */
 export function reshape(x: Value, shape: Shape): Value {
@@ -73,10 +76,10 @@ export function pad(x: Value, pads: readonly number[], value = 0): Value {
 // --- gradient rules ---
 
 // y = reshape(x): dx = reshape(dy, x.shape)
-defineOp('Reshape', { grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [reshape(dy!, x!.shape), null] });
+shapeRules.define('Reshape', { grad: ({ node: { inputs: [x] }, dOut: [dy] }) => [reshape(dy!, x!.shape), null] });
 
 // y = transpose(x, perm): dx = transpose(dy, inverse(perm))
-defineOp('Transpose', {
+shapeRules.define('Transpose', {
   grad: ({ node, dOut: [dy] }) => {
     const perm = node.attrs['perm']!.value as number[];
     const inv = perm.map((_, i) => perm.indexOf(i));
@@ -85,7 +88,7 @@ defineOp('Transpose', {
 });
 
 // y = concat(x_k, axis): dx_k = dy[offset_k : offset_k + len_k] along axis
-defineOp('Concat', {
+shapeRules.define('Concat', {
   grad: ({ node, dOut: [dy], needs }) => {
     const axis = node.attrs['axis']!.value as number;
     let offset = 0;
@@ -100,7 +103,7 @@ defineOp('Concat', {
 
 // y = x[starts:ends:steps]: dx = dy written back in place, zeros elsewhere. Unit steps: a Pad. Other steps: a
 // ScatterElements of dy into zeros at the (statically known) flat positions.
-defineOp('Slice', {
+shapeRules.define('Slice', {
   grad: ({ node, dOut: [dy] }) => {
     const [x, s, , a, st] = node.inputs;
     const starts = constInts(s!);
@@ -118,7 +121,7 @@ defineOp('Slice', {
   },
 });
 
-defineOp('Pad', {
+shapeRules.define('Pad', {
   grad: ({ node, dOut: [dy] }) => {
     const x = node.inputs[0]!;
     const pads = constInts(node.inputs[1]!);
@@ -151,6 +154,6 @@ function scatterStrided(dy: Value, shape: Shape, axes: number[], starts: number[
   return reshape(scattered, shape);
 }
 
-defineOp('ScatterElements', {
+shapeRules.define('ScatterElements', {
   // Only used by backward passes here; second-order gradients are not needed.
 });

@@ -1,11 +1,14 @@
 // Softmax and LogSoftmax over one axis (opset 13 semantics).
 
 import { type Value, normAxis } from '../ir.js';
-import { defineOp } from '../registry.js';
+import { RuleSet } from '../registry.js';
 import { hasKernel } from '../target.js';
 import { emit1 } from './util.js';
 import { exp, mul, sub } from './elementwise.js';
 import { reduceSum } from './reduce.js';
+
+/** This file's op rules (rules/index.ts builds the op table from every file's). */
+export const softmaxRules = new RuleSet();
 
 export function softmax(x: Value, axis = -1): Value {
   return emit1('Softmax', [x], { axis: { kind: 'int', value: normAxis(axis, x.rank, 'softmax') } }, x.shape);
@@ -16,7 +19,7 @@ export function logSoftmax(x: Value, axis = -1): Value {
 }
 
 // y = softmax(x): dx = y * (dy - sum_axis(dy * y))
-defineOp('Softmax', {
+softmaxRules.define('Softmax', {
   grad: ({ node, dOut: [dy] }) => {
     const y = node.outputs[0]!;
     const axis = node.attrs['axis']!.value as number;
@@ -25,7 +28,7 @@ defineOp('Softmax', {
 });
 
 // y = logSoftmax(x): dx = dy - exp(y) * sum_axis(dy)
-defineOp('LogSoftmax', {
+softmaxRules.define('LogSoftmax', {
   grad: ({ node, dOut: [dy] }) => {
     const y = node.outputs[0]!;
     const axis = node.attrs['axis']!.value as number;
