@@ -3,7 +3,7 @@
 import { type Shape, type Value, sameShape } from '../ir.js';
 import { RuleSet } from '../registry.js';
 import { broadcast, emit1, lift, range, sameDType } from './util.js';
-import { reduceSum } from './reduce.js';
+import { reduceSum } from './reduce-sum.js';
 import { reshape } from './shape.js';
 
 /** This file's op rules (rules/index.ts builds the op table from every file's). */

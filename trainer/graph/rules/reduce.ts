@@ -1,30 +1,16 @@
 // Reductions over axes. Gradients broadcast dy back over the reduced axes (Expand), scaled for mean, masked for max.
 
-import { type Value, normAxis, sizeOf } from '../ir.js';
+import { type Value, sizeOf } from '../ir.js';
 import { RuleSet } from '../registry.js';
-import { constInts, emit, emit1, range } from './util.js';
+import { constInts, emit, emit1 } from './util.js';
+import { normAxes, reducedShape, reduceSum } from './reduce-sum.js';
 import { cast, div, equal, mul, sumToShape } from './elementwise.js';
 import { reshape } from './shape.js';
 
 /** This file's op rules (rules/index.ts builds the op table from every file's). */
 export const reduceRules = new RuleSet();
 
-function normAxes(x: Value, axes: readonly number[] | undefined, what: string): number[] {
-  const list = axes ?? range(x.rank);
-  const out = [...new Set(list.map((a) => normAxis(a, x.rank, what)))].sort((a, b) => a - b);
-  return out;
-}
-
-function reducedShape(x: Value, axes: readonly number[], keepdims: boolean): number[] {
-  return x.shape.flatMap((d, i) => (axes.includes(i) ? (keepdims ? [1] : []) : [d]));
-}
-
-/** ReduceSum (axes as an input since opset 13). All axes when `axes` is omitted. */
-export function reduceSum(x: Value, axes?: readonly number[], keepdims = false): Value {
-  const ax = normAxes(x, axes, 'reduceSum');
-  if (ax.length === 0) return x;
-  return emit1('ReduceSum', [x, x.graph.ints(ax)], { keepdims: { kind: 'int', value: keepdims ? 1 : 0 } }, reducedShape(x, ax, keepdims));
-}
+export { reduceSum };
 
 function reduceAttr(opType: string, x: Value, axes: readonly number[] | undefined, keepdims: boolean): Value {
   const ax = normAxes(x, axes, opType);
