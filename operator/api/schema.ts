@@ -60,7 +60,6 @@ export const TrainingSpec = TrainConfigFields.pick({
   arch: true,
   stem: true,
   widthMultiplier: true,
-  representationSize: true,
   headLatentSize: true,
   nceSize: true,
   nceTemperature: true,

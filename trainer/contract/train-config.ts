@@ -93,9 +93,6 @@ export const TrainConfigFields = z.object({
     .max(16)
     .default(1)
     .describe('ResNet width multiplier (fractions allowed: 0.125 gives a ResNet-18 of widths 8-64).'),
-  representationSize: int(1, 65536)
-    .optional()
-    .describe('Representation size fed to the head (default: the encoder output width).'),
   headLatentSize: int(1, 65536).default(1024).describe('Hidden size of the projection head.'),
   nceSize: int(1, 65536).default(128).describe('Output size of the projection head (the NT-Xent embedding).'),
   nceTemperature: z.number().gt(0).max(10).default(0.1).describe('NT-Xent temperature.'),

@@ -172,7 +172,6 @@ export function modelConfigFor(config: TrainConfig, contract: InputContract): Mo
     stem: resolveStem(config.stem, Math.min(...trainingSize(contract))),
     widthMultiplier: config.widthMultiplier,
     inputChannels: contract.inputChannels,
-    representationSize: config.representationSize,
     headLatentSize: config.headLatentSize,
     nceSize: config.nceSize,
     numClasses: contract.numClasses,
