@@ -79,9 +79,10 @@ export function exportEncoder(ckpt: LoadedCheckpoint): ExportedModel {
   return { bytes, metadata, contract, model };
 }
 
-/** The checkpoint a run folder's encoder comes from: --early-stop's best when the run kept one, else the newest valid. */
-export async function exportedCheckpoint(dir: string, onWarning: (m: string) => void): Promise<LoadedCheckpoint | undefined> {
-  const best = await bestStepIn(dir);
+/** The checkpoint a run folder's encoder comes from: --early-stop's best when the run kept one (and `preferBest`), else
+ * the newest valid. */
+export async function exportedCheckpoint(dir: string, onWarning: (m: string) => void, preferBest = true): Promise<LoadedCheckpoint | undefined> {
+  const best = preferBest ? await bestStepIn(dir) : undefined;
   if (best !== undefined) {
     try {
       return await loadCheckpoint(manifestPathOf(dir, best));
@@ -93,8 +94,13 @@ export async function exportedCheckpoint(dir: string, onWarning: (m: string) => 
 }
 
 /** simclr export: the best (--early-stop) or newest valid checkpoint of <modelDir>/<uid> -> out. */
-export async function exportFromDir(dir: string, out: string, onWarning: (m: string) => void): Promise<ExportedModel & { step: number }> {
-  const ckpt = await exportedCheckpoint(dir, onWarning);
+export async function exportFromDir(
+  dir: string,
+  out: string,
+  onWarning: (m: string) => void,
+  preferBest = true,
+): Promise<ExportedModel & { step: number }> {
+  const ckpt = await exportedCheckpoint(dir, onWarning, preferBest);
   if (ckpt === undefined) throw new Error(`no valid checkpoint in ${dir}: train first (simclr train --uid ...)`);
   const exported = exportEncoder(ckpt);
   await writeFileAtomic(out, [exported.bytes]);

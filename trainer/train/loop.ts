@@ -425,7 +425,8 @@ async function trainInGroup(
   const exportResult = async (): Promise<void> => {
     if (!leader) return;
     const out = join(checkpointDir, ENCODER_FILE);
-    const exported = await exportFromDir(checkpointDir, out, (m) => logger.warn(m));
+    // A run resumed without --early-stop exports its newest weights, whatever an earlier early-stop.json says.
+    const exported = await exportFromDir(checkpointDir, out, (m) => logger.warn(m), config.earlyStop);
     logger.info({ encoder: out, step: exported.step }, 'exported the encoder');
   };
 
