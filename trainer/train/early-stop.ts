@@ -48,6 +48,11 @@ export class EarlyStopper {
     return this.verdict();
   }
 
+  /** The verdict as of the step a run resumed from, when that step's evaluation is the last recorded (else none). */
+  resumedVerdict(step: number): Verdict | undefined {
+    return this.history.length > 0 && this.history[this.history.length - 1].step === step ? this.verdict() : undefined;
+  }
+
   verdict(): Verdict {
     const best = bestIndex(this.history);
     const sinceBest = this.history.length - 1 - best;

@@ -205,6 +205,15 @@ export function inputContractOf(config: TrainConfig, ds: Dataset): InputContract
   };
 }
 
+/** Rank 0's verdict on every rank (undefined when rank 0 has none). */
+async function agreedVerdict(group: ProcessGroup, verdict: Verdict | undefined): Promise<Verdict | undefined> {
+  if (group.worldSize === 1) return verdict;
+  const v = verdict ?? { bestStep: 0, bestKnnTop1: 0, sinceBest: 0, stop: false };
+  // Integers: a top-1 fraction in units of 1e-9 fits an int32.
+  const agreed = await group.broadcast(Int32Array.of(verdict === undefined ? 0 : 1, v.stop ? 1 : 0, v.bestStep, Math.round(v.bestKnnTop1 * 1e9), v.sinceBest));
+  return agreed[0] === 0 ? undefined : { stop: agreed[1] === 1, bestStep: agreed[2], bestKnnTop1: agreed[3] / 1e9, sinceBest: agreed[4] };
+}
+
 export async function createEngine(config: TrainConfig): Promise<Engine> {
   // ORT's idle threads spin by default: same wall time per step here, but ~25% more CPU (bench/train-step.ts,
   // --spinning), taken from data workers, other replicas on the machine, or a pod's CPU quota.
@@ -482,7 +491,13 @@ async function trainInGroup(
   };
   let forward: EvalForward | undefined;
   try {
-    for (let epoch = Math.floor(globalStep / stepsPerEpoch); epoch < config.epochs; epoch++) {
+    // A run that had already stopped early (rank 0's history says so at the step it resumed from) trains no further.
+    const stoppedBefore = stopper === undefined ? undefined : await agreedVerdict(group, leader ? stopper.resumedVerdict(globalStep) : undefined);
+    if (stoppedBefore?.stop === true) {
+      verdict = stoppedBefore;
+      logger.info({ bestStep: verdict.bestStep }, 'early stop: this run had already stopped; finishing with its best checkpoint');
+    }
+    for (let epoch = Math.floor(globalStep / stepsPerEpoch); epoch < config.epochs && verdict?.stop !== true; epoch++) {
       const startStep = globalStep - epoch * stepsPerEpoch;
       let lossSum = 0;
       let ceSum = 0;
@@ -618,11 +633,7 @@ async function trainInGroup(
           : await evaluateModel(engine, forward, evalWeights, trainSet, monitorSet, group, { knnK: config.knnK, bank: monitorBank, probe: false, seed: config.seed });
         verdict = stopper.observe(globalStep, monitored.knnTop1);
         if (leader) await stopper.save(checkpointDir);
-        if (group.worldSize > 1) {
-          // Rank 0's history decides (it alone read it on resume).
-          const agreed = await group.broadcast(Int32Array.of(verdict.stop ? 1 : 0, verdict.bestStep));
-          verdict = { ...verdict, stop: agreed[0] === 1, bestStep: agreed[1] };
-        }
+        verdict = (await agreedVerdict(group, verdict))!; // rank 0's history decides (it alone read it on resume)
         logger.info({ epoch: epoch + 1, knnTop1: monitored.knnTop1, ...verdict, patience: config.earlyStopPatience }, 'early stop: kNN top-1 checked');
         if (verdict.stop && !last) {
           logger.info({ bestStep: verdict.bestStep, knnTop1: verdict.bestKnnTop1 }, `early stop: no better kNN top-1 for ${verdict.sinceBest} evaluations`);
@@ -632,7 +643,7 @@ async function trainInGroup(
     }
     let earlyStop: TrainResult['earlyStop'];
     if (stopper !== undefined && verdict !== undefined) {
-      earlyStop = { bestStep: verdict.bestStep, stopped: epochsDone < config.epochs };
+      earlyStop = { bestStep: verdict.bestStep, stopped: verdict.stop };
       if (verdict.bestStep !== globalStep || earlyStop.stopped) {
         // What the run reports and exports is the best checkpoint: its final evaluation is measured on it.
         const finalWeights = await bestWeights(verdict.bestStep);

@@ -130,6 +130,17 @@ test('--early-stop: stops after --early-stop-patience evaluations without a bett
   assert.ok(r.eval?.probeTop1 !== undefined, 'with the linear probe');
 });
 
+test('--early-stop: a stopped run started again with --resume trains no further and keeps its best encoder', async () => {
+  const runDir = join(dir, 'models', 'es');
+  const before = await readModelMetadata(join(runDir, 'encoder.onnx'));
+  const last = (await latestValid(runDir))!.step;
+  const again = await train(parseArgs(flags('es', ['--epochs=6', '--early-stop', '--early-stop-patience=1', '--keep-checkpoints=1', '--resume'])), quiet);
+  assert.equal(again.step, last, 'no step taken');
+  assert.equal((await latestValid(runDir))!.step, last, 'no checkpoint written');
+  assert.deepEqual(again.earlyStop, { bestStep: Number(before['simclr.step']), stopped: true });
+  assert.equal((await readModelMetadata(join(runDir, 'encoder.onnx')))['simclr.step'], before['simclr.step']);
+});
+
 // --- --weight-initialization
 
 test('--weight-initialization from a checkpoint folder: every weight starts from it (head and classifier too)', async () => {
