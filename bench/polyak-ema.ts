@@ -2,13 +2,13 @@
 // alternating in rounds (a noisy machine weighs on both alike), medians over rounds x steps.
 //   host:   the CPU provider's path (TrainStep.run + the JS update over host arrays), + PolyakAverage.update (one JS
 //           pass over every weight and BatchNorm statistic).
-//   device: a GPU provider's path (TrainStep.runOnDevice + DeviceUpdate, state in the provider's memory), + the
-//           average's round trip: update.toHost every step, the average on the host, and back with toDevice. It prints
-//           the bytes that cross per step, which is what the round trip costs on a real bus.
+//   device: a GPU provider's path (TrainStep.runOnDevice + DeviceUpdate, state in the provider's memory), + a host copy
+//           of the weights and statistics every step (copyToHost; the state stays on the device) and the average on
+//           the host. It prints the bytes that cross per step, which is what the copy costs on a real bus.
 // Usage: node dist/bench/polyak-ema.js [--provider cpu|webgpu] [--path host|device] [--width 0.5] [--batch 128]
 //   [--size 16] [--threads 2] [--steps 4] [--rounds 3] [--decay 0.999]
 import { parseArgs } from 'node:util';
-import { Engine, ParameterStore, nativeOrt, parseProvider } from '../trainer/engine/index.js';
+import { Engine, ParameterStore, copyToHost, nativeOrt, parseProvider } from '../trainer/engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../trainer/models/index.js';
 import { createOptimizer } from '../trainer/optim/index.js';
 import { DeviceUpdate } from '../trainer/train/device-update.js';
@@ -62,7 +62,7 @@ async function hostPath(withAverage: boolean): Promise<Timed> {
       const t0 = performance.now();
       applyUpdate(await step.run(batch, store), step.specs, store, opt, { lr: 1e-3, clip: 0 });
       const t1 = performance.now();
-      average?.update(store);
+      average?.update((name) => store.require(name).data);
       const t2 = performance.now();
       const after = nativeOrt().traffic();
       return { ms: t2 - t0, averageMs: t2 - t1, bytes: after.toProvider - before.toProvider + after.toHost - before.toHost };
@@ -83,8 +83,8 @@ async function devicePath(withAverage: boolean): Promise<Timed> {
       await update.run(store, r.outputs, 1e-3);
       const t1 = performance.now();
       if (average !== undefined) {
-        await update.toHost(store); // as the loop does with --polyak-ema
-        average.update(store);
+        const live = await copyToHost(engine, store, average.names()); // as the loop does with --polyak-ema
+        average.update((name) => live.get(name)!);
       }
       const t2 = performance.now();
       const after = nativeOrt().traffic();

@@ -1,6 +1,6 @@
-// --polyak-ema on WebGPU, where the weights live in the provider's memory: the average needs them on the host after
-// every step (update.toHost), and the next step takes them back (toDevice). The average must follow its recurrence,
-// and the round trip must leave training exactly as it is without the average (weights and optimizer state).
+// --polyak-ema on WebGPU, where the weights live in the provider's memory: the average reads a host copy of them after
+// every step (copyToHost). The average must follow its recurrence, and reading the copies must leave training exactly
+// as it is without the average (weights and optimizer state).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -15,7 +15,7 @@ import {
   type Normalization,
 } from '../data/index.js';
 import { NcclGroup, ProcessGroup } from '../dist/index.js';
-import { Engine, ParameterStore, type CudaSessionOptions } from '../engine/index.js';
+import { Engine, ParameterStore, copyToHost, type CudaSessionOptions } from '../engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
   EventWriter,
@@ -520,8 +520,9 @@ async function trainInGroup(
         if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
         const norm = await update.run(store, r.outputs, lr);
         if (average !== undefined) {
-          await update.toHost(store); // a GPU provider's weights come to the host each step for the average
-          average.update(store);
+          // On a GPU provider a copy of the weights and statistics comes to the host; the state stays on the device.
+          const live = update.placement === 'host' ? undefined : await copyToHost(engine, store, average.names());
+          average.update((name) => live?.get(name) ?? store.require(name).data);
         }
         if (config.clip > 0 && !Number.isFinite(norm)) {
           // (the host update throws this itself, before changing anything)

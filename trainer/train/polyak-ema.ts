@@ -22,15 +22,20 @@ export class PolyakAverage {
     for (const s of specs) this.store.set(s.name, s.shape, Float32Array.from(live.require(s.name).data));
   }
 
-  /** One step of the average towards the weights in `live` (on the host). */
-  update(live: ParameterStore): void {
+  /** One step of the average towards the live weights, read on the host by name. */
+  update(live: (name: string) => Float32Array): void {
     const d = this.decay;
     const e = 1 - d;
     for (const s of this.specs) {
       const avg = this.store.require(s.name).data;
-      const w = live.require(s.name).data;
+      const w = live(s.name);
       for (let i = 0; i < avg.length; i++) avg[i] = d * avg[i] + e * w[i];
     }
+  }
+
+  /** The names it averages: every weight and BatchNorm statistic. */
+  names(): string[] {
+    return this.specs.map((s) => s.name);
   }
 
   /** What a checkpoint keeps. */
