@@ -57,10 +57,12 @@ export const TrainingSpec = TrainConfigFields.pick({
   momentum: true,
   weightDecay: true,
   clip: true,
+  polyakEma: true,
+  earlyStop: true,
+  earlyStopPatience: true,
   arch: true,
   stem: true,
   widthMultiplier: true,
-  representationSize: true,
   headLatentSize: true,
   nceSize: true,
   nceTemperature: true,
@@ -79,6 +81,14 @@ export const TrainingSpec = TrainConfigFields.pick({
   keepCheckpoints: true,
   knnK: true,
   logLevel: true,
+}).extend({
+  // A path in the pod, so the job's volumes are where it can point.
+  weightInitialization: TrainConfigFields.shape.weightInitialization.describe(
+    'Start from the weights of a checkpoint (a step-*.json manifest or a run folder) or an exported encoder.onnx, by its ' +
+      'path in the pod: under /data (spec.data) or /checkpoints (spec.checkpoint, e.g. /checkpoints/<other job>): every ' +
+      'weight from a checkpoint, the encoder\'s from an encoder.onnx; a gang restart resumes from this job\'s own checkpoint instead. A missing or incompatible ' +
+      'file fails the job at once (exit code 2).',
+  ),
 }).meta({ description: "The trainer's hyperparameters; each key is the camelCase form of a trainer flag." });
 export type TrainingSpec = z.infer<typeof TrainingSpec>;
 

@@ -154,3 +154,13 @@ test('NetworkPolicy: the job\'s pods reach each other on any port; the operator 
     { _from: [operator], ports: [{ protocol: 'TCP', port: 29401 }] },
   ]);
 });
+
+test('the seed\'s --polyak-ema, --early-stop and --weight-initialization reach the trainer from spec.training; bad values are refused', () => {
+  const training = { batchSize: 64, polyakEma: 0.999, earlyStop: true, earlyStopPatience: 3, weightInitialization: '/checkpoints/base/encoder.onnx' };
+  const c = desiredPod(makeJob({ training }), 0, 0).spec!.containers[0]!;
+  const cfg = parseArgs(c.args ?? [], Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? ''])));
+  assert.deepEqual([cfg.polyakEma, cfg.earlyStop, cfg.earlyStopPatience, cfg.weightInitialization], [0.999, true, 3, '/checkpoints/base/encoder.onnx']);
+  assert.throws(() => makeJob({ training: { batchSize: 64, polyakEma: 1 } }), /polyakEma/);
+  assert.throws(() => makeJob({ training: { batchSize: 64, earlyStopPatience: 0 } }), /earlyStopPatience/);
+  assert.throws(() => makeJob({ training: { batchSize: 64, weightInitialization: '' } }), /weightInitialization/);
+});

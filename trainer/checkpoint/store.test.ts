@@ -155,3 +155,24 @@ test('a writer killed (SIGKILL) mid-write loses nothing: the newest manifest alw
     await saveCheckpoint(dir, sample(50), { keep: 2 });
     assert.ok(!(await readdir(dir)).some((n) => n.includes('.tmp-')));
   }));
+
+test('the Polyak average round-trips beside the weights, and is absent from checkpoints without one', () =>
+  withDir(async (dir) => {
+    const ema = { 'conv1.weight': f32([2, 2], [9, 8, 7, 6]), 'bn.running_mean': f32([2], [0.25, 0.75]) };
+    await saveCheckpoint(dir, { ...sample(3), ema });
+    const loaded = await latestValid(dir);
+    assert.deepEqual(loaded?.ema, ema);
+    assert.deepEqual(loaded?.weights, sample(3).weights, 'the live weights stay apart from the average');
+    await saveCheckpoint(dir, sample(4));
+    assert.equal((await latestValid(dir))?.ema, undefined);
+  }));
+
+test('a protected step (--early-stop\'s best) survives rotation; the newest K are kept besides it', () =>
+  withDir(async (dir) => {
+    for (const step of [10, 20, 30, 40]) await saveCheckpoint(dir, sample(step), { keep: 2, protect: [10] });
+    const manifests = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+    assert.deepEqual(manifests, ['step-0000000010.json', 'step-0000000030.json', 'step-0000000040.json']);
+    assert.equal((await loadCheckpoint(join(dir, 'step-0000000010.json'))).step, 10, 'its tensors are kept too');
+    await saveCheckpoint(dir, sample(50), { keep: 2 }); // no longer protected: rotated away
+    assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.json')).sort(), ['step-0000000040.json', 'step-0000000050.json']);
+  }));

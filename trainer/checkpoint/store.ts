@@ -1,5 +1,6 @@
 // A folder of checkpoints. Each checkpoint is two files:
-//   step-<step>.safetensors  weights ("weights/<name>") and optimizer state ("optimizer/<name>")
+//   step-<step>.safetensors  weights ("weights/<name>"), optimizer state ("optimizer/<name>") and, with --polyak-ema,
+//                            the averaged weights ("ema/<name>")
 //   step-<step>.json         the manifest: step, epoch, RNG state, config, size and sha256 of the tensors
 // Both are written atomically, tensors first; the manifest's rename is the commit point, so a crash at
 // any moment leaves either the previous checkpoint set or the new one. On load, a checkpoint whose
@@ -14,6 +15,7 @@ import { decodeSafetensors, encodeSafetensors, type Tensor, type TensorMap } fro
 const FORMAT = 'simclr-checkpoint';
 const WEIGHTS_PREFIX = 'weights/';
 const OPTIMIZER_PREFIX = 'optimizer/';
+const EMA_PREFIX = 'ema/';
 const NAME_PATTERN = /^step-(\d{10})\.(json|safetensors)$/;
 
 export interface CheckpointData {
@@ -21,6 +23,8 @@ export interface CheckpointData {
   epoch: number;
   weights: TensorMap;
   optimizer: TensorMap;
+  /** The Polyak average of the weights (--polyak-ema); absent when the run keeps none. */
+  ema?: TensorMap;
   /** Serialisable RNG state(s), e.g. Rng.state(). */
   rng: unknown;
   /** The run's TrainConfig (JSON). */
@@ -81,7 +85,11 @@ function unprefixed(prefix: string, map: Record<string, Tensor>): Record<string,
  * Write checkpoint `data` into `dir` atomically, then keep only the newest `keep` checkpoints
  * (and remove temp files left by a crashed writer).
  */
-export async function saveCheckpoint(dir: string, data: CheckpointData, opts: { keep?: number; onWarning?: WarningSink } = {}): Promise<SavedCheckpoint> {
+export async function saveCheckpoint(
+  dir: string,
+  data: CheckpointData,
+  opts: { keep?: number; protect?: readonly number[]; onWarning?: WarningSink } = {},
+): Promise<SavedCheckpoint> {
   if (!Number.isInteger(data.step) || data.step < 0 || data.step >= 1e10) throw new RangeError(`checkpoint step ${data.step} is not in [0, 1e10)`);
   await mkdir(dir, { recursive: true });
   const base = baseName(data.step);
@@ -90,7 +98,7 @@ export async function saveCheckpoint(dir: string, data: CheckpointData, opts: { 
   const manifestPath = join(dir, `${base}.json`);
   const createdAt = new Date().toISOString();
   const chunks = encodeSafetensors(
-    { ...prefixed(WEIGHTS_PREFIX, data.weights), ...prefixed(OPTIMIZER_PREFIX, data.optimizer) },
+    { ...prefixed(WEIGHTS_PREFIX, data.weights), ...prefixed(OPTIMIZER_PREFIX, data.optimizer), ...prefixed(EMA_PREFIX, data.ema ?? {}) },
     { format: FORMAT, step: String(data.step), epoch: String(data.epoch) },
   );
   try {
@@ -109,7 +117,7 @@ export async function saveCheckpoint(dir: string, data: CheckpointData, opts: { 
       extra: data.extra ?? {},
     };
     await writeFileAtomic(manifestPath, [Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]);
-    await pruneCheckpoints(dir, opts.keep ?? Infinity, opts.onWarning);
+    await pruneCheckpoints(dir, opts.keep ?? Infinity, opts.onWarning, opts.protect);
     return { manifestPath, tensorPath, step: data.step, epoch: data.epoch, bytes, sha256, createdAt };
   } catch (err) {
     throw new Error(`saving checkpoint step ${data.step} to ${dir} failed`, { cause: err });
@@ -132,6 +140,11 @@ export async function listManifests(dir: string): Promise<string[]> {
     .map((n) => join(dir, n));
 }
 
+/** The manifest path of the checkpoint of `step` in `dir` (whether or not it exists). */
+export function manifestPathOf(dir: string, step: number): string {
+  return join(dir, `${baseName(step)}.json`);
+}
+
 /** Load and fully verify one checkpoint; throws with the reason when it is not valid. */
 export async function loadCheckpoint(manifestPath: string): Promise<LoadedCheckpoint> {
   let manifest: Manifest;
@@ -151,6 +164,7 @@ export async function loadCheckpoint(manifestPath: string): Promise<LoadedCheckp
   const sha256 = createHash('sha256').update(file).digest('hex');
   if (sha256 !== manifest.sha256) throw new Error(`${tensorPath}: sha256 ${sha256} does not match the manifest's ${manifest.sha256} (corrupt)`);
   const { tensors } = decodeSafetensors(file, tensorPath);
+  const ema = unprefixed(EMA_PREFIX, tensors);
   return {
     manifestPath,
     tensorPath,
@@ -162,6 +176,7 @@ export async function loadCheckpoint(manifestPath: string): Promise<LoadedCheckp
     extra: manifest.extra,
     weights: unprefixed(WEIGHTS_PREFIX, tensors),
     optimizer: unprefixed(OPTIMIZER_PREFIX, tensors),
+    ...(Object.keys(ema).length > 0 ? { ema } : {}),
   };
 }
 
@@ -184,13 +199,19 @@ export async function latestValid(dir: string, onWarning: WarningSink = defaultW
 }
 
 /**
- * Keep the newest `keep` checkpoints; delete older ones, temp files of crashed writers and tensor files
- * without a manifest. Goes by file names only (a corrupt kept one is still skipped at load).
+ * Keep the newest `keep` checkpoints and those of the `protect` steps (--early-stop's best); delete older ones, temp
+ * files of crashed writers and tensor files without a manifest. Goes by file names only (a corrupt kept one is still
+ * skipped at load).
  */
-export async function pruneCheckpoints(dir: string, keep: number, onWarning: WarningSink = defaultWarn): Promise<string[]> {
+export async function pruneCheckpoints(
+  dir: string,
+  keep: number,
+  onWarning: WarningSink = defaultWarn,
+  protect: readonly number[] = [],
+): Promise<string[]> {
   const names = await readdir(dir);
   const manifests = names.filter((n) => NAME_PATTERN.exec(n)?.[2] === 'json').sort().reverse();
-  const kept = new Set(manifests.slice(0, keep).map((n) => n.replace(/\.json$/, '')));
+  const kept = new Set([...manifests.slice(0, keep).map((n) => n.replace(/\.json$/, '')), ...protect.map(baseName)]);
   const doomed = names.filter((n) => {
     if (n.includes(TEMP_MARKER)) return !n.includes(`${TEMP_MARKER}${process.pid}-`); // not our in-flight write
     const match = NAME_PATTERN.exec(n);

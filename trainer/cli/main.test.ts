@@ -120,3 +120,21 @@ test('--help documents every flag', () => {
   assert.equal(r.code, 0);
   for (const flag of ['--batch-size', '--width-multiplier', '--resume', '--checkpoint-every', '--knn-k']) assert.ok(r.stdout.includes(flag), flag);
 });
+
+test('the seed\'s flags: a missing --weight-initialization file, a refused optimizer or --representation-size exit 2 with one line', () => {
+  const missing = join(dir, 'pretrained', 'encoder.onnx');
+  const w = simclr(['train', '--dataset=synthetic', `--weight-initialization=${missing}`, `--model-dir=${join(dir, 'models')}`]);
+  assert.equal(w.code, 2, w.stderr);
+  assert.equal(w.stderr, `simclr train: --weight-initialization=${missing}: no such file or folder: give a checkpoint ` +
+    '(step-*.json, or a run folder under --model-dir) or an exported encoder.onnx\n');
+  const o = simclr(['train', '--optimizer=lars_adam']);
+  assert.equal(o.code, 2);
+  assert.match(o.stderr, /^simclr train: --optimizer=lars_adam is an optimizer of the seed we do not have: .*\n$/);
+  const r = simclr(['train', '--representation-size=2048']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^simclr train: --representation-size is a flag of the seed implementation: .*--width-multiplier.*\n$/);
+  const help = simclr(['train', '--help']).stdout;
+  for (const flag of ['--polyak-ema', '--early-stop', '--early-stop-patience', '--weight-initialization', 'lars_momentum']) {
+    assert.ok(help.includes(flag), flag);
+  }
+});

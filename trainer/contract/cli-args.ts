@@ -1,6 +1,7 @@
 // argv + env <-> TrainConfig. A hand parser (not util.parseArgs) so every bad input becomes one line
 // that names the flag and says how to fix it. The flag table is read from the zod schema itself.
 import { z } from 'zod';
+import { resolveOptimizerName, SEED_OPTIMIZER_ALIASES } from './seed-optimizers.js';
 import { DATASETS, TrainConfig, TrainConfigFields, TRAIN_CONFIG_DEFAULTS, configKey, flagName } from './train-config.js';
 
 /** A bad flag, flag value or env value. `message` is one line naming the flag and the fix. */
@@ -92,6 +93,10 @@ function editDistance(a: string, b: string): number {
 const SEED_ONLY_FLAGS: Readonly<Record<string, string>> = {
   'visdom-url': 'visdom is not supported: metrics go to TensorBoard event files under --log-dir/<uid> (the seed\'s default without visdom); drop the flag',
   'visdom-port': 'visdom is not supported: metrics go to TensorBoard event files under --log-dir/<uid> (the seed\'s default without visdom); drop the flag',
+  // The seed's representation is the encoder's pooled output (its view(-1, size) only declares the width): no layer
+  // of its model has this size as a free choice, so neither has ours.
+  'representation-size': 'the representation is the encoder\'s pooled output, whose width follows --arch and ' +
+    '--width-multiplier (resnet18/34: 512 x multiplier, resnet50: 2048 x): drop the flag',
   task: `the seed's --task picks its data loader (DALI or not); here --dataset picks the data (${DATASETS.join('|')}) and the loader is always ours`,
 };
 
@@ -217,6 +222,16 @@ function issueToError(issue: z.core.$ZodIssue, values: ReadonlyMap<string, unkno
   return new ConfigError(`--${flag}=${given === undefined ? '?' : String(given)} is not valid: ${issue.message}${allowed}`, flag);
 }
 
+/** The seed's optimizer names (lars_momentum, momentum) become ours; the ones we cannot compute are refused here. */
+function resolveOptimizerAlias(raw: RawFlags): void {
+  const given = raw.get('optimizer');
+  if (given === undefined) return;
+  const resolved = resolveOptimizerName(given);
+  if (resolved === undefined) return;
+  if ('refused' in resolved) throw new ConfigError(`--optimizer=${given} is an optimizer of the seed we do not have: ${resolved.refused}`, 'optimizer');
+  raw.set('optimizer', resolved.ours);
+}
+
 /**
  * Parse the trainer's flags (argv without the node/script/subcommand prefix) and its env.
  * Precedence: flag > env > default; a flag and env var that disagree is an error.
@@ -227,6 +242,7 @@ export function parseArgs(
   env: Readonly<Record<string, string | undefined>> = {},
 ): TrainConfig {
   const raw = tokenize(argv);
+  resolveOptimizerAlias(raw);
   const values = new Map<string, unknown>();
   for (const [flag, value] of raw) values.set(flag, coerce(SPEC_BY_FLAG.get(flag) as FlagSpec, value));
   mergeEnv(values, env);
@@ -283,6 +299,9 @@ export function helpText(command = 'simclr train'): string {
   lines.push(
     '  --half',
     '      Shorthand for --precision=fp16.',
+    '',
+    `--optimizer also takes the seed's names: ${Object.entries(SEED_OPTIMIZER_ALIASES).map(([a, o]) => `${a} = ${o}`).join(', ')}`,
+    "(its other names are refused with the nearest equivalent). The seed's plain sgd is --optimizer=sgd --momentum=0.",
     '',
     'Boolean flags also take --no-<flag>. Env RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set',
     '--distributed-rank, --num-replicas, --distributed-master and --distributed-port; a flag that',

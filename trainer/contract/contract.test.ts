@@ -58,7 +58,7 @@ test('bad values are one-line errors naming the flag and what is allowed', () =>
     [['--batch-size=1.5'], 'batch-size', /integer/],
     [['--batch-size=0'], 'batch-size', /--batch-size=0 is not valid.*2, 65536/],
     [['--arch=resnet101'], 'arch', /--arch=resnet101.*resnet18\|resnet34\|resnet50/],
-    [['--optimizer=rmsprop'], 'optimizer', /lars\|sgd\|adam\|adamw/],
+    [['--optimizer=nadam'], 'optimizer', /lars\|sgd\|adam\|adamw/],
     [['--lr=0'], 'lr', /--lr=0/],
     [['--momentum=1'], 'momentum', /--momentum=1/],
     [['--debug-step=maybe'], 'debug-step', /true\|false/],
@@ -154,7 +154,7 @@ test('help documents every flag with its default and range', () => {
   assert.match(help, /--batch-size=<integer>\n\s+Global batch size.*\[default 256; range \[2, 65536\]\]/);
   assert.match(help, /--dataset=fashion-mnist\|mnist\|synthetic\|imagefolder\|cifar10\|cifar100/);
   const required = ['data-dir', 'dataset', 'batch-size', 'epochs', 'lr', 'lr-scaling', 'arch', 'stem',
-    'width-multiplier', 'representation-size', 'head-latent-size', 'nce-size', 'nce-temperature', 'optimizer',
+    'width-multiplier', 'head-latent-size', 'nce-size', 'nce-temperature', 'optimizer',
     'momentum', 'weight-decay', 'warmup', 'lr-update-schedule', 'clip', 'seed', 'uid', 'debug-step', 'model-dir',
     'log-dir', 'checkpoint-every', 'resume', 'execution-provider', 'threads', 'image-size-override',
     'workers-per-replica', 'precision', 'num-replicas', 'distributed-master', 'distributed-port', 'distributed-rank',

@@ -81,6 +81,36 @@ export const TrainConfigFields = z.object({
     .default(1e-6)
     .describe('Weight decay (not applied to 1-D parameters with lars).'),
   clip: z.number().min(0).default(0).describe('Clip the global gradient norm to this value (0 = off).'),
+  polyakEma: z
+    .number()
+    .min(0)
+    .lt(1)
+    .default(0)
+    .describe(
+      'Polyak averaging: decay d of an exponential moving average of the weights and BatchNorm statistics, ' +
+        'avg = d avg + (1 - d) w after every step, used for evaluation and the exported encoder and kept in ' +
+        'checkpoints (the seed\'s flag; e.g. 0.999; 0 = off).',
+    ),
+  earlyStop: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Stop when the kNN top-1 of the evaluation after each epoch (on valid/ when the data set has one) has not ' +
+        'improved for --early-stop-patience evaluations; the best checkpoint is never rotated away and is what ' +
+        'is exported.',
+    ),
+  earlyStopPatience: int(1, 100000)
+    .default(10)
+    .describe('Evaluations without a new best kNN top-1 before --early-stop stops the run (the seed\'s 10).'),
+  weightInitialization: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Start from the weights of a checkpoint (a step-*.json manifest, or a run folder for its newest) or of an ' +
+        'exported encoder.onnx (the encoder only; head and classifier start fresh). Optimizer state and step start ' +
+        'fresh; --resume with a checkpoint of this run takes precedence.',
+    ),
   // --- model
   arch: z.enum(ARCHS).default('resnet18').describe('Encoder architecture (ResNet depth).'),
   stem: z
@@ -93,9 +123,6 @@ export const TrainConfigFields = z.object({
     .max(16)
     .default(1)
     .describe('ResNet width multiplier (fractions allowed: 0.125 gives a ResNet-18 of widths 8-64).'),
-  representationSize: int(1, 65536)
-    .optional()
-    .describe('Representation size fed to the head (default: the encoder output width).'),
   headLatentSize: int(1, 65536).default(1024).describe('Hidden size of the projection head.'),
   nceSize: int(1, 65536).default(128).describe('Output size of the projection head (the NT-Xent embedding).'),
   nceTemperature: z.number().gt(0).max(10).default(0.1).describe('NT-Xent temperature.'),

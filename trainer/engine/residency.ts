@@ -28,6 +28,20 @@ export async function moveToHost(engine: Engine, store: ParameterStore): Promise
   for (const n of moving) store.require(n).data = fetched[outName(n)]!.data as Float32Array;
 }
 
+/** Host copies of the named entries, where they live on the device (a host entry is returned as it is); the store is
+ * left as it is, so the state stays in the provider's memory (what --polyak-ema reads every step). */
+export async function copyToHost(engine: Engine, store: ParameterStore, names: readonly string[]): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  const onDevice = names.filter((n) => store.require(n).device !== undefined);
+  for (const n of names) if (store.require(n).device === undefined) out.set(n, store.require(n).data);
+  if (onDevice.length === 0) return out;
+  const program = await identityProgram(engine, store, onDevice, 'download');
+  const feeds = Object.fromEntries(onDevice.map((n) => [n, store.require(n).device!]));
+  const { fetched } = await program.runDevice(feeds, undefined, { fetch: onDevice.map(outName) });
+  for (const n of onDevice) out.set(n, fetched[outName(n)]!.data as Float32Array);
+  return out;
+}
+
 const outName = (name: string): string => `moved/${name}`;
 
 async function identityProgram(engine: Engine, store: ParameterStore, names: readonly string[], way: string): Promise<Program> {

@@ -15,8 +15,6 @@ export interface ModelConfig {
   widthMultiplier: number;
   /** 1 (grayscale) or 3 (RGB). */
   inputChannels: number;
-  /** Must equal the encoder width when given (kept for the seed's --representation-size flag). */
-  representationSize?: number;
   headLatentSize: number;
   nceSize: number;
   /** Classes of the online linear classifier; 0 leaves it out. */
@@ -41,16 +39,9 @@ export interface ModelBuild {
   readonly bnStats: readonly BnStat[];
 }
 
-/** The representation size a config gives, with a clear error when --representation-size disagrees. */
+/** The representation size: the encoder's pooled width (as in the seed, where --representation-size only declares it). */
 export function representationSize(cfg: ModelConfig): number {
-  const w = encoderWidth(cfg);
-  if (cfg.representationSize !== undefined && cfg.representationSize !== w) {
-    throw new Error(
-      `representation size ${cfg.representationSize} does not match ${cfg.arch} at width multiplier ` +
-        `${cfg.widthMultiplier}, whose encoder outputs ${w}; leave --representation-size unset or use ${w}`,
-    );
-  }
-  return w;
+  return encoderWidth(cfg);
 }
 
 /**

@@ -5,10 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { latestValid, writeFileAtomic, type LoadedCheckpoint } from '../checkpoint/index.js';
+import { latestValid, loadCheckpoint, manifestPathOf, writeFileAtomic, type LoadedCheckpoint } from '../checkpoint/index.js';
 import { TrainConfig } from '../contract/index.js';
 import { Graph } from '../graph/index.js';
 import { buildEncoder, representationSize, type ModelConfig } from '../models/index.js';
+import { bestStepIn } from './early-stop.js';
 import type { InputContract } from './loop.js';
 
 const { onnx } = onnxProto;
@@ -31,7 +32,7 @@ export function checkpointModel(ckpt: LoadedCheckpoint): { config: TrainConfig; 
   return { config, contract, model };
 }
 
-/** Encoder ONNX bytes from a checkpoint's weights. */
+/** Encoder ONNX bytes from a checkpoint's weights: its Polyak average when it keeps one (--polyak-ema). */
 export function exportEncoder(ckpt: LoadedCheckpoint): ExportedModel {
   const { config, contract, model } = checkpointModel(ckpt);
   const g = new Graph('simclr_encoder');
@@ -58,10 +59,12 @@ export function exportEncoder(ckpt: LoadedCheckpoint): ExportedModel {
     'simclr.dataset': contract.dataset,
     'simclr.uid': config.uid ?? '',
     'simclr.step': String(ckpt.step),
+    'simclr.weights': ckpt.ema !== undefined ? 'polyak-ema' : 'trained',
   };
+  const weights = ckpt.ema ?? ckpt.weights;
   const weight = (name: string): Float32Array | undefined => {
     if (name === x.name) return undefined;
-    const t = ckpt.weights[name];
+    const t = weights[name];
     if (t === undefined || !(t.data instanceof Float32Array)) throw new Error(`export: checkpoint has no float32 tensor '${name}'`);
     return t.data;
   };
@@ -76,9 +79,28 @@ export function exportEncoder(ckpt: LoadedCheckpoint): ExportedModel {
   return { bytes, metadata, contract, model };
 }
 
-/** simclr export: newest valid checkpoint of <modelDir>/<uid> -> out. */
-export async function exportFromDir(dir: string, out: string, onWarning: (m: string) => void): Promise<ExportedModel & { step: number }> {
-  const ckpt = await latestValid(dir, onWarning);
+/** The checkpoint a run folder's encoder comes from: --early-stop's best when the run kept one (and `preferBest`), else
+ * the newest valid. */
+export async function exportedCheckpoint(dir: string, onWarning: (m: string) => void, preferBest = true): Promise<LoadedCheckpoint | undefined> {
+  const best = preferBest ? await bestStepIn(dir) : undefined;
+  if (best !== undefined) {
+    try {
+      return await loadCheckpoint(manifestPathOf(dir, best));
+    } catch (err) {
+      onWarning(`the best checkpoint (step ${best}, early-stop.json) cannot be read, exporting the newest instead: ${(err as Error).message}`);
+    }
+  }
+  return latestValid(dir, onWarning);
+}
+
+/** simclr export: the best (--early-stop) or newest valid checkpoint of <modelDir>/<uid> -> out. */
+export async function exportFromDir(
+  dir: string,
+  out: string,
+  onWarning: (m: string) => void,
+  preferBest = true,
+): Promise<ExportedModel & { step: number }> {
+  const ckpt = await exportedCheckpoint(dir, onWarning, preferBest);
   if (ckpt === undefined) throw new Error(`no valid checkpoint in ${dir}: train first (simclr train --uid ...)`);
   const exported = exportEncoder(ckpt);
   await writeFileAtomic(out, [exported.bytes]);

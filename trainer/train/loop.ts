@@ -2,7 +2,7 @@
 // progress (bar, tracker, HTTP), checkpoints and exact resume (the loader is a pure function of (seed, epoch, step),
 // so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
 import { join } from 'node:path';
-import { latestValid, listManifests, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
+import { latestValid, listManifests, loadCheckpoint, manifestPathOf, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
 import { PROGRESS_HISTORY_FILE, type EvalSplit, type TrainConfig } from '../contract/index.js';
 import {
   ContrastiveLoader,
@@ -15,7 +15,7 @@ import {
   type Normalization,
 } from '../data/index.js';
 import { NcclGroup, ProcessGroup } from '../collectives/index.js';
-import { Engine, ParameterStore, type CudaSessionOptions } from '../engine/index.js';
+import { Engine, ParameterStore, copyToHost, type CudaSessionOptions } from '../engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
   EventWriter,
@@ -30,8 +30,11 @@ import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from
 import { EvalForward } from './evaluate.js';
 import { exportFromDir } from './export.js';
 import { evaluateModel, type EvalResult } from './evaluate-model.js';
+import { EarlyStopper, type Verdict } from './early-stop.js';
 import { GradientCacheStep, type Collectives } from './gradient-cache.js';
-import { syncInitialState } from './sync-state.js';
+import { PolyakAverage } from './polyak-ema.js';
+import { broadcastArrays, syncInitialState } from './sync-state.js';
+import { applyInitialWeights, readInitialWeights } from './weight-init.js';
 import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
 import { createUpdate, type Update } from './update.js';
 import type { ParamSpec } from '../models/index.js';
@@ -59,6 +62,10 @@ export interface TrainResult {
   lastLoss: number;
   eval?: EvalResult;
   store: ParameterStore;
+  /** --polyak-ema: the averaged weights, which evaluation and export used. */
+  average?: ParameterStore;
+  /** --early-stop: the best checkpoint's step (what was exported and finally evaluated), and whether it stopped early. */
+  earlyStop?: { bestStep: number; stopped: boolean };
 }
 
 export interface TrainIo {
@@ -172,7 +179,6 @@ export function modelConfigFor(config: TrainConfig, contract: InputContract): Mo
     stem: resolveStem(config.stem, Math.min(...trainingSize(contract))),
     widthMultiplier: config.widthMultiplier,
     inputChannels: contract.inputChannels,
-    representationSize: config.representationSize,
     headLatentSize: config.headLatentSize,
     nceSize: config.nceSize,
     numClasses: contract.numClasses,
@@ -197,6 +203,15 @@ export function inputContractOf(config: TrainConfig, ds: Dataset): InputContract
     normalization: ds.normalization,
     dataset: ds.name,
   };
+}
+
+/** Rank 0's verdict on every rank (undefined when rank 0 has none). */
+async function agreedVerdict(group: ProcessGroup, verdict: Verdict | undefined): Promise<Verdict | undefined> {
+  if (group.worldSize === 1) return verdict;
+  const v = verdict ?? { bestStep: 0, bestKnnTop1: 0, sinceBest: 0, stop: false };
+  // Integers: a top-1 fraction in units of 1e-9 fits an int32.
+  const agreed = await group.broadcast(Int32Array.of(verdict === undefined ? 0 : 1, v.stop ? 1 : 0, v.bestStep, Math.round(v.bestKnnTop1 * 1e9), v.sinceBest));
+  return agreed[0] === 0 ? undefined : { stop: agreed[1] === 1, bestStep: agreed[2], bestKnnTop1: agreed[3] / 1e9, sinceBest: agreed[4] };
 }
 
 export async function createEngine(config: TrainConfig): Promise<Engine> {
@@ -261,6 +276,10 @@ async function trainInGroup(
   const logger = group.worldSize > 1 ? rootLogger.child({ rank: group.rank }) : rootLogger;
   // Only rank 0 writes (checkpoints, TensorBoard, progress); every rank computes the same updates.
   const leader = group.rank === 0;
+  // Read before the data and the compile, so a wrong path fails in a moment (rank 0 alone reads it, as checkpoints).
+  const initialWeights = leader && config.weightInitialization !== undefined ? readInitialWeights(config.weightInitialization) : undefined;
+  initialWeights?.catch(() => {}); // awaited in load(); a single process fails right here
+  if (group.worldSize === 1) await initialWeights;
   const source = {
     name: config.dataset,
     dir: config.dataDir,
@@ -310,16 +329,26 @@ async function trainInGroup(
     stepsPerEpoch,
   });
   const checkpointDir = join(config.modelDir, uid);
+  let resumedAverage: TensorMap | undefined;
+  const initialiseOnLeader = async (): Promise<number> => {
+    if (initialWeights === undefined) return 0;
+    const init = await initialWeights;
+    const { loaded, fresh } = applyInitialWeights(init, step.specs, store);
+    logger.info({ weightInitialization: init.path, kind: init.kind, loaded, fresh: fresh.length }, 'initialised the weights from a file');
+    return 0;
+  };
   const resumeOnLeader = async (): Promise<number> => {
     if (!config.resume && (await listManifests(checkpointDir).catch(() => [])).length > 0) {
       throw new Error(`${checkpointDir} already holds checkpoints: pass --resume to continue that run, or use another --uid`);
     }
-    if (!config.resume) return 0;
+    if (!config.resume) return initialiseOnLeader();
     const ckpt = await latestValid(checkpointDir, (message) => logger.warn({ dir: checkpointDir }, message));
     if (ckpt === undefined) {
       logger.info({ dir: checkpointDir }, 'no valid checkpoint to resume from: starting fresh');
-      return 0;
+      return initialiseOnLeader();
     }
+    if (initialWeights !== undefined) logger.info('resuming this run\'s checkpoint: --weight-initialization applies to a fresh start only');
+    resumedAverage = ckpt.ema;
     for (const s of step.specs) {
       const t = ckpt.weights[s.name];
       if (t === undefined) throw new Error(`${ckpt.tensorPath}: no weights for ${s.name} (was it written by another model config?)`);
@@ -342,6 +371,15 @@ async function trainInGroup(
     optimizer,
   });
   if (!leader && globalStep > 0) logger.info({ step: globalStep }, 'resumed from rank 0\'s checkpoint');
+  const average = config.polyakEma > 0 ? new PolyakAverage(config.polyakEma, step.specs, store) : undefined;
+  if (average !== undefined && globalStep > 0) {
+    // A checkpoint written without --polyak-ema starts the average at its weights.
+    if (resumedAverage !== undefined) for (const [name, t] of Object.entries(resumedAverage)) average.store.get(name)?.data.set(t.data as Float32Array);
+    await broadcastArrays(group, average.arrays());
+  }
+  const stopper = config.earlyStop
+    ? await EarlyStopper.open(checkpointDir, config.earlyStopPatience, leader ? globalStep : 0)
+    : undefined;
   // On a GPU provider the weights, running statistics and optimizer state live in the provider's memory from here;
   // they come to the host only for checkpoints and evaluation (update.toHost), and go back before the next step.
   const update = await createUpdate(engine, step.specs, step.statCounts, optimizer, { clip: config.clip, bnMomentum: BN_MOMENTUM });
@@ -380,11 +418,12 @@ async function trainInGroup(
         epoch: Math.floor(globalStep / stepsPerEpoch),
         weights,
         optimizer: optimizerTensors(opt),
+        ...(average !== undefined ? { ema: average.tensors() } : {}),
         rng: { seed: config.seed, loader: 'pure function of (seed, epoch, step)' },
         config,
         extra: { optimizerStep: opt.step, input: contract, model },
       },
-      { keep: config.keepCheckpoints, onWarning: (m) => logger.warn(m) },
+      { keep: config.keepCheckpoints, protect: stopper?.bestStep !== undefined ? [stopper.bestStep] : [], onWarning: (m) => logger.warn(m) },
     );
     lastSaved = globalStep;
     tracker.recordCheckpoint({ path: saved.manifestPath, step: saved.step, epoch: saved.epoch, time: saved.createdAt });
@@ -395,7 +434,8 @@ async function trainInGroup(
   const exportResult = async (): Promise<void> => {
     if (!leader) return;
     const out = join(checkpointDir, ENCODER_FILE);
-    const exported = await exportFromDir(checkpointDir, out, (m) => logger.warn(m));
+    // A run resumed without --early-stop exports its newest weights, whatever an earlier early-stop.json says.
+    const exported = await exportFromDir(checkpointDir, out, (m) => logger.warn(m), config.earlyStop);
     logger.info({ encoder: out, step: exported.step }, 'exported the encoder');
   };
 
@@ -425,9 +465,39 @@ async function trainInGroup(
   );
   let lastLoss = NaN;
   let evalResult: EvalResult | undefined;
+  let epochsDone = Math.floor(globalStep / stepsPerEpoch);
+  let verdict: Verdict | undefined;
+  // --early-stop's protocol: the same bank and split every epoch (valid/ when there is one).
+  const monitorBank = Math.min(trainSet.length, io.intermediateKnnBank ?? 10000);
+  const monitorSet = validSet ?? testSet;
+  /** The evaluation weights (Polyak average, else trained) of the checkpoint of `bestStep`, read by rank 0, on every rank. */
+  const bestWeights = async (bestStep: number): Promise<ParameterStore> => {
+    const best = new ParameterStore();
+    for (const s of step.specs) best.set(s.name, s.shape);
+    let failure: string | undefined;
+    if (leader) {
+      try {
+        const ckpt = await loadCheckpoint(manifestPathOf(checkpointDir, bestStep));
+        const weights = ckpt.ema ?? ckpt.weights;
+        for (const s of step.specs) best.require(s.name).data.set(weights[s.name]!.data as Float32Array);
+      } catch (err) {
+        failure = `the best checkpoint (step ${bestStep}) cannot be read: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    const ok = group.worldSize === 1 ? Int32Array.of(failure === undefined ? 1 : 0) : await group.broadcast(Int32Array.of(failure === undefined ? 1 : 0));
+    if (ok[0] !== 1) throw new Error(failure ?? 'rank 0 could not read the best checkpoint');
+    await broadcastArrays(group, step.specs.map((s) => best.require(s.name).data));
+    return best;
+  };
   let forward: EvalForward | undefined;
   try {
-    for (let epoch = Math.floor(globalStep / stepsPerEpoch); epoch < config.epochs; epoch++) {
+    // A run that had already stopped early (rank 0's history says so at the step it resumed from) trains no further.
+    const stoppedBefore = stopper === undefined ? undefined : await agreedVerdict(group, leader ? stopper.resumedVerdict(globalStep) : undefined);
+    if (stoppedBefore?.stop === true) {
+      verdict = stoppedBefore;
+      logger.info({ bestStep: verdict.bestStep }, 'early stop: this run had already stopped; finishing with its best checkpoint');
+    }
+    for (let epoch = Math.floor(globalStep / stepsPerEpoch); epoch < config.epochs && verdict?.stop !== true; epoch++) {
       const startStep = globalStep - epoch * stepsPerEpoch;
       let lossSum = 0;
       let ceSum = 0;
@@ -449,6 +519,11 @@ async function trainInGroup(
         const r = await step.run(batch, store);
         if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
         const norm = await update.run(store, r.outputs, lr);
+        if (average !== undefined) {
+          // On a GPU provider a copy of the weights and statistics comes to the host; the state stays on the device.
+          const live = update.placement === 'host' ? undefined : await copyToHost(engine, store, average.names());
+          average.update((name) => live?.get(name) ?? store.require(name).data);
+        }
         if (config.clip > 0 && !Number.isFinite(norm)) {
           // (the host update throws this itself, before changing anything)
           throw new Error(`clip: gradient norm is ${norm} at step ${globalStep}; the step has non-finite gradients (nothing was updated)`);
@@ -521,7 +596,8 @@ async function trainInGroup(
       const bank = last ? trainSet.length : Math.min(trainSet.length, io.intermediateKnnBank ?? 10000);
       // Every rank takes its shard of the evaluation (no rank idles in a collective while another evaluates).
       const evalSet = !last && validSet !== undefined ? validSet : testSet;
-      evalResult = await evaluateModel(engine, forward, store, trainSet, evalSet, group, {
+      const evalWeights = average?.store ?? store;
+      evalResult = await evaluateModel(engine, forward, evalWeights, trainSet, evalSet, group, {
         knnK: config.knnK,
         bank,
         probe: last,
@@ -549,11 +625,44 @@ async function trainInGroup(
         globalStep,
       );
       events?.flush();
+      epochsDone = epoch + 1;
+      if (stopper !== undefined) {
+        // The monitor is the per-epoch protocol every epoch; the last epoch's report (all training images as the
+        // bank, the test set) is measured again that way unless it is the same protocol.
+        const sameProtocol = bank === monitorBank && evalSet === monitorSet;
+        const monitored = sameProtocol ? evalResult
+          : await evaluateModel(engine, forward, evalWeights, trainSet, monitorSet, group, { knnK: config.knnK, bank: monitorBank, probe: false, seed: config.seed });
+        verdict = stopper.observe(globalStep, monitored.knnTop1);
+        if (leader) await stopper.save(checkpointDir);
+        verdict = (await agreedVerdict(group, verdict))!; // rank 0's history decides (it alone read it on resume)
+        logger.info({ epoch: epoch + 1, knnTop1: monitored.knnTop1, ...verdict, patience: config.earlyStopPatience }, 'early stop: kNN top-1 checked');
+        if (verdict.stop && !last) {
+          logger.info({ bestStep: verdict.bestStep, knnTop1: verdict.bestKnnTop1 }, `early stop: no better kNN top-1 for ${verdict.sinceBest} evaluations`);
+          break;
+        }
+      }
+    }
+    let earlyStop: TrainResult['earlyStop'];
+    if (stopper !== undefined && verdict !== undefined) {
+      earlyStop = { bestStep: verdict.bestStep, stopped: verdict.stop };
+      if (verdict.bestStep !== globalStep || earlyStop.stopped) {
+        // What the run reports and exports is the best checkpoint: its final evaluation is measured on it.
+        const finalWeights = await bestWeights(verdict.bestStep);
+        const te = performance.now();
+        forward ??= EvalForward.create(engine, { model, batchSize: Math.min(500, config.batchSize * 2), height: contract.height, width: contract.width });
+        evalResult = await evaluateModel(engine, forward, finalWeights, trainSet, testSet, group, {
+          knnK: config.knnK, bank: trainSet.length, probe: true, seed: config.seed,
+        });
+        tracker.recordEval({ split: 'test', top1: evalResult.top1, top5: evalResult.top5, knnTop1: evalResult.knnTop1 });
+        logger.info({ step: verdict.bestStep, split: 'test', ...evalResult, evalSeconds: (performance.now() - te) / 1000 },
+          'evaluation of the best checkpoint on the test set');
+      }
     }
     await exportResult();
     tracker.setPhase('finished');
     logger.info({ step: globalStep, loss: lastLoss, peakRssMB: peakRssMB() }, 'training finished');
-    return { uid, step: globalStep, epoch: config.epochs, checkpointDir, lastLoss, eval: evalResult, store };
+    return { uid, step: globalStep, epoch: epochsDone, checkpointDir, lastLoss, eval: evalResult, store,
+      ...(average !== undefined ? { average: average.store } : {}), ...(earlyStop !== undefined ? { earlyStop } : {}) };
   } catch (err) {
     tracker.setPhase('failed', err instanceof Error ? err.message : String(err));
     throw err;

@@ -83,3 +83,23 @@ export async function syncInitialState(group: Broadcaster, s: InitialState): Pro
   }
   return header.step;
 }
+
+/** Rank 0's values of `arrays` into every rank's (same lengths everywhere), as one float32 broadcast. */
+export async function broadcastArrays(group: Broadcaster, arrays: readonly Float32Array[]): Promise<void> {
+  if (group.worldSize === 1) return;
+  const buffer = new Float32Array(arrays.reduce((a, t) => a + t.length, 0));
+  let at = 0;
+  if (group.rank === 0) {
+    for (const t of arrays) {
+      buffer.set(t, at);
+      at += t.length;
+    }
+  }
+  const received = await group.broadcast(buffer);
+  if (group.rank === 0) return;
+  at = 0;
+  for (const t of arrays) {
+    t.set(received.subarray(at, at + t.length));
+    at += t.length;
+  }
+}
