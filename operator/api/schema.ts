@@ -78,6 +78,7 @@ export const TrainingSpec = TrainConfigFields.pick({
   checkpointEvery: true,
   keepCheckpoints: true,
   knnK: true,
+  logInterval: true,
   logLevel: true,
 }).meta({ description: "The trainer's hyperparameters; each key is the camelCase form of a trainer flag." });
 export type TrainingSpec = z.infer<typeof TrainingSpec>;

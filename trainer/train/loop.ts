@@ -11,6 +11,7 @@ import {
   nativeImageKernels,
   openValidationSet,
   trainingAugmentParams,
+  withResolvedDataset,
   type Dataset,
   type Normalization,
 } from '../data/index.js';
@@ -21,6 +22,7 @@ import {
   EventWriter,
   ProgressBar,
   ProgressTracker,
+  StepScalars,
   createLogger,
   startProgressServer,
   type Logger,
@@ -53,6 +55,8 @@ export interface InputContract {
 
 export interface TrainResult {
   uid: string;
+  /** The data set trained on (--dataset auto resolved). */
+  dataset: string;
   step: number;
   epoch: number;
   checkpointDir: string;
@@ -229,9 +233,12 @@ function optimizerTensors(state: OptimizerState): Record<string, TensorMap[strin
   return out;
 }
 
-export async function train(config: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
-  const uid = config.uid ?? generatedUid();
-  const logger = io.logger ?? createLogger({ level: config.logLevel, bindings: { uid } });
+export async function train(given: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
+  const uid = given.uid ?? generatedUid();
+  const logger = io.logger ?? createLogger({ level: given.logLevel, bindings: { uid } });
+  // Before the rendezvous, like every check of the flags: a folder that is no data set fails at once on every rank.
+  const { config, evidence } = await withResolvedDataset(given);
+  if (evidence !== undefined) logger.info({ dataset: config.dataset, from: evidence }, 'data set inferred from --data-dir');
   if (config.precision !== 'fp32') {
     throw new Error(`--precision=${config.precision}: this trainer computes in fp32 only for now; use --precision=fp32`);
   }
@@ -364,6 +371,7 @@ async function trainInGroup(
     logger.info({ port: server.port }, 'serving progress');
   }
   const events = config.debugStep || !leader ? undefined : EventWriter.open(config.logDir, uid);
+  const stepScalars = new StepScalars(events, config.logInterval);
   const bar = new ProgressBar(leader ? (io.barStream ?? process.stderr) : { write: () => true, isTTY: false });
   let lastSaved = -1;
   const save = async (): Promise<void> => {
@@ -436,6 +444,7 @@ async function trainInGroup(
       let seen = 0;
       let steps = 0;
       const t0 = performance.now();
+      stepScalars.startClock();
       for await (const batch of loader.epoch(epoch, startStep)) {
         if (events !== undefined && steps === 0) {
           // What the model sees this epoch, as the seed logs it: the first images of the batch, both views.
@@ -462,6 +471,7 @@ async function trainInGroup(
         correct5 += r.correct5;
         seen += batch.labels.length;
         tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
+        stepScalars.record({ step: globalStep, loss: r.nce, lr, images: config.batchSize });
         const doc = tracker.document();
         bar.update({
           label: `epoch ${epoch + 1}/${config.epochs}`,
@@ -480,7 +490,7 @@ async function trainInGroup(
           logger.info({ step: globalStep, loss: r.loss, nce: r.nce, ce: r.ce, lr }, 'debug step done');
           await save();
           await update.toHost(store);
-          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
+          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
         if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await save();
         const stopAt = io.stopAfterStep ?? (config.maxSteps > 0 ? config.maxSteps : undefined);
@@ -490,7 +500,7 @@ async function trainInGroup(
           await update.toHost(store);
           if (io.stopAfterStep === undefined) await exportResult();
           logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
-          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
+          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
       }
       bar.done();
@@ -553,7 +563,7 @@ async function trainInGroup(
     await exportResult();
     tracker.setPhase('finished');
     logger.info({ step: globalStep, loss: lastLoss, peakRssMB: peakRssMB() }, 'training finished');
-    return { uid, step: globalStep, epoch: config.epochs, checkpointDir, lastLoss, eval: evalResult, store };
+    return { uid, dataset: config.dataset, step: globalStep, epoch: config.epochs, checkpointDir, lastLoss, eval: evalResult, store };
   } catch (err) {
     tracker.setPhase('failed', err instanceof Error ? err.message : String(err));
     throw err;
