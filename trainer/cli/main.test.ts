@@ -136,6 +136,11 @@ test('--data-dir alone, as the seed passes it: an ImageFolder is inferred and tr
   assert.equal(inferred[0]!.dataset, 'imagefolder');
   assert.match(r.stdout, /"dataset":"imagefolder","train":8,"test":8,.*"msg":"training"/);
 
+  // The seed's default batch is far more than this folder holds: one line naming the flag, not the loader's stack.
+  const big = simclr(['train', `--data-dir=${photos}`, '--uid=too-big', ...tiny.filter((f) => !f.startsWith('--batch-size')), '--batch-size=64']);
+  assert.equal(big.code, 2, big.stderr);
+  assert.equal(big.stderr.trim(), 'simclr train: imagefolder/train has 8 images, fewer than one batch of 64: lower --batch-size to at most 8, or add images under --data-dir');
+
   const message = join(dir, 'termination-log-data');
   const junk = join(dir, 'junk');
   await mkdir(junk);
