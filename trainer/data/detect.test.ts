@@ -2,7 +2,7 @@
 // digits rendered from a real font as MNIST-style IDX files, PNG ImageFolders, CIFAR binary records), and the one-line
 // errors for folders that are none of them.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -125,6 +125,16 @@ test('CIFAR python batches are recognised and refused with the fix (the binary a
       return true;
     });
   }
+});
+
+test('corrupt IDX files under auto: one line naming the file', async () => {
+  const fashion = await readFile(join(DEFAULT_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
+  const cut = await folder('cut-gzip', { 'train-images-idx3-ubyte.gz': fashion.subarray(0, 100_000) });
+  await assert.rejects(detectDataset(cut), /cut-gzip\/train-images-idx3-ubyte\.gz: corrupt gzip data \(unexpected end of file\)$/);
+  const text = await folder('text-idx', { 'train-images-idx3-ubyte': 'hello\n' });
+  await assert.rejects(detectDataset(text), /text-idx\/train-images-idx3-ubyte: not an IDX image file \(bad magic bytes\)$/);
+  const short = await folder('short-idx', { 'train-images-idx3-ubyte': idx([5, 28, 28], new Uint8Array(784)) });
+  await assert.rejects(detectDataset(short), /short-idx\/train-images-idx3-ubyte: truncated IDX image file$/);
 });
 
 test('a folder that is no data set, a missing one and a file: one line naming --data-dir and --dataset', async () => {

@@ -64,20 +64,24 @@ export async function idxMeanPixel(path: string, maxImages = MEAN_SAMPLE_IMAGES)
   const chunks: Buffer[] = [];
   let have = 0;
   let need = 16;
+  const notIdx = new Error(`${path}: not an IDX image file (bad magic bytes)`);
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       chunks.push(chunk);
       have += chunk.length;
       if (have >= 16 && need === 16) {
         const head = Buffer.concat(chunks);
-        if (head.readUInt32BE(0) !== 0x00000803) throw new Error(`${path}: not an IDX image file (bad magic bytes)`);
+        if (head.readUInt32BE(0) !== 0x00000803) throw notIdx;
         need = 16 + Math.min(head.readUInt32BE(4), maxImages) * head.readUInt32BE(8) * head.readUInt32BE(12);
       }
       if (need > 16 && have >= need) break;
     }
+  } catch (err) {
+    throw err === notIdx ? err : new Error(`${path}: corrupt gzip data (${(err as Error).message})`, { cause: err });
   } finally {
     raw.destroy();
   }
+  if (have < 16) throw notIdx;
   const bytes = Buffer.concat(chunks).subarray(16, need);
   if (bytes.length === 0 || bytes.length < need - 16) throw new Error(`${path}: truncated IDX image file`);
   let sum = 0;
