@@ -112,8 +112,8 @@ async function movedFromInit(uid: string): Promise<{ leastTensorMove: number; le
  * What the README claims, measured (bench/README.md, "replica equivalence"). 2 replicas: Gloo's allreduce adds the two
  * shards' gradients as one process adds its two chunks (a + b = b + a in IEEE arithmetic), so every step is
  * bit-identical. 4: the ring adds in another order than one process does, which rounds differently (1 ulp after the
- * first step); this tiny model's training amplifies any such rounding difference ~15x in the second step and ~100x per
- * step after it (the same with 2 replicas of 2 chunks each, where only the order differs too), so 4 replicas are compared
+ * first step); this tiny model's training amplifies any such rounding difference, x15 in the second step and x380 in
+ * the third (the same with 2 replicas of 2 chunks each, where only the order differs too), so 4 replicas are compared
  * after 2 steps, where the bound (measured 1.8e-6) is still 1e4 times smaller than the median tensor's move.
  */
 const EQUIVALENCE = {
