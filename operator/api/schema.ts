@@ -80,6 +80,7 @@ export const TrainingSpec = TrainConfigFields.pick({
   checkpointEvery: true,
   keepCheckpoints: true,
   knnK: true,
+  logInterval: true,
   logLevel: true,
 }).extend({
   // A path in the pod, so the job's volumes are where it can point.

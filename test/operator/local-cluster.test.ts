@@ -2,12 +2,16 @@
 // A trainer that refuses its data: the apiserver admits the job, the operator
 // creates the pod, the test node agent runs the real trainer, which finds no data set in its (empty) data volume,
 // exits 2 and leaves its one-line reason as the container's termination message; the operator fails the job at once
-// (no gang restart) and copies that reason into the Failed condition and a Warning event.
+// (no gang restart) and copies that reason into the Failed condition and a Warning event. A job that names no data set
+// (training.dataset auto) trains on what its data volume holds, and fails the same way when it holds none.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '../controlplane/eventually.js';
 import { startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { freePort } from '../../trainer/collectives/free-port.js';
+import { writeFashionMnistSubset } from '../e2e/fashion-mnist-subset.js';
 import { RESTRICTED } from './helpers.js';
 
 const NS = 'exit-codes';
@@ -50,7 +54,49 @@ test('exit code 2 (no data set in the data volume) fails the job at once with th
     assert.equal(events.type, 'Warning');
     assert.match(events.message, /simclr train: fashion-mnist: missing/);
     // One pod ever: no generation 1.
-    assert.equal(c.agent.podRuns().filter((r) => r.namespace === NS).length, 1);
+    assert.equal(c.agent.podRuns().filter((r) => r.namespace === NS && r.name.startsWith('no-data-')).length, 1);
+  });
+
+test('a job that names no data set (training.dataset defaults to auto) trains on what spec.data holds; a folder that is none fails the job at once', { timeout: 240_000 },
+  async () => {
+    // Real Fashion-MNIST images (the first 64 / 32) as IDX files on a claim: the pod infers fashion-mnist from them.
+    writeFashionMnistSubset(c.agent.claimDir(NS, 'fmnist'), { train: 64, test: 32 });
+    const claim = (name: string): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: NS },
+      spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: '1Gi' } } } });
+    await c.cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [claim('fmnist'), claim('inferred-ckpt'),
+      { apiVersion: 'simclr.dev/v1alpha1', kind: 'SimCLRJob', metadata: { name: 'inferred', namespace: NS },
+        spec: { image: 'simclr-trainer:0.1.0', replicas: 1, data: { claimName: 'fmnist' }, checkpoint: { claimName: 'inferred-ckpt' },
+          masterPort: await freePort(), progressPort: await freePort(), runPolicy: { backoffLimit: 0 },
+          training: { batchSize: 16, epochs: 1, threads: 1, widthMultiplier: 0.0625, imageSizeOverride: 12, headLatentSize: 32,
+            nceSize: 16, knnK: 5 } } }] }) });
+    await eventually('Succeeded', async () => {
+      const r = await c.cp.request('GET', `/apis/simclr.dev/v1alpha1/namespaces/${NS}/simclrjobs/inferred`);
+      assert.notEqual(r.body?.status?.phase, 'Failed', JSON.stringify(r.body?.status?.conditions));
+      return r.body?.status?.phase === 'Succeeded' ? true : undefined;
+    }, 180_000, 500);
+    const ckptDir = join(c.agent.claimDir(NS, 'inferred-ckpt'), 'inferred');
+    const manifest = readdirSync(ckptDir).filter((f) => /^step-\d+\.json$/.test(f)).sort().at(-1);
+    assert.ok(manifest, `a checkpoint in ${ckptDir}`);
+    const saved = JSON.parse(readFileSync(join(ckptDir, manifest), 'utf8')) as { config: { dataset: string }; extra: { input: { dataset: string } } };
+    assert.equal(saved.config.dataset, 'fashion-mnist', 'the checkpoint records the inferred data set');
+    assert.equal(saved.extra.input.dataset, 'fashion-mnist');
+
+    await c.cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({
+      apiVersion: 'simclr.dev/v1alpha1', kind: 'SimCLRJob', metadata: { name: 'unknown-data', namespace: NS },
+      spec: { image: 'simclr-trainer:0.1.0', replicas: 1, data: { volume: { emptyDir: {} } },
+        masterPort: await freePort(), progressPort: await freePort(),
+        runPolicy: { backoffLimit: 3, backoffSeconds: 0 },
+        training: { batchSize: 16, epochs: 1, threads: 1 } } }) });
+    const job = await c.cp.request('GET', `/apis/simclr.dev/v1alpha1/namespaces/${NS}/simclrjobs/unknown-data`);
+    assert.equal(job.body.spec.training.dataset, 'auto', 'the apiserver defaults the data set to auto');
+    const status = await eventually('Failed', async () => {
+      const r = await c.cp.request('GET', `/apis/simclr.dev/v1alpha1/namespaces/${NS}/simclrjobs/unknown-data`);
+      return r.body?.status?.phase === 'Failed' ? r.body.status : undefined;
+    }, 180_000, 500);
+    assert.equal(status.restartCount, 0, 'not retried');
+    const failed = status.conditions.find((x: { type: string }) => x.type === 'Failed');
+    assert.equal(failed.reason, 'ConfigOrDataError');
+    assert.match(failed.message, /^pod unknown-data-0 failed \(Error, exit code 2\): simclr train: --data-dir=\S+ is no data set this trainer can recognise \(it is empty\).*pass --dataset.*; not retried/);
   });
 
 test('an operator that dies is started again, as a Deployment would, and carries on reconciling', { timeout: 120_000 },

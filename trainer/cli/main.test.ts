@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { TERMINATION_MESSAGE_ENV } from '../contract/index.js';
 import { TINY_RUN_FLAGS } from '../train/tiny-run.fixture.js';
 
@@ -113,6 +114,43 @@ test('a bad flag or unreadable data exits 2 and leaves its one line as the termi
   assert.equal(data.code, 2, data.stderr);
   assert.match(readFileSync(message, 'utf8'), /^simclr train: fashion-mnist: missing .*no-data-.*train-images-idx3-ubyte/);
   assert.doesNotMatch(data.stderr, /^\s+at /m, 'no stack trace');
+});
+
+test('--data-dir alone, as the seed passes it: an ImageFolder is inferred and trains; a folder that is no data set exits 2 in one line', async () => {
+  const photos = join(dir, 'photos');
+  for (const split of ['train', 'test']) {
+    for (const [k, r] of [[0, 220], [1, 30]] as const) {
+      await mkdir(join(photos, split, `class${k}`), { recursive: true });
+      for (let i = 0; i < 4; i++) {
+        const png = await sharp({ create: { width: 20, height: 16, channels: 3, background: { r, g: 40 * i, b: 90 } } }).png().toBuffer();
+        await writeFile(join(photos, split, `class${k}`, `${i}.png`), png);
+      }
+    }
+  }
+  const tiny = ['--debug-step', '--batch-size=8', '--image-size-override=12', '--width-multiplier=0.0625', '--head-latent-size=32',
+    '--nce-size=16', '--threads=2', `--model-dir=${join(dir, 'models')}`];
+  const r = simclr(['train', `--data-dir=${photos}`, '--uid=seed-style', ...tiny]);
+  assert.equal(r.code, 0, r.stderr);
+  const inferred = r.stdout.split('\n').filter((l) => l.includes('data set inferred from --data-dir')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(inferred.length, 1, r.stdout.slice(-800));
+  assert.equal(inferred[0]!.dataset, 'imagefolder');
+  assert.match(r.stdout, /"dataset":"imagefolder","train":8,"test":8,.*"msg":"training"/);
+
+  // The seed's default batch is far more than this folder holds: one line naming the flag, not the loader's stack.
+  const big = simclr(['train', `--data-dir=${photos}`, '--uid=too-big', ...tiny.filter((f) => !f.startsWith('--batch-size')), '--batch-size=64']);
+  assert.equal(big.code, 2, big.stderr);
+  assert.equal(big.stderr.trim(), 'simclr train: imagefolder/train has 8 images, fewer than one batch of 64: lower --batch-size to at most 8, or add images under --data-dir');
+
+  const message = join(dir, 'termination-log-data');
+  const junk = join(dir, 'junk');
+  await mkdir(junk);
+  await writeFile(join(junk, 'readme.txt'), 'not a data set');
+  const bad = simclr(['train', `--data-dir=${junk}`, '--uid=junk', ...tiny], { [TERMINATION_MESSAGE_ENV]: message });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, /^simclr train: --data-dir=.*junk is no data set this trainer can recognise \(it holds readme\.txt\).*pass --dataset/);
+  assert.equal(readFileSync(message, 'utf8'), bad.stderr.trim(), 'the operator reads the same line');
+  assert.ok(!existsSync(join(dir, 'models', 'junk')), 'nothing written for a run that could not start');
 });
 
 test('--help documents every flag', () => {

@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { ConfigError, EXIT_CONFIG_OR_DATA, EXIT_FAILURE, EXIT_OK, helpText, parseArgs } from '../contract/index.js';
-import { DataError } from '../data/index.js';
+import { DataError, withResolvedDataset } from '../data/index.js';
 import { DistError } from '../collectives/index.js';
 import { NoDeviceKernelError, ProviderUnavailableError } from '../engine/index.js';
 import { createLogger } from '../observe/index.js';
@@ -75,7 +75,7 @@ async function cmdTrain(argv: readonly string[]): Promise<void> {
   if (e !== undefined) {
     const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
     process.stdout.write(
-      `\n${config.dataset} test set after ${result.epoch} epochs (${result.step} steps): ` +
+      `\n${result.dataset} test set after ${result.epoch} epochs (${result.step} steps): ` +
         `kNN top-1 ${pct(e.knnTop1)} (k=${config.knnK}), ` +
         `online linear top-1 ${pct(e.top1)} / top-5 ${pct(e.top5)}, ` +
         `linear probe top-1 ${pct(e.probeTop1)} / top-5 ${pct(e.probeTop5)}\n` +
@@ -139,7 +139,7 @@ async function cmdBaseline(argv: readonly string[]): Promise<void> {
     process.stdout.write(helpText('simclr baseline') + '\n');
     return;
   }
-  const config = parseArgs(argv, process.env);
+  const { config } = await withResolvedDataset(parseArgs(argv, process.env));
   const logger = createLogger({ level: config.logLevel });
   const rows = await baselines(config, (row) => logger.info(row, 'baseline'));
   for (const r of rows) {
@@ -196,7 +196,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return code;
     };
     if (err instanceof ConfigError || err instanceof UsageError || err instanceof DataError) {
-      return fail(EXIT_CONFIG_OR_DATA, err.message);
+      // One line even when a library's message (sharp, zlib) spans several.
+      return fail(EXIT_CONFIG_OR_DATA, err.message.replace(/\s*\n\s*/g, ' '));
     }
     // What a user can fix (a replica that lost its peers or its master, a provider that cannot load) is one clear
     // line with the fix; anything unexpected keeps its stack.

@@ -53,7 +53,7 @@ test('simclr preview: bad input is one line naming the flag, exit 2', () => {
   assert.equal(tooMany.stderr.trim(), 'simclr preview: --n=50 is more than the 20 training images: use at most 20');
   const missing = simclr(['preview', `--data-dir=${join(dir, 'nope')}`, '--out=x.png']);
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr.trim(), /^simclr preview: imagefolder: cannot read .*nope\/train: --data-dir must hold train\/ and test\/, one folder per class$/);
+  assert.match(missing.stderr.trim(), /^simclr preview: --data-dir=.*nope does not exist: point it at the data set folder \(or drop it and pass --dataset\)$/);
   const badFlag = simclr(['preview', `--data-dir=${join(dir, 'data')}`, '--out=x.png', '--color-jitter-strength=9']);
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.stderr, /--color-jitter-strength/);

@@ -1,16 +1,17 @@
 // simclr preview: writes a grid of augmented pairs as a PNG, so people can see their augmentations (the same
 // ones training uses, from the same flags) before paying for a cluster. Takes the train flags plus --out and
-// --n; with --data-dir and no --dataset, the folder is read as an ImageFolder.
+// --n; with --data-dir and no --dataset, the data set is what the folder holds (as train infers it).
 import { writeFile } from 'node:fs/promises';
 import { ConfigError, parseArgs, type TrainConfig } from '../contract/index.js';
-import { ContrastiveLoader, augmentationPairGrid, openDataset, trainingAugmentParams, type PngImage } from '../data/index.js';
+import { ContrastiveLoader, augmentationPairGrid, openDataset, trainingAugmentParams, withResolvedDataset, type PngImage } from '../data/index.js';
 
-export const PREVIEW_HELP = `Usage: simclr preview --data-dir=<dir> --out=<grid.png> [--n=16] [--dataset=imagefolder] [train flags]
+export const PREVIEW_HELP = `Usage: simclr preview --data-dir=<dir> --out=<grid.png> [--n=16] [--dataset=<name>] [train flags]
 
 Writes n pairs of augmented views (view 1 | view 2 side by side, 4 pairs a row) of training images as a PNG,
 made exactly as training makes them: --seed picks the images and the augmentations, and the augmentation flags
 apply (--image-size-override, --color-jitter-strength, --crop-scale-min). With --data-dir and no --dataset,
-the folder is an ImageFolder (train/ and test/, one folder per class).`;
+the data set is what the folder holds, as simclr train infers it (e.g. an ImageFolder: train/ and test/, one folder
+per class).`;
 
 interface PreviewArgs {
   out: string;
@@ -36,9 +37,7 @@ export function parsePreviewArgs(argv: readonly string[]): PreviewArgs {
   if (out === undefined || !out.endsWith('.png')) throw new ConfigError('--out is required: a path ending in .png', 'out');
   const n = Number(own.get('n') ?? 16);
   if (!Number.isInteger(n) || n < 1 || n > 1024) throw new ConfigError(`--n=${own.get('n')} is not valid: use an integer in [1, 1024]`, 'n');
-  const hasDataset = rest.some((a) => a === '--dataset' || a.startsWith('--dataset='));
-  const hasDir = rest.some((a) => a === '--data-dir' || a.startsWith('--data-dir='));
-  const config = parseArgs(hasDir && !hasDataset ? [...rest, '--dataset=imagefolder'] : rest, {});
+  const config = parseArgs(rest, {});
   return { out, n, config };
 }
 
@@ -59,7 +58,9 @@ export async function cmdPreview(argv: readonly string[]): Promise<void> {
     process.stdout.write(PREVIEW_HELP + '\n');
     return;
   }
-  const { out, n, config } = parsePreviewArgs(argv);
+  const parsed = parsePreviewArgs(argv);
+  const { out, n } = parsed;
+  const { config } = await withResolvedDataset(parsed.config);
   const grid = await previewGrid(config, n, (m) => process.stderr.write(`${m}\n`));
   await writeFile(out, grid.png);
   process.stdout.write(`wrote ${out}: ${n} augmented pairs of ${config.dataset}, ${grid.width}x${grid.height} px\n`);

@@ -28,7 +28,7 @@ function errorOf(fn: () => unknown): ConfigError {
 test('no flags gives the documented defaults', () => {
   const c = parseArgs([]);
   assert.equal(c.batchSize, 256);
-  assert.equal(c.dataset, 'fashion-mnist');
+  assert.equal(c.dataset, 'auto'); // fashion-mnist without --data-dir (trainer/data/detect.ts)
   assert.equal(c.logDir, './runs');
   assert.equal(c.knnK, 200);
   assert.equal(c.optimizer, 'lars');
@@ -152,7 +152,7 @@ test('help documents every flag with its default and range', () => {
     assert.ok(spec.description.length > 10, `${spec.flag} has a description`);
   }
   assert.match(help, /--batch-size=<integer>\n\s+Global batch size.*\[default 256; range \[2, 65536\]\]/);
-  assert.match(help, /--dataset=fashion-mnist\|mnist\|synthetic\|imagefolder\|cifar10\|cifar100/);
+  assert.match(help, /--dataset=auto\|fashion-mnist\|mnist\|synthetic\|imagefolder\|cifar10\|cifar100/);
   const required = ['data-dir', 'dataset', 'batch-size', 'epochs', 'lr', 'lr-scaling', 'arch', 'stem',
     'width-multiplier', 'head-latent-size', 'nce-size', 'nce-temperature', 'optimizer',
     'momentum', 'weight-decay', 'warmup', 'lr-update-schedule', 'clip', 'seed', 'uid', 'debug-step', 'model-dir',

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { and, eq, flag, gt, isSet, le, lit, mod, mul, not, num, oneOf, or, renderMessage, type ConfigRule } from './rules.js';
 
-export const DATASETS = ['fashion-mnist', 'mnist', 'synthetic', 'imagefolder', 'cifar10', 'cifar100'] as const;
+export const DATASETS = ['auto', 'fashion-mnist', 'mnist', 'synthetic', 'imagefolder', 'cifar10', 'cifar100'] as const;
 export const ARCHS = ['resnet18', 'resnet34', 'resnet50'] as const;
 export const OPTIMIZERS = ['lars', 'sgd', 'adam', 'adamw'] as const;
 export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda'] as const;
@@ -22,10 +22,19 @@ export const TrainConfigFields = z.object({
     .min(1)
     .optional()
     .describe(
-      'Data set folder. fashion-mnist defaults to /usr/share/datasets/fashion-mnist (Debian package ' +
-        'dataset-fashion-mnist); imagefolder (train/, test/ and an optional valid/, one folder per class) and cifar need it.',
+      'Data set folder; with --dataset auto (the default) the data set is inferred from it. fashion-mnist defaults to ' +
+        '/usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist); imagefolder (train/, test/ and an ' +
+        'optional valid/, one folder per class) and cifar need it.',
     ),
-  dataset: z.enum(DATASETS).default('fashion-mnist').describe('Which data set to train on.'),
+  dataset: z
+    .enum(DATASETS)
+    .default('auto')
+    .describe(
+      'Which data set to train on. auto: what the data folder (--data-dir; in a SimCLRJob, spec.data) holds: ' +
+        'imagefolder (a train/ folder), cifar10|cifar100 (binary batches), mnist|fashion-mnist (IDX files, told apart by ' +
+        'their mean pixel), else an error naming --data-dir and --dataset; without a data folder, fashion-mnist from its ' +
+        'default folder.',
+    ),
   imageSizeOverride: int(8, 1024)
     .optional()
     .describe("Resize crops to this side length instead of the data set's native size."),
@@ -197,6 +206,12 @@ export const TrainConfigFields = z.object({
     .default(0)
     .describe('Rank 0 serves its progress document on this port at GET /progress (0 = off).'),
   knnK: int(1, 10000).default(200).describe('Neighbours for the kNN (cosine) evaluation.'),
+  logInterval: int(0, 1_000_000_000)
+    .default(10)
+    .describe(
+      'Every N steps, TensorBoard gets step/loss (mean over those steps), step/lr and step/images_per_second, besides ' +
+        'the per-epoch train/... scalars (0 = per epoch only).',
+    ),
   logLevel: z
     .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
     .default('info')

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import type { Dataset } from './dataset.js';
+import { DataError } from './errors.js';
 import { openDataset } from './index.js';
 import type { PoolJob, PoolReply, WorkerInit } from './pool-protocol.js';
 import { writeViews } from './views.js';
@@ -40,6 +41,7 @@ async function run(job: PoolJob): Promise<Int32Array> {
 port.on('message', (job: PoolJob) => {
   run(job).then(
     (labels) => port.postMessage({ id: job.id, labels } satisfies PoolReply),
-    (err: unknown) => port.postMessage({ id: job.id, error: err instanceof Error ? err.message : String(err) } satisfies PoolReply),
+    (err: unknown) =>
+      port.postMessage({ id: job.id, error: err instanceof Error ? err.message : String(err), dataError: err instanceof DataError } satisfies PoolReply),
   );
 });

@@ -6,6 +6,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
+import { DataError } from './errors.js';
 import { checkIndex, type Dataset, type Normalization, type Sample, type Split } from './dataset.js';
 
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp']);
@@ -143,7 +144,7 @@ class ImageFolderDataset implements Dataset {
         this.warn(`imagefolder: skipping unreadable image ${this.scan.files[j]}: ${(err as Error).message.split('\n')[0]}`);
       }
     }
-    throw new Error(`imagefolder/${this.split}: none of the ${this.length} images could be decoded`);
+    throw new DataError(`imagefolder/${this.split}: none of the ${this.length} images could be decoded (see the warnings above for why): fix or replace the files under --data-dir`);
   }
 
   private async decode(i: number): Promise<Sample> {

@@ -7,6 +7,7 @@ import { openImageFolder } from './image-folder.js';
 import { loadMnist } from './mnist.js';
 import { createSyntheticDataset } from './synthetic.js';
 import { DataError } from './errors.js';
+import { resolveDatasetName } from './detect.js';
 
 export type { Dataset, DatasetOrigin, FixedSplit, InMemoryDataset, Sample, Split, Normalization } from './dataset.js';
 export { Rng, hashInts } from './rng.js';
@@ -36,6 +37,8 @@ export type { PngImage, ViewsBatch } from './grid.js';
 export type { ContrastiveBatch, EvalBatch, ContrastiveLoaderOptions, EvalLoaderOptions, Nchw } from './loader.js';
 
 export { DataError } from './errors.js';
+export { AUTO_DATASET, detectDataset, idxMeanPixel, resolveDatasetName, withResolvedDataset } from './detect.js';
+export type { DetectedDataset, Detection } from './detect.js';
 
 export interface DatasetSource {
   /** The --dataset value. */
@@ -53,16 +56,19 @@ export interface DatasetSource {
 /** Sizes of the synthetic source: small, so tests and smoke runs are fast. */
 export const SYNTHETIC_LENGTH: Record<FixedSplit, number> = { train: 2048, test: 512 };
 
-/** Open one split of a data set by its --dataset name; the result carries its origin (for loader workers). */
+/** Open one split of a data set by its --dataset name (auto: what --data-dir holds); the result carries its origin
+ * (for loader workers), with the name resolved. */
 export async function openDataset(source: DatasetSource, split: Split): Promise<Dataset> {
   let ds: Dataset;
+  let name = source.name;
   try {
-    ds = await openSource(source, split);
+    name = (await resolveDatasetName(source.name, source.dir)).name;
+    ds = await openSource({ ...source, name }, split);
   } catch (err) {
     // Whatever stops a data set from opening is in the data or the flags that point at it, never transient.
     throw err instanceof DataError ? err : new DataError((err as Error).message, { cause: err });
   }
-  const origin: DatasetOrigin = { name: source.name, split, dir: source.dir, seed: source.seed, imageSize: source.imageSize };
+  const origin: DatasetOrigin = { name, split, dir: source.dir, seed: source.seed, imageSize: source.imageSize };
   return Object.defineProperty(ds, 'origin', { value: origin, enumerable: false });
 }
 
@@ -71,8 +77,12 @@ export async function openDataset(source: DatasetSource, split: Split): Promise<
  * A valid/ folder that exists but holds no image is an error, as for any other split.
  */
 export async function openValidationSet(source: DatasetSource): Promise<Dataset | undefined> {
-  if (source.name !== 'imagefolder' || source.dir === undefined || !existsSync(join(source.dir, 'valid'))) return undefined;
-  return openDataset(source, 'valid');
+  if (source.dir === undefined || !existsSync(join(source.dir, 'valid'))) return undefined;
+  const { name } = await resolveDatasetName(source.name, source.dir).catch((err: unknown) => {
+    throw err instanceof DataError ? err : new DataError((err as Error).message, { cause: err });
+  });
+  if (name !== 'imagefolder') return undefined;
+  return openDataset({ ...source, name }, 'valid');
 }
 
 /** Every --dataset value; only imagefolder can have a valid split. */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { identityAugmentParams, simclrAugmentParams } from './augment.js';
 import { ContrastiveLoader, evalBatches, shardRange } from './loader.js';
 import { createSyntheticDataset } from './synthetic.js';
+import { DataError } from './errors.js';
 import { loadMnist } from './mnist.js';
 import type { Dataset } from './dataset.js';
 import { SYNTHETIC_LENGTH, openDataset } from './index.js';
@@ -28,7 +29,8 @@ test('drop_last: steps per epoch and NCHW shapes', async () => {
   }
   const seen = new Set(batches.flatMap((b) => [...b.indices]));
   assert.equal(seen.size, 96, 'no index repeats within an epoch');
-  assert.throws(() => new ContrastiveLoader(ds, { globalBatchSize: 128, seed: 0, augment }), /fewer than one batch/);
+  assert.throws(() => new ContrastiveLoader(ds, { globalBatchSize: 128, seed: 0, augment }),
+    (err: Error) => err instanceof DataError && /fewer than one batch of 128: lower --batch-size to at most \d+/.test(err.message));
   assert.throws(() => new ContrastiveLoader(ds, { globalBatchSize: 30, seed: 0, augment, worldSize: 4 }), /not divisible/);
 });
 

@@ -16,6 +16,7 @@ import type { Dataset } from './dataset.js';
 import { AugmentPool } from './pool.js';
 import { Rng, hashInts } from './rng.js';
 import { writeViews } from './views.js';
+import { DataError } from './errors.js';
 
 export type Nchw = readonly [number, number, number, number];
 
@@ -73,7 +74,11 @@ export class ContrastiveLoader {
     // drop_last: a partial final batch would change the number of negatives, so it is dropped.
     this.stepsPerEpoch = Math.floor(dataset.length / opts.globalBatchSize);
     if (this.stepsPerEpoch === 0) {
-      throw new RangeError(`${dataset.name}/${dataset.split} has ${dataset.length} images, fewer than one batch of ${opts.globalBatchSize}`);
+      // The data and --batch-size disagree: a user's error (exit 2, one line), not the loader's.
+      throw new DataError(
+        `${dataset.name}/${dataset.split} has ${dataset.length} images, fewer than one batch of ${opts.globalBatchSize}: ` +
+          `lower --batch-size to at most ${dataset.length}, or add images under --data-dir`,
+      );
     }
     this.localBatchSize = opts.globalBatchSize / worldSize;
     this.shape = [this.localBatchSize, dataset.channels, opts.augment.outHeight, opts.augment.outWidth];

@@ -26,5 +26,7 @@ export interface PoolReply {
   id?: number;
   labels?: Int32Array;
   error?: string;
+  /** The error was a DataError (the data is wrong, not the worker): the pool rethrows it as one. */
+  dataError?: boolean;
   warning?: string;
 }

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { DataError } from './errors.js';
 import type { PoolJob, PoolReply, WorkerInit } from './pool-protocol.js';
 
 /**
@@ -99,7 +100,7 @@ export class AugmentPool {
     if (p === undefined) return;
     this.pending.delete(reply.id);
     this.updateRefs();
-    if (reply.error !== undefined) p.reject(new Error(reply.error));
+    if (reply.error !== undefined) p.reject(reply.dataError === true ? new DataError(reply.error) : new Error(reply.error));
     else p.resolve(reply.labels ?? new Int32Array(0));
   }
 

@@ -4,6 +4,8 @@ export type { Logger, LoggerOptions } from './logger.js';
 export { ProgressBar, renderBar, formatDuration } from './progress-bar.js';
 export type { BarState } from './progress-bar.js';
 export { EventWriter } from './event-writer.js';
+export { StepScalars } from './step-scalars.js';
+export type { ScalarSink, StepPoint } from './step-scalars.js';
 export { ProgressTracker } from './progress-tracker.js';
 export type { ProgressTrackerOptions } from './progress-tracker.js';
 export { startProgressServer } from './progress-server.js';

@@ -13,7 +13,8 @@ import sharp from 'sharp';
 import { latestValid } from '../checkpoint/index.js';
 import { parseArgs } from '../contract/index.js';
 import { loadMnist, openDataset } from '../data/index.js';
-import { createLogger } from '../observe/index.js';
+import { createLogger, decodeRecords } from '../observe/index.js';
+import { decodeEvent } from '../observe/event-proto.js';
 import { embedImages } from './embed.js';
 import { EvalForward } from './evaluate.js';
 import { exportEncoder } from './export.js';
@@ -39,9 +40,9 @@ const flags = (uid: string, extra: string[] = []): string[] => [
   ...extra,
 ];
 
-function lines(): { logger: ReturnType<typeof createLogger>; records: () => Array<Record<string, unknown>> } {
+function lines(level: 'info' | 'debug' = 'info'): { logger: ReturnType<typeof createLogger>; records: () => Array<Record<string, unknown>> } {
   const out: string[] = [];
-  const logger = createLogger({ destination: { write: (s: string) => out.push(s) }, pretty: false, level: 'info' });
+  const logger = createLogger({ destination: { write: (s: string) => out.push(s) }, pretty: false, level });
   return { logger, records: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
@@ -55,8 +56,8 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 let full: TrainResult;
 
 test('uninterrupted run: trains one epoch, evaluates, writes checkpoints and TensorBoard events', async () => {
-  const { logger, records } = lines();
-  full = await train(parseArgs(flags('full', ['--checkpoint-every=4'])), { logger });
+  const { logger, records } = lines('debug');
+  full = await train(parseArgs(flags('full', ['--checkpoint-every=4', '--log-interval=4'])), { logger });
   assert.equal(full.step, 16);
   assert.ok(full.eval && full.eval.knnTop1 > 0.3, `kNN top-1 ${full.eval?.knnTop1}`);
   assert.ok(full.eval.probeTop1 !== undefined);
@@ -84,6 +85,28 @@ test('uninterrupted run: trains one epoch, evaluates, writes checkpoints and Ten
   for (const tag of ['train/loss', 'train/lr', 'train/images_per_second', 'train/top1', 'train/top5', 'test/knn_top1', 'test/top1', 'test/top5', 'test/probe_top1']) {
     assert.ok(tags.includes(tag), `TensorBoard tag ${tag}`);
   }
+  // --log-interval=4: the event file read back holds a point every 4 steps, each the mean loss of its 4 steps (as the
+  // debug log has them), the lr of its last step, and images/s.
+  const scalars = new Map<string, Array<[number, number]>>();
+  const path = join(dir, 'runs', 'full', events[0]!);
+  for (const e of decodeRecords(await readFile(path), path).map(decodeEvent)) {
+    for (const v of e.summary?.value ?? []) {
+      if ('simple_value' in v) scalars.set(v.tag, [...(scalars.get(v.tag) ?? []), [Number(e.step), v.simple_value]]);
+    }
+  }
+  const steps = records().filter((r) => r.msg === 'step') as Array<{ step: number; loss: number; lr: number }>;
+  assert.deepEqual(steps.map((s) => s.step), Array.from({ length: 16 }, (_v, i) => i + 1));
+  const want = [4, 8, 12, 16].map((at) => {
+    const losses = steps.filter((s) => s.step > at - 4 && s.step <= at).map((s) => s.loss);
+    return { at, loss: Math.fround(losses.reduce((a, b) => a + b, 0) / 4), lr: Math.fround(steps[at - 1]!.lr) };
+  });
+  assert.deepEqual(scalars.get('step/loss'), want.map((w) => [w.at, w.loss]));
+  assert.deepEqual(scalars.get('step/lr'), want.map((w) => [w.at, w.lr]));
+  assert.ok(new Set(want.map((w) => w.lr)).size === 4, 'the lr moves between points (warmup, then cosine)');
+  const ips = scalars.get('step/images_per_second') ?? [];
+  assert.deepEqual(ips.map(([s]) => s), [4, 8, 12, 16]);
+  for (const [, v] of ips) assert.ok(v > 0 && Number.isFinite(v), `images/s ${v}`);
+  assert.deepEqual(scalars.get('train/lr')?.map(([s]) => s), [16], 'per-epoch scalars stay once per epoch');
 });
 
 test('resume: 8 steps + --resume 8 steps ends with the same weights, skipping a corrupt newest checkpoint', async () => {

@@ -11,6 +11,7 @@ import {
   imageKernels,
   openValidationSet,
   trainingAugmentParams,
+  withResolvedDataset,
   type Dataset,
   type Normalization,
 } from '../data/index.js';
@@ -21,6 +22,7 @@ import {
   EventWriter,
   ProgressBar,
   ProgressTracker,
+  StepScalars,
   createLogger,
   startProgressServer,
   type Logger,
@@ -56,6 +58,8 @@ export interface InputContract {
 
 export interface TrainResult {
   uid: string;
+  /** The data set trained on (--dataset auto resolved). */
+  dataset: string;
   step: number;
   epoch: number;
   checkpointDir: string;
@@ -244,9 +248,12 @@ function optimizerTensors(state: OptimizerState): Record<string, TensorMap[strin
   return out;
 }
 
-export async function train(config: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
-  const uid = config.uid ?? generatedUid();
-  const logger = io.logger ?? createLogger({ level: config.logLevel, bindings: { uid } });
+export async function train(given: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
+  const uid = given.uid ?? generatedUid();
+  const logger = io.logger ?? createLogger({ level: given.logLevel, bindings: { uid } });
+  // Before the rendezvous, like every check of the flags: a folder that is no data set fails at once on every rank.
+  const { config, evidence } = await withResolvedDataset(given);
+  if (evidence !== undefined) logger.info({ dataset: config.dataset, from: evidence }, 'data set inferred from --data-dir');
   if (config.precision !== 'fp32') {
     throw new Error(`--precision=${config.precision}: this trainer computes in fp32 only for now; use --precision=fp32`);
   }
@@ -402,6 +409,7 @@ async function trainInGroup(
     logger.info({ port: server.port }, 'serving progress');
   }
   const events = config.debugStep || !leader ? undefined : EventWriter.open(config.logDir, uid);
+  const stepScalars = new StepScalars(events, config.logInterval);
   const bar = new ProgressBar(leader ? (io.barStream ?? process.stderr) : { write: () => true, isTTY: false });
   let lastSaved = -1;
   const save = async (): Promise<void> => {
@@ -506,6 +514,7 @@ async function trainInGroup(
       let seen = 0;
       let steps = 0;
       const t0 = performance.now();
+      stepScalars.startClock();
       for await (const batch of loader.epoch(epoch, startStep)) {
         if (events !== undefined && steps === 0) {
           // What the model sees this epoch, as the seed logs it: the first images of the batch, both views.
@@ -537,6 +546,7 @@ async function trainInGroup(
         correct5 += r.correct5;
         seen += batch.labels.length;
         tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
+        stepScalars.record({ step: globalStep, loss: r.nce, lr, images: config.batchSize });
         const doc = tracker.document();
         bar.update({
           label: `epoch ${epoch + 1}/${config.epochs}`,
@@ -555,7 +565,7 @@ async function trainInGroup(
           logger.info({ step: globalStep, loss: r.loss, nce: r.nce, ce: r.ce, lr }, 'debug step done');
           await save();
           await update.toHost(store);
-          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
+          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
         if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await save();
         const stopAt = io.stopAfterStep ?? (config.maxSteps > 0 ? config.maxSteps : undefined);
@@ -565,7 +575,7 @@ async function trainInGroup(
           await update.toHost(store);
           if (io.stopAfterStep === undefined) await exportResult();
           logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
-          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
+          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
       }
       bar.done();
@@ -661,7 +671,7 @@ async function trainInGroup(
     await exportResult();
     tracker.setPhase('finished');
     logger.info({ step: globalStep, loss: lastLoss, peakRssMB: peakRssMB() }, 'training finished');
-    return { uid, step: globalStep, epoch: epochsDone, checkpointDir, lastLoss, eval: evalResult, store,
+    return { uid, dataset: config.dataset, step: globalStep, epoch: epochsDone, checkpointDir, lastLoss, eval: evalResult, store,
       ...(average !== undefined ? { average: average.store } : {}), ...(earlyStop !== undefined ? { earlyStop } : {}) };
   } catch (err) {
     tracker.setPhase('failed', err instanceof Error ? err.message : String(err));
