@@ -27,6 +27,7 @@ export {
   identityAugmentParams,
   trainingAugmentParams,
 } from './augment.js';
+import { DATASETS } from '../contract/index.js';
 export type { AugmentFlags, AugmentParams } from './augment.js';
 export { resizeCropInto, resampleAxis } from './resample.js';
 export { imageKernels } from '../native/index.js';
@@ -85,8 +86,8 @@ export async function openValidationSet(source: DatasetSource): Promise<Dataset 
   return openDataset({ ...source, name }, 'valid');
 }
 
-/** Every --dataset value; only imagefolder can have a valid split. */
-export const DATASET_NAMES = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'imagefolder', 'synthetic'] as const;
+/** Every data set a source can name once 'auto' is resolved (the contract's list); only imagefolder has a valid split. */
+export const DATASET_NAMES = DATASETS.filter((name) => name !== 'auto');
 
 async function openSource(source: DatasetSource, split: Split): Promise<Dataset> {
   if (!(DATASET_NAMES as readonly string[]).includes(source.name)) {
