@@ -34,6 +34,7 @@ import { GradientCacheStep, type Collectives } from './gradient-cache.js';
 import { syncInitialState } from './sync-state.js';
 import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
 import { createUpdate, type Update } from './update.js';
+import { PlannedStop } from './planned-stop.js';
 import type { ParamSpec } from '../models/index.js';
 
 /** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
@@ -59,6 +60,8 @@ export interface TrainResult {
   lastLoss: number;
   eval?: EvalResult;
   store: ParameterStore;
+  /** Stopped on request (io.stopSignal) before the end, after writing the checkpoint of `step`. */
+  stopped?: boolean;
 }
 
 export interface TrainIo {
@@ -69,6 +72,9 @@ export interface TrainIo {
   intermediateKnnBank?: number;
   /** Stop (after checkpointing) once this many global steps are done, as a preempted run would. */
   stopAfterStep?: number;
+  /** Aborted on a planned stop (SIGTERM): every rank stops at the next step boundary, rank 0 checkpoints that step.
+   * Every rank passes one, or none (the ranks vote on it at each step). */
+  stopSignal?: AbortSignal;
 }
 
 /** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
@@ -424,6 +430,7 @@ async function trainInGroup(
     'training',
   );
   let lastLoss = NaN;
+  const plannedStop = new PlannedStop(group, io.stopSignal);
   let evalResult: EvalResult | undefined;
   let forward: EvalForward | undefined;
   try {
@@ -437,6 +444,13 @@ async function trainInGroup(
       let steps = 0;
       const t0 = performance.now();
       for await (const batch of loader.epoch(epoch, startStep)) {
+        if (await plannedStop.agreed()) {
+          bar.done();
+          await save();
+          await update.toHost(store);
+          logger.info({ step: globalStep, checkpointStep: leader ? lastSaved : undefined }, 'stopped on request');
+          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store, stopped: true };
+        }
         if (events !== undefined && steps === 0) {
           // What the model sees this epoch, as the seed logs it: the first images of the batch, both views.
           const grids = await augmentationGrids(batch, 16, trainSet.normalization);
