@@ -164,13 +164,26 @@ export type CleanPodPolicy = (typeof CLEAN_POD_POLICIES)[number];
 
 export const RunPolicy = z
   .object({
-    backoffLimit: z.int().min(0).max(1000).default(3).describe('Gang restarts allowed before the job is Failed.'),
+    backoffLimit: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(3)
+      .describe('Gang restarts after failed ranks allowed before the job is Failed (a deleted or evicted pod, or a rank '
+        + 'stopped by SIGTERM, restarts the gang without counting).'),
     backoffSeconds: z
       .int()
       .min(0)
       .max(3600)
       .default(10)
-      .describe('Delay before the first gang restart; doubles on each restart, capped at 300 s.'),
+      .describe('Delay before the first gang restart after a failed rank; doubles on each such restart, capped at 300 s.'),
+    terminationGracePeriodSeconds: z
+      .int()
+      .min(1)
+      .max(86400)
+      .default(300)
+      .describe('Time a rank gets after SIGTERM (suspend, pod deletion, drain) to finish its step and write a checkpoint '
+        + 'before it is killed: longer than a step plus a checkpoint write.'),
     activeDeadlineSeconds: z
       .int()
       .min(1)
@@ -412,6 +425,11 @@ export const SimCLRJobStatus = z.object({
     .optional(),
   replicas: ReplicaCounts.optional().describe('Pods of the current gang by phase.'),
   restartCount: z.int().min(0).optional().describe('Gang restarts so far; also the restart-generation pod label.'),
+  failureRestarts: z
+    .int()
+    .min(0)
+    .optional()
+    .describe('Gang restarts after failed ranks: what backoffLimit counts (restarts after deleted pods or planned stops do not).'),
   startTime: z.string().optional().describe('When the current run (since creation or resume) started.'),
   completionTime: z.string().optional().describe('When the job reached Succeeded or Failed.'),
   lastRestartTime: z.string().optional().describe('When the last gang restart was decided.'),
