@@ -11,7 +11,16 @@
 // no step).
 import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
-import { ConfigError, EXIT_CONFIG_OR_DATA, EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, helpText, parseArgs } from '../contract/index.js';
+import {
+  ConfigError,
+  EXIT_CONFIG_OR_DATA,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_STOPPED,
+  finalProgressMessage,
+  helpText,
+  parseArgs,
+} from '../contract/index.js';
 import { DataError } from '../data/index.js';
 import { DistError } from '../dist/index.js';
 import { NoDeviceKernelError, ProviderUnavailableError } from '../engine/index.js';
@@ -82,6 +91,8 @@ async function cmdTrain(argv: readonly string[]): Promise<number> {
     writeTerminationMessage(line);
     return EXIT_STOPPED;
   }
+  // In a pod, the operator records this as the job's final progress (its polls may have missed the end).
+  if (result.progress !== undefined) writeTerminationMessage(finalProgressMessage(result.progress));
   const e = result.eval;
   if (e !== undefined) {
     const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);

@@ -20,6 +20,8 @@ export type { FlagSpec } from './cli-args.js';
 export {
   ProgressDocument,
   CheckpointRef,
+  CorruptCheckpoints,
+  MAX_CORRUPT_LISTED,
   ProgressHistory,
   HistoryPoint,
   EvalPoint,
@@ -35,6 +37,8 @@ export {
   PROGRESS_PATH,
   HEALTH_PATH,
   initialProgress,
+  finalProgressMessage,
+  parseFinalProgress,
 } from './progress.js';
 export type { EvalSplit, PreviewView, ProgressPhase } from './progress.js';
 export {

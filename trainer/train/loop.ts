@@ -2,8 +2,15 @@
 // progress (bar, tracker, HTTP), checkpoints and exact resume (the loader is a pure function of (seed, epoch, step),
 // so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
 import { join } from 'node:path';
-import { latestValid, listManifests, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
-import { PROGRESS_HISTORY_FILE, type EvalSplit, type TrainConfig } from '../contract/index.js';
+import { listManifests, resumePoint, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
+import {
+  MAX_CORRUPT_LISTED,
+  PROGRESS_HISTORY_FILE,
+  type CorruptCheckpoints,
+  type EvalSplit,
+  type ProgressDocument,
+  type TrainConfig,
+} from '../contract/index.js';
 import {
   ContrastiveLoader,
   augmentationGrids,
@@ -62,6 +69,8 @@ export interface TrainResult {
   store: ParameterStore;
   /** Stopped on request (io.stopSignal) before the end, after writing the checkpoint of `step`. */
   stopped?: boolean;
+  /** Rank 0's final progress document, when the run ended normally. */
+  progress?: ProgressDocument;
 }
 
 export interface TrainIo {
@@ -316,12 +325,21 @@ async function trainInGroup(
     stepsPerEpoch,
   });
   const checkpointDir = join(config.modelDir, uid);
+  let corrupt: CorruptCheckpoints | undefined;
   const resumeOnLeader = async (): Promise<number> => {
     if (!config.resume && (await listManifests(checkpointDir).catch(() => [])).length > 0) {
       throw new Error(`${checkpointDir} already holds checkpoints: pass --resume to continue that run, or use another --uid`);
     }
     if (!config.resume) return 0;
-    const ckpt = await latestValid(checkpointDir, (message) => logger.warn({ dir: checkpointDir }, message));
+    const found = await resumePoint(checkpointDir);
+    const ckpt = found.checkpoint;
+    if (found.movedTo !== undefined) {
+      corrupt = { resumedFromStep: ckpt?.step ?? 0, count: found.corrupt.length, movedTo: found.movedTo,
+        checkpoints: found.corrupt.slice(0, MAX_CORRUPT_LISTED).map((c) => ({ ...c, reason: c.reason.slice(0, 300) })) };
+      for (const c of found.corrupt) logger.warn({ dir: checkpointDir }, `skipping invalid checkpoint: ${c.reason}`);
+      logger.warn({ movedTo: found.movedTo, resumedFromStep: corrupt.resumedFromStep },
+        `${found.corrupt.length} corrupt checkpoint(s) moved aside, kept for inspection`);
+    }
     if (ckpt === undefined) {
       logger.info({ dir: checkpointDir }, 'no valid checkpoint to resume from: starting fresh');
       return 0;
@@ -363,6 +381,7 @@ async function trainInGroup(
       ? { file: join(checkpointDir, PROGRESS_HISTORY_FILE), startStep: globalStep, onWarning: (m) => logger.warn(m) }
       : undefined,
   });
+  if (corrupt !== undefined) tracker.recordCorruptCheckpoints(corrupt);
   let server: ProgressServer | undefined;
   if (leader && config.progressPort > 0) {
     server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document(),
@@ -504,7 +523,7 @@ async function trainInGroup(
           await update.toHost(store);
           if (io.stopAfterStep === undefined) await exportResult();
           logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
-          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store };
+          return { uid, step: globalStep, epoch, checkpointDir, lastLoss, store, progress: leader ? tracker.document() : undefined };
         }
       }
       bar.done();
@@ -567,7 +586,8 @@ async function trainInGroup(
     await exportResult();
     tracker.setPhase('finished');
     logger.info({ step: globalStep, loss: lastLoss, peakRssMB: peakRssMB() }, 'training finished');
-    return { uid, step: globalStep, epoch: config.epochs, checkpointDir, lastLoss, eval: evalResult, store };
+    const progress = leader ? tracker.document() : undefined;
+    return { uid, step: globalStep, epoch: config.epochs, checkpointDir, lastLoss, eval: evalResult, store, progress };
   } catch (err) {
     tracker.setPhase('failed', err instanceof Error ? err.message : String(err));
     throw err;
