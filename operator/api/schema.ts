@@ -380,7 +380,8 @@ export type SimCLRJobSpecInput = z.input<typeof SimCLRJobSpec>;
 
 export const PHASES = ['Pending', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed'] as const;
 export type Phase = (typeof PHASES)[number];
-export const CONDITION_TYPES = ['Created', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed'] as const;
+/** CheckpointsCorrupt: the last resume found checkpoints that did not verify (moved aside by the trainer, kept). */
+export const CONDITION_TYPES = ['Created', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed', 'CheckpointsCorrupt'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export const Condition = z.object({

@@ -177,6 +177,7 @@ export class Controller implements JobView {
       networkPolicyExists: this.networkPolicies?.get(name, namespace) !== undefined,
       operatorPeer: this.opts.operatorPeer,
       progress: this.progress.get(key),
+      corruptCheckpoints: this.progress.corruptCheckpoints(key),
       now: new Date(),
     });
     let res: ApplyResult;

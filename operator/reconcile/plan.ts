@@ -7,6 +7,7 @@ import type { SimCLRJobStatus } from '../api/schema.js';
 import { desiredNetworkPolicy, desiredPod } from './desired.js';
 import { podName } from './names.js';
 import { cleanService, podsToClean } from './policy/clean-pods.js';
+import { reportCorruptCheckpoints } from './policy/corrupt-checkpoints.js';
 import { deadlinePolicy, deadlineRemainingMs } from './policy/deadline.js';
 import { backoffRemainingMs, failurePolicy } from './policy/failure.js';
 import { invalidSpecPlan } from './policy/invalid-spec.js';
@@ -34,10 +35,10 @@ export function reconcilePlan(o: Observed): Plan {
   if (suspended !== undefined) return suspended;
   const r = resumed(o, status);
   const decided = deadlinePolicy(o, r.status) ?? successPolicy(o, r.status, gang) ?? failurePolicy(o, r.status, gang);
-  if (decided !== undefined) return decided;
+  if (decided !== undefined) return reportCorruptCheckpoints(o, decided);
   const plan = run(o, r.status, gang);
   if (r.resumed) plan.events.unshift({ type: 'Normal', reason: 'Resumed', message: 'recreating the gang' });
-  return plan;
+  return reportCorruptCheckpoints(o, plan);
 }
 
 function finished(o: Observed, status: SimCLRJobStatus): Plan {

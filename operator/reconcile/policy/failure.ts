@@ -13,8 +13,8 @@
 import type { V1ContainerStateTerminated, V1Pod } from '@kubernetes/client-node';
 import { EXIT_CONFIG_OR_DATA, EXIT_STOPPED } from '../../../trainer/contract/index.js';
 import type { SimCLRJobStatus } from '../../api/schema.js';
-import { generationOf, podName, rankOf, TRAINER_CONTAINER } from '../names.js';
-import { isTerminating, setCondition } from '../status.js';
+import { generationOf, podName, rankOf } from '../names.js';
+import { isTerminating, setCondition, trainerTerminated } from '../status.js';
 import { emptyPlan, type Observed, type Plan } from '../types.js';
 
 export const MAX_BACKOFF_SECONDS = 300;
@@ -24,9 +24,7 @@ export const CONFIG_OR_DATA_ERROR = 'ConfigOrDataError';
 /** Longest part of a termination message copied into a condition (the kubelet keeps up to 4096 bytes). */
 const MAX_REASON_CHARS = 1024;
 
-const terminatedOf = (pod: V1Pod): V1ContainerStateTerminated | undefined =>
-  pod.status?.containerStatuses?.find((c) => c.name === TRAINER_CONTAINER && c.state?.terminated !== undefined)?.state
-    ?.terminated ?? pod.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated;
+const terminatedOf = trainerTerminated;
 
 /** The trainer's own reason (its termination message), as one line. */
 function trainerReason(term: V1ContainerStateTerminated | undefined): string | undefined {
