@@ -91,25 +91,34 @@ export const ResourcesSpec = z
   })
   .meta({ description: 'Resources of each replica.' });
 
-/** Volume kinds a job author may use: storage that exposes nothing of the node. hostPath and the rest could read or
- * write the node itself, so they are not part of the schema (an unknown field: rejected by `kubectl apply`, dropped
- * with a warning by lenient clients). */
+/** Volume kinds a job author may use anywhere: storage that exposes nothing of the node. */
 export const VOLUME_SOURCE_KINDS = ['persistentVolumeClaim', 'emptyDir', 'configMap', 'secret', 'nfs', 'csi'] as const;
+/** The other core/v1 kinds. hostPath reads or writes the node itself, the in-tree drivers reach the node's devices or
+ * credentials: a job may use one only where the cluster admin allows it (the chart's jobs.extraVolumeKinds), refused
+ * otherwise by the chart's ValidatingAdmissionPolicy at admission and by the operator at reconcile. */
+export const ADMIN_VOLUME_SOURCE_KINDS = ['hostPath', 'awsElasticBlockStore', 'azureDisk', 'azureFile', 'cephfs', 'cinder',
+  'downwardAPI', 'ephemeral', 'fc', 'flexVolume', 'flocker', 'gcePersistentDisk', 'gitRepo', 'glusterfs', 'image', 'iscsi',
+  'photonPersistentDisk', 'portworxVolume', 'projected', 'quobyte', 'rbd', 'scaleIO', 'storageos', 'vsphereVolume'] as const;
+export const ALL_VOLUME_SOURCE_KINDS = [...VOLUME_SOURCE_KINDS, ...ADMIN_VOLUME_SOURCE_KINDS] as const;
+export type VolumeSourceKind = (typeof ALL_VOLUME_SOURCE_KINDS)[number];
+
+const ONE_VOLUME_SOURCE = `set exactly one volume source (${VOLUME_SOURCE_KINDS.join(', ')}, or another kind the ` +
+  'cluster admin allows)';
 
 export const VolumeSource = z
   .object(
-    Object.fromEntries(VOLUME_SOURCE_KINDS.map((k) => [k, k8sObject(`A core/v1 ${k} volume source.`).optional()])) as Record<
-      (typeof VOLUME_SOURCE_KINDS)[number],
+    Object.fromEntries(ALL_VOLUME_SOURCE_KINDS.map((k) => [k, k8sObject(`A core/v1 ${k} volume source.`).optional()])) as Record<
+      VolumeSourceKind,
       z.ZodOptional<z.ZodType<Record<string, unknown>>>
     >,
   )
-  .refine((v) => Object.values(v).filter((x) => x !== undefined).length === 1, 'set exactly one volume source')
+  .refine((v) => Object.values(v).filter((x) => x !== undefined).length === 1, ONE_VOLUME_SOURCE)
   .meta({
-    description: `A core/v1 VolumeSource of one of the kinds ${VOLUME_SOURCE_KINDS.join(', ')}.`,
+    description: `A core/v1 VolumeSource: ${VOLUME_SOURCE_KINDS.join(', ')}; other kinds where the cluster admin allows them.`,
     'x-kubernetes-validations': [
       {
-        rule: `[${VOLUME_SOURCE_KINDS.map((k) => `has(self.${k})`).join(', ')}].filter(x, x).size() == 1`,
-        message: `set exactly one volume source: ${VOLUME_SOURCE_KINDS.join(', ')}`,
+        rule: `[${ALL_VOLUME_SOURCE_KINDS.map((k) => `has(self.${k})`).join(', ')}].filter(x, x).size() == 1`,
+        message: ONE_VOLUME_SOURCE,
       },
     ],
   });

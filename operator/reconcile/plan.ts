@@ -17,6 +17,7 @@ import { ttlPolicy } from './policy/ttl.js';
 import { conditionTrue, countReplicas, currentGeneration, gangPods, isTerminating, setCondition } from './status.js';
 import { emptyPlan, soonest, type Observed, type Plan } from './types.js';
 import { specProblem } from './validate.js';
+import { volumeKindProblem } from './volume-kinds.js';
 
 export const isFinished = (s: SimCLRJobStatus | undefined): boolean =>
   s?.phase === 'Succeeded' || s?.phase === 'Failed';
@@ -26,7 +27,7 @@ export function reconcilePlan(o: Observed): Plan {
   if (job.metadata.deletionTimestamp != null) return emptyPlan(job.status ?? {});
   let status: SimCLRJobStatus = { ...job.status, observedGeneration: job.metadata.generation };
   if (isFinished(status)) return finished(o, status);
-  const problem = specProblem(job);
+  const problem = volumeKindProblem(job, o.extraVolumeKinds ?? []) ?? specProblem(job);
   if (problem !== undefined) return invalidSpecPlan(status, problem, o.now);
   const gen = currentGeneration(status);
   const gang = gangPods(o.pods, gen, job.spec.replicas, job.metadata.uid);

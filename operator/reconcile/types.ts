@@ -13,6 +13,8 @@ export interface Observed {
   operatorPeer: V1NetworkPolicyPeer;
   /** Latest progress read from rank 0, if any. */
   progress?: Progress;
+  /** Volume kinds the cluster admin allows beyond the safe ones (--extra-volume-kinds). */
+  extraVolumeKinds?: readonly string[];
   /** What rank 0's resume found corrupt, as its progress document reports it. */
   corruptCheckpoints?: CorruptCheckpoints;
   now: Date;
