@@ -126,6 +126,7 @@ baseline: build native
 bench: build native lavapipe
 	node dist/bench/conv-grad.js
 	node dist/bench/allreduce.js
+	node dist/bench/stop-vote.js
 	node dist/bench/distributed-step.js
 	node dist/bench/image-kernels.js
 	node dist/bench/data-pipeline.js

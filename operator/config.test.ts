@@ -30,3 +30,10 @@ test('the REST API token audience comes from a flag or SIMCLR_TOKEN_AUDIENCE', (
   assert.equal(loadConfig([], { SIMCLR_TOKEN_AUDIENCE: 'ops' }).tokenAudience, 'ops');
   assert.equal(loadConfig([], {}).tokenAudience, undefined);
 });
+
+test('--extra-volume-kinds: a comma-separated list of the kinds a job may not use by default; others refused', () => {
+  assert.deepEqual(loadConfig([], {}).extraVolumeKinds, []);
+  assert.deepEqual(loadConfig(['--extra-volume-kinds=hostPath, gitRepo'], {}).extraVolumeKinds, ['hostPath', 'gitRepo']);
+  assert.deepEqual(loadConfig([], { SIMCLR_EXTRA_VOLUME_KINDS: 'hostPath' }).extraVolumeKinds, ['hostPath']);
+  assert.throws(() => loadConfig(['--extra-volume-kinds=hostpath'], {}), /extraVolumeKinds/);
+});

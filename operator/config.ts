@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { ADMIN_VOLUME_SOURCE_KINDS } from './api/schema.js';
 
 export const Config = z.object({
   kubeconfig: z.string().min(1).optional().describe('kubeconfig file; default: in-cluster or ~/.kube/config'),
@@ -35,6 +36,13 @@ export const Config = z.object({
     .describe('REST API auth accepts only tokens minted for this audience; default: the apiserver\'s'),
   tlsCertFile: z.string().min(1).optional().describe('PEM certificate (chain) of the REST API and metrics; default: plain HTTP'),
   tlsKeyFile: z.string().min(1).optional().describe('PEM private key of --tls-cert-file'),
+  extraVolumeKinds: z
+    .string()
+    .transform((s) => s.split(',').map((k) => k.trim()).filter((k) => k !== ''))
+    .pipe(z.array(z.enum(ADMIN_VOLUME_SOURCE_KINDS)))
+    .default([])
+    .describe('volume kinds jobs may mount beyond persistentVolumeClaim, emptyDir, configMap, secret, nfs, csi ' +
+      '(comma-separated, e.g. hostPath); the chart sets it from jobs.extraVolumeKinds'),
 }).refine((c) => c.renewDeadlineSeconds < c.leaseDurationSeconds, {
   message: 'renew-deadline-seconds must be below lease-duration-seconds',
   path: ['renewDeadlineSeconds'],
@@ -63,6 +71,7 @@ const FLAGS = {
   'token-audience': { type: 'string', env: 'SIMCLR_TOKEN_AUDIENCE' },
   'tls-cert-file': { type: 'string', env: 'SIMCLR_TLS_CERT_FILE' },
   'tls-key-file': { type: 'string', env: 'SIMCLR_TLS_KEY_FILE' },
+  'extra-volume-kinds': { type: 'string', env: 'SIMCLR_EXTRA_VOLUME_KINDS' },
 } as const;
 
 const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());

@@ -48,6 +48,7 @@ export async function startOperator(config: Config, log: Logger, kc = kubeConfig
     progressIntervalMs: config.progressIntervalSeconds * 1000,
     progressTimeoutMs: 2000,
     operatorPeer: operatorPeer(config),
+    extraVolumeKinds: config.extraVolumeKinds,
   }, log, metrics);
   const elector = config.leaderElect
     ? new LeaderElector(kubeLeaseApi(kc), {

@@ -67,8 +67,9 @@ test('env: the operator\'s names are refused, values are bounded, valueFrom take
   assert.equal(ok.spec.env?.[0]?.valueFrom?.configMapKeyRef?.key, 'k');
 });
 
-test('volume sources: one of the allowed kinds; hostPath is not one', () => {
-  assert.throws(() => parseSimCLRJob(job({ data: { volume: { hostPath: { path: '/etc' } } } })), /exactly one volume source/);
+test('volume sources: exactly one core/v1 kind (hostPath is one a cluster admin may allow); unknown kinds are no source', () => {
+  assert.equal(parseSimCLRJob(job({ data: { volume: { hostPath: { path: '/etc' } } } })).spec.data?.volume?.hostPath?.path, '/etc');
+  assert.throws(() => parseSimCLRJob(job({ data: { volume: { hostPathX: { path: '/etc' } } } })), /exactly one volume source/);
   assert.throws(() => parseSimCLRJob(job({ data: { volume: { emptyDir: {}, nfs: { server: 's', path: '/' } } } })),
     /exactly one volume source/);
   assert.equal(parseSimCLRJob(job({ checkpoint: { volume: { csi: { driver: 'd' } } } })).spec.checkpoint?.volume?.csi?.driver, 'd');

@@ -102,25 +102,34 @@ export const ResourcesSpec = z
   })
   .meta({ description: 'Resources of each replica.' });
 
-/** Volume kinds a job author may use: storage that exposes nothing of the node. hostPath and the rest could read or
- * write the node itself, so they are not part of the schema (an unknown field: rejected by `kubectl apply`, dropped
- * with a warning by lenient clients). */
+/** Volume kinds a job author may use anywhere: storage that exposes nothing of the node. */
 export const VOLUME_SOURCE_KINDS = ['persistentVolumeClaim', 'emptyDir', 'configMap', 'secret', 'nfs', 'csi'] as const;
+/** The other core/v1 kinds. hostPath reads or writes the node itself, the in-tree drivers reach the node's devices or
+ * credentials: a job may use one only where the cluster admin allows it (the chart's jobs.extraVolumeKinds), refused
+ * otherwise by the chart's ValidatingAdmissionPolicy at admission and by the operator at reconcile. */
+export const ADMIN_VOLUME_SOURCE_KINDS = ['hostPath', 'awsElasticBlockStore', 'azureDisk', 'azureFile', 'cephfs', 'cinder',
+  'downwardAPI', 'ephemeral', 'fc', 'flexVolume', 'flocker', 'gcePersistentDisk', 'gitRepo', 'glusterfs', 'image', 'iscsi',
+  'photonPersistentDisk', 'portworxVolume', 'projected', 'quobyte', 'rbd', 'scaleIO', 'storageos', 'vsphereVolume'] as const;
+export const ALL_VOLUME_SOURCE_KINDS = [...VOLUME_SOURCE_KINDS, ...ADMIN_VOLUME_SOURCE_KINDS] as const;
+export type VolumeSourceKind = (typeof ALL_VOLUME_SOURCE_KINDS)[number];
+
+const ONE_VOLUME_SOURCE = `set exactly one volume source (${VOLUME_SOURCE_KINDS.join(', ')}, or another kind the ` +
+  'cluster admin allows)';
 
 export const VolumeSource = z
   .object(
-    Object.fromEntries(VOLUME_SOURCE_KINDS.map((k) => [k, k8sObject(`A core/v1 ${k} volume source.`).optional()])) as Record<
-      (typeof VOLUME_SOURCE_KINDS)[number],
+    Object.fromEntries(ALL_VOLUME_SOURCE_KINDS.map((k) => [k, k8sObject(`A core/v1 ${k} volume source.`).optional()])) as Record<
+      VolumeSourceKind,
       z.ZodOptional<z.ZodType<Record<string, unknown>>>
     >,
   )
-  .refine((v) => Object.values(v).filter((x) => x !== undefined).length === 1, 'set exactly one volume source')
+  .refine((v) => Object.values(v).filter((x) => x !== undefined).length === 1, ONE_VOLUME_SOURCE)
   .meta({
-    description: `A core/v1 VolumeSource of one of the kinds ${VOLUME_SOURCE_KINDS.join(', ')}.`,
+    description: `A core/v1 VolumeSource: ${VOLUME_SOURCE_KINDS.join(', ')}; other kinds where the cluster admin allows them.`,
     'x-kubernetes-validations': [
       {
-        rule: `[${VOLUME_SOURCE_KINDS.map((k) => `has(self.${k})`).join(', ')}].filter(x, x).size() == 1`,
-        message: `set exactly one volume source: ${VOLUME_SOURCE_KINDS.join(', ')}`,
+        rule: `[${ALL_VOLUME_SOURCE_KINDS.map((k) => `has(self.${k})`).join(', ')}].filter(x, x).size() == 1`,
+        message: ONE_VOLUME_SOURCE,
       },
     ],
   });
@@ -175,13 +184,26 @@ export type CleanPodPolicy = (typeof CLEAN_POD_POLICIES)[number];
 
 export const RunPolicy = z
   .object({
-    backoffLimit: z.int().min(0).max(1000).default(3).describe('Gang restarts allowed before the job is Failed.'),
+    backoffLimit: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(3)
+      .describe('Gang restarts after failed ranks allowed before the job is Failed (a deleted or evicted pod, or a rank '
+        + 'stopped by SIGTERM, restarts the gang without counting).'),
     backoffSeconds: z
       .int()
       .min(0)
       .max(3600)
       .default(10)
-      .describe('Delay before the first gang restart; doubles on each restart, capped at 300 s.'),
+      .describe('Delay before the first gang restart after a failed rank; doubles on each such restart, capped at 300 s.'),
+    terminationGracePeriodSeconds: z
+      .int()
+      .min(1)
+      .max(86400)
+      .default(300)
+      .describe('Time a rank gets after SIGTERM (suspend, pod deletion, drain) to finish its step and write a checkpoint '
+        + 'before it is killed: longer than a step plus a checkpoint write.'),
     activeDeadlineSeconds: z
       .int()
       .min(1)
@@ -378,7 +400,8 @@ export type SimCLRJobSpecInput = z.input<typeof SimCLRJobSpec>;
 
 export const PHASES = ['Pending', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed'] as const;
 export type Phase = (typeof PHASES)[number];
-export const CONDITION_TYPES = ['Created', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed'] as const;
+/** CheckpointsCorrupt: the last resume found checkpoints that did not verify (moved aside by the trainer, kept). */
+export const CONDITION_TYPES = ['Created', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed', 'CheckpointsCorrupt'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export const Condition = z.object({
@@ -423,6 +446,11 @@ export const SimCLRJobStatus = z.object({
     .optional(),
   replicas: ReplicaCounts.optional().describe('Pods of the current gang by phase.'),
   restartCount: z.int().min(0).optional().describe('Gang restarts so far; also the restart-generation pod label.'),
+  failureRestarts: z
+    .int()
+    .min(0)
+    .optional()
+    .describe('Gang restarts after failed ranks: what backoffLimit counts (restarts after deleted pods or planned stops do not).'),
   startTime: z.string().optional().describe('When the current run (since creation or resume) started.'),
   completionTime: z.string().optional().describe('When the job reached Succeeded or Failed.'),
   lastRestartTime: z.string().optional().describe('When the last gang restart was decided.'),

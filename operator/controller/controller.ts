@@ -44,6 +44,8 @@ export interface ControllerOptions {
   progressTimeoutMs: number;
   /** The operator's pods, allowed to reach each job's progress port by the job's NetworkPolicy. */
   operatorPeer: V1NetworkPolicyPeer;
+  /** Volume kinds the cluster admin allows beyond the safe ones. */
+  extraVolumeKinds?: readonly string[];
 }
 
 /** Read access for the REST API. */
@@ -177,6 +179,8 @@ export class Controller implements JobView {
       networkPolicyExists: this.networkPolicies?.get(name, namespace) !== undefined,
       operatorPeer: this.opts.operatorPeer,
       progress: this.progress.get(key),
+      corruptCheckpoints: this.progress.corruptCheckpoints(key),
+      extraVolumeKinds: this.opts.extraVolumeKinds,
       now: new Date(),
     });
     let res: ApplyResult;

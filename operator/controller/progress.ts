@@ -2,8 +2,16 @@
 // contract) at most once per interval per job, and keeps the latest in memory for the next reconcile to copy into
 // status. A poll never blocks a reconcile; a changed document re-queues the job.
 import type { Logger } from 'pino';
-import { PREVIEW_PATH, PREVIEW_VIEWS, PROGRESS_PATH, ProgressDocument, type PreviewView } from '../../trainer/contract/index.js';
+import {
+  PREVIEW_PATH,
+  PREVIEW_VIEWS,
+  PROGRESS_PATH,
+  ProgressDocument,
+  type CorruptCheckpoints,
+  type PreviewView,
+} from '../../trainer/contract/index.js';
 import type { Progress } from '../api/schema.js';
+import { toStatusProgress } from '../reconcile/progress-status.js';
 
 export type FetchFn = (url: string, init: { signal: AbortSignal }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown>;
   arrayBuffer?(): Promise<ArrayBuffer> }>;
@@ -20,30 +28,10 @@ export interface ProgressPollerOptions {
   timeoutMs: number;
 }
 
-/** The document counts epochs from 0 (epochs when finished); status shows the epoch in progress from 1, as
- * `kubectl get scj` users read it ("epoch 3 of 10"), and 0 before training starts. */
-export function statusEpoch(doc: ProgressDocument): number {
-  if (doc.phase === 'starting' || doc.phase === 'loading-data') return 0;
-  if (doc.phase === 'finished') return doc.epochs;
-  return Math.min(doc.epoch + 1, doc.epochs);
-}
-
-export function toStatusProgress(doc: ProgressDocument): Progress {
-  const p: Progress = { epoch: statusEpoch(doc), step: doc.step, totalSteps: doc.totalSteps, updateTime: doc.updatedAt };
-  if (doc.loss !== null) p.loss = doc.loss;
-  if (doc.imagesPerSecond !== null) p.imagesPerSecond = doc.imagesPerSecond;
-  if (doc.etaSeconds !== null) p.etaSeconds = doc.etaSeconds;
-  if (doc.lastCheckpoint !== null) p.lastCheckpoint = doc.lastCheckpoint.path;
-  if (doc.knnTop1 !== null) p.knnTop1 = doc.knnTop1;
-  if (doc.top1 !== null) p.top1 = doc.top1;
-  if (doc.top5 !== null) p.top5 = doc.top5;
-  if (doc.evalSplit !== undefined) p.evalSplit = doc.evalSplit;
-  if (doc.history !== undefined) p.history = doc.history;
-  return p;
-}
+export { statusEpoch, toStatusProgress } from '../reconcile/progress-status.js';
 
 export class ProgressPoller {
-  private readonly latest = new Map<string, { progress: Progress; updatedAt: string }>();
+  private readonly latest = new Map<string, { progress: Progress; updatedAt: string; corrupt?: CorruptCheckpoints }>();
   private readonly lastPoll = new Map<string, number>();
   private readonly inFlight = new Set<string>();
   private readonly previews = new Map<string, Preview>();
@@ -58,6 +46,11 @@ export class ProgressPoller {
 
   get(key: string): Progress | undefined {
     return this.latest.get(key)?.progress;
+  }
+
+  /** What rank 0's resume found corrupt, when its latest document says so. */
+  corruptCheckpoints(key: string): CorruptCheckpoints | undefined {
+    return this.latest.get(key)?.corrupt;
   }
 
   preview(key: string): Preview | undefined {
@@ -90,7 +83,7 @@ export class ProgressPoller {
         await this.fetchPreview(key, url, doc.preview).catch((err: unknown) =>
           this.log.debug({ err, url, job: key }, 'preview not fetched; the next document tries again'));
       }
-      this.latest.set(key, { progress: toStatusProgress(doc), updatedAt: doc.updatedAt });
+      this.latest.set(key, { progress: toStatusProgress(doc), updatedAt: doc.updatedAt, corrupt: doc.corruptCheckpoints });
       this.onUpdate(key);
     } catch (err) {
       this.log.debug({ err, url, job: key }, 'progress poll failed');

@@ -40,6 +40,12 @@ test('N pods <job>-<rank> with labels, owner, stable hostname, rendezvous env', 
   assert.equal(p.spec?.containers[0]?.terminationMessagePolicy, 'FallbackToLogsOnError');
 });
 
+test('a planned stop gets runPolicy.terminationGracePeriodSeconds (default 300 s) to finish its step and checkpoint', () => {
+  assert.equal(desiredPod(makeJob(), 0, 0).spec?.terminationGracePeriodSeconds, 300, 'not the 30 s Kubernetes default');
+  const job = makeJob({ runPolicy: { terminationGracePeriodSeconds: 900 } });
+  assert.equal(desiredPod(job, 1, 0).spec?.terminationGracePeriodSeconds, 900);
+});
+
 test('trainer args round-trip through the trainer\'s own parser and agree with the env', () => {
   const job = makeJob({ replicas: 2, training: { batchSize: 128, arch: 'resnet50', epochs: 7, warmup: 1 },
     data: { claimName: 'imgs', path: 'imagenet' }, checkpoint: { claimName: 'ckpt' } });

@@ -208,6 +208,8 @@ export function desiredPod(job: SimCLRJob, rank: number, generation: number): V1
     },
     spec: {
       restartPolicy: 'Never',
+      // On SIGTERM the ranks finish their step and rank 0 checkpoints it (a planned stop loses no step) before this.
+      terminationGracePeriodSeconds: job.spec.runPolicy.terminationGracePeriodSeconds,
       hostname: podName(job.metadata.name, rank),
       subdomain: serviceName(job.metadata.name),
       // Trainers never call the Kubernetes API: no token in the pod.

@@ -97,3 +97,17 @@ test('ranks finishing before rank 0 leave the job Running, not a Pending flash',
   const starting = reconcilePlan(observe(makeJob(), [podIn(job, 0, 'Running'), podIn(job, 1, 'Pending')]));
   assert.equal(starting.status.phase, 'Pending');
 });
+
+test('a volume kind the cluster admin has not allowed (hostPath) fails the job: InvalidSpec naming the field and the fix', () => {
+  const job = makeJob({ checkpoint: { volume: { hostPath: { path: '/var/ckpt' } } } });
+  const plan = reconcilePlan(observe(job, [], at(0), false));
+  assert.equal(plan.status.phase, 'Failed');
+  assert.deepEqual(plan.createPods, []);
+  const failed = plan.status.conditions?.find((c) => c.type === 'Failed');
+  assert.equal(failed?.reason, 'InvalidSpec');
+  assert.match(failed?.message ?? '', /spec\.checkpoint\.volume: hostPath volumes are not allowed in this cluster \(allowed: persistentVolumeClaim, emptyDir, configMap, secret, nfs, csi; a cluster admin allows more kinds with the chart value jobs\.extraVolumeKinds\)/);
+  // Allowed by the admin (--extra-volume-kinds=hostPath): the gang is created with it.
+  const allowed = reconcilePlan({ ...observe(job, [], at(0), false), extraVolumeKinds: ['hostPath'] });
+  assert.equal(allowed.createPods.length, 2);
+  assert.deepEqual(allowed.createPods[0]!.spec?.volumes?.find((v) => v.name === 'checkpoints')?.hostPath, { path: '/var/ckpt' });
+});

@@ -7,6 +7,7 @@ import type { SimCLRJobStatus } from '../api/schema.js';
 import { desiredNetworkPolicy, desiredPod } from './desired.js';
 import { podName } from './names.js';
 import { cleanService, podsToClean } from './policy/clean-pods.js';
+import { reportCorruptCheckpoints } from './policy/corrupt-checkpoints.js';
 import { deadlinePolicy, deadlineRemainingMs } from './policy/deadline.js';
 import { backoffRemainingMs, failurePolicy } from './policy/failure.js';
 import { invalidSpecPlan } from './policy/invalid-spec.js';
@@ -16,6 +17,7 @@ import { ttlPolicy } from './policy/ttl.js';
 import { conditionTrue, countReplicas, currentGeneration, gangPods, isTerminating, setCondition } from './status.js';
 import { emptyPlan, soonest, type Observed, type Plan } from './types.js';
 import { specProblem } from './validate.js';
+import { volumeKindProblem } from './volume-kinds.js';
 
 export const isFinished = (s: SimCLRJobStatus | undefined): boolean =>
   s?.phase === 'Succeeded' || s?.phase === 'Failed';
@@ -25,7 +27,7 @@ export function reconcilePlan(o: Observed): Plan {
   if (job.metadata.deletionTimestamp != null) return emptyPlan(job.status ?? {});
   let status: SimCLRJobStatus = { ...job.status, observedGeneration: job.metadata.generation };
   if (isFinished(status)) return finished(o, status);
-  const problem = specProblem(job);
+  const problem = volumeKindProblem(job, o.extraVolumeKinds ?? []) ?? specProblem(job);
   if (problem !== undefined) return invalidSpecPlan(status, problem, o.now);
   const gen = currentGeneration(status);
   const gang = gangPods(o.pods, gen, job.spec.replicas, job.metadata.uid);
@@ -34,10 +36,10 @@ export function reconcilePlan(o: Observed): Plan {
   if (suspended !== undefined) return suspended;
   const r = resumed(o, status);
   const decided = deadlinePolicy(o, r.status) ?? successPolicy(o, r.status, gang) ?? failurePolicy(o, r.status, gang);
-  if (decided !== undefined) return decided;
+  if (decided !== undefined) return reportCorruptCheckpoints(o, decided);
   const plan = run(o, r.status, gang);
   if (r.resumed) plan.events.unshift({ type: 'Normal', reason: 'Resumed', message: 'recreating the gang' });
-  return plan;
+  return reportCorruptCheckpoints(o, plan);
 }
 
 function finished(o: Observed, status: SimCLRJobStatus): Plan {

@@ -1,7 +1,7 @@
 // Status helpers: conditions that keep their transition time while unchanged, replica counts per generation.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerStateTerminated, V1Pod } from '@kubernetes/client-node';
 import type { Condition, ConditionType, ReplicaCounts, SimCLRJobStatus } from '../api/schema.js';
-import { generationOf, rankOf } from './names.js';
+import { generationOf, rankOf, TRAINER_CONTAINER } from './names.js';
 
 export function setCondition(
   status: SimCLRJobStatus,
@@ -72,3 +72,8 @@ export function secondsSince(time: string | undefined, now: Date): number | unde
   if (time === undefined) return undefined;
   return (now.getTime() - Date.parse(time)) / 1000;
 }
+
+/** How the trainer container ended (its exit code and termination message), once it has. */
+export const trainerTerminated = (pod: V1Pod): V1ContainerStateTerminated | undefined =>
+  pod.status?.containerStatuses?.find((c) => c.name === TRAINER_CONTAINER && c.state?.terminated !== undefined)?.state
+    ?.terminated ?? pod.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated;

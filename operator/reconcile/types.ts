@@ -1,5 +1,6 @@
 // What a reconcile sees (Observed) and what it decides (Plan). plan.ts maps one to the other without I/O.
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1Pod } from '@kubernetes/client-node';
+import type { CorruptCheckpoints } from '../../trainer/contract/index.js';
 import type { Progress, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
 
 export interface Observed {
@@ -12,6 +13,10 @@ export interface Observed {
   operatorPeer: V1NetworkPolicyPeer;
   /** Latest progress read from rank 0, if any. */
   progress?: Progress;
+  /** Volume kinds the cluster admin allows beyond the safe ones (--extra-volume-kinds). */
+  extraVolumeKinds?: readonly string[];
+  /** What rank 0's resume found corrupt, as its progress document reports it. */
+  corruptCheckpoints?: CorruptCheckpoints;
   now: Date;
 }
 

@@ -27,6 +27,9 @@ export interface NodeAgentOptions {
   nodeName?: string;
   /** Where pods' folders and volumes go; default a new temp folder. */
   root?: string;
+  /** Where claims' and hostPaths' folders go instead of <root>/volumes (make cluster keeps them there, past the
+   * cluster's life). */
+  volumesRoot?: string;
   /** Images the agent can run; default the trainer image (simclr-trainer -> node dist/trainer/cli/main.js train). */
   images?: LocalImage[];
   /** Advertised capacity. Not enforced; generous so example jobs schedule on a small machine. */
@@ -76,6 +79,7 @@ export interface PodRun {
 export class NodeAgent {
   readonly nodeName: string;
   readonly root: string;
+  readonly volumesRoot: string;
   private readonly runs = new Map<string, PodRun>();
   private readonly client: KubeClient;
   private readonly images: LocalImage[];
@@ -88,6 +92,7 @@ export class NodeAgent {
   private constructor(private readonly opts: NodeAgentOptions) {
     this.nodeName = opts.nodeName ?? DEFAULT_NODE_NAME;
     this.root = resolve(opts.root ?? mkdtempSync(join(tmpdir(), 'simclr-node-agent-')));
+    this.volumesRoot = resolve(opts.volumesRoot ?? join(this.root, 'volumes'));
     this.client = KubeClient.fromFile(opts.kubeconfig);
     this.images = opts.images ?? [trainerImage()];
     this.log = opts.log ?? (() => undefined);
@@ -121,7 +126,7 @@ export class NodeAgent {
 
   /** Host folder of a PersistentVolumeClaim's volume. */
   claimDir(namespace: string, claimName: string): string {
-    return join(this.root, 'volumes', 'pvc', namespace, claimName);
+    return join(this.volumesRoot, 'pvc', namespace, claimName);
   }
 
   /** Kills every process (SIGKILL) and stops watching. The Node object stays (the apiserver usually goes next). */
@@ -217,7 +222,8 @@ export class NodeAgent {
     this.runs.set(run.uid, run);
     let plan: PodPlan;
     try {
-      plan = planPod(pod, { root: this.root, images: this.images, path: process.env.PATH ?? '/usr/bin:/bin' });
+      plan = planPod(pod, { root: this.root, volumesRoot: this.volumesRoot, images: this.images,
+        path: process.env.PATH ?? '/usr/bin:/bin' });
     } catch (err) {
       if (!(err instanceof UnsupportedPod)) throw err;
       this.log(`pod ${run.namespace}/${run.name}: ${err.message}`);

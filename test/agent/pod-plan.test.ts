@@ -93,3 +93,9 @@ test('the image\'s entrypoint is this machine\'s program: a /tmp emptyDir of the
   const q = planPod(pod, { ...opts, images: [trainer] }).processes[0]!;
   assert.ok(q.args.at(-1)!.startsWith('--log-dir=/var/agent/pods/'), q.args.at(-1));
 });
+
+test('with volumesRoot, claims live there, outside the agent\'s root (make cluster keeps them past the cluster)', () => {
+  const plan = planPod(rankPod(0), { ...opts, volumesRoot: '/home/me/.local/share/simclr-k8s/cluster-volumes' });
+  assert.equal(plan.volumeDirs.checkpoints, '/home/me/.local/share/simclr-k8s/cluster-volumes/pvc/ml/ckpt');
+  assert.ok(plan.podDir.startsWith(ROOT));
+});

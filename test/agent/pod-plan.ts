@@ -33,8 +33,11 @@ export interface PodPlan {
 }
 
 export interface PlanOptions {
-  /** The agent's root folder; stable volumes live under it, so they survive pod restarts. */
+  /** The agent's root folder (pods' folders). */
   root: string;
+  /** Where claims' and hostPaths' folders live (default <root>/volumes): they outlive pods, and outside a temporary
+   * root they outlive the cluster. */
+  volumesRoot?: string;
   images: readonly LocalImage[];
   /** PATH given to every process (a container gets nothing else from the agent's environment). */
   path: string;
@@ -57,10 +60,10 @@ const safe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '_');
 
 /** The host folder of a volume. Claims and hostPaths map to folders that outlive the pod (a restarted gang finds
  * its checkpoints); emptyDir lives and dies with the pod. hostPath is sandboxed under the root, not the real path. */
-export function volumeDir(root: string, pod: V1Pod, podDir: string, volume: V1Volume): string {
+export function volumeDir(volumesRoot: string, pod: V1Pod, podDir: string, volume: V1Volume): string {
   const ns = pod.metadata?.namespace ?? 'default';
-  if (volume.persistentVolumeClaim) return join(root, 'volumes', 'pvc', ns, safe(volume.persistentVolumeClaim.claimName));
-  if (volume.hostPath) return join(root, 'volumes', 'hostpath', safe(volume.hostPath.path.replace(/^\/+/, '')));
+  if (volume.persistentVolumeClaim) return join(volumesRoot, 'pvc', ns, safe(volume.persistentVolumeClaim.claimName));
+  if (volume.hostPath) return join(volumesRoot, 'hostpath', safe(volume.hostPath.path.replace(/^\/+/, '')));
   if (volume.emptyDir) return join(podDir, 'volumes', safe(volume.name));
   const kind = Object.keys(volume).find((k) => k !== 'name') ?? 'unknown';
   throw new UnsupportedPod(
@@ -138,7 +141,8 @@ export function planPod(pod: V1Pod, opts: PlanOptions): PodPlan {
     throw new UnsupportedPod('initContainers are not supported by the test node agent');
   }
   const volumeDirs: Record<string, string> = {};
-  for (const v of pod.spec?.volumes ?? []) volumeDirs[v.name] = volumeDir(opts.root, pod, podDir, v);
+  const volumesRoot = opts.volumesRoot ?? join(opts.root, 'volumes');
+  for (const v of pod.spec?.volumes ?? []) volumeDirs[v.name] = volumeDir(volumesRoot, pod, podDir, v);
   const processes = (pod.spec?.containers ?? []).map((c) => containerPlan(c, pod, podDir, volumeDirs, opts));
   return { podDir, volumeDirs, processes };
 }

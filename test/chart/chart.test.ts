@@ -12,7 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import * as yaml from 'js-yaml';
-import { GROUP, PLURAL, parseSimCLRJob, type SimCLRJob } from '../../operator/api/schema.js';
+import { ADMIN_VOLUME_SOURCE_KINDS, GROUP, PLURAL, VERSION, parseSimCLRJob, type SimCLRJob } from '../../operator/api/schema.js';
 import { loadConfig } from '../../operator/config.js';
 import * as informers from '../../operator/controller/informers.js';
 import { desiredPods } from '../../operator/reconcile/desired.js';
@@ -221,6 +221,25 @@ describe('chart without a cluster', () => {
     assert.equal(cfg2.auth, 'none');
   });
 
+  test('volume kinds: the admission policy refuses every kind but the safe ones and jobs.extraVolumeKinds; the operator ' +
+    'gets the same list', async () => {
+    const policy = one(await template(), 'ValidatingAdmissionPolicy');
+    const text = JSON.stringify(policy.spec.validations);
+    // The chart's list of node-reaching kinds is the schema's (an addition to one side fails here).
+    for (const kind of ADMIN_VOLUME_SOURCE_KINDS) assert.ok(text.includes(`volume.${kind})`), `refuses ${kind} by default`);
+    assert.equal((text.match(/has\(object\.spec\.data\.volume\.\w+\)/g) ?? []).length, ADMIN_VOLUME_SOURCE_KINDS.length);
+    assert.equal(loadConfig(one(await template(), 'Deployment').spec.template.spec.containers[0].args, {}).extraVolumeKinds
+      .length, 0);
+    const allowed = await template('--set', 'jobs.extraVolumeKinds={hostPath,gitRepo}');
+    const allowedText = JSON.stringify(one(allowed, 'ValidatingAdmissionPolicy').spec.validations);
+    assert.ok(!allowedText.includes('volume.hostPath)') && !allowedText.includes('volume.gitRepo)'));
+    assert.ok(allowedText.includes('volume.cephfs)'));
+    assert.deepEqual(loadConfig(one(allowed, 'Deployment').spec.template.spec.containers[0].args, {}).extraVolumeKinds,
+      ['hostPath', 'gitRepo']);
+    assert.equal((await template('--set', 'jobs.admissionPolicy=false')).filter((o) => o.kind.startsWith('Validating')).length, 0);
+    await assert.rejects(template('--set', 'jobs.extraVolumeKinds={hostpath}'), /extraVolumeKinds/);
+  });
+
   test('TLS by default: a self-signed Secret for the service\'s names, mounted, passed as flags, probed over HTTPS', async () => {
     const objs = await template();
     const secret = one(objs, 'Secret', `${FULLNAME}-tls`);
@@ -382,7 +401,8 @@ describe('chart against a real kube-apiserver', () => {
     const { stdout: manifest } = await helm(['get', 'manifest', RELEASE, '--namespace', ns], cp.env);
     const objs = docs(manifest);
     assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
-      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Secret', 'Service', 'ServiceAccount']);
+      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Secret', 'Service', 'ServiceAccount',
+        'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
     for (const o of objs) {
       const scoped = o.metadata.namespace !== undefined;
       const { stdout } = await kubectl(['get', `${o.kind}.${o.apiVersion.split('/').length === 2 ? o.apiVersion.split('/')[0] : ''}`
@@ -425,7 +445,9 @@ describe('chart against a real kube-apiserver', () => {
       const fullname = `${release}-simclr-operator`;
       await kubectl(['create', 'namespace', 'ml']);
       await helm(['install', release, CHART, '--namespace', ns, '--create-namespace', '--skip-crds',
-        '--set', 'operator.watchNamespace=ml', '--set', 'operator.auth=none'], cp.env);
+        '--set', 'operator.watchNamespace=ml', '--set', 'operator.auth=none',
+        // The volume policy is cluster-wide: the first release's holds (two would both have to allow a kind).
+        '--set', 'jobs.admissionPolicy=false'], cp.env);
       const tr = await cp.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${fullname}/token`,
         { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } });
       assert.equal(tr.status, 201, JSON.stringify(tr.body));
@@ -475,6 +497,31 @@ describe('chart against a real kube-apiserver', () => {
       });
       assert.equal(await canI('ml'), 'yes');
       assert.equal(await canI('default'), 'no', 'no rights outside the watched namespace');
+    });
+
+  test('the installed admission policy refuses a hostPath job naming the field; allowed once jobs.extraVolumeKinds lists it',
+    async () => {
+      await kubectl(['create', 'namespace', 'volumes']);
+      const job = (name: string, volume: object): string => JSON.stringify({ apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'SimCLRJob', metadata: { name, namespace: 'volumes' }, spec: { image: 'simclr-trainer:0.1.0',
+          training: { batchSize: 64 }, checkpoint: { volume } } });
+      const refusal = await eventually('the policy in force', async () => {
+        try {
+          await kubectl(['apply', '--dry-run=server', '-f', '-'], job('host', { hostPath: { path: '/etc' } }));
+          return undefined;
+        } catch (err) {
+          return String((err as { stderr?: string }).stderr ?? err);
+        }
+      }, 30_000, 500);
+      assert.match(refusal, /spec\.checkpoint\.volume: this volume kind is not allowed in this cluster \(allowed: persistentVolumeClaim, emptyDir, configMap, secret, nfs, csi;.*jobs\.extraVolumeKinds/s);
+      await kubectl(['apply', '--dry-run=server', '-f', '-'], job('claim', { persistentVolumeClaim: { claimName: 'c' } }));
+      await helm(['upgrade', RELEASE, CHART, '--namespace', 'simclr-system', '--reuse-values',
+        '--set', 'jobs.extraVolumeKinds={hostPath}'], cp.env);
+      await eventually('hostPath admitted', async () =>
+        kubectl(['apply', '--dry-run=server', '-f', '-'], job('host', { hostPath: { path: '/data' } }))
+          .then(() => true, () => undefined), 30_000, 500);
+      await assert.rejects(kubectl(['apply', '--dry-run=server', '-f', '-'], job('git', { gitRepo: { repository: 'x' } })),
+        /not allowed in this cluster/);
     });
 
   test('examples/simclrjob.yaml is accepted by the apiserver and the operator can build its pods', async () => {

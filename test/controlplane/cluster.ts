@@ -1,12 +1,13 @@
 // `make cluster`: a local cluster in the foreground until Ctrl-C (see local-cluster.ts for what runs).
 import { join } from 'node:path';
-import { startLocalCluster } from './local-cluster.js';
+import { clusterVolumesDir, startLocalCluster } from './local-cluster.js';
 
 async function main(): Promise<void> {
   const stamp = (): string => new Date().toISOString().slice(11, 19);
   process.stdout.write('starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the test node agent ' +
     'and the operator (about a minute on 2 cores)...\n');
-  const c = await startLocalCluster({ keep: process.env.SIMCLR_CP_KEEP === '1',
+  const volumesDir = clusterVolumesDir();
+  const c = await startLocalCluster({ keep: process.env.SIMCLR_CP_KEEP === '1', volumesDir,
     log: (line) => process.stdout.write(`${stamp()} ${line}\n`) });
   process.stdout.write(`
 Local cluster up (test infrastructure: pods run as local processes on node ${c.agent.nodeName}).
@@ -18,9 +19,11 @@ Local cluster up (test infrastructure: pods run as local processes on node ${c.a
   curl ${c.operatorUrl}/api/v1/jobs      # the operator's REST API (also /metrics, /healthz)
   ${c.operatorUrl}/                      # the dashboard: open it in a browser
 
+Claims' folders (checkpoints, data): ${volumesDir}/pvc/<ns>/<claim>, never deleted by make cluster (remove them
+yourself; SIMCLR_CLUSTER_VOLUMES=<dir> puts them elsewhere).
 Logs: ${join(c.cp.dir, 'logs')} (operator: ${c.operatorLog}); pods' output: ${join(c.agent.root, 'pods')}/<ns>/<pod>-<uid>/<container>.log
 An operator that exits is started again, as a Deployment would (see ${c.operatorLog}).
-Ctrl-C stops everything${process.env.SIMCLR_CP_KEEP === '1' ? ' (files kept: SIMCLR_CP_KEEP=1)' : ' and deletes these files (SIMCLR_CP_KEEP=1 keeps them)'}.
+Ctrl-C stops everything${process.env.SIMCLR_CP_KEEP === '1' ? ' (files kept: SIMCLR_CP_KEEP=1)' : ' and deletes the logs and pod folders (SIMCLR_CP_KEEP=1 keeps them), never the claims\' folders'}.
 `);
   let stopping = false;
   const shutdown = async (code = 0): Promise<void> => {

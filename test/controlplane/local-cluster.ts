@@ -4,6 +4,7 @@
 // node agent (test/agent/node-agent.ts), which runs the scheduled pods as local processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { NodeAgent, repoRoot } from '../agent/node-agent.js';
 import { eventually } from './eventually.js';
@@ -12,11 +13,20 @@ import { freePort } from '../../trainer/collectives/free-port.js';
 
 export const CRD_FILE = 'crds/simclr.dev_simclrjobs.yaml';
 
+/** Claims' folders (data sets, checkpoints: what users produce) live outside the cluster's temporary folder, so no
+ * Ctrl-C, crash or cleanup of make cluster deletes them; the next make cluster finds them under the same claim names. */
+export function clusterVolumesDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SIMCLR_CLUSTER_VOLUMES) return env.SIMCLR_CLUSTER_VOLUMES;
+  return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'simclr-k8s', 'cluster-volumes');
+}
+
 export interface LocalClusterOptions {
   /** How often the operator reads rank 0's progress (seconds). Default 2. */
   progressIntervalSeconds?: number;
   /** Keep the control plane's folder (logs, pod folders, volumes) after stop(). */
   keep?: boolean;
+  /** Claims' and hostPaths' folders here rather than in the control plane's folder: never deleted by stop(). */
+  volumesDir?: string;
   /** One line per notable event of the node agent, and per operator restart. */
   log?: (line: string) => void;
 }
@@ -69,6 +79,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/simclrjobs.simclr.dev']);
     const log = opts.log;
     agent = await NodeAgent.start({ kubeconfig: cp.kubeconfigPath, root: join(cp.dir, 'node-agent'),
+      volumesRoot: opts.volumesDir,
       log: log === undefined ? undefined : (line) => log(`node-agent: ${line}`) });
     const port = await freePort();
     const operatorLog = join(cp.dir, 'logs', 'simclr-operator.log');

@@ -2,7 +2,9 @@
 // the operator as its own process, the test node agent running each pod as a trainer process. A 2-replica SimCLRJob
 // on (a subset of) Fashion-MNIST: pods created -> ranks rendezvous and train -> `kubectl get scj` and the REST API
 // show epoch and loss moving -> rank 1 is SIGKILLed mid-run -> the gang restarts and resumes from the checkpoint ->
-// Succeeded -> rank 0 exported the ONNX encoder beside the checkpoints, and it embeds images.
+// rank 1's pod is deleted (a planned stop: SIGTERM) -> every rank stops at one step, rank 0 checkpoints it, the gang
+// restarts uncounted and resumes from that very step (0 steps lost) -> Succeeded -> rank 0 exported the ONNX encoder
+// beside the checkpoints, and it embeds images.
 // Needs `npx tsc -p .` (dist/) and the control-plane binaries (test/controlplane/build.sh). About 1.5 min on 2 cores.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,6 +132,25 @@ test('a 2-replica SimCLRJob trains, survives a killed rank by resuming from its 
   const events = JSON.parse(await kubectl('get', 'events', '-n', NS, '--field-selector', 'reason=GangRestart', '-o', 'json'));
   assert.match(events.items.map((e: any) => e.message).join('\n'), new RegExp(`${JOB}-1 failed.*exit code 137`));
 
+  // A planned stop: rank 1's pod deleted (the agent sends SIGTERM, as a kubelet does). Every rank stops at the same
+  // step, rank 0 checkpoints it, and the next gang resumes from exactly there: nothing is lost, nothing counted.
+  const gen1 = { rank0: c.agent.podRun(NS, `${JOB}-0`)!, rank1: c.agent.podRun(NS, `${JOB}-1`)! };
+  await eventually('the new gang a few steps in', () => (steps(logLines(gen1.rank0)).length >= 5 ? true : undefined),
+    120_000, 200);
+  await kubectl('delete', 'pod', '-n', NS, `${JOB}-1`, '--wait=false');
+  await eventually('a new gang (restart generation 2) Running', async () => {
+    const list = JSON.parse(await kubectl('get', 'pods', '-n', NS, '-l', `simclr.dev/job-name=${JOB}`, '-o', 'json'));
+    return list.items.length === 2 && list.items.every((p: any) =>
+      p.metadata.labels['simclr.dev/restart-generation'] === '2' && p.status.phase === 'Running') ? true : undefined;
+  }, 120_000, 500);
+  assert.deepEqual([gen1.rank0.containers[0]!.exit?.exitCode, gen1.rank1.containers[0]!.exit?.exitCode], [143, 143],
+    'both ranks stopped on request (exit 143), rank 0 without being signalled');
+  const stoppedAt = Math.max(...steps(logLines(gen1.rank0)));
+  const afterStop = JSON.parse(await kubectl('get', 'scj', '-n', NS, JOB, '-o', 'json')).status;
+  assert.deepEqual([afterStop.restartCount, afterStop.failureRestarts], [2, 1], 'the deletion is not counted');
+  const deleted = JSON.parse(await kubectl('get', 'events', '-n', NS, '--field-selector', 'reason=GangRestart', '-o', 'json'));
+  assert.match(deleted.items.map((e: any) => e.message).join('\n'), new RegExp(`${JOB}-1 (was deleted|vanished).*not counted`));
+
   // Succeeded, after every step of the schedule.
   await eventually('Succeeded', async () =>
     (await kubectl('get', 'scj', '-n', NS, JOB, '-o', 'jsonpath={.status.phase}')) === 'Succeeded' ? true : undefined,
@@ -137,28 +158,37 @@ test('a 2-replica SimCLRJob trains, survives a killed rank by resuming from its 
 
   // Resumed from the checkpoint: the new gang redid at most one checkpoint interval of what the old one had done.
   const doneBeforeKill = Math.max(...steps(logLines(gen0.rank0)));
-  const gen1 = logLines(c.agent.podRun(NS, `${JOB}-0`));
-  assert.notEqual(c.agent.podRun(NS, `${JOB}-0`)!.uid, gen0.rank0.uid);
-  const resumed = gen1.find((l) => l.msg === 'resumed');
+  const gen1Lines = logLines(gen1.rank0);
+  assert.notEqual(gen1.rank0.uid, gen0.rank0.uid);
+  const resumed = gen1Lines.find((l) => l.msg === 'resumed');
   assert.ok(resumed, 'rank 0 of the new gang logs "resumed"');
   const from = resumed.step!;
   assert.ok(from > 0 && from <= doneBeforeKill, `resumed at ${from}, ${doneBeforeKill} steps were done before the kill`);
   assert.ok(doneBeforeKill - from <= CHECKPOINT_EVERY,
     `redone ${doneBeforeKill - from} steps (${from}..${doneBeforeKill}): more than one checkpoint interval`);
-  assert.equal(steps(gen1)[0], from + 1, 'the new gang starts at the step after the checkpoint');
-  assert.ok(logLines(c.agent.podRun(NS, `${JOB}-1`)).some((l) => /resumed from rank 0/.test(String(l.msg))));
+  assert.equal(steps(gen1Lines)[0], from + 1, 'the new gang starts at the step after the checkpoint');
+  assert.ok(logLines(gen1.rank1).some((l) => /resumed from rank 0/.test(String(l.msg))));
+  // After the planned stop: resumed from the step the stopped gang had reached.
+  const gen2 = logLines(c.agent.podRun(NS, `${JOB}-0`));
+  const resumedAfterStop = gen2.find((l) => l.msg === 'resumed')?.step;
+  t.diagnostic(`rank 1's pod deleted after step ${stoppedAt}; the next gang resumed from step ${resumedAfterStop}`);
+  assert.equal(stoppedAt - resumedAfterStop!, 0, 'steps lost to the planned stop');
+  assert.equal(steps(gen2)[0], stoppedAt + 1);
   t.diagnostic(`kubectl get scj rows (epoch, loss): ${[...rows.values()].map((r) => `${r.epoch}/${r.loss.toFixed(3)}`).join(' ')}`);
   t.diagnostic(`rank 1 killed after step ${doneBeforeKill}; the new gang resumed from step ${from}`);
-  const finished = gen1.find((l) => l.msg === 'training finished');
+  const finished = gen2.find((l) => l.msg === 'training finished');
   assert.equal(finished?.step, TOTAL_STEPS);
   const status = JSON.parse(await kubectl('get', 'scj', '-n', NS, JOB, '-o', 'json')).status;
-  assert.equal(status.restartCount, 1);
+  assert.equal(status.restartCount, 2);
+  // The final progress is what rank 0 ended with (its termination message), not a poll from before the end.
+  assert.deepEqual([status.progress.step, status.progress.epoch], [TOTAL_STEPS, EPOCHS]);
+  assert.equal(typeof status.progress.knnTop1, 'number');
 
   // The finished job's product: rank 0 exported the encoder beside its checkpoints, on the volume; it embeds images.
   const { trainerMain } = requireBuild(repoRoot());
   const encoder = join(ckptDir, 'encoder.onnx');
   assert.ok(existsSync(encoder), `${encoder} was written by the trainer`);
-  assert.ok(gen1.some((l) => l.msg === 'exported the encoder'), 'rank 0 logged the export');
+  assert.ok(gen2.some((l) => l.msg === 'exported the encoder'), 'rank 0 logged the export');
   const run = promisify(execFile);
   const out = join(c.cp.dir, 'embeddings.json');
   await run(process.execPath, [trainerMain, 'embed', `--model=${encoder}`, '--dataset=fashion-mnist',

@@ -1,10 +1,15 @@
 // Helpers for operator tests against the real control plane (test/controlplane/harness.ts).
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildCrd } from '../../operator/api/crd.js';
 import { GROUP, PLURAL, VERSION, type SimCLRJob } from '../../operator/api/schema.js';
 import { Config } from '../../operator/config.js';
 import { startOperator, type RunningOperator } from '../../operator/operator.js';
+import { repoRoot } from '../agent/node-agent.js';
 import type { ControlPlane } from '../controlplane/harness.js';
 
 import { eventually } from '../controlplane/eventually.js';
@@ -126,5 +131,42 @@ export function operatorConfig(cp: ControlPlane, over: Partial<Record<string, un
 }
 
 export async function runOperator(cp: ControlPlane, over: Partial<Record<string, unknown>> = {}): Promise<RunningOperator> {
-  return startOperator(operatorConfig(cp, over), testLog, kubeConfig(cp));
+  return startOperator(operatorConfig(cp, over), testLog, await chartKubeConfig(cp));
+}
+
+const chartIdentities = new WeakMap<ControlPlane, Promise<KubeConfig>>();
+
+/** The operator's identity in these tests: the chart's own ServiceAccount and RBAC (helm template of the chart, release
+ * `simclr` in namespace `default`, where the tests' Leases live) and a token of that account, so a verb the chart
+ * does not grant fails the suite. */
+export function chartKubeConfig(cp: ControlPlane): Promise<KubeConfig> {
+  let kc = chartIdentities.get(cp);
+  if (kc === undefined) {
+    kc = makeChartKubeConfig(cp);
+    chartIdentities.set(cp, kc);
+  }
+  return kc;
+}
+
+async function makeChartKubeConfig(cp: ControlPlane): Promise<KubeConfig> {
+  const helmHome = mkdtempSync(join(tmpdir(), 'simclr-helm-'));
+  const chart = join(repoRoot(), 'charts', 'simclr-operator');
+  const manifest = await new Promise<string>((resolve, reject) => {
+    execFile(join(cp.binDir, 'helm'), ['template', 'simclr', chart, '--namespace', 'default',
+      '--show-only', 'templates/serviceaccount.yaml', '--show-only', 'templates/rbac.yaml'], { env: { ...process.env, HELM_CACHE_HOME: join(helmHome, 'c'),
+      HELM_CONFIG_HOME: join(helmHome, 'g'), HELM_DATA_HOME: join(helmHome, 'd') }, timeout: 60_000 },
+    (err, stdout, stderr) => (err ? reject(new Error(`helm template: ${stderr || err.message}`)) : resolve(stdout)));
+  });
+  await cp.kubectl(['apply', '-f', '-'], { input: manifest });
+  const tr = await cp.request('POST', '/api/v1/namespaces/default/serviceaccounts/simclr-simclr-operator/token',
+    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 7200 } });
+  if (tr.status !== 201) throw new Error(`token for the chart's service account: ${tr.status} ${JSON.stringify(tr.body)}`);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server: cp.server, caData: Buffer.from(cp.caPem).toString('base64') }],
+    users: [{ name: 'operator', token: tr.body.status.token as string }],
+    contexts: [{ name: 'operator', cluster: 'test', user: 'operator' }],
+    currentContext: 'operator',
+  });
+  return kc;
 }

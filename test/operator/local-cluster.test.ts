@@ -6,23 +6,27 @@
 // (training.dataset auto) trains on what its data volume holds, and fails the same way when it holds none.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { eventually } from '../controlplane/eventually.js';
 import { startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { freePort } from '../../trainer/collectives/free-port.js';
 import { writeFashionMnistSubset } from '../e2e/fashion-mnist-subset.js';
 import { RESTRICTED } from './helpers.js';
 
 const NS = 'exit-codes';
 let c: LocalCluster;
+// As make cluster does: claims' folders outside the cluster's own (temporary) folder.
+const volumesDir = mkdtempSync(join(tmpdir(), 'simclr-cluster-volumes-'));
 
 before(async () => {
-  c = await startLocalCluster();
+  c = await startLocalCluster({ volumesDir });
   await c.cp.request('POST', '/api/v1/namespaces', { metadata: { name: NS, labels: RESTRICTED } });
 });
 after(async () => {
   await c?.stop();
+  rmSync(volumesDir, { recursive: true, force: true });
 });
 
 test('exit code 2 (no data set in the data volume) fails the job at once with the trainer\'s reason', { timeout: 240_000 },
@@ -115,4 +119,19 @@ test('an operator that dies is started again, as a Deployment would, and carries
       const r = await c.cp.request('GET', `/apis/simclr.dev/v1alpha1/namespaces/${NS}/simclrjobs/after-restart`);
       return r.body?.status?.phase === 'Suspended' ? true : undefined;
     }, 60_000, 500);
+  });
+
+test('stopping the cluster (what Ctrl-C on make cluster runs) deletes its own folder, never a claim\'s', { timeout: 120_000 },
+  async () => {
+    await c.cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+      metadata: { name: 'ckpt', namespace: NS },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }) });
+    const claim = c.agent.claimDir(NS, 'ckpt');
+    assert.ok(claim.startsWith(volumesDir), claim);
+    await eventually('the claim provisioned', async () => (existsSync(claim) ? true : undefined), 30_000, 200);
+    writeFileSync(join(claim, 'step-0000000040.json'), '{"a checkpoint":true}'); // what a trainer would leave there
+    const clusterDir = c.cp.dir;
+    await c.stop();
+    if (process.env.SIMCLR_CP_KEEP !== '1') assert.equal(existsSync(clusterDir), false, 'the cluster\'s own folder goes');
+    assert.equal(readFileSync(join(claim, 'step-0000000040.json'), 'utf8'), '{"a checkpoint":true}');
   });

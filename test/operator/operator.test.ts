@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { initialProgress } from '../../trainer/contract/index.js';
+import { finalProgressMessage, initialProgress } from '../../trainer/contract/index.js';
 import { startControlPlane, type ControlPlane } from '../controlplane/harness.js';
 import { desiredPod } from '../../operator/reconcile/desired.js';
 import { parseSimCLRJob } from '../../operator/api/schema.js';
@@ -141,6 +141,88 @@ describe('lifecycle with one operator', () => {
     } finally {
       rank0.close();
     }
+  });
+
+  /** A fake rank 0 on 127.0.0.1 (the podIP setPodPhase reports) serving `doc` at /progress. */
+  const fakeRank0 = async (doc: object): Promise<{ port: number; close(): void }> => {
+    const server = createServer((req, res) => {
+      res.writeHead(req.url === '/progress' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(doc));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+  };
+
+  test('rank 0 reports only corrupt checkpoints: condition CheckpointsCorrupt and one Warning event', async () => {
+    const corruptCheckpoints = { resumedFromStep: 0, count: 1, movedTo: '/checkpoints/bad/corrupt/2026-12-08T01-00-00-000Z',
+      checkpoints: [{ step: 30, reason: '/checkpoints/bad/step-0000000030.safetensors: sha256 00 does not match (corrupt)' }] };
+    const rank0 = await fakeRank0({ ...initialProgress({ uid: 'bad', worldSize: 1, epochs: 2, totalSteps: 20 }),
+      phase: 'training', corruptCheckpoints });
+    try {
+      await k.createJob(ns, 'bad', { image: IMAGE, replicas: 1, training: { batchSize: 64 }, progressPort: rank0.port });
+      await eventually('pod', async () => ((await k.pods(ns, 'bad')).length === 1 ? true : undefined));
+      await k.setPodPhase(ns, 'bad-0', 'Running');
+      const c = await eventually('condition', async () =>
+        (await k.jobStatus(ns, 'bad'))?.conditions?.find((x) => x.type === 'CheckpointsCorrupt'));
+      assert.equal(c.status, 'True');
+      assert.equal(c.reason, 'NoValidCheckpoint');
+      assert.match(c.message, /no checkpoint verified: 1 corrupt \(newest: step 30: .*\); the run started again from step 0; their files were moved to \/checkpoints\/bad\/corrupt\//);
+      const warnings = async (): Promise<CoreV1Event[]> => (await k.core.listNamespacedEvent({ namespace: ns })).items
+        .filter((x) => x.involvedObject.name === 'bad' && x.reason === 'NoValidCheckpoint');
+      await eventually('a Warning event', async () => ((await warnings()).length > 0 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 2000)); // later polls of the same document must not repeat it
+      assert.deepEqual((await warnings()).map((e) => [e.type, e.count ?? 1]), [['Warning', 1]]);
+    } finally {
+      rank0.close();
+    }
+  });
+
+  test('Succeeded records rank 0\'s final progress from its termination message, not the last poll', async () => {
+    const base = initialProgress({ uid: 'fin', worldSize: 1, epochs: 2, totalSteps: 20 });
+    const rank0 = await fakeRank0({ ...base, phase: 'training', epoch: 1, step: 15, loss: 4.5 });
+    try {
+      await k.createJob(ns, 'fin', { image: IMAGE, replicas: 1, training: { batchSize: 64 }, progressPort: rank0.port });
+      await eventually('pod', async () => ((await k.pods(ns, 'fin')).length === 1 ? true : undefined));
+      await k.setPodPhase(ns, 'fin-0', 'Running');
+      await eventually('polled', async () => ((await k.jobStatus(ns, 'fin'))?.progress?.step === 15 ? true : undefined));
+      const final = { ...base, phase: 'finished' as const, epoch: 2, step: 20, loss: 4.1, knnTop1: 0.7, top1: 0.72,
+        top5: 0.97, evalSplit: 'test' as const };
+      const terminated = { exitCode: 0, reason: 'Completed', message: finalProgressMessage(final) };
+      const r = await cp.request('PATCH', `/api/v1/namespaces/${ns}/pods/fin-0/status`, { status: { phase: 'Succeeded',
+        containerStatuses: [{ name: 'trainer', image: 'trainer:1', imageID: '', ready: false, restartCount: 0,
+          state: { terminated } }] } }, 'application/merge-patch+json');
+      assert.equal(r.status, 200);
+      const s = await eventually('Succeeded', async () => {
+        const st = await k.jobStatus(ns, 'fin');
+        return st?.phase === 'Succeeded' ? st : undefined;
+      });
+      assert.deepEqual({ ...s.progress, updateTime: undefined, history: undefined }, { epoch: 2, step: 20, totalSteps: 20,
+        loss: 4.1, knnTop1: 0.7, top1: 0.72, top5: 0.97, evalSplit: 'test', updateTime: undefined, history: undefined });
+    } finally {
+      rank0.close();
+    }
+  });
+
+  test('a pod deleted without a grace period restarts the whole gang, uncounted: never that rank alone', async () => {
+    await k.createJob(ns, 'gone', { image: IMAGE, replicas: 2, training: { batchSize: 64 },
+      runPolicy: { backoffLimit: 0, backoffSeconds: 0 } });
+    await eventually('2 pods', async () => ((await k.pods(ns, 'gone')).length === 2 ? true : undefined));
+    await k.setGangPhase(ns, 'gone', 'Running');
+    await eventually('Running, both counted', async () =>
+      ((await k.jobStatus(ns, 'gone'))?.replicas?.running === 2 ? true : undefined));
+    const r = await cp.request('DELETE', `/api/v1/namespaces/${ns}/pods/gone-1`, { gracePeriodSeconds: 0 });
+    assert.equal(r.status, 200);
+    const pods = await eventually('a new gang of generation 1', async () => {
+      const p = await k.pods(ns, 'gone');
+      return p.length === 2 && p.every((x) => x.metadata?.labels?.['simclr.dev/restart-generation'] === '1') ? p : undefined;
+    });
+    assert.deepEqual(pods.map((p) => p.metadata?.name), ['gone-0', 'gone-1']);
+    const s = await k.jobStatus(ns, 'gone');
+    assert.equal(s?.phase, 'Restarting', 'backoffLimit 0, yet not Failed: a deletion is not a failure');
+    assert.deepEqual([s?.restartCount, s?.failureRestarts], [1, 0]);
+    const c = s?.conditions?.find((x) => x.type === 'Restarting');
+    assert.equal(c?.reason, 'PodDeleted');
+    assert.match(c?.message ?? '', /gone-1 (vanished|was deleted)/);
   });
 
   test('a failed rank restarts the whole gang; Failed at backoffLimit; cleanPodPolicy Running', async () => {

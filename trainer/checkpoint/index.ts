@@ -4,3 +4,5 @@ export type { CheckpointData, LoadedCheckpoint, SavedCheckpoint, Manifest, Warni
 export { encodeSafetensors, decodeSafetensors, f32, DTYPE_BYTES } from './safetensors.js';
 export type { DType, Tensor, TensorData, TensorMap } from './safetensors.js';
 export { writeFileAtomic } from './atomic-file.js';
+export { CORRUPT_FOLDER, resumePoint } from './resume.js';
+export type { CorruptCheckpoint, ResumePoint } from './resume.js';

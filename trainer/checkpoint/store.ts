@@ -67,7 +67,7 @@ export interface SavedCheckpoint {
 export type WarningSink = (message: string) => void;
 const defaultWarn: WarningSink = (message) => process.emitWarning(message, 'CheckpointWarning');
 
-const baseName = (step: number): string => `step-${String(step).padStart(10, '0')}`;
+export const baseName = (step: number): string => `step-${String(step).padStart(10, '0')}`;
 
 function prefixed(prefix: string, map: TensorMap): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
@@ -180,7 +180,8 @@ export async function loadCheckpoint(manifestPath: string): Promise<LoadedCheckp
   };
 }
 
-function reasonOf(err: unknown): string {
+/** An error and its causes, as one line. */
+export function reasonOf(err: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(e.message);
   return parts.join(': ');

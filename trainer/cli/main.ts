@@ -7,10 +7,20 @@
 //   simclr preview [flags]    a PNG grid of augmented pairs, made as training makes them
 //   simclr launch --nproc=N train [flags]   N local replicas of train (torchrun-style)
 // Exit codes: 0 ok, 1 runtime failure, 2 bad command line or data (one line naming the flag or the file; also written
-// as the container's termination message in a pod).
+// as the container's termination message in a pod), 143 train stopped by SIGTERM after checkpointing (a resume loses
+// no step).
 import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
-import { ConfigError, EXIT_CONFIG_OR_DATA, EXIT_FAILURE, EXIT_OK, helpText, parseArgs } from '../contract/index.js';
+import {
+  ConfigError,
+  EXIT_CONFIG_OR_DATA,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_STOPPED,
+  finalProgressMessage,
+  helpText,
+  parseArgs,
+} from '../contract/index.js';
 import { DataError, withResolvedDataset } from '../data/index.js';
 import { DistError } from '../collectives/index.js';
 import { NoDeviceKernelError, ProviderUnavailableError } from '../engine/index.js';
@@ -63,14 +73,26 @@ function positiveInt(flag: string, v: string | boolean | undefined): number | un
   return n;
 }
 
-async function cmdTrain(argv: readonly string[]): Promise<void> {
+async function cmdTrain(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText('simclr train') + '\n');
-    return;
+    return EXIT_OK;
   }
   const config = parseArgs(argv, process.env);
   const withUid = { ...config, uid: config.uid ?? generatedUid() };
-  const result = await train(withUid);
+  // SIGTERM (suspend, pod deletion, drain) stops every rank at the next step, checkpointed; a second one kills.
+  const stop = new AbortController();
+  process.once('SIGTERM', () => stop.abort());
+  const result = await train(withUid, { stopSignal: stop.signal });
+  if (result.stopped) {
+    const line = `simclr train: stopped on request at step ${result.step}, checkpointed in ${result.checkpointDir}; ` +
+      '--resume continues from there';
+    process.stderr.write(`${line}\n`);
+    writeTerminationMessage(line);
+    return EXIT_STOPPED;
+  }
+  // In a pod, the operator records this as the job's final progress (its polls may have missed the end).
+  if (result.progress !== undefined) writeTerminationMessage(finalProgressMessage(result.progress));
   const e = result.eval;
   if (e !== undefined) {
     const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
@@ -82,6 +104,7 @@ async function cmdTrain(argv: readonly string[]): Promise<void> {
         `checkpoints: ${result.checkpointDir}\n`,
     );
   }
+  return EXIT_OK;
 }
 
 async function cmdExport(argv: readonly string[]): Promise<void> {
@@ -168,7 +191,7 @@ async function runLaunch(argv: readonly string[]): Promise<number> {
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const commands: Record<string, (a: readonly string[]) => Promise<void>> = {
+  const commands: Record<string, (a: readonly string[]) => Promise<void | number>> = {
     train: cmdTrain,
     export: cmdExport,
     embed: cmdEmbed,
@@ -186,8 +209,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   try {
-    await run(rest);
-    return EXIT_OK;
+    return (await run(rest)) ?? EXIT_OK;
   } catch (err) {
     // The first line is the reason, also left as the pod's termination message for the operator.
     const fail = (code: number, detail: string): number => {

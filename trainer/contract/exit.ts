@@ -7,6 +7,10 @@
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_CONFIG_OR_DATA = 2;
+/** Stopped on request (SIGTERM: suspend, pod deletion, drain) after rank 0 wrote the checkpoint of the step every
+ * rank stopped at: neither done nor failed, and a resume loses no step. 128 + SIGTERM, as a shell reports a process
+ * the signal ended, so supervisors that know only that convention read it the same way. */
+export const EXIT_STOPPED = 143;
 
 /** Where the kubelet mounts the termination message file unless the pod says otherwise. */
 export const DEFAULT_TERMINATION_MESSAGE_PATH = '/dev/termination-log';

@@ -20,6 +20,8 @@ export type { FlagSpec } from './cli-args.js';
 export {
   ProgressDocument,
   CheckpointRef,
+  CorruptCheckpoints,
+  MAX_CORRUPT_LISTED,
   ProgressHistory,
   HistoryPoint,
   EvalPoint,
@@ -35,12 +37,15 @@ export {
   PROGRESS_PATH,
   HEALTH_PATH,
   initialProgress,
+  finalProgressMessage,
+  parseFinalProgress,
 } from './progress.js';
 export type { EvalSplit, PreviewView, ProgressPhase } from './progress.js';
 export {
   EXIT_OK,
   EXIT_FAILURE,
   EXIT_CONFIG_OR_DATA,
+  EXIT_STOPPED,
   DEFAULT_TERMINATION_MESSAGE_PATH,
   TERMINATION_MESSAGE_ENV,
   MAX_TERMINATION_MESSAGE_BYTES,

@@ -78,6 +78,20 @@ export const ProgressHistory = z.object({
 });
 export type ProgressHistory = z.infer<typeof ProgressHistory>;
 
+/** Checkpoints a resume found corrupt (listed up to this many, newest first). */
+export const MAX_CORRUPT_LISTED = 16;
+
+export const CorruptCheckpoints = z.object({
+  resumedFromStep: count.describe('The step the run resumed from: 0 when no checkpoint verified.'),
+  count: count.describe('Checkpoints that did not verify.'),
+  checkpoints: z
+    .array(z.object({ step: count, reason: z.string() }))
+    .max(MAX_CORRUPT_LISTED)
+    .describe('The newest of them: step and why it did not verify.'),
+  movedTo: z.string().describe('Folder their files were moved to, kept for inspection (as the trainer sees it).'),
+});
+export type CorruptCheckpoints = z.infer<typeof CorruptCheckpoints>;
+
 export const ProgressDocument = z.object({
   schemaVersion: z.literal(PROGRESS_SCHEMA_VERSION),
   uid: z.string().min(1),
@@ -102,6 +116,7 @@ export const ProgressDocument = z.object({
   startedAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   message: z.string().optional().describe('Why, when phase is failed.'),
+  corruptCheckpoints: CorruptCheckpoints.optional().describe('Checkpoints this run found corrupt when it resumed.'),
   history: ProgressHistory.optional().describe('Curves since the job began (across resumes), bounded and downsampled.'),
   preview: z
     .object({ step: count, epoch: count })
@@ -139,4 +154,23 @@ export function initialProgress(args: {
     startedAt: now,
     updatedAt: now,
   };
+}
+
+/** Rank 0's last word on success, as its termination message: the final document (the kubelet keeps 4096 bytes, so
+ * without the curves, the preview and the corrupt-checkpoint list, which the operator has from its polls). A poll
+ * every interval misses what happens after the last one: the final evaluation, the export. */
+export function finalProgressMessage(doc: ProgressDocument): string {
+  const { history: _h, preview: _p, corruptCheckpoints: _c, ...rest } = doc;
+  return JSON.stringify(rest);
+}
+
+/** The final document from a termination message, or undefined when the message is not one. */
+export function parseFinalProgress(message: string | undefined): ProgressDocument | undefined {
+  if (message === undefined || !message.startsWith('{')) return undefined;
+  try {
+    const r = ProgressDocument.safeParse(JSON.parse(message));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

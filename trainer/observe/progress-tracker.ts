@@ -3,6 +3,7 @@
 import {
   initialProgress,
   type CheckpointRef,
+  type CorruptCheckpoints,
   type EvalSplit,
   type PreviewView,
   type ProgressDocument,
@@ -132,6 +133,11 @@ export class ProgressTracker {
 
   previewImage(view: PreviewView): Uint8Array | undefined {
     return this.previewImages[view];
+  }
+
+  /** What this run's resume found corrupt: the operator turns it into a condition and a Warning event. */
+  recordCorruptCheckpoints(report: CorruptCheckpoints): void {
+    this.update({ corruptCheckpoints: report });
   }
 
   recordCheckpoint(ref: CheckpointRef): void {

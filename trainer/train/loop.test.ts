@@ -123,6 +123,9 @@ test('resume: 8 steps + --resume 8 steps ends with the same weights, skipping a 
   assert.ok(warnings.some((m) => /skipping invalid checkpoint.*step-0000000008.*sha256/.test(m)), warnings.join('\n'));
   assert.ok(records().some((r) => r.msg === 'resumed' && r.step === 4));
   assert.equal(resumed.step, 16);
+  // The corrupt checkpoint was moved aside as it was (the resumed run wrote a new step 8 in its place).
+  const [moved] = await readdir(join(dir, 'models', 'resumed', 'corrupt'));
+  assert.deepEqual(await readFile(join(dir, 'models', 'resumed', 'corrupt', moved!, 'step-0000000008.safetensors')), bytes);
   // The CPU provider with a fixed thread count is deterministic here: bit-identical weights, buffers included.
   let worst = 0;
   for (const [name, p] of full.store.entries()) {

@@ -2,8 +2,15 @@
 // progress (bar, tracker, HTTP), checkpoints and exact resume (the loader is a pure function of (seed, epoch, step),
 // so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
 import { join } from 'node:path';
-import { latestValid, listManifests, loadCheckpoint, manifestPathOf, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
-import { PROGRESS_HISTORY_FILE, type EvalSplit, type TrainConfig } from '../contract/index.js';
+import { listManifests, loadCheckpoint, manifestPathOf, resumePoint, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
+import {
+  MAX_CORRUPT_LISTED,
+  PROGRESS_HISTORY_FILE,
+  type CorruptCheckpoints,
+  type EvalSplit,
+  type ProgressDocument,
+  type TrainConfig,
+} from '../contract/index.js';
 import {
   ContrastiveLoader,
   augmentationGrids,
@@ -39,6 +46,7 @@ import { broadcastArrays, syncInitialState } from './sync-state.js';
 import { applyInitialWeights, readInitialWeights } from './weight-init.js';
 import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
 import { createUpdate, type Update } from './update.js';
+import { PlannedStop } from './planned-stop.js';
 import type { ParamSpec } from '../models/index.js';
 
 /** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
@@ -70,6 +78,10 @@ export interface TrainResult {
   average?: ParameterStore;
   /** --early-stop: the best checkpoint's step (what was exported and finally evaluated), and whether it stopped early. */
   earlyStop?: { bestStep: number; stopped: boolean };
+  /** Stopped on request (io.stopSignal) before the end, after writing the checkpoint of `step`. */
+  stopped?: boolean;
+  /** Rank 0's final progress document, when the run ended normally. */
+  progress?: ProgressDocument;
 }
 
 export interface TrainIo {
@@ -80,6 +92,9 @@ export interface TrainIo {
   intermediateKnnBank?: number;
   /** Stop (after checkpointing) once this many global steps are done, as a preempted run would. */
   stopAfterStep?: number;
+  /** Aborted on a planned stop (SIGTERM): every rank stops at the next step boundary, rank 0 checkpoints that step.
+   * Every rank passes one, or none (the ranks vote on it at each step). */
+  stopSignal?: AbortSignal;
 }
 
 /** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
@@ -344,12 +359,21 @@ async function trainInGroup(
     logger.info({ weightInitialization: init.path, kind: init.kind, loaded, fresh: fresh.length }, 'initialised the weights from a file');
     return 0;
   };
+  let corrupt: CorruptCheckpoints | undefined;
   const resumeOnLeader = async (): Promise<number> => {
     if (!config.resume && (await listManifests(checkpointDir).catch(() => [])).length > 0) {
       throw new Error(`${checkpointDir} already holds checkpoints: pass --resume to continue that run, or use another --uid`);
     }
     if (!config.resume) return initialiseOnLeader();
-    const ckpt = await latestValid(checkpointDir, (message) => logger.warn({ dir: checkpointDir }, message));
+    const found = await resumePoint(checkpointDir);
+    const ckpt = found.checkpoint;
+    if (found.movedTo !== undefined) {
+      corrupt = { resumedFromStep: ckpt?.step ?? 0, count: found.corrupt.length, movedTo: found.movedTo,
+        checkpoints: found.corrupt.slice(0, MAX_CORRUPT_LISTED).map((c) => ({ ...c, reason: c.reason.slice(0, 300) })) };
+      for (const c of found.corrupt) logger.warn({ dir: checkpointDir }, `skipping invalid checkpoint: ${c.reason}`);
+      logger.warn({ movedTo: found.movedTo, resumedFromStep: corrupt.resumedFromStep },
+        `${found.corrupt.length} corrupt checkpoint(s) moved aside, kept for inspection`);
+    }
     if (ckpt === undefined) {
       logger.info({ dir: checkpointDir }, 'no valid checkpoint to resume from: starting fresh');
       return initialiseOnLeader();
@@ -402,6 +426,7 @@ async function trainInGroup(
       ? { file: join(checkpointDir, PROGRESS_HISTORY_FILE), startStep: globalStep, onWarning: (m) => logger.warn(m) }
       : undefined,
   });
+  if (corrupt !== undefined) tracker.recordCorruptCheckpoints(corrupt);
   let server: ProgressServer | undefined;
   if (leader && config.progressPort > 0) {
     server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document(),
@@ -472,6 +497,7 @@ async function trainInGroup(
     'training',
   );
   let lastLoss = NaN;
+  const plannedStop = new PlannedStop(group, io.stopSignal);
   let evalResult: EvalResult | undefined;
   let epochsDone = Math.floor(globalStep / stepsPerEpoch);
   let verdict: Verdict | undefined;
@@ -516,6 +542,13 @@ async function trainInGroup(
       const t0 = performance.now();
       stepScalars.startClock();
       for await (const batch of loader.epoch(epoch, startStep)) {
+        if (await plannedStop.agreed()) {
+          bar.done();
+          await save();
+          await update.toHost(store);
+          logger.info({ step: globalStep, checkpointStep: leader ? lastSaved : undefined }, 'stopped on request');
+          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store, stopped: true };
+        }
         if (events !== undefined && steps === 0) {
           // What the model sees this epoch, as the seed logs it: the first images of the batch, both views.
           const grids = await augmentationGrids(batch, 16, trainSet.normalization);
@@ -575,7 +608,7 @@ async function trainInGroup(
           await update.toHost(store);
           if (io.stopAfterStep === undefined) await exportResult();
           logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
-          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store };
+          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store, progress: leader ? tracker.document() : undefined };
         }
       }
       bar.done();
@@ -671,7 +704,8 @@ async function trainInGroup(
     await exportResult();
     tracker.setPhase('finished');
     logger.info({ step: globalStep, loss: lastLoss, peakRssMB: peakRssMB() }, 'training finished');
-    return { uid, dataset: config.dataset, step: globalStep, epoch: epochsDone, checkpointDir, lastLoss, eval: evalResult, store,
+    const progress = leader ? tracker.document() : undefined;
+    return { uid, dataset: config.dataset, step: globalStep, epoch: epochsDone, checkpointDir, lastLoss, eval: evalResult, store, progress,
       ...(average !== undefined ? { average: average.store } : {}), ...(earlyStop !== undefined ? { earlyStop } : {}) };
   } catch (err) {
     tracker.setPhase('failed', err instanceof Error ? err.message : String(err));

@@ -15,6 +15,12 @@
 {{- end }}
 {{- end }}
 
+{{/* Volume kinds a job may mount only where jobs.extraVolumeKinds lists them: ADMIN_VOLUME_SOURCE_KINDS of
+operator/api/schema.ts (test/chart/chart.test.ts checks they agree). */}}
+{{- define "simclr-operator.adminVolumeKinds" -}}
+hostPath awsElasticBlockStore azureDisk azureFile cephfs cinder downwardAPI ephemeral fc flexVolume flocker gcePersistentDisk gitRepo glusterfs image iscsi photonPersistentDisk portworxVolume projected quobyte rbd scaleIO storageos vsphereVolume
+{{- end }}
+
 {{- define "simclr-operator.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "simclr-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}

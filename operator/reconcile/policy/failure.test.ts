@@ -62,8 +62,8 @@ test('restarted gang running again: phase Running, Restarting condition cleared'
 });
 
 /** A pod of rank `rank` whose trainer exited with `exitCode` and left `message` as its termination message. */
-function exited(job: ReturnType<typeof makeJob>, rank: number, exitCode: number, message?: string): V1Pod {
-  const pod = podIn(job, rank, 'Failed');
+function exited(job: ReturnType<typeof makeJob>, rank: number, exitCode: number, message?: string, gen = 0): V1Pod {
+  const pod = podIn(job, rank, 'Failed', gen);
   pod.status!.containerStatuses![0]!.state = { terminated: { exitCode, reason: 'Error', message } };
   return pod;
 }
@@ -102,11 +102,59 @@ test('a pod of the running gang deleted by someone else restarts the whole gang,
   assert.deepEqual(plan.createPods, [], 'no rank 1 of generation 0 alone');
   const c = plan.status.conditions?.find((x) => x.type === 'Restarting');
   assert.equal(c?.reason, 'PodDeleted');
-  assert.match(c?.message ?? '', /pod pre-1 was deleted; restarting the gang \(restart 1 of 3\)/);
+  assert.match(c?.message ?? '', /pod pre-1 was deleted; restarting the gang \(not counted against backoffLimit 3\)/);
+  assert.equal(plan.status.failureRestarts, 0, 'a deletion is not a failure');
   // The operator's own deletions (an old generation being replaced) are not a failure.
   const next = makeJob({ runPolicy: { backoffLimit: 3 } }, { phase: 'Restarting', restartCount: 1,
     lastRestartTime: at(-60).toISOString() });
   const old = podIn(next, 0, 'Running', 0);
   old.metadata!.deletionTimestamp = at(4);
   assert.equal(reconcilePlan(observe(next, [old], at(5))).status.restartCount, 1);
+});
+
+test('a force-deleted pod (gone without a terminating phase) restarts the whole gang, not that rank alone', () => {
+  // The last status counted both pods of generation 0; rank 1 vanished from the cache since.
+  const job = makeJob({}, { phase: 'Running', restartCount: 0,
+    replicas: { pending: 0, running: 2, succeeded: 0, failed: 0 } });
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running')], at(5)));
+  assert.deepEqual(plan.createPods, [], 'no rank 1 of generation 0 alone');
+  assert.equal(plan.status.phase, 'Restarting');
+  assert.equal(plan.status.restartCount, 1);
+  const c = plan.status.conditions?.find((x) => x.type === 'Restarting');
+  assert.equal(c?.reason, 'PodDeleted');
+  assert.match(c?.message ?? '', /pod pre-1 vanished/);
+  // The new generation starts from zero counts: its empty gang is not another vanished pod.
+  assert.deepEqual(plan.status.replicas, { pending: 0, running: 0, succeeded: 0, failed: 0 });
+  const next = makeJob({}, plan.status);
+  const after = reconcilePlan(observe(next, [podIn(next, 0, 'Running', 0)], at(6)));
+  assert.equal(after.status.restartCount, 1);
+  assert.deepEqual(after.deletePods, ['pre-0'], 'the old rank 0 goes');
+  assert.deepEqual(after.createPods.map((p) => [p.metadata?.name, p.metadata?.labels?.['simclr.dev/restart-generation']]),
+    [['pre-1', '1']], 'rank 0 of generation 1 waits for its name');
+  // Pods not yet in the cache after their creation are not gone: the status never counted them.
+  const fresh = makeJob({}, { phase: 'Pending', restartCount: 0, replicas: { pending: 1, running: 0, succeeded: 0, failed: 0 } });
+  assert.equal(reconcilePlan(observe(fresh, [podIn(fresh, 0, 'Pending')], at(5))).status.restartCount, 0);
+});
+
+test('deletions and planned stops (exit 143) restart the gang without counting against backoffLimit; failures do', () => {
+  // backoffLimit 1 already used by a failure: another failure fails the job, a deletion or a planned stop does not.
+  const status = { phase: 'Running' as const, restartCount: 3, failureRestarts: 1 };
+  const job = makeJob({ runPolicy: { backoffLimit: 1, backoffSeconds: 10 } }, status);
+  const stopped = reconcilePlan(observe(job, [exited(job, 0, 143, 'simclr train: stopped on request at step 40', 3),
+    exited(job, 1, 143, undefined, 3)], at(5)));
+  assert.equal(stopped.status.phase, 'Restarting');
+  assert.equal(stopped.status.conditions?.find((c) => c.type === 'Restarting')?.reason, 'PlannedStop');
+  assert.deepEqual([stopped.status.restartCount, stopped.status.failureRestarts], [4, 1]);
+  const deleted = podIn(job, 1, 'Running', 3);
+  deleted.metadata!.deletionTimestamp = at(4);
+  // Rank 0 lost its peer (exit 1) because rank 1 was deleted: the deletion is the story.
+  const plan = reconcilePlan(observe(job, [exited(job, 0, 1, 'simclr train: peer closed', 3), deleted], at(5)));
+  assert.equal(plan.status.phase, 'Restarting');
+  assert.deepEqual([plan.status.restartCount, plan.status.failureRestarts], [4, 1]);
+  const failed = reconcilePlan(observe(job, [exited(job, 0, 1, undefined, 3), podIn(job, 1, 'Running', 3)], at(5)));
+  assert.equal(failed.status.phase, 'Failed');
+  assert.match(failed.status.conditions?.find((c) => c.type === 'Failed')?.message ?? '', /backoffLimit 1 reached after 1 restarts/);
+  // The backoff delay grows with failures only: 10 s after one failure, whatever the deletions.
+  const waiting = makeJob({ runPolicy: { backoffSeconds: 10 } }, { ...stopped.status, lastRestartTime: at(0).toISOString() });
+  assert.equal(reconcilePlan(observe(waiting, [], at(4))).requeueAfterMs, 6_000);
 });

@@ -3,13 +3,18 @@
 // This only records the decision; the next reconcile deletes the old generation and, after the backoff, creates
 // the new one (a decision is persisted before it is acted on, so a crash in between cannot lose a restart).
 // A rank that exits 2 (the trainer refused its configuration or data) fails the job at once: a restart cannot help.
-// A pod of the running gang that someone else deletes restarts the gang too: the rank cannot rejoin alone.
+// A pod of the running gang that someone else deletes restarts the gang too: the rank cannot rejoin alone. So does a
+// pod that vanished without a terminating phase (force-deleted, or deleted while the operator was down): status
+// remembers how many pods the gang had, and a cache never loses a pod that still exists.
+// Deleted pods and ranks stopped by SIGTERM (exit 143: a planned stop, checkpointed) restart the gang without counting
+// against backoffLimit (status.failureRestarts counts what does): an eviction, a drain or preemption is not the job's
+// fault, and a long job on a shared cluster meets several. The backoff delay grows with failures only.
 // The trainer's termination message (its one-line reason) goes into the condition and the event.
 import type { V1ContainerStateTerminated, V1Pod } from '@kubernetes/client-node';
-import { EXIT_CONFIG_OR_DATA } from '../../../trainer/contract/index.js';
+import { EXIT_CONFIG_OR_DATA, EXIT_STOPPED } from '../../../trainer/contract/index.js';
 import type { SimCLRJobStatus } from '../../api/schema.js';
-import { generationOf, rankOf, TRAINER_CONTAINER } from '../names.js';
-import { isTerminating, setCondition } from '../status.js';
+import { generationOf, podName, rankOf } from '../names.js';
+import { isTerminating, setCondition, trainerTerminated } from '../status.js';
 import { emptyPlan, type Observed, type Plan } from '../types.js';
 
 export const MAX_BACKOFF_SECONDS = 300;
@@ -19,9 +24,7 @@ export const CONFIG_OR_DATA_ERROR = 'ConfigOrDataError';
 /** Longest part of a termination message copied into a condition (the kubelet keeps up to 4096 bytes). */
 const MAX_REASON_CHARS = 1024;
 
-const terminatedOf = (pod: V1Pod): V1ContainerStateTerminated | undefined =>
-  pod.status?.containerStatuses?.find((c) => c.name === TRAINER_CONTAINER && c.state?.terminated !== undefined)?.state
-    ?.terminated ?? pod.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated;
+const terminatedOf = trainerTerminated;
 
 /** The trainer's own reason (its termination message), as one line. */
 function trainerReason(term: V1ContainerStateTerminated | undefined): string | undefined {
@@ -53,42 +56,71 @@ function failedNow(o: Observed, status: SimCLRJobStatus, reason: string, message
   return plan;
 }
 
-/** A pod of the current gang that someone else is deleting (`kubectl delete pod`, an eviction, a drain): the operator
- * deletes current-generation pods only when suspended or finished, where this policy does not run. */
-function deletedByOthers(o: Observed, status: SimCLRJobStatus): V1Pod | undefined {
+/** Pods of the current generation of this job (terminating ones included), by rank below replicas. */
+function currentPods(o: Observed, status: SimCLRJobStatus): V1Pod[] {
   const gen = status.restartCount ?? 0;
   const ours = (p: V1Pod): boolean =>
     p.metadata?.ownerReferences?.some((r) => r.controller === true && r.uid === o.job.metadata.uid) ?? false;
-  return o.pods.find((p) =>
-    isTerminating(p) && generationOf(p) === gen && (rankOf(p) ?? Infinity) < o.job.spec.replicas && ours(p));
+  return o.pods.filter((p) => generationOf(p) === gen && (rankOf(p) ?? Infinity) < o.job.spec.replicas && ours(p));
 }
+
+/** Why pods of the current gang are gone or going, when someone else removed them (`kubectl delete pod`, with or
+ * without --force, an eviction, a drain, preemption): the operator deletes current-generation pods only when
+ * suspended or finished, where this policy does not run. */
+function deletedByOthers(o: Observed, status: SimCLRJobStatus): string | undefined {
+  const pods = currentPods(o, status);
+  const terminating = pods.find(isTerminating);
+  if (terminating !== undefined) return `pod ${terminating.metadata?.name} was deleted`;
+  // The last status counted the gang's pods from the cache; fewer now means some vanished without a terminating phase.
+  const c = o.job.status?.replicas;
+  const counted = c === undefined ? 0 : c.pending + c.running + c.succeeded + c.failed;
+  if (pods.length >= counted) return undefined;
+  const present = new Set(pods.map(rankOf));
+  const gone = Array.from({ length: o.job.spec.replicas }, (_, r) => r).filter((r) => !present.has(r))
+    .map((r) => podName(o.job.metadata.name, r));
+  return `pod ${gone.join(', ')} vanished (deleted without a grace period, or while the operator was away)`;
+}
+
+/** Exit 143: the rank was stopped by SIGTERM and its gang's checkpoint written; nothing failed. */
+const stoppedOnRequest = (pod: V1Pod): boolean => terminatedOf(pod)?.exitCode === EXIT_STOPPED;
 
 export function failurePolicy(o: Observed, status: SimCLRJobStatus, gang: Map<number, V1Pod>): Plan | undefined {
   const failedPods = [...gang.entries()].sort(([a], [b]) => a - b).filter(([, p]) => p.status?.phase === 'Failed');
-  if (failedPods.length === 0) {
-    // A rank cannot rejoin a running gang alone: a deleted pod restarts the whole gang, like a failed one.
-    const deleted = deletedByOthers(o, status);
-    if (deleted === undefined) return undefined;
-    return restartOrFail(o, status, `pod ${deleted.metadata?.name} was deleted`, 'PodDeleted');
-  }
   // A rank that refused its configuration or data explains the others (they lost their peer): report it first.
   const refused = failedPods.find(([, p]) => refusedConfigOrData(p));
   if (refused !== undefined) {
     return failedNow(o, status, CONFIG_OR_DATA_ERROR, `${describeFailure(refused[1])}; not retried: the configuration ` +
       'or the data must change (exit code 2)');
   }
-  return restartOrFail(o, status, describeFailure(failedPods[0]![1]), 'PodFailed');
+  // A rank cannot rejoin a running gang alone: a deleted pod restarts the whole gang, and explains ranks that failed
+  // for want of their peer.
+  const deleted = deletedByOthers(o, status);
+  if (deleted !== undefined) return restartOrFail(o, status, deleted, 'PodDeleted', false);
+  const failed = failedPods.find(([, p]) => !stoppedOnRequest(p));
+  if (failed !== undefined) return restartOrFail(o, status, describeFailure(failed[1]), 'PodFailed', true);
+  if (failedPods.length === 0) return undefined;
+  return restartOrFail(o, status, `${describeFailure(failedPods[0]![1])}: stopped by SIGTERM after its checkpoint`,
+    'PlannedStop', false);
 }
 
-function restartOrFail(o: Observed, status: SimCLRJobStatus, what: string, reason: string): Plan {
+/** Restarts so far that backoffLimit counts (jobs written before failureRestarts existed: every restart). */
+const failuresOf = (status: SimCLRJobStatus): number => status.failureRestarts ?? status.restartCount ?? 0;
+
+function restartOrFail(o: Observed, status: SimCLRJobStatus, what: string, reason: string, counts: boolean): Plan {
   const restarts = status.restartCount ?? 0;
+  const failures = failuresOf(status);
   const limit = o.job.spec.runPolicy.backoffLimit;
   const now = o.now.toISOString();
-  if (restarts >= limit) {
-    return failedNow(o, status, 'BackoffLimitExceeded', `${what}; backoffLimit ${limit} reached after ${restarts} restarts`);
+  if (counts && failures >= limit) {
+    return failedNow(o, status, 'BackoffLimitExceeded', `${what}; backoffLimit ${limit} reached after ${failures} ` +
+      'restarts after failures');
   }
-  const message = `${what}; restarting the gang (restart ${restarts + 1} of ${limit})`;
-  let s: SimCLRJobStatus = { ...status, phase: 'Restarting', restartCount: restarts + 1, lastRestartTime: now };
+  const message = counts
+    ? `${what}; restarting the gang (restart ${failures + 1} of ${limit})`
+    : `${what}; restarting the gang (not counted against backoffLimit ${limit})`;
+  // The new generation has no pods yet: the counts restart from zero (deletedByOthers compares against them).
+  let s: SimCLRJobStatus = { ...status, phase: 'Restarting', restartCount: restarts + 1, lastRestartTime: now,
+    failureRestarts: failures + (counts ? 1 : 0), replicas: { pending: 0, running: 0, succeeded: 0, failed: 0 } };
   s = setCondition(s, { type: 'Running', status: 'False', reason, message }, o.now);
   s = setCondition(s, { type: 'Restarting', status: 'True', reason, message }, o.now);
   const plan = emptyPlan(s);
@@ -105,6 +137,7 @@ export function restartBackoffSeconds(baseSeconds: number, restartCount: number)
 /** Milliseconds until the new gang may be created, or 0 when it may be now. */
 export function backoffRemainingMs(o: Observed, status: SimCLRJobStatus): number {
   if (status.lastRestartTime === undefined) return 0;
-  const wait = restartBackoffSeconds(o.job.spec.runPolicy.backoffSeconds, status.restartCount ?? 0) * 1000;
+  // A restart after a deletion or a planned stop does not grow the delay; one after a failure does.
+  const wait = restartBackoffSeconds(o.job.spec.runPolicy.backoffSeconds, failuresOf(status)) * 1000;
   return Math.max(0, Date.parse(status.lastRestartTime) + wait - o.now.getTime());
 }
