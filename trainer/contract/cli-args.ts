@@ -282,7 +282,7 @@ export function helpText(command = 'simclr train'): string {
   }
   lines.push(
     '  --half',
-    '      Shorthand for --precision=fp16.',
+    '      Shorthand for --precision=fp16 (mixed precision with dynamic loss scaling; webgpu or cuda provider).',
     '',
     'Boolean flags also take --no-<flag>. Env RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set',
     '--distributed-rank, --num-replicas, --distributed-master and --distributed-port; a flag that',
