@@ -11,8 +11,8 @@
 import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 
-import { ProcessGroup } from '../trainer/dist/index.js';
-import { freePort } from '../trainer/dist/free-port.js';
+import { ProcessGroup } from '../trainer/collectives/index.js';
+import { freePort } from '../trainer/collectives/free-port.js';
 
 const MB = 1 << 20;
 

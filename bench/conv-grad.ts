@@ -17,6 +17,7 @@ import { Graph, op, type Value } from '../trainer/graph/index.js';
 import { chooseForwardMethod, chooseInputGradMethod, convGeometry, convInputGrad, type ConvGeometry, type InputGradMethod } from '../trainer/graph/rules/conv.js';
 import { fitsCol2im, fitsGemmForward } from '../trainer/graph/rules/conv-gather.js';
 import { chooseWeightGradMethod, convWeightGrad, type WeightGradMethod } from '../trainer/graph/rules/conv-weight-grad.js';
+import { ALTERNATIVE_WEIGHT_GRADS, alternativeApplies, alternativeWeightGrad } from './conv-grad-alternatives.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,8 +75,7 @@ function recipeLayers(width: number, views: number): Layer[] {
 
 // The formulation the Conv rule emits comes first; 'conv' is the textbook reference the issue compares against.
 const DX: InputGradMethod[] = ['flipped-conv', 'conv-transpose', 'gemm-col2im', 'col2im-op'];
-const DW_DEFAULT: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-conv-sep', 'im2col-gather', 'im2col-gather-cm', 'rows-cols', 'conv'];
-const DW_ALL: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-conv-sep', 'im2col-gather', 'im2col-gather-cm', 'rows-cols', 'shift-dy', 'taps-cn', 'taps-flat', 'taps-flat-batched', 'taps-nhwc', 'conv'];
+const DW: WeightGradMethod[] = ['taps-batched', 'im2col-conv', 'im2col-conv-sep', 'im2col-gather', 'im2col-gather-cm', 'rows-cols', 'conv'];
 
 interface Case {
   label: string;
@@ -129,6 +129,15 @@ async function compileOne(label: string, inputs: Record<string, readonly number[
   return { label, program: await engine.compile(g), profile, feeds, ms: [], cpuMs: [], ortMs: [] };
 }
 
+/** The losing forms are not in the trainer's tests: check each against the textbook Conv form before timing it. */
+async function assertAgrees(c: Case, reference: Case): Promise<void> {
+  c.feeds = reference.feeds;
+  const [got, want] = [(await c.program.run(c.feeds))['out0']!, (await reference.program.run(reference.feeds))['out0']!];
+  const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const worst = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0);
+  if (!(worst <= 1e-5 * scale)) throw new Error(`${c.label}: differs from the Conv form by ${worst} (largest |dW| ${scale})`);
+}
+
 async function cases(l: Layer, g: ConvGeometry): Promise<Case[]> {
   const dyShape = [g.n, g.o, g.ho, g.wo];
   const out = [await compileOne('forward Conv', { x: l.x, w: l.w }, (v) => op.conv2d(v['x']!, v['w']!, l.opts))];
@@ -151,9 +160,15 @@ async function cases(l: Layer, g: ConvGeometry): Promise<Case[]> {
   const context = sg && chooseWeightGradMethod(sg) === 'im2col-gather-cm' ? { transposedBy: sg } : {};
   const chosenBeside = sg && chooseWeightGradMethod(g, context);
   const beside = chosenBeside !== undefined && chosenBeside !== chosenAlone ? chosenBeside : undefined;
-  for (const m of values.all ? DW_ALL : DW_DEFAULT) {
+  for (const m of DW) {
     const mark = m === chosenAlone && !beside ? '*' : ' ';
     out.push(await compileOne(`dW${mark} ${m}`, { x: l.x, dy: dyShape }, (v) => convWeightGrad(v['x']!, v['dy']!, g, m)));
+  }
+  for (const m of values.all ? ALTERNATIVE_WEIGHT_GRADS.filter((a) => alternativeApplies(a, g)) : []) {
+    const reference = out.find((c) => c.label.replace('*', ' ') === 'dW  conv')!;
+    const alternative = await compileOne(`dW  ${m}`, { x: l.x, dy: dyShape }, (v) => alternativeWeightGrad(m, v['x']!, v['dy']!, g));
+    await assertAgrees(alternative, reference);
+    out.push(alternative);
   }
   if (beside && sg) {
     const sdy = [sg.n, sg.o, sg.ho, sg.wo];

@@ -10,7 +10,8 @@
 // Defaults: make run's recipe (ResNet-18 CIFAR stem, width 0.5, 16 px crops, batch 128, Adam).
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { Engine, ParameterStore, nativeOrt, parseProvider } from '../trainer/engine/index.js';
+import { Engine, ParameterStore, parseProvider } from '../trainer/engine/index.js';
+import { ortAddon } from '../trainer/native/index.js';
 import { oneHot } from '../trainer/loss/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../trainer/models/index.js';
 import { createOptimizer, type OptimizerKind } from '../trainer/optim/index.js';
@@ -110,9 +111,9 @@ async function hostUpdatePath(): Promise<Path> {
   let last = { toProvider: 0, toHost: 0 };
   return {
     async step() {
-      const before = nativeOrt().traffic();
+      const before = ortAddon().traffic();
       applyUpdate(await step.run(batch, store), step.specs, store, opt, { lr: 1e-3, clip: 0 });
-      const after = nativeOrt().traffic();
+      const after = ortAddon().traffic();
       last = { toProvider: after.toProvider - before.toProvider, toHost: after.toHost - before.toHost };
     },
     bytes: () => last,
@@ -126,10 +127,10 @@ async function devicePath(): Promise<Path> {
   let last = { toProvider: 0, toHost: 0 };
   return {
     async step() {
-      const before = nativeOrt().traffic();
+      const before = ortAddon().traffic();
       const r = await step.runOnDevice(batch, store);
       await update.run(store, r.outputs, 1e-3);
-      const after = nativeOrt().traffic();
+      const after = ortAddon().traffic();
       last = { toProvider: after.toProvider - before.toProvider, toHost: after.toHost - before.toHost };
     },
     bytes: () => last,

@@ -1,16 +1,16 @@
 // The augmentation's two costly kernels, native (native/src/image) against their JS reference, same run, same
-// inputs (outputs are bit-identical: trainer/data/native-image.test.ts). 224 px RGB, SimCLR's blur (23 taps,
+// inputs (outputs are bit-identical: trainer/data/native-kernels.test.ts). 224 px RGB, SimCLR's blur (23 taps,
 // truncated at 4 sigma) and the crops RandomResizedCrop produces (up- and downscaling).
 // Usage: npx tsx bench/image-kernels.ts [--reps 50]
 import { parseArgs } from 'node:util';
 import { gaussianBlurJs, gaussianWeights } from '../trainer/data/blur.js';
-import { nativeImageKernels } from '../trainer/data/native-image.js';
+import { imageKernels } from '../trainer/native/index.js';
 import { resampleAxis, resampleCropJs } from '../trainer/data/resample.js';
 import { Rng } from '../trainer/data/rng.js';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '50' } } });
 const REPS = Number(values.reps);
-const native = nativeImageKernels();
+const native = imageKernels();
 if (native === undefined) throw new Error('the image addon is not built: run `npm run build:native`');
 
 /** Median CPU milliseconds per call over REPS calls (after 3 warm-up calls). */

@@ -24,7 +24,7 @@ import { GROUP, PLURAL, VERSION, parseSimCLRJob } from '../operator/api/schema.j
 import { desiredPods } from '../operator/reconcile/desired.js';
 import { startControlPlane, type ControlPlane } from '../test/controlplane/harness.js';
 import { Cluster, createNamespace, eventually, installCrd, kubeConfig } from '../test/operator/helpers.js';
-import { freePort } from '../trainer/dist/free-port.js';
+import { freePort } from '../trainer/collectives/free-port.js';
 
 const { values: args } = parseArgs({
   options: {

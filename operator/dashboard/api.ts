@@ -1,25 +1,9 @@
 // The REST API as the page reads it (same origin, so the same credentials as the page itself), and a progress
 // stream that reconnects and says when what is shown may be stale.
 
-export interface JobSummary {
-  namespace: string;
-  name: string;
-  phase: string;
-  replicas: number;
-  readyReplicas?: number;
-  restartCount: number;
-  epoch?: number;
-  epochs?: number;
-  step?: number;
-  totalSteps?: number;
-  loss?: number;
-  imagesPerSecond?: number;
-  etaSeconds?: number;
-  knnTop1?: number;
-  top1?: number;
-  createdAt: string;
-  valid: boolean;
-}
+import type { JobSummary, PodState } from '../server/rest-shapes.js';
+
+export type { JobSummary, PodState };
 
 export interface HistoryPoint { step: number; loss: number; lr: number; imagesPerSecond?: number }
 export interface EvalPoint { step: number; split: string; top1?: number; top5?: number; knnTop1?: number }
@@ -57,17 +41,6 @@ export interface JobStatus {
   completionTime?: string;
   lastRestartTime?: string;
   progress?: Progress;
-}
-
-export interface PodState {
-  name: string;
-  rank: number | null;
-  restartGeneration: number | null;
-  phase: string;
-  podIP?: string;
-  nodeName?: string;
-  reason?: string;
-  exitCode?: number;
 }
 
 export interface EventSummary { type: string; reason: string; message: string; count: number; lastTimestamp: string }

@@ -3,38 +3,9 @@ import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { SimCLRJob, type Progress } from '../api/schema.js';
 import { generationOf, rankOf } from '../reconcile/names.js';
 import { specProblem } from '../reconcile/validate.js';
+import type { JobSummary, PodState } from './rest-shapes.js';
 
-export interface JobSummary {
-  namespace: string;
-  name: string;
-  phase: string;
-  replicas: number;
-  restartCount: number;
-  /** Pods of the current gang Running. */
-  readyReplicas: number;
-  epoch?: number;
-  epochs?: number;
-  step?: number;
-  totalSteps?: number;
-  loss?: number;
-  imagesPerSecond?: number;
-  etaSeconds?: number;
-  knnTop1?: number;
-  top1?: number;
-  createdAt: string;
-  valid: boolean;
-}
-
-export interface PodState {
-  name: string;
-  rank: number | null;
-  restartGeneration: number | null;
-  phase: string;
-  podIP?: string;
-  nodeName?: string;
-  reason?: string;
-  exitCode?: number;
-}
+export type { JobSummary, PodState } from './rest-shapes.js';
 
 const iso = (t: unknown): string => (t instanceof Date ? t.toISOString() : typeof t === 'string' ? t : '');
 

@@ -16,7 +16,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KWOK_STAGES_YAML } from './kwok-stages.js';
 import { readJsonResponse } from './json-response.js';
-import { freePort } from '../../trainer/dist/free-port.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
 
 /** Labels and annotations understood by the kwok stages this harness installs. */
 export const KWOK = {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { NodeAgent, repoRoot } from '../agent/node-agent.js';
 import { eventually } from './eventually.js';
 import { startControlPlane, type ControlPlane } from './harness.js';
-import { freePort } from '../../trainer/dist/free-port.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
 
 export const CRD_FILE = 'crds/simclr.dev_simclrjobs.yaml';
 

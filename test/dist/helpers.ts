@@ -1,7 +1,7 @@
 /** Spawning real rank processes on loopback for the distributed tests and the benchmark. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-export { freePort } from '../../trainer/dist/free-port.js';
+export { freePort } from '../../trainer/collectives/free-port.js';
 
 
 /** node arguments that run a sibling script of `from`, in TypeScript (via tsx) or compiled JS, like `from` itself. */

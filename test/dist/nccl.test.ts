@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { DistError, NcclGroup, ncclLibraries, ncclVersion } from '../../trainer/dist/index.js';
+import { DistError, NcclGroup, ncclLibraries, ncclVersion } from '../../trainer/collectives/index.js';
 
 const installed = (() => {
   try {

@@ -16,7 +16,8 @@ import { launchChromium, type LaunchedBrowser } from '../browser/chromium.js';
 import { eventually } from '../controlplane/eventually.js';
 import { requireBuild, startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { writeFashionMnistSubset } from './fashion-mnist-subset.js';
-import { freePort } from '../../trainer/dist/free-port.js';
+import { tinyJobManifest } from './tiny-job.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
 
 const NS = 'dash';
 const JOB = 'fmnist';
@@ -25,46 +26,6 @@ const BATCH = 32;
 const EPOCHS = 6;
 const TOTAL_STEPS = EPOCHS * (TRAIN_IMAGES / BATCH); // 96
 const CHECKPOINT_EVERY = 8;
-
-// Ports of rank 0 picked free at run time: other clusters on the same machine (other test runs) use the defaults.
-const manifest = (masterPort: number, progressPort: number): string => `
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: data, namespace: ${NS}}
-spec: {accessModes: [ReadOnlyMany], resources: {requests: {storage: 1Gi}}}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: ${JOB}-checkpoints, namespace: ${NS}}
-spec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 1Gi}}}
----
-apiVersion: simclr.dev/v1alpha1
-kind: SimCLRJob
-metadata: {name: ${JOB}, namespace: ${NS}}
-spec:
-  image: simclr-trainer:0.1.0
-  replicas: 2
-  masterPort: ${masterPort}
-  progressPort: ${progressPort}
-  data: {claimName: data}
-  checkpoint: {claimName: ${JOB}-checkpoints}
-  runPolicy: {backoffLimit: 2, backoffSeconds: 1}
-  training:
-    dataset: fashion-mnist
-    arch: resnet18
-    widthMultiplier: 0.0625
-    imageSizeOverride: 16
-    headLatentSize: 32
-    nceSize: 16
-    batchSize: ${BATCH}
-    epochs: ${EPOCHS}
-    warmup: 1
-    optimizer: lars
-    threads: 1
-    workersPerReplica: 0
-    knnK: 20
-    checkpointEvery: ${CHECKPOINT_EVERY}
-`;
 
 let c: LocalCluster;
 let chromium: LaunchedBrowser;
@@ -116,7 +77,12 @@ async function agrees(page: Page, fields: string[], what: string): Promise<Recor
 test('the dashboard follows a 2-replica job through training, a killed rank and success, in Chromium', { timeout: 600_000 }, async (t) => {
   const started = Date.now();
   writeFashionMnistSubset(c.agent.claimDir(NS, 'data'), { train: TRAIN_IMAGES, test: 256 });
-  await c.cp.kubectl(['apply', '-f', '-'], { input: manifest(await freePort(), await freePort()) });
+  await c.cp.kubectl(['apply', '-f', '-'], {
+    input: tinyJobManifest({
+      namespace: NS, job: JOB, dataClaim: 'data', masterPort: await freePort(), progressPort: await freePort(),
+      batchSize: BATCH, epochs: EPOCHS, checkpointEvery: CHECKPOINT_EVERY,
+    }),
+  });
   const page = await chromium.context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

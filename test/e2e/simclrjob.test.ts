@@ -13,8 +13,9 @@ import { promisify } from 'node:util';
 import { eventually } from '../controlplane/eventually.js';
 import { requireBuild, startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { repoRoot, type PodRun } from '../agent/node-agent.js';
-import { freePort } from '../../trainer/dist/free-port.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
 import { writeFashionMnistSubset } from './fashion-mnist-subset.js';
+import { tinyJobManifest } from './tiny-job.js';
 
 const NS = 'e2e';
 const JOB = 'fmnist';
@@ -24,48 +25,6 @@ const EPOCHS = 8;
 const STEPS_PER_EPOCH = TRAIN_IMAGES / BATCH; // 32
 const TOTAL_STEPS = EPOCHS * STEPS_PER_EPOCH; // 256: the kill (about step 40) lands well before the end
 const CHECKPOINT_EVERY = 10;
-
-/** Every pod of the test node agent shares this machine's network: ports of their own, so that another test on the
- * machine (a rendezvous on the default 29500) cannot take them. */
-const manifest = (masterPort: number, progressPort: number): string => `
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: fmnist-subset, namespace: ${NS}}
-spec: {accessModes: [ReadOnlyMany], resources: {requests: {storage: 1Gi}}}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: ${JOB}-checkpoints, namespace: ${NS}}
-spec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 1Gi}}}
----
-apiVersion: simclr.dev/v1alpha1
-kind: SimCLRJob
-metadata: {name: ${JOB}, namespace: ${NS}}
-spec:
-  image: simclr-trainer:0.1.0
-  replicas: 2
-  data: {claimName: fmnist-subset}
-  checkpoint: {claimName: ${JOB}-checkpoints}
-  runPolicy: {backoffLimit: 2, backoffSeconds: 1}
-  masterPort: ${masterPort}
-  progressPort: ${progressPort}
-  training:
-    dataset: fashion-mnist
-    arch: resnet18
-    widthMultiplier: 0.0625
-    imageSizeOverride: 16
-    headLatentSize: 32
-    nceSize: 16
-    batchSize: ${BATCH}
-    epochs: ${EPOCHS}
-    warmup: 1
-    optimizer: lars
-    threads: 1
-    workersPerReplica: 0
-    knnK: 20
-    checkpointEvery: ${CHECKPOINT_EVERY}
-    logLevel: debug
-`;
 
 interface LogLine {
   msg?: string;
@@ -105,7 +64,12 @@ after(async () => {
 
 test('a 2-replica SimCLRJob trains, survives a killed rank by resuming from its checkpoint, and succeeds', { timeout: 600_000 }, async (t) => {
   writeFashionMnistSubset(c.agent.claimDir(NS, 'fmnist-subset'), { train: TRAIN_IMAGES, test: 512 });
-  await c.cp.kubectl(['apply', '-f', '-'], { input: manifest(await freePort(), await freePort()) });
+  await c.cp.kubectl(['apply', '-f', '-'], {
+    input: tinyJobManifest({
+      namespace: NS, job: JOB, dataClaim: 'fmnist-subset', masterPort: await freePort(), progressPort: await freePort(),
+      batchSize: BATCH, epochs: EPOCHS, checkpointEvery: CHECKPOINT_EVERY, logLevel: 'debug',
+    }),
+  });
 
   // The operator creates the gang; the scheduler binds it to the agent's node; the agent runs it.
   const pods = await eventually('2 Running pods', async () => {

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '../controlplane/eventually.js';
 import { startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
-import { freePort } from '../../trainer/dist/free-port.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
 import { RESTRICTED } from './helpers.js';
 
 const NS = 'exit-codes';

@@ -4,19 +4,20 @@
 // JS boundary (every host array fed, every output fetched), so a gradient or weight that crossed would show.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Engine, ParameterStore, nativeOrt } from '../../trainer/engine/index.js';
+import { Engine, ParameterStore } from '../../trainer/engine/index.js';
+import { ortAddon } from '../../trainer/native/index.js';
 import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
 import { createOptimizer } from '../../trainer/optim/index.js';
 import { DeviceUpdate } from '../../trainer/train/device-update.js';
 import { BN_MOMENTUM, TrainStep, applyUpdate, type StepBatch } from '../../trainer/train/step.js';
-import { TOL_GRAD, maxNormErr, syntheticBatch, webgpuOrSkip } from './webgpu.js';
+import { TOL_GRAD, maxNormErr, syntheticBatch, deviceOrSkip } from './webgpu.js';
 
 const SIZE = 12;
 const B = 8;
 const K = 4;
 const model: ModelConfig = { arch: 'resnet18', stem: 'cifar', widthMultiplier: 0.0625, inputChannels: 1, headLatentSize: 32, nceSize: 16, numClasses: K };
 const opts = { model, batchSize: B, height: SIZE, width: SIZE, temperature: 0.5 };
-const { engine: gpu, skip } = await webgpuOrSkip();
+const { engine: gpu, skip } = await deviceOrSkip();
 
 const batch = (seed: number): StepBatch => syntheticBatch(seed, B, SIZE, 4);
 
@@ -38,10 +39,10 @@ test('on WebGPU a step + update moves the batch in and scalars out, and lands wh
   const batchBytes = b.view1.byteLength + b.view2.byteLength + B * K * 4; // the views and the one-hot targets
   const lr = 0.5;
   const stepOnGpu = async (label: string): Promise<void> => {
-    const before = nativeOrt().traffic();
+    const before = ortAddon().traffic();
     const r = await onGpu.runOnDevice(b, gpuStore);
     await update.run(gpuStore, r.outputs, lr);
-    const after = nativeOrt().traffic();
+    const after = ortAddon().traffic();
     const toProvider = after.toProvider - before.toProvider;
     const toHost = after.toHost - before.toHost;
     assert.ok(toProvider + toHost <= batchBytes + 4096, `${label}: ${toProvider} B in + ${toHost} B out, batch ${batchBytes} B`);

@@ -4,20 +4,20 @@
 // Tolerances: TOL_GRAD and TOL_LOSS (webgpu.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProcessGroup, freePort } from '../../trainer/dist/index.js';
+import { ProcessGroup, freePort } from '../../trainer/collectives/index.js';
 import { Engine, ParameterStore } from '../../trainer/engine/index.js';
 import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
 import { createOptimizer } from '../../trainer/optim/index.js';
 import { GradientCacheStep } from '../../trainer/train/gradient-cache.js';
 import { TrainStep, applyUpdate, type StepBatch, type StepResult } from '../../trainer/train/step.js';
-import { TOL_GRAD, TOL_LOSS, maxNormErr, syntheticBatch, webgpuOrSkip, worstOf } from './webgpu.js';
+import { DEVICE, TOL_GRAD, TOL_LOSS, deviceOrSkip, maxNormErr, syntheticBatch, worstOf } from './webgpu.js';
 
 const SIZE = 12;
 const B = 8;
 const model: ModelConfig = { arch: 'resnet18', stem: 'cifar', widthMultiplier: 0.0625, inputChannels: 1, headLatentSize: 32, nceSize: 16, numClasses: 4 };
 const opts = { model, batchSize: B, height: SIZE, width: SIZE, temperature: 0.5 };
 
-const { engine: gpu, skip } = await webgpuOrSkip();
+const { engine: gpu, skip } = await deviceOrSkip();
 const cpu = await Engine.create({ provider: 'cpu', threads: 2 });
 
 const batch = (seed: number): StepBatch => syntheticBatch(seed, B, SIZE, 4);
@@ -72,7 +72,7 @@ function assertClose(pairs: Array<[StepResult, StepResult]>, diagnostic: (m: str
 test('the fused step on WebGPU equals the CPU provider\'s, 3 steps along the CPU\'s LARS trajectory', { skip, timeout: 300_000 }, async (t) => {
   const [onGpu, onCpu] = [await TrainStep.compile(gpu!, opts), await TrainStep.compile(cpu, opts)];
   try {
-    assert.equal(gpu!.provider, 'webgpu');
+    assert.equal(gpu!.provider, DEVICE);
     assertClose(await alongCpuTrajectory(onGpu, onCpu), (m) => t.diagnostic(m));
   } finally {
     await Promise.all([onGpu.release(), onCpu.release()]);

@@ -1,6 +1,8 @@
-// The WebGPU engine for tests, and how they compare its results with the CPU provider's.
-// `make test` runs test/webgpu with lavapipe's VK_DRIVER_FILES and LD_LIBRARY_PATH set (scripts/lavapipe.sh). Run
-// alone without them, the tests are skipped with that fix; under CI=true an engine that cannot load fails them.
+// The device engine for tests, and how they compare its results with the CPU provider's. The device is WebGPU, or
+// CUDA where SIMCLR_TEST_PROVIDER=cuda (bench/gpu/run.sh, on a GPU machine; TF32 off, so float32 is compared with
+// float32). `make test` runs test/webgpu with lavapipe's VK_DRIVER_FILES and LD_LIBRARY_PATH set
+// (scripts/lavapipe.sh). Run alone without them, the tests are skipped with that fix; under CI=true an engine that
+// cannot load fails them.
 import { createSyntheticDataset } from '../../trainer/data/index.js';
 import { Engine, ProviderUnavailableError } from '../../trainer/engine/index.js';
 import type { StepBatch } from '../../trainer/train/step.js';
@@ -14,18 +16,25 @@ import type { StepBatch } from '../../trainer/train/step.js';
 export const TOL_GRAD = 1e-4;
 export const TOL_LOSS = 1e-5;
 
-export interface WebgpuOrSkip {
+/** The provider under test. */
+export const DEVICE: 'webgpu' | 'cuda' = process.env['SIMCLR_TEST_PROVIDER'] === 'cuda' ? 'cuda' : 'webgpu';
+
+/** Extra trainer flags for DEVICE (exact float32 math on CUDA). */
+export const DEVICE_FLAGS: readonly string[] = DEVICE === 'cuda' ? ['--no-cuda-tf32'] : [];
+
+export interface DeviceOrSkip {
   engine: Engine | undefined;
   /** The reason to skip (node:test's `skip` option), or false. */
   skip: string | false;
 }
 
-export async function webgpuOrSkip(): Promise<WebgpuOrSkip> {
+export async function deviceOrSkip(): Promise<DeviceOrSkip> {
   try {
-    return { engine: await Engine.create({ provider: 'webgpu', threads: 2 }), skip: false };
+    return { engine: await Engine.create({ provider: DEVICE, threads: 2, ...(DEVICE === 'cuda' ? { cuda: { tf32: false } } : {}) }), skip: false };
   } catch (e) {
     if (!(e instanceof ProviderUnavailableError) || process.env['CI'] === 'true') throw e;
-    return { engine: undefined, skip: `${e.message.split('. Fix:')[0]}; make test sets it up: source "$(scripts/lavapipe.sh)/env.sh"` };
+    const setup = DEVICE === 'cuda' ? 'bench/gpu/run.sh runs these on a GPU machine' : 'make test sets it up: source "$(scripts/lavapipe.sh)/env.sh"';
+    return { engine: undefined, skip: `${e.message.split('. Fix:')[0]}; ${setup}` };
   }
 }
 

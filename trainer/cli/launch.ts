@@ -5,7 +5,7 @@
 // every rank's stderr is passed through. The first replica to fail stops the others, and its exit code is returned.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../dist/free-port.js';
+import { freePort } from '../collectives/free-port.js';
 
 export const LAUNCH_HELP = `Usage: simclr launch --nproc=<n> [--master-port=<port>] train [train flags ...]
 

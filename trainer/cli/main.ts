@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { ConfigError, EXIT_CONFIG_OR_DATA, EXIT_FAILURE, EXIT_OK, helpText, parseArgs } from '../contract/index.js';
 import { DataError } from '../data/index.js';
-import { DistError } from '../dist/index.js';
+import { DistError } from '../collectives/index.js';
 import { NoDeviceKernelError, ProviderUnavailableError } from '../engine/index.js';
 import { createLogger } from '../observe/index.js';
 import { baselines } from '../train/baseline.js';

@@ -5,7 +5,7 @@
 // GaussianBlur (kernel 10% of the side, sigma in [0.1, 2]).
 // Decoding is sharp's job (the sources); these per-pixel steps run on the decoded pixels because their semantics
 // (HSV hue, luma blends, random order) are not sharp's, and one sample's two views share a decode. The two costly
-// steps, resampling and the blur, run in the native image kernels when they are built (native-image.ts).
+// steps, resampling and the blur, run in the native image kernels when they are built (trainer/native/image-kernels.ts).
 import { gaussianBlurInPlace, simclrBlurKernelSize } from './blur.js';
 import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, toGrayscale } from './colour.js';
 import type { Normalization } from './dataset.js';

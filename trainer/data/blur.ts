@@ -5,8 +5,8 @@
 // Shapes: img [C, H, W] at `offset`.
 // Why not libvips (sharp's blur): measured on 224 px RGB, its float-precision blur cost as much CPU as the JS
 // kernel, and its fast integer-mask blur was off by ~2 grey levels on average (it rounds the mask coarsely).
-// The native kernel (native-image.ts) computes exactly what gaussianBlurJs does, several times faster.
-import { nativeImageKernels } from './native-image.js';
+// The native kernel (trainer/native/image-kernels.ts) computes exactly what gaussianBlurJs does, several times faster.
+import { imageKernels } from '../native/index.js';
 
 /** The odd kernel size SimCLR uses for a side: 10% of it, rounded down, made odd (torchvision needs odd). */
 export function simclrBlurKernelSize(side: number): number {
@@ -46,7 +46,7 @@ export function gaussianBlurInPlace(
 ): void {
   const w = gaussianWeights(kernelSize, sigma);
   if (w.length === 1) return;
-  const native = nativeImageKernels();
+  const native = imageKernels();
   if (native !== undefined) native.gaussianBlur(img, offset, channels, height, width, w);
   else gaussianBlurJs(img, offset, channels, height, width, w);
 }

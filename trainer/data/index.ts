@@ -28,7 +28,7 @@ export {
 } from './augment.js';
 export type { AugmentFlags, AugmentParams } from './augment.js';
 export { resizeCropInto, resampleAxis } from './resample.js';
-export { nativeImageKernels } from './native-image.js';
+export { imageKernels } from '../native/index.js';
 export type { CropBox } from './resample.js';
 export { ContrastiveLoader, evalBatches, shardRange } from './loader.js';
 export { augmentationGrids, augmentationPairGrid } from './grid.js';

@@ -2,8 +2,8 @@
 // a separable convolution with the bilinear (triangle) filter whose support grows with the shrink factor, so a
 // shrunk crop is antialiased rather than point-sampled; half-pixel centres; weights renormalised at the edges.
 // Upscaling is plain bilinear interpolation with the edges clamped, and a same-size box copies pixels exactly.
-// The native kernel (native-image.ts) computes the same doubles in the same order, so both give equal floats.
-import { nativeImageKernels } from './native-image.js';
+// The native kernel (trainer/native/image-kernels.ts) computes the same doubles in the same order, so both give equal floats.
+import { imageKernels } from '../native/index.js';
 
 export interface CropBox {
   top: number;
@@ -67,7 +67,7 @@ export function resizeCropInto(
 ): void {
   const x = resampleAxis(box.width, outW, flip);
   const y = resampleAxis(box.height, outH);
-  const native = nativeImageKernels();
+  const native = imageKernels();
   if (native !== undefined) {
     native.resampleCrop(src, srcW, channels, box.top, box.left, box.height, box.width, x.index, x.weight, x.taps, y.index, y.weight, y.taps, out, offset);
   } else {

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CUDA_LIBRARIES, DRIVER_LIBRARY, NCCL_LIBRARY, PROVIDER_LIBRARIES, ortLibraryDir, prepareCudaProvider } from './cuda.js';
+import { ortLibraryDir } from '../native/index.js';
+import { CUDA_LIBRARIES, DRIVER_LIBRARY, NCCL_LIBRARY, PROVIDER_LIBRARIES, prepareCudaProvider } from './cuda.js';
 import { ProviderUnavailableError } from './providers.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));

@@ -7,9 +7,9 @@
 // trainer starts (CLI, launch, pods, benches) would need a wrapper; not ld.so.conf.d: that needs root.
 
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { ortLibraryDir } from '../native/index.js';
 import { ProviderUnavailableError } from './providers.js';
 
 /** Loaded in this order (each after what it links), relative to libonnxruntime.so.1's folder. */
@@ -33,12 +33,6 @@ const DRIVER_FIX =
   "with NVIDIA's device plugin), or run with --execution-provider cpu";
 // glibc's RTLD_NODELETE (os.constants.dlopen lacks it): see loadGlobal.
 const RTLD_NODELETE = 0x1000;
-
-/** The folder of onnxruntime-node's libonnxruntime.so.1 (its binding loads that library from there). */
-export function ortLibraryDir(): string {
-  const pkg = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
-  return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
-}
 
 /**
  * Checks the install, preloads the CUDA libraries and checks for the driver; throws ProviderUnavailableError with

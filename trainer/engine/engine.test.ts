@@ -128,13 +128,13 @@ test('ParameterStore rejects shape mismatches', () => {
 test('CUDA options reach the native provider: a bad one is refused by name before loading, good ones get as far as loading it', async () => {
   const g = new Graph('cuda_options', 'cuda');
   g.output('y', op.identity(g.input('x', [1])));
-  const { nativeOrt } = await import('./native-backend.js');
+  const { ortAddon } = await import('../native/index.js');
   const model = Buffer.from(g.toOnnx());
-  await assert.rejects(nativeOrt().createSession(model, { provider: 'cuda', cuda: { convAlgoSearch: 'fastest' as never } }), /^Error: cuda convAlgoSearch 'fastest': expected exhaustive, heuristic or default$/);
-  await assert.rejects(nativeOrt().createSession(model, { provider: 'cuda', cuda: { memoryLimit: -1 } }), /cuda memoryLimit must be a positive number of bytes, got -1/);
+  await assert.rejects(ortAddon().createSession(model, { provider: 'cuda', cuda: { convAlgoSearch: 'fastest' as never } }), /^Error: cuda convAlgoSearch 'fastest': expected exhaustive, heuristic or default$/);
+  await assert.rejects(ortAddon().createSession(model, { provider: 'cuda', cuda: { memoryLimit: -1 } }), /cuda memoryLimit must be a positive number of bytes, got -1/);
   // Valid options pass the parser: what fails then is the provider itself (no CUDA here), named as such.
   await assert.rejects(
-    nativeOrt().createSession(model, { provider: 'cuda', cuda: { tf32: false, convAlgoSearch: 'heuristic', memoryLimit: 2 ** 30 } }),
+    ortAddon().createSession(model, { provider: 'cuda', cuda: { tf32: false, convAlgoSearch: 'heuristic', memoryLimit: 2 ** 30 } }),
     /^Error: execution provider 'cuda': /,
   );
 });

@@ -1,7 +1,7 @@
 // Engine: one execution provider + its options; compiles graphs into Programs (native ORT sessions).
 
 import { Graph, op, type ToOnnxOptions } from '../graph/index.js';
-import { nativeOrt, type CudaSessionOptions, type NativeSessionConfig } from './native-backend.js';
+import { ortAddon, type CudaSessionOptions, type NativeSessionConfig } from '../native/index.js';
 import { CPU_FALLBACK_REFUSED, NoDeviceKernelError, nodesWithoutKernel } from './placement.js';
 import { prepareCudaProvider } from './cuda.js';
 import { Program } from './program.js';
@@ -63,7 +63,7 @@ export class Engine {
     }
     const bytes = graph.toOnnx(options);
     const config = this.sessionConfig(options.memoryArena === false ? { cpuArena: false } : {});
-    const create = (model: Uint8Array) => nativeOrt().createSession(Buffer.from(model.buffer, model.byteOffset, model.byteLength), config);
+    const create = (model: Uint8Array) => ortAddon().createSession(Buffer.from(model.buffer, model.byteOffset, model.byteLength), config);
     let session;
     try {
       session = await create(bytes);
@@ -73,7 +73,7 @@ export class Engine {
         // Each node compiles alone with this engine's configuration, without the profiler.
         const { profilePrefix: _profile, ...quiet } = config;
         const compilesAlone = async (model: Uint8Array): Promise<void> =>
-          (await nativeOrt().createSession(Buffer.from(model.buffer, model.byteOffset, model.byteLength), quiet)).release();
+          (await ortAddon().createSession(Buffer.from(model.buffer, model.byteOffset, model.byteLength), quiet)).release();
         throw new NoDeviceKernelError(graph.name, this.provider, await nodesWithoutKernel(graph, compilesAlone, options.outputs), e);
       }
       if (this.provider !== 'cpu' && isProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);

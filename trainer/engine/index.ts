@@ -5,5 +5,5 @@ export { NoDeviceKernelError, type OffDeviceNode } from './placement.js';
 export { ParameterStore, Parameter } from './params.js';
 export { type Provider, PROVIDERS, parseProvider, ProviderUnavailableError } from './providers.js';
 export { moveToDevice, moveToHost } from './residency.js';
-export { nativeOrt, type CudaSessionOptions, type DeviceTensor, type Traffic } from './native-backend.js';
+export type { CudaSessionOptions, DeviceTensor, Traffic } from '../native/index.js';
 export { type Feed, type HostTensor, type RunOutputs } from './program.js';

@@ -4,11 +4,10 @@
 // crossing to the host). Reading the host array of a tensor that lives on the device is an error until
 // ParameterStore.toHost brings it back, so a stale copy can never be read or checkpointed by mistake.
 
-import type { Graph } from '../graph/index.js';
-import type { DeviceTensor } from './native-backend.js';
+import { sizeOf, type Graph } from '../graph/index.js';
+import type { DeviceTensor } from '../native/index.js';
 import type { Feed } from './program.js';
 
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 export class Parameter {
   private host: Float32Array | undefined;
@@ -33,7 +32,7 @@ export class Parameter {
 
   /** Replaces the value with a host array (the device copy, if any, is dropped). */
   set data(d: Float32Array) {
-    if (d.length !== size(this.shape)) throw new Error(`parameter ${this.name}: ${d.length} values do not fill shape [${this.shape.join(',')}]`);
+    if (d.length !== sizeOf(this.shape)) throw new Error(`parameter ${this.name}: ${d.length} values do not fill shape [${this.shape.join(',')}]`);
     this.host = d;
     this.onDevice = undefined;
   }
@@ -45,7 +44,7 @@ export class Parameter {
 
   /** Replaces the value with a tensor in the provider's memory (the host array becomes unreadable). */
   setDevice(t: DeviceTensor): void {
-    if (size(t.shape) !== size(this.shape)) throw new Error(`parameter ${this.name}: a tensor of shape [${t.shape.join(',')}] does not fit [${this.shape.join(',')}]`);
+    if (sizeOf(t.shape) !== sizeOf(this.shape)) throw new Error(`parameter ${this.name}: a tensor of shape [${t.shape.join(',')}] does not fit [${this.shape.join(',')}]`);
     this.onDevice = t;
     this.host = undefined;
   }
@@ -61,8 +60,8 @@ export class ParameterStore {
 
   /** Adds or replaces `name`; zeros when no data is given. */
   set(name: string, shape: readonly number[], data?: Float32Array): Parameter {
-    const d = data ?? new Float32Array(size(shape));
-    if (d.length !== size(shape)) throw new Error(`parameter ${name}: ${d.length} values do not fill shape [${shape.join(',')}]`);
+    const d = data ?? new Float32Array(sizeOf(shape));
+    if (d.length !== sizeOf(shape)) throw new Error(`parameter ${name}: ${d.length} values do not fill shape [${shape.join(',')}]`);
     const p = new Parameter(name, [...shape], d);
     this.map.set(name, p);
     return p;

@@ -2,8 +2,8 @@
 // run() takes host arrays by name and returns host arrays; graph inputs not fed are read from a ParameterStore, where
 // they may be host arrays or DeviceTensors. runDevice() keeps chosen outputs in the provider's memory.
 
-import type { DType, Graph } from '../graph/index.js';
-import { bytesOf, nativeOrt, type DeviceTensor, type Fetched, type NativeSession } from './native-backend.js';
+import { sizeOf, type DType, type Graph } from '../graph/index.js';
+import { bytesOf, ortAddon, type DeviceTensor, type Fetched, type NativeSession } from '../native/index.js';
 import type { ParameterStore } from './params.js';
 
 export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
@@ -23,7 +23,6 @@ interface InputSig {
   dtype: DType;
 }
 
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 export interface RunOutputs {
   /** Outputs left in the provider's memory. */
@@ -72,17 +71,17 @@ export class Program {
     for (const name of Object.keys(feeds)) {
       if (!this.inputs.some((s) => s.name === name)) throw new Error(`program has no input named ${name}`);
     }
-    const native = new (nativeOrt().NativeFeeds)();
+    const native = new (ortAddon().NativeFeeds)();
     for (const sig of this.inputs) {
       const value = feeds[sig.name] ?? params?.feed(sig.name);
       if (value === undefined) throw new Error(`program input ${sig.name} [${sig.shape.join(',')}] was neither fed nor found in the parameter store`);
       if (ArrayBuffer.isView(value)) {
-        if (value.length !== size(sig.shape)) {
-          throw new Error(`program input ${sig.name}: ${value.length} values fed, shape [${sig.shape.join(',')}] needs ${size(sig.shape)}`);
+        if (value.length !== sizeOf(sig.shape)) {
+          throw new Error(`program input ${sig.name}: ${value.length} values fed, shape [${sig.shape.join(',')}] needs ${sizeOf(sig.shape)}`);
         }
         native.host(sig.name, sig.dtype, sig.shape, bytesOf(value));
       } else {
-        if (size(value.shape) !== size(sig.shape)) {
+        if (sizeOf(value.shape) !== sizeOf(sig.shape)) {
           throw new Error(`program input ${sig.name}: a tensor of shape [${value.shape.join(',')}] fed, the graph needs [${sig.shape.join(',')}]`);
         }
         native.tensor(sig.name, value);

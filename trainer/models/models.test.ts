@@ -1,12 +1,11 @@
 // Model structure against torchvision's published parameter counts, names, flags and seeded init statistics.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Graph } from '../graph/index.js';
+import { Graph, sizeOf } from '../graph/index.js';
 import {
   buildEncoder,
   buildSimclrModel,
   initParameters,
-  numel,
   resolveStem,
   updateRunningStats,
   type ModelConfig,
@@ -26,7 +25,7 @@ const cfg = (over: Partial<ModelConfig> = {}): ModelConfig => ({
 function encoderCount(arch: ModelConfig['arch']): number {
   const g = new Graph('count');
   const enc = buildEncoder(g, g.input('x', [2, 3, 224, 224]), { arch, stem: 'imagenet', widthMultiplier: 1 }, 'train');
-  return enc.params.filter((p) => !p.isBuffer).reduce((s, p) => s + numel(p.shape), 0);
+  return enc.params.filter((p) => !p.isBuffer).reduce((s, p) => s + sizeOf(p.shape), 0);
 }
 
 describe('ResNet encoders', () => {

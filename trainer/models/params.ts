@@ -3,6 +3,7 @@
 //   BatchNorm: gamma = 1, beta = 0; running_mean = 0, running_var = 1
 //   Linear: weight and bias uniform in +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5) reduces to that)
 import { Rng, hashInts } from '../data/rng.js';
+import { sizeOf } from '../graph/index.js';
 
 export type Init =
   | { readonly kind: 'normal'; readonly std: number }
@@ -20,10 +21,6 @@ export interface ParamSpec {
   readonly isOneD: boolean;
 }
 
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 function nameHash(name: string): number[] {
   return Array.from(name, (c) => c.charCodeAt(0));
 }
@@ -36,7 +33,7 @@ export function initParameters(specs: readonly ParamSpec[], seed: number): Map<s
   const out = new Map<string, Float32Array>();
   for (const s of specs) {
     if (out.has(s.name)) throw new Error(`initParameters: duplicate parameter '${s.name}'`);
-    const data = new Float32Array(numel(s.shape));
+    const data = new Float32Array(sizeOf(s.shape));
     const init = s.init;
     if (init.kind === 'constant') {
       data.fill(init.value);

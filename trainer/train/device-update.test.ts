@@ -5,6 +5,7 @@
 // >= 1e-3 of their size, asserted; LARS with a trust coefficient of 0.02 so that its steps are that large), so an update that moved nothing, used a stale slot or skipped clipping fails.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { sizeOf } from '../graph/index.js';
 import { Engine, ParameterStore } from '../engine/index.js';
 import type { ParamSpec } from '../models/index.js';
 import { updateRunningStats } from '../models/index.js';
@@ -21,7 +22,6 @@ const specs: ParamSpec[] = [
   { name: 'bn.running_var', shape: [4], isBuffer: true, isOneD: true, init },
 ];
 const bnCounts = new Map([['bn', 32]]);
-const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 function random(seed: number): () => number {
   let s = seed;
@@ -30,12 +30,12 @@ function random(seed: number): () => number {
 
 function initial(seed: number): Map<string, Float32Array> {
   const r = random(seed);
-  return new Map(specs.map((s) => [s.name, Float32Array.from({ length: size(s.shape) }, () => (s.name.endsWith('running_var') ? 1 + 0.5 * r() : r()))]));
+  return new Map(specs.map((s) => [s.name, Float32Array.from({ length: sizeOf(s.shape) }, () => (s.name.endsWith('running_var') ? 1 + 0.5 * r() : r()))]));
 }
 
 function stepInputs(seed: number, gradScale: number): { grads: Map<string, Float32Array>; mean: Float32Array; variance: Float32Array } {
   const r = random(seed);
-  const grads = new Map(specs.filter((s) => !s.isBuffer).map((s) => [s.name, Float32Array.from({ length: size(s.shape) }, () => gradScale * r())]));
+  const grads = new Map(specs.filter((s) => !s.isBuffer).map((s) => [s.name, Float32Array.from({ length: sizeOf(s.shape) }, () => gradScale * r())]));
   return { grads, mean: Float32Array.from({ length: 4 }, r), variance: Float32Array.from({ length: 4 }, () => 1 + r() / 2) };
 }
 

@@ -3,7 +3,7 @@
 // the ranks sum their correct counts. The final linear probe needs every feature: rank 0 gathers and trains it.
 // With one replica the collectives are copies and this is the plain evaluation.
 import type { Dataset } from '../data/index.js';
-import type { ProcessGroup } from '../dist/index.js';
+import type { ProcessGroup } from '../collectives/index.js';
 import type { Engine, ParameterStore } from '../engine/index.js';
 import { shardRange } from '../data/index.js';
 import { classifierAccuracy, knnAccuracy, type EvalForward, type Features } from './evaluate.js';

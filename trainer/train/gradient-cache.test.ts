@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { createSyntheticDataset, Rng } from '../data/index.js';
-import { ProcessGroup } from '../dist/index.js';
+import { ProcessGroup } from '../collectives/index.js';
 import { Engine, ParameterStore, moveToHost } from '../engine/index.js';
 import { Graph, gradients } from '../graph/index.js';
 import { blockPositives, ntXentLoss } from '../loss/index.js';

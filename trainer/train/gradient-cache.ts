@@ -17,7 +17,7 @@
 // running statistics are updated with the statistics pooled over every chunk of every rank, so all ranks keep
 // identical buffers. With one rank and one chunk this computes what TrainStep computes (tested).
 import { ParameterStore, moveToDevice, moveToHost, type DeviceTensor, type Engine, type Feed, type Program, type RunOutputs } from '../engine/index.js';
-import { Graph, gradients, op, type KernelTarget } from '../graph/index.js';
+import { Graph, gradients, op, sizeOf, type KernelTarget } from '../graph/index.js';
 import { ntXentBlockSum, oneHot, topKCorrect } from '../loss/index.js';
 import { buildSimclrModel, type ParamSpec } from '../models/index.js';
 import {
@@ -104,7 +104,7 @@ export class GradientCacheStep {
   async run(batch: StepBatch, store: ParameterStore, group: Collectives, lossScale = 1): Promise<StepResult> {
     if (this.accumulator !== undefined) throw new Error('gradient cache: compiled to accumulate on the device: use runOnDevice');
     const trainable = this.trainable;
-    const grads = new Float32Array(trainable.reduce((a, s) => a + size(s.shape), 0));
+    const grads = new Float32Array(trainable.reduce((a, s) => a + sizeOf(s.shape), 0));
     const common = await this.chunks(batch, store, group, lossScale, async (run) => {
       const { fetched } = await run({}, { fetch: trainable.map((s) => `grad/${s.name}`) });
       let at = 0;
@@ -119,7 +119,7 @@ export class GradientCacheStep {
     const gradMap = new Map<string, Float32Array>();
     let at = 0;
     for (const s of trainable) {
-      const n = size(s.shape);
+      const n = sizeOf(s.shape);
       gradMap.set(s.name, totalGrads.subarray(at, at + n));
       at += n;
     }
@@ -375,7 +375,6 @@ export async function blockLossGradients(
   return sum;
 }
 
-const size = (shape: readonly number[]): number => shape.reduce((a, x) => a * x, 1);
 
 /** Forward only, train-mode BatchNorm: the chunk's embeddings z [2c, D]. */
 export function buildEncodeGraph(o: GradientCacheOptions, target: KernelTarget = 'cpu'): Graph {

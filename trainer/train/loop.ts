@@ -8,13 +8,13 @@ import {
   ContrastiveLoader,
   augmentationGrids,
   openDataset,
-  nativeImageKernels,
+  imageKernels,
   openValidationSet,
   trainingAugmentParams,
   type Dataset,
   type Normalization,
 } from '../data/index.js';
-import { NcclGroup, ProcessGroup } from '../dist/index.js';
+import { NcclGroup, ProcessGroup } from '../collectives/index.js';
 import { Engine, ParameterStore, type CudaSessionOptions } from '../engine/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
 import {
@@ -425,7 +425,7 @@ async function trainInGroup(
       stepsPerEpoch,
       epochs: config.epochs,
       optimizer: config.optimizer,
-      imageKernels: nativeImageKernels() !== undefined ? 'native' : 'js', // js: the addon is not built (slower, same batches)
+      imageKernels: imageKernels() !== undefined ? 'native' : 'js', // js: the addon is not built (slower, same batches)
     },
     'training',
   );

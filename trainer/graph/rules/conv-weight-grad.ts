@@ -1,14 +1,14 @@
 // dW of a Conv: dW[o,c,i,j] = sum_{n,y,x} dY[n,o,y,x] * Xpad[n,c, i*d + y*s, j*d + x*s].
 //
 // Why not the textbook "Conv with the activations as kernel": on ORT's CPU provider that Conv has a huge kernel and
-// tiny output, which its im2col+GEMM path runs 2-4x slower than the forward Conv (DESIGN.md). The work is moved into
+// tiny output, which its im2col+GEMM path runs 2-4x slower than the forward Conv (bench/README.md, conv-grad.ts). The work is moved into
 // MLAS's sgemm instead, in the form bench/conv-grad.ts measured fastest for each layer geometry:
 //   'im2col-gather-cm': small maps: x transposed channel-major ([C, H*W, N]), one Gather of patch rows by a
 //                    precomputed index, one GEMM patches[C*k, Ho*Wo*N] @ dY^T (conv-gather.ts)
 //   'im2col-gather': the same patches in NHWC rows, dW = dY^T @ patches: the big matrix as MLAS's B, which it
 //                    repacks, 1.2-1.3x slower (kept for the benchmark)
 //   'taps-batched' : per kernel tap one unit-step Slice of the padded input and one GEMM batched over groups of
-//                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (DESIGN.md's nine-MatMul form)
+//                    images  Xs[B, C, G*Ho*Wo] @ dY^T[B, G*Ho*Wo, O], summed over B (nine MatMuls for a 3x3)
 //   'im2col-conv'  : im2col done by ORT's own (stride- and padding-aware) Conv kernel: x as [1, N*C, H, W] against
 //                    a constant one-hot kernel, one group per (image, channel) (for a strided 1x1, a 1x1 MaxPool),
 //                    gives cols[N, C*kh*kw, Ho*Wo]; one GEMM batched over N, dY[N, O, Ho*Wo] @ cols^T, summed over
@@ -17,7 +17,7 @@
 //   'rows-cols'    : kernel rows as shifted copies of x, kernel columns as shifted copies of dY (one shift Conv
 //                    each), one GEMM batched over N gives every tap at once (conv-onehot.ts)
 //   'conv'         : the textbook reference
-// and five that lost (conv-weight-grad-alternatives.ts).
+// and five that lost, kept in bench/conv-grad-alternatives.ts.
 
 import type { Value } from '../ir.js';
 import type { KernelTarget } from '../target.js';
@@ -28,12 +28,9 @@ import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
 import { stackTaps, tapView, taps } from './conv-taps.js';
 import { im2colGather, im2colGatherChannelMajor, imageGroups, patchesFit } from './conv-gather.js';
-import { shiftDy, tapsChannelMajor, tapsFlat, tapsFlatBatched, tapsNhwc } from './conv-weight-grad-alternatives.js';
 import { patches, rowsCols, rowsColsApplies, rowsColsFit, separablePatches } from './conv-onehot.js';
 
-export type WeightGradMethod = 'auto' | 'im2col-gather' | 'im2col-gather-cm' | 'shift-dy' | 'im2col-conv' | 'taps-flat' | 'taps-cn' | 'taps-nhwc' | 'taps-batched' | 'taps-flat-batched' | 'rows-cols' | 'im2col-conv-sep' | 'conv';
-
-export const weightGradConfig: { method: WeightGradMethod } = { method: 'auto' };
+export type WeightGradMethod = 'auto' | 'im2col-gather' | 'im2col-gather-cm' | 'im2col-conv' | 'taps-batched' | 'rows-cols' | 'im2col-conv-sep' | 'conv';
 
 /** What the choice may know beyond the layer's geometry. */
 export interface WeightGradContext {
@@ -78,20 +75,15 @@ export function chooseWeightGradMethod(g: ConvGeometry, context: WeightGradConte
   return unitStride && (k === 1 || g.c >= 16) ? 'taps-batched' : 'im2col-conv';
 }
 
-export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = weightGradConfig.method, context: WeightGradContext = {}): Value {
+export function convWeightGrad(x: Value, dy: Value, g: ConvGeometry, method: WeightGradMethod = 'auto', context: WeightGradContext = {}): Value {
   switch (method) {
     case 'auto': return convWeightGrad(x, dy, g, chooseWeightGradMethod(g, context, x.graph.target), context);
     case 'im2col-conv': return im2colConv(x, dy, g);
     case 'im2col-conv-sep': return im2colConv(x, dy, g, true);
     case 'im2col-gather': return im2colGather(x, dy, g);
     case 'im2col-gather-cm': return im2colGatherChannelMajor(x, dy, g, imageGroups(context.transposedBy ?? g));
-    case 'shift-dy': return g.stride[0] === 1 && g.stride[1] === 1 ? shiftDy(x, dy, g) : im2colConv(x, dy, g);
-    case 'taps-flat': return tapsFlat(x, dy, g);
-    case 'taps-cn': return tapsChannelMajor(x, dy, g);
-    case 'taps-nhwc': return tapsNhwc(x, dy, g);
     case 'taps-batched': return tapsBatched(x, dy, g);
     case 'rows-cols': return rowsColsApplies(g) ? rowsCols(x, dy, g) : im2colConv(x, dy, g);
-    case 'taps-flat-batched': return g.stride[0] === 1 && g.stride[1] === 1 ? tapsFlatBatched(x, dy, g, imagesPerGemm(g, g.ho * g.wo)) : tapsBatched(x, dy, g);
     case 'conv': return asConv(x, dy, g);
   }
 }

@@ -116,9 +116,6 @@ export function geometryOf(x: Value, w: Value, attrs: Readonly<Record<string, { 
 
 export type InputGradMethod = 'auto' | 'conv-transpose' | 'flipped-conv' | 'gemm-col2im' | 'col2im-op';
 
-/** Which dX formulation the Conv rule emits; 'auto' picks per geometry (chooseInputGradMethod). */
-export const inputGradConfig: { method: InputGradMethod } = { method: 'auto' };
-
 /**
  * 'flipped-conv' (a forward Conv of dY with W transposed and flipped) runs at forward speed where it applies
  * (stride 1, padding <= dilation*(k-1)) and dX has >= 8 channels (8: 0.98-1.09x the forward against ConvTranspose's
@@ -145,7 +142,7 @@ export function chooseInputGradMethod(g: ConvGeometry, target: KernelTarget = 'c
 }
 
 /** dX[N,C,H,W] from dY[N,O,Ho,Wo] and w[O,C,kh,kw]. */
-export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: InputGradMethod = inputGradConfig.method): Value {
+export function convInputGrad(dy: Value, w: Value, g: ConvGeometry, method: InputGradMethod = 'auto'): Value {
   const m = method === 'auto' ? chooseInputGradMethod(g, dy.graph.target) : method;
   const flippedPad: [number, number] = [g.dilation[0] * (g.kh - 1) - g.pad[0], g.dilation[1] * (g.kw - 1) - g.pad[1]];
   const flippedFits = g.stride[0] === 1 && g.stride[1] === 1 && flippedPad[0] >= 0 && flippedPad[1] >= 0;

@@ -25,6 +25,7 @@ function testTarget(name: string): KernelTarget {
 
 /** Compiles on the graph's own target provider (lowered for options.target when given). */
 export async function compileForTest(graph: Graph, outputs?: readonly string[], options: ToOnnxOptions = {}): Promise<CompiledForTest> {
+  if (graph.target === 'cuda' && options.target === undefined) return compileOnCuda(graph, { ...options, ...(outputs ? { outputs } : {}) });
   const bytes = graph.toOnnx({ ...options, ...(outputs ? { outputs } : {}) });
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: [graph.target],
@@ -47,6 +48,25 @@ export async function compileForTest(graph: Graph, outputs?: readonly string[], 
       const out: Record<string, Float32Array | Float64Array> = {};
       for (const [k, v] of Object.entries(r)) out[k] = v.data as Float32Array;
       return out;
+    },
+  };
+}
+
+let cudaEngine: Promise<import('../../engine/index.js').Engine> | undefined;
+
+/**
+ * The CUDA provider through the trainer's own backend (the GPU check runs these tests there): onnxruntime-node's
+ * binding cannot turn TF32 off, and these tests compare with float32 and float64 references. Imported lazily, since
+ * the engine builds on this package.
+ */
+async function compileOnCuda(graph: Graph, options: Omit<ToOnnxOptions, 'target'>): Promise<CompiledForTest> {
+  const { Engine } = await import('../../engine/index.js');
+  const engine = await (cudaEngine ??= Engine.create({ provider: 'cuda', threads: 1, cuda: { tf32: false } }));
+  const program = await engine.compile(graph, options);
+  return {
+    async run(feeds) {
+      const raw = await program.runRaw(feeds);
+      return Object.fromEntries(Object.entries(raw).map(([name, t]) => [name, t.data as Float32Array | Float64Array]));
     },
   };
 }

@@ -5,9 +5,8 @@
 // fallback turned off for device providers, and counters of the bytes that cross between JS and the provider.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { addonCandidates } from '../platform/addon-path.js';
-import { ortLibraryDir } from './cuda.js';
+import { dirname, join } from 'node:path';
+import { requireAddon, type AddonSpec } from './addons.js';
 
 /** A tensor in a provider's memory (host memory for the CPU provider, a GPU buffer for WebGPU and CUDA). */
 export interface DeviceTensor {
@@ -69,7 +68,7 @@ export interface NativeNcclGroup {
   destroy(): void;
 }
 
-interface Addon {
+export interface OrtAddon {
   init(libraryPath: string): void;
   ncclVersion(ncclPath: string, cudartPath: string): number;
   ncclUniqueId(ncclPath: string, cudartPath: string): Buffer;
@@ -80,22 +79,25 @@ interface Addon {
   resetTraffic(): void;
 }
 
-let addon: Addon | undefined;
+const ORT: AddonSpec = { file: 'simclr_ort.node', envVar: 'SIMCLR_ORT_ADDON', buildHint: 'run `npm run build:native` (needs cargo)' };
 
-/** The backend, loaded and initialised once; an Error naming the build command when it is not built. */
-export function nativeOrt(): Addon {
-  if (addon !== undefined) return addon;
-  const candidates = addonCandidates('simclr_ort.node', 'SIMCLR_ORT_ADDON');
-  const path = candidates.find((p) => existsSync(p));
-  if (path === undefined) {
-    throw new Error(`the native ONNX Runtime backend is not built: run \`npm run build:native\` (needs cargo). Looked for: ${candidates.join(', ')}`);
-  }
+/** The folder of onnxruntime-node's libonnxruntime.so.1 (its binding loads that library from there). */
+export function ortLibraryDir(): string {
+  const pkg = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+let initialised: OrtAddon | undefined;
+
+/** The backend, loaded and initialised once; an AddonError naming the build command when it is not built. */
+export function ortAddon(): OrtAddon {
+  if (initialised !== undefined) return initialised;
   // onnxruntime-node's libonnxruntime.so.1: the library its binding loads.
   const lib = join(ortLibraryDir(), 'libonnxruntime.so.1');
   if (!existsSync(lib)) throw new Error(`onnxruntime-node's library is missing at ${lib}: reinstall node_modules (npm ci)`);
-  const loaded = createRequire(import.meta.url)(path) as Addon;
-  loaded.init(lib);
-  addon = loaded;
+  const addon = requireAddon<OrtAddon>(ORT);
+  addon.init(lib);
+  initialised = addon;
   return addon;
 }
 

@@ -1,5 +1,5 @@
-// dW formulations that lost on ORT's CPU provider, kept so bench/conv-grad.ts --all can re-measure them (another
-// provider, another ORT version) and conv.test.ts checks they agree with the chosen ones.
+// dW formulations that lost on ORT's CPU provider (bench/README.md, conv-grad.ts), kept here so `conv-grad.ts --all`
+// can re-measure them (another provider, another ORT version); it checks each against the textbook Conv form first.
 //   'shift-dy'  : stride 1 only. Instead of shifting x per tap, place dY at every tap's offset in the padded grid
 //                 (kh*kw Pads of dY, concatenated: [N, kh*kw*O, Hp*Wp]); then ONE batched GEMM with the padded
 //                 x[N, C, Hp*Wp] gives every tap at once. Costs (Hp*Wp)/(Ho*Wo) - 1 extra GEMM work.
@@ -15,15 +15,35 @@
 //                 32x32 layer, its contiguous Slices no faster (ORT's Slice is bound by memory either way) and its
 //                 GEMMs slower for the explicit transpose of dY
 
-import type { Value } from '../ir.js';
-import type { ConvGeometry } from './conv.js';
-import { concat, pad, reshape, slice, transpose } from './shape.js';
-import { matmul, transposeLast2 } from './matmul.js';
-import { reduceSum } from './reduce.js';
-import { stackTaps, tapView, taps } from './conv-taps.js';
+import type { Value } from '../trainer/graph/index.js';
+import type { ConvGeometry } from '../trainer/graph/rules/conv.js';
+import { imagesPerGemm } from '../trainer/graph/rules/conv-weight-grad.js';
+import { concat, pad, reshape, slice, transpose } from '../trainer/graph/rules/shape.js';
+import { matmul, transposeLast2 } from '../trainer/graph/rules/matmul.js';
+import { reduceSum } from '../trainer/graph/rules/reduce.js';
+import { stackTaps, tapView, taps } from '../trainer/graph/rules/conv-taps.js';
+
+export const ALTERNATIVE_WEIGHT_GRADS = ['shift-dy', 'taps-flat', 'taps-cn', 'taps-nhwc', 'taps-flat-batched'] as const;
+export type AlternativeWeightGrad = (typeof ALTERNATIVE_WEIGHT_GRADS)[number];
+
+/** Whether the form applies to the layer ('shift-dy' and 'taps-flat-batched' are stride 1 only). */
+export function alternativeApplies(method: AlternativeWeightGrad, g: ConvGeometry): boolean {
+  const unitStride = g.stride[0] === 1 && g.stride[1] === 1;
+  return unitStride || (method !== 'shift-dy' && method !== 'taps-flat-batched');
+}
+
+export function alternativeWeightGrad(method: AlternativeWeightGrad, x: Value, dy: Value, g: ConvGeometry): Value {
+  switch (method) {
+    case 'shift-dy': return shiftDy(x, dy, g);
+    case 'taps-flat': return tapsFlat(x, dy, g);
+    case 'taps-cn': return tapsChannelMajor(x, dy, g);
+    case 'taps-nhwc': return tapsNhwc(x, dy, g);
+    case 'taps-flat-batched': return tapsFlatBatched(x, dy, g, imagesPerGemm(g, g.ho * g.wo));
+  }
+}
 
 // stride 1: x[N,C,H,W] -> xp[N, C, Hp*Wp]; dy[N,O,Ho,Wo] -> shifted[N, kh*kw*O, Hp*Wp] -> sum_n shifted @ xp^T
-export function shiftDy(x: Value, dy: Value, g: ConvGeometry): Value {
+function shiftDy(x: Value, dy: Value, g: ConvGeometry): Value {
   const xp = pad(x, [0, 0, g.pad[0], g.pad[1], 0, 0, g.pad[0], g.pad[1]]);
   const [hp, wp] = [xp.shape[2]!, xp.shape[3]!];
   const shifted = taps(g).map((t) => pad(dy, [0, 0, t.starts[0], t.starts[1], 0, 0, hp - g.ho - t.starts[0], wp - g.wo - t.starts[1]]));
@@ -33,7 +53,7 @@ export function shiftDy(x: Value, dy: Value, g: ConvGeometry): Value {
 }
 
 // x[N,C,H,W], dy[N,O,Ho,Wo]; stride s; Hq = ceil((H + 2p) / s) -> per tap [O,C] = dYgrid[O, L] @ Xphase[C, off:off+L]^T
-export function tapsFlat(x: Value, dy: Value, g: ConvGeometry): Value {
+function tapsFlat(x: Value, dy: Value, g: ConvGeometry): Value {
   const [sh, sw] = g.stride;
   const hq = Math.ceil((g.h + 2 * g.pad[0]) / sh);
   const wq = Math.ceil((g.w + 2 * g.pad[1]) / sw);
@@ -59,7 +79,7 @@ export function tapsFlat(x: Value, dy: Value, g: ConvGeometry): Value {
 
 // x[N,C,H,W], dy[N,O,Ho,Wo] -> per tap [O,C] = dY[O, N*Ho*Wo] @ Xs[C, N*Ho*Wo]^T (ORT fuses the transpose into
 // the GEMM, and a slice of [C,N,Hp,Wp] is already the contiguous [C, N*Ho*Wo] the GEMM reads)
-export function tapsChannelMajor(x: Value, dy: Value, g: ConvGeometry): Value {
+function tapsChannelMajor(x: Value, dy: Value, g: ConvGeometry): Value {
   const xp = transpose(pad(x, [0, 0, g.pad[0], g.pad[1], 0, 0, g.pad[0], g.pad[1]]), [1, 0, 2, 3]);
   const cols = g.n * g.ho * g.wo;
   const dyCols = reshape(transpose(dy, [1, 0, 2, 3]), [g.o, cols]);
@@ -69,7 +89,7 @@ export function tapsChannelMajor(x: Value, dy: Value, g: ConvGeometry): Value {
 }
 
 // x[N,C,H,W], dy[N,O,Ho,Wo] -> per tap [C,O] = Xs[N*Ho*Wo, C]^T @ dY[N*Ho*Wo, O]
-export function tapsNhwc(x: Value, dy: Value, g: ConvGeometry): Value {
+function tapsNhwc(x: Value, dy: Value, g: ConvGeometry): Value {
   const xp = transpose(pad(x, [0, 0, g.pad[0], g.pad[1], 0, 0, g.pad[0], g.pad[1]]), [0, 2, 3, 1]);
   const rows = g.n * g.ho * g.wo;
   const dyRows = reshape(transpose(dy, [0, 2, 3, 1]), [rows, g.o]);
@@ -81,7 +101,7 @@ export function tapsNhwc(x: Value, dy: Value, g: ConvGeometry): Value {
 // stride 1: x padded and flattened per image, [N, C, Hp*Wp + (kw-1)*d]; dY padded on the right to width Wp. A tap is
 // then one contiguous range of each image's row, off = i*d*Wp + j*d, L = Ho*Wp long (columns past Wo meet dY's zeros):
 // per tap [C,O] = sum_b Xs[b, C, G*L] @ dYp^T[b, G*L, O]
-export function tapsFlatBatched(x: Value, dy: Value, g: ConvGeometry, group: number): Value {
+function tapsFlatBatched(x: Value, dy: Value, g: ConvGeometry, group: number): Value {
   const wp = g.w + 2 * g.pad[1];
   const hp = g.h + 2 * g.pad[0];
   const tail = (g.kw - 1) * g.dilation[1];

@@ -5,8 +5,15 @@
  * the same order. Inputs are copied when the call is made; results are new arrays of the input's type.
  */
 import { DistError } from './errors.js';
-import type { DistConfig } from './config.js';
-import { loadNative, type CollectiveArray, type NativeGroup } from './native.js';
+import { AddonError, glooAddon, type CollectiveArray, type GlooAddon, type NativeGroup } from '../native/index.js';
+
+/** Where this replica sits in the job (the CLI resolves it from the seed's flags and the torch.distributed env). */
+export interface DistConfig {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+}
 
 export interface ProcessGroupOptions extends DistConfig {
   /** How long rendezvous (reaching rank 0's store, every rank joining, the mesh) may take. */
@@ -51,6 +58,16 @@ class LocalGroup implements NativeGroup {
   async destroy(): Promise<void> {}
 }
 
+/** The Gloo addon, its load failure in this layer's catalogue (DIST_ADDON_MISSING). */
+function loadGloo(): GlooAddon {
+  try {
+    return glooAddon();
+  } catch (cause) {
+    if (cause instanceof AddonError) throw new DistError('DIST_ADDON_MISSING', cause.message, { cause });
+    throw cause;
+  }
+}
+
 function nativeMessage(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
@@ -84,7 +101,7 @@ export class ProcessGroup {
   static async init(options: ProcessGroupOptions): Promise<ProcessGroup> {
     checkOptions(options);
     if (options.worldSize === 1) return new ProcessGroup(new LocalGroup(), options);
-    const addon = loadNative();
+    const addon = loadGloo();
     const backend = new addon.ProcessGroup({ ...options });
     try {
       await backend.connect();

@@ -7,8 +7,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { NCCL_LIBRARY, ortLibraryDir } from '../engine/cuda.js';
-import { nativeOrt, type DeviceTensor, type NativeNcclGroup } from '../engine/native-backend.js';
+import { NCCL_LIBRARY } from '../engine/cuda.js';
+import { ortAddon, ortLibraryDir, type DeviceTensor, type NativeNcclGroup } from '../native/index.js';
 import { DistError } from './errors.js';
 
 /** Where `make cuda` puts the CUDA runtime, relative to libonnxruntime.so.1's folder (the wheels' layout). */
@@ -27,7 +27,7 @@ export function ncclLibraries(ortDir = ortLibraryDir()): { nccl: string; cudart:
 /** NCCL's version (e.g. 23007 for 2.30.7); loads the library, needs no GPU. */
 export function ncclVersion(): number {
   const { nccl, cudart } = ncclLibraries();
-  return nativeOrt().ncclVersion(nccl, cudart);
+  return ortAddon().ncclVersion(nccl, cudart);
 }
 
 /** What ProcessGroup contributes: rank 0's communicator id reaches every rank. */
@@ -43,7 +43,7 @@ export class NcclGroup {
   /** Joins every rank of `group` in one NCCL communicator on CUDA device `deviceId` (waits for all of them). */
   static async connect(group: IdBroadcaster, deviceId: number): Promise<NcclGroup> {
     const { nccl, cudart } = ncclLibraries();
-    const addon = nativeOrt();
+    const addon = ortAddon();
     const id = group.rank === 0 ? addon.ncclUniqueId(nccl, cudart) : Buffer.alloc(128);
     const shared = await group.broadcast(new Uint8Array(id.buffer, id.byteOffset, id.byteLength), 0);
     try {
@@ -56,7 +56,7 @@ export class NcclGroup {
 
   /** Sums the float32 CUDA tensors across ranks, in place. */
   async allreduceSumOnDevice(tensors: readonly DeviceTensor[]): Promise<void> {
-    const feeds = new (nativeOrt().NativeFeeds)();
+    const feeds = new (ortAddon().NativeFeeds)();
     tensors.forEach((t, i) => feeds.tensor(`t${i}`, t));
     await this.native.allreduceSum(feeds);
   }

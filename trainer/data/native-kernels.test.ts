@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gaussianBlurJs, gaussianWeights } from './blur.js';
-import { nativeImageKernels } from './native-image.js';
+import { imageKernels } from '../native/index.js';
 import { resampleAxis, resampleCropJs } from './resample.js';
 import { Rng } from './rng.js';
 
 // `make test` builds the addon first; a missing addon here means the build is broken, not that JS should do.
-const native = nativeImageKernels();
+const native = imageKernels();
 
 function firstDifference(a: Float32Array, b: Float32Array): string {
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return `index ${i}: ${a[i]} vs ${b[i]}`;

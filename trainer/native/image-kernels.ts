@@ -1,9 +1,8 @@
-// The optional native image kernels (native/src/image, built with the Gloo addon by `npm run build:native`).
-// They reproduce the JS kernels in resample.ts and blur.ts bit for bit, several times faster; when the addon is
+// The optional native image kernels (native/src/image, simclr_image.node, built with the Gloo addon by
+// `npm run build:native`).
+// They reproduce the JS kernels of trainer/data (resample.ts, blur.ts) bit for bit, several times faster; when the addon is
 // not built the JS kernels run instead, so batches are the same either way. SIMCLR_IMAGE_KERNELS=js forces JS.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { addonCandidates } from '../platform/addon-path.js';
+import { AddonError, requireAddon, type AddonSpec } from './addons.js';
 
 export interface NativeImageKernels {
   resampleCrop(
@@ -15,23 +14,24 @@ export interface NativeImageKernels {
   gaussianBlur(img: Float32Array, offset: number, channels: number, height: number, width: number, weights: Float32Array): void;
 }
 
+const IMAGE: AddonSpec = { file: 'simclr_image.node', envVar: 'SIMCLR_IMAGE_ADDON', buildHint: 'run `npm run build:native`' };
+
 let cached: NativeImageKernels | null | undefined;
 
 /** The addon's kernels, or undefined (JS kernels) when it is not built, does not load, or JS is forced. */
-export function nativeImageKernels(): NativeImageKernels | undefined {
+export function imageKernels(): NativeImageKernels | undefined {
   if (cached === undefined) cached = load();
   return cached ?? undefined;
 }
 
 function load(): NativeImageKernels | null {
   if (process.env.SIMCLR_IMAGE_KERNELS === 'js') return null;
-  const path = addonCandidates('simclr_image.node', 'SIMCLR_IMAGE_ADDON').find((p) => existsSync(p));
-  if (path === undefined) return null;
   try {
-    return createRequire(import.meta.url)(path) as NativeImageKernels;
+    return requireAddon<NativeImageKernels>(IMAGE);
   } catch (err) {
+    if (!(err instanceof AddonError) || err.code === 'ADDON_MISSING') return null;
     // Still correct without it, only slower: say so once rather than fail a run.
-    process.emitWarning(`image kernels at ${path} do not load (${(err as Error).message}); using the JS kernels`);
+    process.emitWarning(`${err.message}; using the JS image kernels`);
     return null;
   }
 }
