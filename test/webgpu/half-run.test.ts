@@ -1,6 +1,6 @@
-// `simclr train --half` on WebGPU, whole runs: real rank processes (the gradient-cache step in fp16, Gloo between
+// `simclr train --half` on WebGPU (or CUDA: webgpu.ts's DEVICE), whole runs: real rank processes (the gradient-cache step in fp16, Gloo between
 // them), the dynamic loss scale from its initial 2^16 down to what this model's float16 backward can take (it
-// overflows at 2^16: measured, NaN gradients), the same decisions on every rank, the scale in the checkpoint, and a
+// overflows at 2^16: measured on lavapipe, NaN gradients), the same decisions on every rank, the scale in the checkpoint, and a
 // resumed run that continues with it instead of starting over.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,9 +13,9 @@ import { createLogger } from '../../trainer/observe/index.js';
 import { train } from '../../trainer/train/loop.js';
 import type { LossScaleState } from '../../trainer/train/loss-scale.js';
 import { freePort, scriptArgs, spawnRank, type RankResult } from '../dist/helpers.js';
-import { webgpuOrSkip } from './webgpu.js';
+import { DEVICE, DEVICE_FLAGS, deviceOrSkip } from './webgpu.js';
 
-const { skip } = await webgpuOrSkip();
+const { skip } = await deviceOrSkip();
 const CLI = scriptArgs(import.meta.url, '../../trainer/cli/main.ts');
 const INIT_SCALE = 2 ** 16;
 
@@ -29,7 +29,7 @@ after(async () => {
 
 function flags(uid: string, batch: number, extra: string[] = []): string[] {
   return [
-    '--half', '--execution-provider=webgpu', '--dataset=synthetic', `--batch-size=${batch}`, '--image-size-override=12',
+    '--half', `--execution-provider=${DEVICE}`, ...DEVICE_FLAGS, '--dataset=synthetic', `--batch-size=${batch}`, '--image-size-override=12',
     '--width-multiplier=0.0625', '--head-latent-size=32', '--nce-size=16', '--optimizer=lars', '--lr=0.5', '--threads=1',
     `--uid=${uid}`, `--model-dir=${join(dir, 'models')}`, `--log-dir=${join(dir, 'runs')}`, ...extra,
   ];

@@ -1,4 +1,4 @@
-// Mixed precision (--precision=fp16) on WebGPU: the model computes in float16 from float32 master weights, its
+// Mixed precision (--precision=fp16) on WebGPU (or CUDA: webgpu.ts's DEVICE): the model computes in float16 from float32 master weights, its
 // gradients come back in float32 times the loss scale, and the update divides the scale out or skips the step.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -9,14 +9,14 @@ import { createOptimizer } from '../../trainer/optim/index.js';
 import { DeviceUpdate } from '../../trainer/train/device-update.js';
 import { DynamicLossScale, applyScaled } from '../../trainer/train/loss-scale.js';
 import { TrainStep, type StepBatch } from '../../trainer/train/step.js';
-import { syntheticBatch, webgpuOrSkip } from './webgpu.js';
+import { syntheticBatch, deviceOrSkip } from './webgpu.js';
 
 const SIZE = 12;
 const B = 8;
 const model: ModelConfig = { arch: 'resnet18', stem: 'cifar', widthMultiplier: 0.0625, inputChannels: 1, headLatentSize: 32, nceSize: 16, numClasses: 4 };
 const opts = { model, batchSize: B, height: SIZE, width: SIZE, temperature: 0.5 };
 
-const { engine: gpu, skip } = await webgpuOrSkip();
+const { engine: gpu, skip } = await deviceOrSkip();
 
 const toHalf = (xs: Float32Array): Float32Array => xs.map((x) => fromHalfBits(toHalfBits(x)));
 
