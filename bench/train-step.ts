@@ -6,7 +6,8 @@
 // program (DeviceUpdate); --update host: every gradient to JS and the JS optimizer (the path before it).
 // Usage: npx tsx bench/train-step.ts [--width 0.125] [--batch 256] [--size 28] [--channels 1] [--threads 2]
 //   [--provider cpu] [--steps 5] [--optimizer lars|sgd|adam|adamw] [--head 512] [--nce 128] [--spinning off|on]
-//   [--keep-profile] [--profile off] [--json] [--per-conv] [--update device|host]
+//   [--keep-profile] [--profile off] [--json] [--per-conv] [--update device|host] [--precision fp32|fp16]
+// --precision fp16 times the mixed-precision step (a GPU provider, --update device) with its dynamic loss scale.
 // --profile off runs without ORT's profiler (which costs ~10% of the step) and prints no time split; --json ends with
 // one JSON line of the per-step times (bench/vs-pytorch.ts reads it). --per-conv adds, per Conv layer, its forward,
 // dX and dW kernel time inside the step and their ratios (the per-op bar of bench/conv-grad.ts, measured in place:
@@ -23,7 +24,8 @@ import { GRAD_SCOPE } from '../trainer/graph/index.js';
 import { initParameters, resolveStem, type ModelConfig } from '../trainer/models/index.js';
 import { createOptimizer, type OptimizerKind } from '../trainer/optim/index.js';
 import { DeviceUpdate } from '../trainer/train/device-update.js';
-import { BN_MOMENTUM, TrainStep, applyUpdate, buildTrainGraph } from '../trainer/train/step.js';
+import { DynamicLossScale, applyScaled } from '../trainer/train/loss-scale.js';
+import { BN_MOMENTUM, TrainStep, applyUpdate, buildTrainGraph, type Precision } from '../trainer/train/step.js';
 import { convLayers } from '../trainer/graph/rules/conv.js';
 
 const { values } = parseArgs({
@@ -44,6 +46,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'per-conv': { type: 'boolean', default: false },
     update: { type: 'string', default: 'device' },
+    precision: { type: 'string', default: 'fp32' },
   },
 });
 const b = Number(values.batch);
@@ -65,6 +68,9 @@ if (values.spinning !== 'on' && values.spinning !== 'off') throw new Error(`--sp
 if (values.profile !== 'on' && values.profile !== 'off') throw new Error(`--profile ${values.profile}: expected on or off`);
 const profiling = values.profile === 'on';
 if (values.update !== 'device' && values.update !== 'host') throw new Error(`--update ${values.update}: expected device or host`);
+if (values.precision !== 'fp32' && values.precision !== 'fp16') throw new Error(`--precision ${values.precision}: expected fp32 or fp16`);
+const precision: Precision = values.precision;
+if (precision === 'fp16' && values.update !== 'device') throw new Error('--precision fp16: the loss-scaled update runs on the device: use --update device');
 const engine = await Engine.create({
   provider: parseProvider(values.provider),
   threads,
@@ -72,23 +78,26 @@ const engine = await Engine.create({
   ...(profiling ? { profilePrefix: join(profileDir, 'step') } : {}),
 });
 let t = performance.now();
-const stepOptions = { model, batchSize: b, height: size, width: size, temperature: 0.2 };
+const stepOptions = { model, batchSize: b, height: size, width: size, temperature: 0.2, precision };
 const step = await TrainStep.compile(engine, stepOptions);
 console.log(`compile ${((performance.now() - t) / 1000).toFixed(1)} s`);
 const store = new ParameterStore();
 const init = initParameters(step.specs, 1);
 for (const s of step.specs) store.set(s.name, s.shape, init.get(s.name));
 const opt = createOptimizer({ optimizer, momentum: 0.9, weightDecay: 1e-6 });
-const update = values.update === 'device' ? await DeviceUpdate.compile(engine, step.specs, step.statCounts, opt, { clip: 0, bnMomentum: BN_MOMENTUM }) : undefined;
+const lossScaled = precision === 'fp16';
+const update = values.update === 'device' ? await DeviceUpdate.compile(engine, step.specs, step.statCounts, opt, { clip: 0, bnMomentum: BN_MOMENTUM, lossScaled }) : undefined;
+const scaler = lossScaled ? new DynamicLossScale() : undefined;
 await update?.toDevice(store);
 const lr = optimizer.startsWith('adam') ? 2e-3 : 0.1;
 /** One step: the program's ms, the update's ms and the loss. */
 async function oneStep(): Promise<[number, number, number]> {
   const t0 = performance.now();
   if (update !== undefined) {
-    const r = await step.runOnDevice({ view1, view2, labels }, store);
+    const r = await step.runOnDevice({ view1, view2, labels }, store, scaler?.scale);
     const t1 = performance.now();
-    await update.run(store, r.outputs, lr);
+    if (scaler === undefined) await update.run(store, r.outputs, lr);
+    else if (!(await applyScaled(update, scaler, store, r.outputs, lr, 0)).applied) console.log(`fp16 overflow: step skipped, loss scale now ${scaler.scale}`);
     return [t1 - t0, performance.now() - t1, r.loss];
   }
   const r = await step.run({ view1, view2, labels }, store);

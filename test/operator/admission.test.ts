@@ -87,6 +87,10 @@ function ruleEdgeSpecs(): Spec[] {
   for (const gpu of [0, 1]) {
     for (const executionProvider of ['cpu', 'cuda']) specs.push({ resources: { gpu }, training: { executionProvider } });
   }
+  // fp16 needs a GPU provider's float16 kernels.
+  for (const executionProvider of ['cpu', 'webgpu', 'cuda', undefined]) {
+    for (const precision of ['fp32', 'fp16']) specs.push({ training: { precision, ...(executionProvider ? { executionProvider } : {}) }, resources: { gpu: 1 } });
+  }
   return specs;
 }
 
@@ -184,6 +188,9 @@ test('the cross-field rules reject naming the field and the rule, as the trainer
   assert.deepEqual(zero.body.details.causes.map((c: { field: string }) => c.field), ['spec.replicas']);
   const sync = await dryRunCreate('sync', { replicas: 2, training: { batchSize: 8, convertToSyncBn: true } });
   assert.equal(sync.body.details.causes[0].field, 'spec.training.convertToSyncBn');
+  const half = await dryRunCreate('half', { training: { precision: 'fp16' } });
+  assert.equal(half.body.details.causes[0].field, 'spec.training.precision');
+  assert.match(half.body.details.causes[0].message, /spec.training.precision needs the float16 kernels of a GPU provider, which spec.training.executionProvider is not/);
   const width = await dryRunCreate('width', { training: { widthMultiplier: 0 } });
   assert.equal(width.body.details.causes[0].field, 'spec.training.widthMultiplier');
 });

@@ -28,7 +28,7 @@ test('the CPU fallback is off for device sessions only: an int64 Reshape compile
   await program.release();
 });
 
-test('every training and evaluation program compiles on the device with the CPU fallback off (CIFAR and ImageNet stems)', { skip, timeout: 300_000 }, async () => {
+test('every training and evaluation program compiles on the device with the CPU fallback off (CIFAR and ImageNet stems, fp32 and fp16)', { skip, timeout: 300_000 }, async () => {
   for (const stem of ['cifar', 'imagenet'] as const) {
     const model: ModelConfig = { arch: 'resnet18', stem, widthMultiplier: 0.0625, inputChannels: 1, headLatentSize: 32, nceSize: 16, numClasses: 4 };
     const size = stem === 'cifar' ? 12 : 32;
@@ -36,6 +36,10 @@ test('every training and evaluation program compiles on the device with the CPU 
     // Creating the session is where ORT places nodes (and refuses a CPU one); running it would only compile shaders.
     const step = await TrainStep.compile(gpu!, opts);
     await (await GradientCacheStep.compile(gpu!, { ...opts, chunk: 2, worldSize: 2 })).release();
+    // fp16 (--half): the device has a float16 kernel for every op of the float16 programs (Conv, ConvTranspose,
+    // MatMul, MaxPool and its gradient, Relu, the elementwise ops, Cast...).
+    await (await TrainStep.compile(gpu!, { ...opts, precision: 'fp16' })).release();
+    await (await GradientCacheStep.compile(gpu!, { ...opts, precision: 'fp16', chunk: 2, worldSize: 2 })).release();
     await step.release();
     if (stem === 'imagenet') continue;
     // Evaluation runs: the eval-mode forward (weights compiled in), then kNN (MatMul + TopK) on its features.

@@ -98,6 +98,10 @@ test('a bad flag value exits 2 with one line naming the flag', () => {
   assert.match(x.stderr, /--out/);
   const c = simclr(['frobnicate']);
   assert.equal(c.code, 2);
+  // --half needs a GPU provider's float16 kernels: refused before anything starts on the CPU provider.
+  const h = simclr(['train', '--half']);
+  assert.equal(h.code, 2);
+  assert.equal(h.stderr.trim(), 'simclr train: --precision=fp16 needs the float16 kernels of a GPU provider, which --execution-provider=cpu is not: use the webgpu or cuda provider, or precision fp32');
 });
 
 test('a bad flag or unreadable data exits 2 and leaves its one line as the termination message', async () => {

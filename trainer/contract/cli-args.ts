@@ -298,7 +298,7 @@ export function helpText(command = 'simclr train'): string {
   }
   lines.push(
     '  --half',
-    '      Shorthand for --precision=fp16.',
+    '      Shorthand for --precision=fp16 (mixed precision with dynamic loss scaling; webgpu or cuda provider).',
     '',
     `--optimizer also takes the seed's names: ${Object.entries(SEED_OPTIMIZER_ALIASES).map(([a, o]) => `${a} = ${o}`).join(', ')}`,
     "(its other names are refused with the nearest equivalent). The seed's plain sgd is --optimizer=sgd --momentum=0.",

@@ -47,9 +47,18 @@ test('both --flag=value and --flag value forms, booleans and --no-', () => {
 });
 
 test('--half is --precision=fp16, and conflicts with an explicit precision', () => {
-  assert.equal(parseArgs(['--half']).precision, 'fp16');
+  assert.equal(parseArgs(['--half', '--execution-provider=webgpu']).precision, 'fp16');
+  assert.equal(parseArgs(['--precision=fp16', '--execution-provider=cuda']).precision, 'fp16');
   const err = errorOf(() => parseArgs(['--half', '--precision=fp32']));
   assert.equal(err.flag, 'precision');
+});
+
+test('--half on the CPU provider (no float16 kernels) is refused up front, naming both flags and the fix', () => {
+  for (const args of [['--half'], ['--precision=fp16', '--execution-provider=cpu']]) {
+    const err = errorOf(() => parseArgs(args));
+    assert.equal(err.flag, 'precision');
+    assert.match(err.message, /^--precision=fp16 needs the float16 kernels of a GPU provider, which --execution-provider=cpu is not: use the webgpu or cuda provider, or precision fp32$/);
+  }
 });
 
 test('bad values are one-line errors naming the flag and what is allowed', () => {
@@ -134,6 +143,7 @@ test('toArgs is the inverse of parseArgs and omits defaults', () => {
     dataset: 'imagefolder',
     lr: 4.8,
     precision: 'fp16',
+    executionProvider: 'webgpu',
     uid: 'run-1',
     warmup: 0.5,
   });

@@ -138,7 +138,11 @@ export const TrainConfigFields = z.object({
   precision: z
     .enum(['fp32', 'fp16'])
     .default('fp32')
-    .describe('Compute precision; --half is shorthand for --precision=fp16.'),
+    .describe(
+      'Compute precision. fp16 (--half): the model computes in float16 from float32 master weights, with float32 ' +
+        'BatchNorm, loss and optimizer state and dynamic loss scaling (a step whose gradients overflow is skipped and ' +
+        'the scale halved; it doubles after 2000 good steps; saved in checkpoints). Needs the webgpu or cuda provider.',
+    ),
   // --- execution
   executionProvider: z.enum(EXECUTION_PROVIDERS).default('cpu').describe('ONNX Runtime execution provider.'),
   threads: int(0, 1024).default(0).describe('ONNX Runtime intra-op threads (0 = ONNX Runtime default).'),
@@ -258,6 +262,13 @@ export const TRAIN_CONFIG_RULES: readonly ConfigRule[] = [
     holds: or(oneOf('executionProvider', ['cuda']), not(isSet(key))),
     message: `{${key}} sets the CUDA provider, not {executionProvider}: drop it, or use the cuda provider`,
   })),
+  {
+    key: 'precision',
+    // ORT's CPU provider has no float16 Conv (MLAS has one on ARM only): refused here, not mid-run.
+    holds: or(oneOf('precision', ['fp32']), oneOf('executionProvider', ['webgpu', 'cuda'])),
+    message: '{precision} needs the float16 kernels of a GPU provider, which {executionProvider} is not: use the ' +
+      'webgpu or cuda provider, or precision fp32',
+  },
   {
     key: 'dataDir',
     holds: or(not(oneOf('dataset', DATASETS_NEEDING_DATA_DIR)), isSet('dataDir')),

@@ -4,6 +4,7 @@
 import { type Attrs, type ConstantData, type DType, type Node, type Shape, Value, fmtShape, sizeOf } from './ir.js';
 import { toOnnx, type ToOnnxOptions } from './onnx.js';
 import type { KernelTarget } from './target.js';
+import { toHalfArray } from './half.js';
 
 export interface OutSpec {
   shape: Shape;
@@ -44,8 +45,9 @@ export class Graph {
     return v;
   }
 
-  /** A constant tensor stored in the model. The data is kept by reference. */
+  /** A constant tensor stored in the model. The data is kept by reference (a Float32Array for float16 is rounded). */
   constant(data: ConstArray, shape: Shape, dtype: DType = dtypeOf(data), name?: string): Value {
+    if (dtype === 'float16' && data instanceof Float32Array) data = toHalfArray(data);
     if (data.length !== sizeOf(shape)) {
       throw new Error(`constant ${name ?? ''}: ${data.length} elements do not fill shape ${fmtShape(shape)}`);
     }
@@ -150,11 +152,13 @@ function dtypeOf(data: ConstArray): DType {
   if (data instanceof Float64Array) return 'float64';
   if (data instanceof BigInt64Array) return 'int64';
   if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Uint16Array) return 'float16';
   return 'bool';
 }
 
 export function arrayOf(dtype: DType, xs: readonly number[]): ConstArray {
   switch (dtype) {
+    case 'float16': return toHalfArray(xs);
     case 'float32': return Float32Array.from(xs);
     case 'float64': return Float64Array.from(xs);
     case 'int64': return BigInt64Array.from(xs.map((x) => BigInt(x)));

@@ -3,7 +3,7 @@
 
 import type { Graph } from './graph.js';
 
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool';
+export type DType = 'float16' | 'float32' | 'float64' | 'int64' | 'int32' | 'bool';
 export type Shape = readonly number[];
 
 /** An ONNX attribute, tagged so that ints and floats serialize as the right kind. */
@@ -64,7 +64,8 @@ export interface Node {
 /** A constant tensor stored in the model (an ONNX initializer). */
 export interface ConstantData {
   readonly value: Value;
-  readonly data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+  /** float16 as IEEE half bit patterns (Node 20 has no Float16Array). */
+  readonly data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 }
 
 export function sizeOf(shape: Shape): number {
@@ -76,7 +77,7 @@ export function sameShape(a: Shape, b: Shape): boolean {
 }
 
 export function isFloat(dtype: DType): boolean {
-  return dtype === 'float32' || dtype === 'float64';
+  return dtype === 'float32' || dtype === 'float64' || dtype === 'float16';
 }
 
 export function fmtShape(shape: Shape): string {

@@ -6,6 +6,7 @@ import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { Graph } from './graph.js';
 import { type Attr, type Attrs, type DType, type Node, type Value, sizeOf } from './ir.js';
+import { toHalfArray, toHalfBits } from './half.js';
 import type { Lowerer } from './registry.js';
 import { hasKernel, type KernelTarget } from './target.js';
 import { OP_TABLE } from './rules/index.js';
@@ -42,7 +43,7 @@ export interface ToOnnxOptions {
 // attribute, which the rules read, and the writer emits the input.
 const AXES_INPUT_SINCE_18 = new Set(['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
 
-const ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
+const ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 };
 
 export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   const outputs = selectOutputs(graph, options.outputs);
@@ -162,15 +163,17 @@ class Writer implements Lowerer {
     if (dtype === 'float32') t.floatData = [x];
     else if (dtype === 'float64') t.doubleData = [x];
     else if (dtype === 'int64') t.int64Data = [x];
+    else if (dtype === 'float16') t.int32Data = [toHalfBits(x)]; // ONNX keeps float16 bit patterns in int32_data
     else t.int32Data = [x];
     this.extraConsts.push(t);
     return name;
   }
 
-  floats(data: Float32Array, dims: readonly number[]): string {
+  floats(data: Float32Array, dims: readonly number[], dtype: 'float16' | 'float32' = 'float32'): string {
     if (dims.reduce((a, b) => a * b, 1) !== data.length) throw new Error(`lowered constant: ${data.length} floats for shape [${dims.join(', ')}]`);
     const name = this.tmp();
-    this.extraConsts.push({ name, dims: [...dims], dataType: ELEM_TYPE.float32, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    const stored = dtype === 'float16' ? toHalfArray(data) : data;
+    this.extraConsts.push({ name, dims: [...dims], dataType: ELEM_TYPE[dtype], rawData: new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength) });
     return name;
   }
 
@@ -205,5 +208,5 @@ function tensorProto(v: Value, data: ArrayBufferView): OnnxTypes.ITensorProto {
 }
 
 function bytesPer(dtype: DType): number {
-  return { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 }[dtype];
+  return { float16: 2, float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 }[dtype];
 }

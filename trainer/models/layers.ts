@@ -1,5 +1,9 @@
 // Layer builders shared by the encoder and the head: each records its parameter specs (torchvision names) and, in
 // train mode, the batch statistics of every BatchNorm so the caller can update the running stats.
+// Mixed precision follows the activations: parameters are float32 graph inputs (the master weights), cast to the
+// dtype of the activation they meet, so a float16 input computes Convs and Linears in float16 and autodiff's Cast
+// rule returns float32 gradients. BatchNorm always computes in float32 (its statistics and their gradient are sums
+// over a whole channel) and hands back the activation's dtype.
 import type { ForwardMethod, Graph, Value } from '../graph/index.js';
 import * as op from '../graph/ops.js';
 import type { Init, ParamSpec } from './params.js';
@@ -48,7 +52,7 @@ export class LayerBuilder {
     const inC = x.shape[1];
     const std = Math.sqrt(2 / (outC * kernel * kernel));
     const w = this.param(`${name}.weight`, [outC, inC, kernel, kernel], { kind: 'normal', std }, false);
-    return op.conv2d(x, w, { stride, padding, forward: this.convForward });
+    return op.conv2d(x, like(w, x), { stride, padding, forward: this.convForward });
   }
 
   /** Linear x [N, I] -> [N, O], PyTorch default init. */
@@ -57,11 +61,15 @@ export class LayerBuilder {
     const bound = 1 / Math.sqrt(inF);
     const w = this.param(`${name}.weight`, [out, inF], { kind: 'uniform', bound }, false);
     const b = bias ? this.param(`${name}.bias`, [out], { kind: 'uniform', bound }, true) : undefined;
-    return op.linear(x, w, b);
+    return op.linear(x, like(w, x), b && like(b, x));
   }
 
-  /** BatchNorm over channel axis 1 of [N, C] or [N, C, H, W]; gamma = 1, beta = 0. */
+  /** BatchNorm over channel axis 1 of [N, C] or [N, C, H, W]; gamma = 1, beta = 0; computed in float32. */
   batchNorm(name: string, x: Value): Value {
+    return like(this.batchNorm32(name, like(x, 'float32')), x);
+  }
+
+  private batchNorm32(name: string, x: Value): Value {
     const c = x.shape[1];
     const gamma = this.param(`${name}.weight`, [c], { kind: 'constant', value: 1 }, true);
     const beta = this.param(`${name}.bias`, [c], { kind: 'constant', value: 0 }, true);
@@ -76,8 +84,10 @@ export class LayerBuilder {
   /**
    * BatchNorm without gamma/beta on [N, C] (SimCLR v2's last head layer), composed from primitives:
    *   y = (x - mean) / sqrt(var + eps), mean and biased var over axis 0.
+   * Computed in float32 and returned as float32 whatever x's dtype: its output is the embedding the loss reads.
    */
-  batchNormNoAffine(name: string, x: Value): Value {
+  batchNormNoAffine(name: string, x16: Value): Value {
+    const x = like(x16, 'float32');
     if (x.rank !== 2) throw new Error(`${name}: affine-free BatchNorm expects [N, C], got rank ${x.rank}`);
     const c = x.shape[1];
     const rm = this.buffer(`${name}.running_mean`, [c], 0);
@@ -94,6 +104,14 @@ export class LayerBuilder {
     });
     return op.div(xc, op.sqrt(op.add(variance, this.eps)));
   }
+}
+
+/** v in the dtype of `to` (a Value's, or a float dtype); v itself when it already is. */
+export function like(v: Value, to: Value | 'float16' | 'float32'): Value {
+  const dtype = typeof to === 'string' ? to : to.dtype;
+  if (v.dtype === dtype) return v;
+  if (dtype !== 'float16' && dtype !== 'float32') throw new Error(`mixed precision: cannot compute ${v.name} in ${dtype}`);
+  return op.cast(v, dtype);
 }
 
 function elementsPerChannel(x: Value): number {

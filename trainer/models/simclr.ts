@@ -5,7 +5,7 @@
 // use_bias = not use_bn), where a bias would be cancelled and get an exactly zero gradient.
 import type { ForwardMethod, Graph, Value } from '../graph/index.js';
 import * as op from '../graph/ops.js';
-import { LayerBuilder, type BnStat, type Mode } from './layers.js';
+import { LayerBuilder, like, type BnStat, type Mode } from './layers.js';
 import type { ParamSpec } from './params.js';
 import { encoderWidth, resnetEncoder, type Arch, type Stem } from './resnet.js';
 
@@ -48,6 +48,8 @@ export function representationSize(cfg: ModelConfig): number {
  * Builds the model on x [N, inputChannels, H, W]. Train mode normalises with batch statistics (and reports them);
  * eval mode reads the running statistics, which become graph inputs named `<bn>.running_mean` / `.running_var`.
  * `convForward` overrides how Convs run forward (LayerBuilder's default: GEMMs on small maps in train mode only).
+ * The encoder and head compute in x's dtype (float16 x: mixed precision, see layers.ts); h, z and the logits are
+ * float32 whatever it is, so losses and features downstream read float32.
  */
 export function buildSimclrModel(g: Graph, x: Value, cfg: ModelConfig, mode: Mode, convForward?: ForwardMethod | 'auto'): ModelBuild {
   if (x.rank !== 4 || x.shape[1] !== cfg.inputChannels) {
@@ -58,10 +60,11 @@ export function buildSimclrModel(g: Graph, x: Value, cfg: ModelConfig, mode: Mod
   }
   const rep = representationSize(cfg);
   const b = new LayerBuilder(g, mode, cfg.bnEps, convForward);
-  const h = resnetEncoder(b, x, cfg);
-  if (h.shape[1] !== rep) throw new Error(`model: encoder gave ${h.shape[1]} features, expected ${rep}`);
-  const hidden = op.relu(b.batchNorm('head.1', b.linear('head.0', h, cfg.headLatentSize, false)));
+  const hx = resnetEncoder(b, x, cfg);
+  if (hx.shape[1] !== rep) throw new Error(`model: encoder gave ${hx.shape[1]} features, expected ${rep}`);
+  const hidden = op.relu(b.batchNorm('head.1', b.linear('head.0', hx, cfg.headLatentSize, false)));
   const z = b.batchNormNoAffine('head.4', b.linear('head.3', hidden, cfg.nceSize, false));
+  const h = like(hx, 'float32');
   const logits = cfg.numClasses > 0 ? b.linear('classifier', op.stopGradient(h), cfg.numClasses, true) : undefined;
   return { outputs: { h, z, logits }, params: b.specs, bnStats: b.bnStats };
 }

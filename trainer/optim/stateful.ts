@@ -24,6 +24,11 @@ export abstract class StatefulOptimizer implements Optimizer {
     return this.steps;
   }
 
+  cancelStep(): void {
+    if (this.steps === 0) throw new Error('optimizer: no step to cancel');
+    this.steps -= 1;
+  }
+
   stepScalars(lr: number, _t: number): Record<string, number> {
     return { lr };
   }

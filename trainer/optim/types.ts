@@ -40,6 +40,8 @@ export interface Optimizer {
   slotsOf(isOneD: boolean): readonly string[];
   /** Counts a step taken by the graph form (after checking lr) and returns its 1-based number t. */
   beginStep(lr: number): number;
+  /** Uncounts the last beginStep: the graph form skipped that step (an fp16 overflow) and changed nothing. */
+  cancelStep(): void;
   /** The graph form's per-step scalar inputs, computed on the host in float64 from lr and t. */
   stepScalars(lr: number, t: number): Record<string, number>;
   /** One parameter's update as graph ops over float32 values: the rule `step` applies, side by side with it. */

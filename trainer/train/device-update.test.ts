@@ -115,3 +115,36 @@ it('under clipping, a non-finite gradient leaves every value as it was and repor
   for (const s of specs) assert.deepEqual(store.require(s.name).data, start.get(s.name), `${s.name} unchanged`);
   await update.release();
 });
+
+it('loss-scaled (fp16): gradients x scale give the unscaled update; a non-finite one is skipped and uncounted', async () => {
+  const engine = await Engine.create({ threads: 1 });
+  const run = async (scale: number, lossScaled: boolean, poison: boolean): Promise<{ store: ParameterStore; steps: number; norm: number }> => {
+    const store = new ParameterStore();
+    for (const s of specs) store.set(s.name, s.shape, Float32Array.from(initial(3).get(s.name)!));
+    const optimizer = new Lars({ momentum: 0.9, weightDecay: 1e-2, trustCoefficient: 0.02 });
+    const update = await DeviceUpdate.compile(engine, specs, bnCounts, optimizer, { clip: 0, bnMomentum: 0.1, lossScaled });
+    await update.toDevice(store);
+    const { grads, mean, variance } = stepInputs(5, 1);
+    const feeds: Record<string, Float32Array> = { 'bnstat/bn.mean': mean, 'bnstat/bn.var': variance };
+    for (const [k, v] of grads) feeds[`grad/${k}`] = v.map((x) => x * scale);
+    if (poison) feeds['grad/fc.weight']![2] = Number.NaN;
+    const norm = await update.run(store, feeds, 0.5, lossScaled ? scale : 1);
+    await update.toHost(store);
+    await update.release();
+    return { store, steps: optimizer.stepCount, norm };
+  };
+  const plain = await run(1, false, false);
+  const scaled = await run(1024, true, false);
+  assert.ok(Math.abs(scaled.norm - plain.norm) <= 1e-6 * plain.norm, `unscaled norm ${scaled.norm} vs ${plain.norm}`);
+  for (const s of specs) {
+    const want = plain.store.require(s.name).data;
+    assert.notDeepEqual(want, initial(3).get(s.name), `${s.name} moved`);
+    const got = scaled.store.require(s.name).data;
+    // A power-of-two scale divides out exactly.
+    assert.deepEqual(got, want, `${s.name} after the loss-scaled update`);
+  }
+  const skipped = await run(1024, true, true);
+  assert.ok(!Number.isFinite(skipped.norm));
+  assert.equal(skipped.steps, 0, 'the skipped step was uncounted');
+  for (const s of specs) assert.deepEqual(skipped.store.require(s.name).data, initial(3).get(s.name), `${s.name} unchanged`);
+});

@@ -17,6 +17,11 @@ export interface DeviceUpdateOptions {
   /** Global-norm clip (0 = off). */
   clip: number;
   bnMomentum: number;
+  /**
+   * fp16 training: the gradients come scaled by the loss scale (an input `scalar/inv_loss_scale` multiplies it out
+   * first), and a step whose gradients are not finite keeps every old value and is uncounted (loss-scale.ts).
+   */
+  lossScaled?: boolean;
 }
 
 /** The store name of a parameter's optimizer slot. */
@@ -33,6 +38,7 @@ export class DeviceUpdate implements Update {
     private readonly optimizer: Optimizer,
     private readonly stored: readonly string[],
     private readonly slotKeys: ReadonlyMap<string, string>,
+    private readonly lossScaled: boolean,
   ) {}
 
   static async compile(
@@ -43,7 +49,7 @@ export class DeviceUpdate implements Update {
     o: DeviceUpdateOptions,
   ): Promise<DeviceUpdate> {
     const { graph, stored, slotKeys } = buildUpdateGraph(specs, bnCounts, optimizer, o, engine.provider);
-    return new DeviceUpdate(engine, await engine.compile(graph), optimizer, stored, slotKeys);
+    return new DeviceUpdate(engine, await engine.compile(graph), optimizer, stored, slotKeys, o.lossScaled ?? false);
   }
 
   /**
@@ -76,16 +82,23 @@ export class DeviceUpdate implements Update {
     this.resident = false;
   }
 
-  /** One update with `stepOutputs` (`grad/<p>`, `bnstat/<bn>.mean|var`); returns the gradient norm before clipping. */
-  async run(store: ParameterStore, stepOutputs: Readonly<Record<string, Feed>>, lr: number): Promise<number> {
+  /**
+   * One update with `stepOutputs` (`grad/<p>`, `bnstat/<bn>.mean|var`); returns the (unscaled) gradient norm before
+   * clipping. Compiled lossScaled, the gradients are divided by `lossScale`, and a non-finite norm means the step was
+   * skipped.
+   */
+  async run(store: ParameterStore, stepOutputs: Readonly<Record<string, Feed>>, lr: number, lossScale = 1): Promise<number> {
     if (!this.resident) throw new Error('DeviceUpdate.run: the state is on the host; call toDevice first');
+    if (!this.lossScaled && lossScale !== 1) throw new Error(`DeviceUpdate.run: loss scale ${lossScale}, but not compiled lossScaled`);
     const t = this.optimizer.beginStep(lr);
     const scalars = Object.entries(this.optimizer.stepScalars(lr, t)).map(([k, v]) => [scalarName(k), Float32Array.of(v)]);
+    if (this.lossScaled) scalars.push([scalarName(INV_LOSS_SCALE), Float32Array.of(1 / lossScale)]);
     const { kept, fetched } = await this.program.runDevice({ ...stepOutputs, ...Object.fromEntries(scalars) }, store, {
       keep: this.stored.map(newName),
       fetch: ['grad_norm'],
     });
     const norm = (fetched['grad_norm']!.data as Float32Array)[0]!;
+    if (this.lossScaled && !Number.isFinite(norm)) this.optimizer.cancelStep();
     // A non-finite norm under clipping left every value as it was (the graph's guard), as the host path refuses it.
     for (const name of this.stored) store.require(name).setDevice(kept[newName(name)]!);
     return norm;
@@ -98,6 +111,7 @@ export class DeviceUpdate implements Update {
 
 const newName = (name: string): string => `new/${name}`;
 const scalarName = (name: string): string => `scalar/${name}`;
+const INV_LOSS_SCALE = 'inv_loss_scale';
 
 /** The update graph; `stored`: the store entries it replaces; `slotKeys`: checkpoint key -> store name per slot. */
 export function buildUpdateGraph(
@@ -111,7 +125,9 @@ export function buildUpdateGraph(
   const trainable = specs.filter((s) => !s.isBuffer);
   const scalars: Record<string, Value> = {};
   for (const k of Object.keys(optimizer.stepScalars(1, 1))) scalars[k] = g.input(scalarName(k), []);
-  const grads = trainable.map((s) => g.input(`grad/${s.name}`, s.shape));
+  const fed = trainable.map((s) => g.input(`grad/${s.name}`, s.shape));
+  const inv = o.lossScaled ? g.input(scalarName(INV_LOSS_SCALE), []) : undefined;
+  const grads = inv === undefined ? fed : fed.map((gr) => op.mul(gr, inv));
   let sumSquares: Value | undefined;
   for (const gr of grads) {
     const ss = op.reduceSum(op.mul(gr, gr));
@@ -119,9 +135,10 @@ export function buildUpdateGraph(
   }
   const norm = op.sqrt(sumSquares ?? g.scalar(0));
   g.output('grad_norm', norm);
-  // clip_grad_norm_: scale by clip / (norm + 1e-6) where that is below 1; a non-finite norm keeps every old value.
+  // clip_grad_norm_: scale by clip / (norm + 1e-6) where that is below 1; a non-finite norm keeps every old value
+  // (under clipping, and always for loss-scaled gradients: that is the skipped step).
   const scale = o.clip > 0 ? clipScale(norm, o.clip) : undefined;
-  const finite = o.clip > 0 ? op.equal(op.sub(norm, norm), 0) : undefined;
+  const finite = o.clip > 0 || o.lossScaled ? op.equal(op.sub(norm, norm), 0) : undefined;
   const guarded = (next: Value, old: Value): Value => (finite === undefined ? next : op.where(finite, next, old));
 
   const stored: string[] = [];

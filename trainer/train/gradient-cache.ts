@@ -17,12 +17,14 @@
 // running statistics are updated with the statistics pooled over every chunk of every rank, so all ranks keep
 // identical buffers. With one rank and one chunk this computes what TrainStep computes (tested).
 import { ParameterStore, moveToDevice, moveToHost, type DeviceTensor, type Engine, type Feed, type Program, type RunOutputs } from '../engine/index.js';
-import { Graph, gradients, sizeOf, type KernelTarget } from '../graph/index.js';
+import { Graph, gradients, op, sizeOf, type KernelTarget } from '../graph/index.js';
 import { ntXentBlockSum, oneHot, topKCorrect } from '../loss/index.js';
 import { buildSimclrModel, type ParamSpec } from '../models/index.js';
 import {
   buildTrainForward,
+  lossScaleFeed,
   outputGradientsAndStats,
+  scaledSeed,
   viewPairInput,
   type StepBatch,
   type StepOutcome,
@@ -99,11 +101,11 @@ export class GradientCacheStep {
   }
 
   /** One exact global step's gradients (identical on every rank afterwards) on the host; the caller applies the update. */
-  async run(batch: StepBatch, store: ParameterStore, group: Collectives): Promise<StepResult> {
+  async run(batch: StepBatch, store: ParameterStore, group: Collectives, lossScale = 1): Promise<StepResult> {
     if (this.accumulator !== undefined) throw new Error('gradient cache: compiled to accumulate on the device: use runOnDevice');
     const trainable = this.trainable;
     const grads = new Float32Array(trainable.reduce((a, s) => a + sizeOf(s.shape), 0));
-    const common = await this.chunks(batch, store, group, async (run) => {
+    const common = await this.chunks(batch, store, group, lossScale, async (run) => {
       const { fetched } = await run({}, { fetch: trainable.map((s) => `grad/${s.name}`) });
       let at = 0;
       for (const s of trainable) {
@@ -129,12 +131,12 @@ export class GradientCacheStep {
    * gradient to the running sum it is fed): they leave the device once per step, for the collective, and not at all
    * with one replica.
    */
-  async runOnDevice(batch: StepBatch, store: ParameterStore, group: Collectives): Promise<StepOutcome> {
+  async runOnDevice(batch: StepBatch, store: ParameterStore, group: Collectives, lossScale = 1): Promise<StepOutcome> {
     const acc = this.accumulator;
     if (acc === undefined) throw new Error('gradient cache: not compiled to accumulate on the device (accumulateOnDevice)');
     const names = this.trainable.map((s) => `grad/${s.name}`);
     let sums: Record<string, Feed> = acc.zeros;
-    const common = await this.chunks(batch, store, group, async (run) => {
+    const common = await this.chunks(batch, store, group, lossScale, async (run) => {
       const fed = Object.fromEntries(names.map((n) => [`acc/${n}`, sums[n]!]));
       sums = (await run(fed, { keep: names })).kept;
     });
@@ -164,6 +166,7 @@ export class GradientCacheStep {
     batch: StepBatch,
     store: ParameterStore,
     group: Collectives,
+    lossScale: number,
     onChunk: (run: (extra: Record<string, Feed>, outputs: { keep?: string[]; fetch?: string[] }) => Promise<RunOutputs>) => Promise<void>,
   ): Promise<{ nce: number; ce: number; logits: Float32Array; bnStats: BnStats }> {
     const { batchSize: b, chunk: c, model } = this.opts;
@@ -204,7 +207,7 @@ export class GradientCacheStep {
       const dz = new Float32Array(2 * c * d);
       for (let j = 0; j < dz.length; j++) dz[j] = reduced[rowStart * d + j] / m;
       const labels = Array.from({ length: c }, (_v, j) => batch.labels[i * c + j]);
-      const feeds = { ...views(i), targets: oneHot(labels, k), dz };
+      const feeds = { ...views(i), targets: oneHot(labels, k), dz, ...lossScaleFeed(this.opts, lossScale) };
       let small: Record<string, Float32Array> = {};
       await onChunk(async (extra, outputs) => {
         const out = await this.chunkStep.runDevice({ ...feeds, ...extra }, store, {
@@ -376,7 +379,7 @@ export async function blockLossGradients(
 /** Forward only, train-mode BatchNorm: the chunk's embeddings z [2c, D]. */
 export function buildEncodeGraph(o: GradientCacheOptions, target: KernelTarget = 'cpu'): Graph {
   const g = new Graph(`simclr_encode_c${o.chunk}`, target);
-  const x = viewPairInput(g, o.model, o.chunk, o.height, o.width);
+  const x = viewPairInput(g, o.model, o.chunk, o.height, o.width, o.precision);
   g.output('z', buildSimclrModel(g, x, o.model, 'train').outputs.z);
   return g;
 }
@@ -388,13 +391,16 @@ export function buildEncodeGraph(o: GradientCacheOptions, target: KernelTarget =
  */
 export function buildChunkGraph(o: GradientCacheOptions, target: KernelTarget = 'cpu'): TrainGraph {
   const g = new Graph(`simclr_chunk_c${o.chunk}`, target);
-  const { built, logits, ce } = buildTrainForward(g, o.model, o.chunk, o.height, o.width);
+  const { built, logits, ce } = buildTrainForward(g, o.model, o.chunk, o.height, o.width, o.precision);
   const z = built.outputs.z;
   const dz = g.input('dz', z.shape);
   const share = o.chunk / (o.batchSize * o.worldSize);
   g.output('ce', ce);
   g.output('logits', logits);
-  return outputGradientsAndStats(g, built, { seeds: [[z, dz], [ce, g.scalar(share)]] }, o.accumulateOnDevice ?? false);
+  // fp16: both seeds times the loss scale (an input), which the update divides out.
+  const scale = o.precision === 'fp16' ? scaledSeed(g, 'fp16') : undefined;
+  const seeds = scale === undefined ? [[z, dz], [ce, g.scalar(share)]] as const : [[z, op.mul(dz, scale)], [ce, op.mul(scale, share)]] as const;
+  return outputGradientsAndStats(g, built, { seeds }, o.accumulateOnDevice ?? false);
 }
 
 /** Input z [M, D] (rolled so the block comes first): the block's loss sum and its gradient w.r.t. every row. */

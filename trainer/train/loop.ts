@@ -44,6 +44,7 @@ import { GradientCacheStep, type Collectives } from './gradient-cache.js';
 import { PolyakAverage } from './polyak-ema.js';
 import { broadcastArrays, syncInitialState } from './sync-state.js';
 import { applyInitialWeights, readInitialWeights } from './weight-init.js';
+import { DynamicLossScale, applyScaled, type LossScaleState } from './loss-scale.js';
 import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
 import { createUpdate, type Update } from './update.js';
 import { PlannedStop } from './planned-stop.js';
@@ -111,7 +112,8 @@ interface Stepper {
   readonly kind: 'fused' | 'gradient-cache';
   /** Per BatchNorm, the element count behind the statistics in a step's outputs. */
   readonly statCounts: ReadonlyMap<string, number>;
-  run(batch: StepBatch, store: ParameterStore): Promise<StepOutcome>;
+  /** fp16: the step's gradients come `lossScale` times too large (the update divides it out). */
+  run(batch: StepBatch, store: ParameterStore, lossScale?: number): Promise<StepOutcome>;
   release(): Promise<void>;
 }
 
@@ -128,7 +130,8 @@ async function createStepper(
 ): Promise<Stepper> {
   const localBatch = config.batchSize / group.worldSize;
   const chunk = config.gradientCacheChunk > 0 ? config.gradientCacheChunk : localBatch;
-  const common = { model: opts.model, batchSize: localBatch, height: opts.height, width: opts.width, temperature: config.nceTemperature };
+  const common = { model: opts.model, batchSize: localBatch, height: opts.height, width: opts.width, temperature: config.nceTemperature,
+    precision: config.precision };
   const k = opts.model.numClasses;
   if (group.worldSize === 1 && chunk === localBatch) {
     const step = await TrainStep.compile(engine, common);
@@ -137,7 +140,7 @@ async function createStepper(
       trainable: step.trainable,
       kind: 'fused',
       statCounts: step.statCounts,
-      run: opts.placement === 'device' ? (b, s) => step.runOnDevice(b, s) : async (b, s) => hostOutcome(await step.run(b, s), b.labels, k),
+      run: opts.placement === 'device' ? (b, s, scale) => step.runOnDevice(b, s, scale) : async (b, s) => hostOutcome(await step.run(b, s), b.labels, k),
       release: () => step.release(),
     };
   }
@@ -157,7 +160,7 @@ async function createStepper(
     trainable: step.trainable,
     kind: 'gradient-cache',
     statCounts: step.statCounts,
-    run: onDevice ? (b, s) => step.runOnDevice(b, s, collectives) : async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
+    run: onDevice ? (b, s, scale) => step.runOnDevice(b, s, collectives, scale) : async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
     release: async () => {
       nccl?.destroy();
       await step.release();
@@ -269,9 +272,6 @@ export async function train(given: TrainConfig, io: TrainIo = {}): Promise<Train
   // Before the rendezvous, like every check of the flags: a folder that is no data set fails at once on every rank.
   const { config, evidence } = await withResolvedDataset(given);
   if (evidence !== undefined) logger.info({ dataset: config.dataset, from: evidence }, 'data set inferred from --data-dir');
-  if (config.precision !== 'fp32') {
-    throw new Error(`--precision=${config.precision}: this trainer computes in fp32 only for now; use --precision=fp32`);
-  }
   // Rendezvous first: a wrong master address fails before minutes of data loading and compiling.
   const group = await ProcessGroup.init({
     rank: config.distributedRank,
@@ -350,6 +350,8 @@ async function trainInGroup(
     epochs: config.epochs,
     stepsPerEpoch,
   });
+  // fp16: gradients are computed loss-scaled, and the update skips the steps that overflow (loss-scale.ts).
+  const lossScale = config.precision === 'fp16' ? new DynamicLossScale() : undefined;
   const checkpointDir = join(config.modelDir, uid);
   let resumedAverage: TensorMap | undefined;
   const initialiseOnLeader = async (): Promise<number> => {
@@ -391,7 +393,9 @@ async function trainInGroup(
     const tensors: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(ckpt.optimizer)) tensors[k] = v.data as Float32Array;
     optimizer.loadStateDict({ kind: config.optimizer, step: Number(ckpt.extra?.optimizerStep ?? 0), tensors });
-    logger.info({ checkpoint: ckpt.manifestPath, step: ckpt.step }, 'resumed');
+    // A checkpoint of an fp32 run has none: an fp16 run resumed from it starts from the initial scale.
+    if (lossScale !== undefined && ckpt.extra?.lossScale !== undefined) lossScale.load(ckpt.extra.lossScale as LossScaleState);
+    logger.info({ checkpoint: ckpt.manifestPath, step: ckpt.step, ...(lossScale ? { lossScale: lossScale.scale } : {}) }, 'resumed');
     return ckpt.step;
   };
   // Rank 0 alone reads checkpoints and hands every rank the same starting state (no shared volume needed).
@@ -400,8 +404,9 @@ async function trainInGroup(
     store,
     specs: step.specs,
     optimizer,
+    lossScale,
   });
-  if (!leader && globalStep > 0) logger.info({ step: globalStep }, 'resumed from rank 0\'s checkpoint');
+  if (!leader && globalStep > 0) logger.info({ step: globalStep, ...(lossScale ? { lossScale: lossScale.scale } : {}) }, 'resumed from rank 0\'s checkpoint');
   const average = config.polyakEma > 0 ? new PolyakAverage(config.polyakEma, step.specs, store) : undefined;
   if (average !== undefined && globalStep > 0) {
     // A checkpoint written without --polyak-ema starts the average at its weights.
@@ -413,7 +418,8 @@ async function trainInGroup(
     : undefined;
   // On a GPU provider the weights, running statistics and optimizer state live in the provider's memory from here;
   // they come to the host only for checkpoints and evaluation (update.toHost), and go back before the next step.
-  const update = await createUpdate(engine, step.specs, step.statCounts, optimizer, { clip: config.clip, bnMomentum: BN_MOMENTUM });
+  const update = await createUpdate(engine, step.specs, step.statCounts, optimizer,
+    { clip: config.clip, bnMomentum: BN_MOMENTUM, lossScaled: lossScale !== undefined });
 
   const tracker = new ProgressTracker({
     uid,
@@ -454,7 +460,7 @@ async function trainInGroup(
         ...(average !== undefined ? { ema: average.tensors() } : {}),
         rng: { seed: config.seed, loader: 'pure function of (seed, epoch, step)' },
         config,
-        extra: { optimizerStep: opt.step, input: contract, model },
+        extra: { optimizerStep: opt.step, input: contract, model, ...(lossScale ? { lossScale: lossScale.state() } : {}) },
       },
       { keep: config.keepCheckpoints, protect: stopper?.bestStep !== undefined ? [stopper.bestStep] : [], onWarning: (m) => logger.warn(m) },
     );
@@ -539,6 +545,7 @@ async function trainInGroup(
       let correct5 = 0;
       let seen = 0;
       let steps = 0;
+      let skipped = 0; // fp16 steps that overflowed: they count for images/s, not for the loss and accuracy
       const t0 = performance.now();
       stepScalars.startClock();
       for await (const batch of loader.epoch(epoch, startStep)) {
@@ -558,28 +565,36 @@ async function trainInGroup(
         }
         const lr = schedule.at(globalStep);
         await update.toDevice(store);
-        const r = await step.run(batch, store);
-        if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
-        const norm = await update.run(store, r.outputs, lr);
-        if (average !== undefined) {
+        const r = await step.run(batch, store, lossScale?.scale);
+        if (!Number.isFinite(r.loss) && lossScale === undefined) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
+        const { norm, applied } = lossScale === undefined
+          ? { norm: await update.run(store, r.outputs, lr), applied: true }
+          : await applyScaled(update, lossScale, store, r.outputs, lr, globalStep);
+        if (!applied) {
+          skipped++;
+          logger.warn({ step: globalStep, lossScale: lossScale?.scale }, 'fp16 overflow: step skipped, loss scale halved');
+        }
+        if (average !== undefined && applied) {
           // On a GPU provider a copy of the weights and statistics comes to the host; the state stays on the device.
           const live = update.placement === 'host' ? undefined : await copyToHost(engine, store, average.names());
           average.update((name) => live?.get(name) ?? store.require(name).data);
         }
-        if (config.clip > 0 && !Number.isFinite(norm)) {
+        if (config.clip > 0 && !Number.isFinite(norm) && applied) {
           // (the host update throws this itself, before changing anything)
           throw new Error(`clip: gradient norm is ${norm} at step ${globalStep}; the step has non-finite gradients (nothing was updated)`);
         }
         globalStep++;
         steps++;
-        lossSum += r.nce;
-        ceSum += r.ce;
-        lastLoss = r.nce;
-        correct1 += r.correct1;
-        correct5 += r.correct5;
-        seen += batch.labels.length;
-        tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
-        stepScalars.record({ step: globalStep, loss: r.nce, lr, images: config.batchSize });
+        if (applied) {
+          lossSum += r.nce;
+          ceSum += r.ce;
+          lastLoss = r.nce;
+          correct1 += r.correct1;
+          correct5 += r.correct5;
+          seen += batch.labels.length;
+          tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
+          stepScalars.record({ step: globalStep, loss: r.nce, lr, images: config.batchSize });
+        }
         const doc = tracker.document();
         bar.update({
           label: `epoch ${epoch + 1}/${config.epochs}`,
@@ -617,8 +632,8 @@ async function trainInGroup(
       const trainStats = {
         epoch: epoch + 1,
         step: globalStep,
-        loss: lossSum / Math.max(1, steps),
-        classifierLoss: ceSum / Math.max(1, steps),
+        loss: lossSum / Math.max(1, steps - skipped),
+        classifierLoss: ceSum / Math.max(1, steps - skipped),
         trainTop1: correct1 / Math.max(1, seen),
         trainTop5: correct5 / Math.max(1, seen),
         lr: schedule.at(Math.max(0, globalStep - 1)),

@@ -19,6 +19,15 @@ import { clipGradNorm, type OptimParam, type Optimizer } from '../optim/index.js
 /** BatchNorm momentum for the running statistics (PyTorch's default). */
 export const BN_MOMENTUM = 0.1;
 
+/** Compute precision of the training programs: fp16 computes the model in float16 (mixed precision, layers.ts). */
+export type Precision = 'fp32' | 'fp16';
+
+/**
+ * fp16 programs' scalar input: the loss scale their backward is seeded with, so small float16 gradients do not flush
+ * to zero; their grad/<p> outputs are scaled by it (the update divides it out, loss-scale.ts).
+ */
+export const LOSS_SCALE_INPUT = 'loss_scale';
+
 export interface TrainStepOptions {
   model: ModelConfig;
   /** Local batch size B (images per view). */
@@ -26,6 +35,8 @@ export interface TrainStepOptions {
   height: number;
   width: number;
   temperature: number;
+  /** Default fp32. */
+  precision?: Precision;
 }
 
 export interface StepResult {
@@ -81,11 +92,11 @@ export class TrainStep {
     return this.bnCounts;
   }
 
-  /** Forward + backward on one batch; parameters come from `store` by name. */
-  async run(batch: StepBatch, store: ParameterStore): Promise<StepResult> {
+  /** Forward + backward on one batch; parameters come from `store` by name. fp16: gradients are x `lossScale`. */
+  async run(batch: StepBatch, store: ParameterStore, lossScale = 1): Promise<StepResult> {
     const k = this.opts.model.numClasses;
     const out = await this.program.run(
-      { view1: batch.view1, view2: batch.view2, targets: oneHot(batch.labels, k) },
+      { view1: batch.view1, view2: batch.view2, targets: oneHot(batch.labels, k), ...lossScaleFeed(this.opts, lossScale) },
       store,
     );
     const grads = new Map<string, Float32Array>();
@@ -98,11 +109,11 @@ export class TrainStep {
   }
 
   /** Forward + backward with gradients and statistics kept in the provider's memory; scalars come back. */
-  async runOnDevice(batch: StepBatch, store: ParameterStore): Promise<StepOutcome> {
+  async runOnDevice(batch: StepBatch, store: ParameterStore, lossScale = 1): Promise<StepOutcome> {
     const k = this.opts.model.numClasses;
     const keep = [...this.trainable.map((s) => `grad/${s.name}`), ...[...this.bnCounts.keys()].flatMap((n) => [`bnstat/${n}.mean`, `bnstat/${n}.var`])];
     const { kept, fetched } = await this.program.runDevice(
-      { view1: batch.view1, view2: batch.view2, targets: oneHot(batch.labels, k) },
+      { view1: batch.view1, view2: batch.view2, targets: oneHot(batch.labels, k), ...lossScaleFeed(this.opts, lossScale) },
       store,
       { keep, fetch: ['loss', 'nce', 'ce', 'correct1', 'correct5'] },
     );
@@ -129,10 +140,26 @@ export interface TrainGraph {
   bnCounts: Map<string, number>;
 }
 
-/** Inputs view1, view2 [n, C, H, W]; returns them concatenated [2n, C, H, W] (one BN batch for both views). */
-export function viewPairInput(g: Graph, model: ModelConfig, n: number, height: number, width: number): Value {
+/** The feed of an fp16 program's loss scale (none for fp32 programs, which have no such input). */
+export function lossScaleFeed(opts: { precision?: Precision }, lossScale: number): Record<string, Float32Array> {
+  if (opts.precision === 'fp16') return { [LOSS_SCALE_INPUT]: Float32Array.of(lossScale) };
+  if (lossScale !== 1) throw new Error(`loss scale ${lossScale}: only fp16 programs are loss-scaled`);
+  return {};
+}
+
+/**
+ * Inputs view1, view2 [n, C, H, W] (float32); returns them concatenated [2n, C, H, W] (one BN batch for both views),
+ * in float16 for an fp16 program (the model computes in its input's dtype).
+ */
+export function viewPairInput(g: Graph, model: ModelConfig, n: number, height: number, width: number, precision: Precision = 'fp32'): Value {
   const c = model.inputChannels;
-  return op.concat([g.input('view1', [n, c, height, width]), g.input('view2', [n, c, height, width])], 0);
+  const x = op.concat([g.input('view1', [n, c, height, width]), g.input('view2', [n, c, height, width])], 0);
+  return precision === 'fp16' ? op.cast(x, 'float16') : x;
+}
+
+/** The backward's seed for `loss`: 1, or an fp16 program's loss-scale input. */
+export function scaledSeed(g: Graph, precision: Precision = 'fp32'): Value {
+  return precision === 'fp16' ? g.input(LOSS_SCALE_INPUT, []) : g.scalar(1);
 }
 
 /**
@@ -145,9 +172,10 @@ export function buildTrainForward(
   n: number,
   height: number,
   width: number,
+  precision: Precision = 'fp32',
 ): { built: ModelBuild; logits: Value; ce: Value } {
   if (model.numClasses < 1) throw new Error('train step: the online classifier needs numClasses >= 1');
-  const x = viewPairInput(g, model, n, height, width);
+  const x = viewPairInput(g, model, n, height, width, precision);
   const targets = g.input('targets', [n, model.numClasses]);
   const built = buildSimclrModel(g, x, model, 'train');
   const logits = built.outputs.logits as Value;
@@ -183,7 +211,7 @@ export function outputGradientsAndStats(g: Graph, built: ModelBuild, target: Val
 
 export function buildTrainGraph(opts: TrainStepOptions, target: KernelTarget = 'cpu'): TrainGraph {
   const g = new Graph(`simclr_train_b${opts.batchSize}`, target);
-  const { built, logits, ce } = buildTrainForward(g, opts.model, opts.batchSize, opts.height, opts.width);
+  const { built, logits, ce } = buildTrainForward(g, opts.model, opts.batchSize, opts.height, opts.width, opts.precision);
   const nce = ntXentLoss(built.outputs.z, opts.temperature);
   const total = op.add(nce, ce);
   g.output('loss', total);
@@ -195,7 +223,8 @@ export function buildTrainGraph(opts: TrainStepOptions, target: KernelTarget = '
   const targets = g.inputs.find((v) => v.name === 'targets')!;
   g.output('correct1', topKCorrectCount(firstViews, targets, 1));
   g.output('correct5', topKCorrectCount(firstViews, targets, Math.min(5, opts.model.numClasses)));
-  return outputGradientsAndStats(g, built, total);
+  const seed = opts.precision === 'fp16' ? { seeds: [[total, scaledSeed(g, 'fp16')] as const] } : total;
+  return outputGradientsAndStats(g, built, seed);
 }
 
 /** The optimizer's view of the trainable parameters (the store's arrays, updated in place). */

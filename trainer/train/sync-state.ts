@@ -5,6 +5,7 @@
 import type { ParameterStore } from '../engine/index.js';
 import type { ParamSpec } from '../models/index.js';
 import type { Optimizer } from '../optim/index.js';
+import type { DynamicLossScale, LossScaleState } from './loss-scale.js';
 
 /** The collectives this needs (ProcessGroup). */
 export interface Broadcaster {
@@ -20,6 +21,8 @@ interface Header {
   optimizerStep: number;
   /** [slot name, length] in buffer order. */
   slots: [string, number][];
+  /** fp16 runs: rank 0's loss scale, so every rank skips and scales alike. */
+  lossScale?: LossScaleState;
 }
 
 export interface InitialState {
@@ -28,6 +31,7 @@ export interface InitialState {
   store: ParameterStore;
   specs: readonly ParamSpec[];
   optimizer: Optimizer;
+  lossScale?: DynamicLossScale;
 }
 
 /** Returns the global step to continue from, the same on every rank; rank 0's load() error is rethrown everywhere. */
@@ -39,7 +43,8 @@ export async function syncInitialState(group: Broadcaster, s: InitialState): Pro
     try {
       const step = await s.load();
       const state = s.optimizer.stateDict();
-      header = { ok: true, step, optimizerStep: state.step, slots: Object.entries(state.tensors).map(([k, v]) => [k, v.length]) };
+      header = { ok: true, step, optimizerStep: state.step, slots: Object.entries(state.tensors).map(([k, v]) => [k, v.length]),
+        ...(s.lossScale ? { lossScale: s.lossScale.state() } : {}) };
     } catch (err) {
       failure = err;
       header = { ok: false, error: err instanceof Error ? err.message : String(err), step: 0, optimizerStep: 0, slots: [] };
@@ -80,6 +85,7 @@ export async function syncInitialState(group: Broadcaster, s: InitialState): Pro
       at += n;
     }
     s.optimizer.loadStateDict({ kind: s.optimizer.kind, step: header.optimizerStep, tensors: slots });
+    if (s.lossScale !== undefined && header.lossScale !== undefined) s.lossScale.load(header.lossScale);
   }
   return header.step;
 }

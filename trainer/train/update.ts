@@ -17,7 +17,7 @@ export interface Update {
   /** For checkpoints and evaluation: every weight and the optimizer's state readable on the host. */
   toHost(store: ParameterStore): Promise<void>;
   /** One update with a step's outputs (`grad/<p>`, `bnstat/<bn>.mean|var`); returns the gradient norm (NaN without clipping on the host). */
-  run(store: ParameterStore, stepOutputs: Readonly<Record<string, Feed>>, lr: number): Promise<number>;
+  run(store: ParameterStore, stepOutputs: Readonly<Record<string, Feed>>, lr: number, lossScale?: number): Promise<number>;
   release(): Promise<void>;
 }
 
@@ -28,7 +28,7 @@ export async function createUpdate(
   optimizer: Optimizer,
   o: DeviceUpdateOptions,
 ): Promise<Update> {
-  if (engine.provider === 'cpu') return new HostUpdate(specs, statCounts, optimizer, o);
+  if (engine.provider === 'cpu' && !o.lossScaled) return new HostUpdate(specs, statCounts, optimizer, o);
   return DeviceUpdate.compile(engine, specs, statCounts, optimizer, o);
 }
 
@@ -46,7 +46,9 @@ export class HostUpdate implements Update {
 
   async toHost(): Promise<void> {}
 
-  async run(store: ParameterStore, outputs: Readonly<Record<string, Feed>>, lr: number): Promise<number> {
+  async run(store: ParameterStore, outputs: Readonly<Record<string, Feed>>, lr: number, lossScale = 1): Promise<number> {
+    // fp16 (the only loss-scaled training) needs a GPU provider: the config refuses it on the CPU (train-config.ts).
+    if (lossScale !== 1) throw new Error('host update: loss-scaled (fp16) gradients are updated on the device only');
     const host = (name: string): Float32Array => {
       const v = outputs[name];
       if (!(v instanceof Float32Array)) throw new Error(`host update: ${name} is not a host array`);

@@ -78,7 +78,7 @@ reduceRules.define('ReduceMax', {
   grad: ({ node, dOut: [dy] }) => {
     const x = node.inputs[0]!;
     const axes = attrAxes(node);
-    const mask = cast(equal(x, expandBack(node.outputs[0]!, x, axes)), x.dtype as 'float32');
+    const mask = cast(equal(x, expandBack(node.outputs[0]!, x, axes)), x.dtype as 'float16' | 'float32' | 'float64');
     const count = reduceSum(mask, axes, true);
     return [mul(mask, expandBack(div(reshapeKept(dy!, x, axes), count), x, axes))];
   },

@@ -147,7 +147,7 @@ function scatterStrided(dy: Value, shape: Shape, axes: number[], starts: number[
     }
   }
   const n = sizeOf(shape);
-  const zeros = dy.dtype === 'float64' ? g.constant(new Float64Array(n), [n], 'float64') : g.constant(new Float32Array(n), [n], 'float32');
+  const zeros = g.constant(dy.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n), [n], dy.dtype);
   const indices = g.constant(flat, [dy.size], 'int64');
   const flatDy = reshape(dy, [dy.size]);
   const scattered = emit1('ScatterElements', [zeros, indices, flatDy], { axis: { kind: 'int', value: 0 } }, [sizeOf(shape)]);
