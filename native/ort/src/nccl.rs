@@ -256,3 +256,10 @@ impl Task for AllreduceTask {
     Ok(())
   }
 }
+
+impl Drop for AllreduceTask {
+  fn drop(&mut self) {
+    // CUDA tensors: freed through device.rs like every device value, not on the JS thread beside a run.
+    crate::device::release(std::mem::take(&mut self.tensors));
+  }
+}

@@ -45,6 +45,11 @@ pub enum Provider {
 }
 
 impl Provider {
+  /// A GPU provider (its compiles, runs and frees go through device.rs one at a time).
+  pub fn is_device(self) -> bool {
+    self != Provider::Cpu
+  }
+
   pub fn parse(name: &str) -> napi::Result<Provider> {
     match name {
       "cpu" => Ok(Provider::Cpu),

@@ -12,6 +12,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{DynTensor, ValueType};
 
+use crate::device::{exclusive, release};
 use crate::dtype::{element_bytes, name_of};
 use crate::environment::environment;
 use crate::error::{invalid, ort_error};
@@ -75,7 +76,7 @@ impl Task for CreateTask {
 
   fn compute(&mut self) -> napi::Result<Compiled> {
     let provider = Provider::parse(self.config.provider.as_deref().unwrap_or("cpu"))?;
-    let session = build(provider, &self.config, &self.model)?;
+    let session = if provider.is_device() { exclusive(|| build(provider, &self.config, &self.model))? } else { build(provider, &self.config, &self.model)? };
     Ok(Compiled { session, provider })
   }
 
@@ -158,7 +159,7 @@ impl NativeSession {
       }
     }
     Ok(AsyncTask::new(RunTask {
-      session: live(&self.session)?,
+      session: Some(live(&self.session)?),
       provider: self.provider,
       device_id: self.device_id,
       feeds: std::mem::take(&mut feeds.items),
@@ -178,8 +179,25 @@ impl NativeSession {
   #[napi]
   pub fn release(&self) -> napi::Result<()> {
     let mut guard = self.session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
-    guard.take();
+    if let Some(session) = guard.take() {
+      release_on(self.provider, session);
+    }
     Ok(())
+  }
+}
+
+impl Drop for NativeSession {
+  fn drop(&mut self) {
+    if let Some(session) = self.session.lock().ok().and_then(|mut guard| guard.take()) {
+      release_on(self.provider, session);
+    }
+  }
+}
+
+/// Drops a value of `provider`'s: through device.rs for a GPU provider, at once for the CPU.
+fn release_on<T: Send + 'static>(provider: Provider, value: T) {
+  if provider.is_device() {
+    release(value);
   }
 }
 
@@ -189,7 +207,8 @@ fn live(session: &SharedSession) -> napi::Result<LiveSession> {
 }
 
 pub struct RunTask {
-  session: LiveSession,
+  /// Some until the task is dropped (on the JS thread, after resolve or reject), which releases it.
+  session: Option<LiveSession>,
   provider: Provider,
   device_id: i32,
   feeds: Vec<Feed>,
@@ -201,7 +220,35 @@ impl Task for RunTask {
   type JsValue = Vec<Fetched>;
 
   fn compute(&mut self) -> napi::Result<Vec<DynTensor>> {
-    let mut session = self.session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
+    if !self.provider.is_device() {
+      return self.run();
+    }
+    exclusive(|| {
+      let out = self.run();
+      // The feeds' tensors go here, holding the device, rather than with the task on the JS thread.
+      self.feeds.clear();
+      out
+    })
+  }
+
+  fn resolve(&mut self, env: Env, tensors: Vec<DynTensor>) -> napi::Result<Vec<Fetched>> {
+    self.fetched(env, tensors)
+  }
+}
+
+impl Drop for RunTask {
+  fn drop(&mut self) {
+    if let Some(session) = self.session.take() {
+      release_on(self.provider, session);
+    }
+    release_on(self.provider, std::mem::take(&mut self.feeds));
+  }
+}
+
+impl RunTask {
+  fn run(&mut self) -> napi::Result<Vec<DynTensor>> {
+    let live = self.session.as_ref().ok_or_else(|| napi::Error::from_reason("session was released"))?;
+    let mut session = live.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
     // Declared before the binding, so dropped after it.
     let mut borrowed = BorrowedInputs::default();
     let mut binding = session.create_binding().map_err(|e| ort_error("IO binding", e))?;
@@ -234,7 +281,8 @@ impl Task for RunTask {
     Ok(tensors)
   }
 
-  fn resolve(&mut self, _env: Env, tensors: Vec<DynTensor>) -> napi::Result<Vec<Fetched>> {
+  fn fetched(&mut self, _env: Env, tensors: Vec<DynTensor>) -> napi::Result<Vec<Fetched>> {
+    let session = self.session.as_ref().ok_or_else(|| napi::Error::from_reason("session was released"))?;
     let mut out = Vec::with_capacity(tensors.len());
     for (f, t) in self.fetches.iter().zip(tensors) {
       let (dtype, shape) = match t.dtype() {
@@ -243,13 +291,13 @@ impl Task for RunTask {
       };
       let name = f.name.clone();
       if f.keep {
-        let tensor = NativeTensor::new(t, Arc::clone(&self.session));
+        let tensor = NativeTensor::new(t, Arc::clone(session), self.provider.is_device());
         out.push(Fetched { name, dtype: name_of(dtype).to_string(), shape, data: None, tensor: Some(tensor) });
         continue;
       }
       let bytes = shape.iter().product::<i64>() as usize * element_bytes(dtype);
       count_to_host(bytes);
-      let data = host_bytes(t, bytes);
+      let data = host_bytes(t, bytes, self.provider);
       out.push(Fetched { name, dtype: name_of(dtype).to_string(), shape, data: Some(data), tensor: None });
     }
     Ok(out)
@@ -257,12 +305,12 @@ impl Task for RunTask {
 }
 
 /// A Uint8Array over the tensor's host buffer, which the array keeps alive.
-fn host_bytes(tensor: DynTensor, bytes: usize) -> Uint8Array {
+fn host_bytes(tensor: DynTensor, bytes: usize, provider: Provider) -> Uint8Array {
   if bytes == 0 {
     return Uint8Array::new(Vec::new());
   }
   let ptr = tensor.data_ptr() as *mut u8;
   // SAFETY: the tensor is in host memory (bound to the CPU), holds `bytes` bytes at `ptr`, and is moved into the
   // finalizer, so the memory lives exactly as long as the JS array.
-  unsafe { Uint8Array::with_external_data(ptr, bytes, move |_, _| drop(tensor)) }
+  unsafe { Uint8Array::with_external_data(ptr, bytes, move |_, _| release_on(provider, tensor)) }
 }

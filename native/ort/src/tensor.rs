@@ -1,5 +1,6 @@
 //! NativeTensor: an ORT value in a provider's memory (host memory for the CPU provider, a GPU buffer for WebGPU and
 //! CUDA), fed to later runs without crossing into JS. JS reads it only through a session run that fetches to the host.
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use napi_derive::napi;
@@ -10,15 +11,28 @@ use crate::session::LiveSession;
 
 #[napi]
 pub struct NativeTensor {
-  // Declared before `producer`, so it is freed first: the provider it lives on outlives it.
-  pub(crate) value: Arc<DynTensor>,
+  pub(crate) value: ManuallyDrop<Arc<DynTensor>>,
   /// The session whose run made it (its provider owns the memory).
-  pub(crate) producer: LiveSession,
+  pub(crate) producer: ManuallyDrop<LiveSession>,
+  /// In a GPU provider's memory: freed through device.rs.
+  on_device: bool,
+}
+
+impl Drop for NativeTensor {
+  fn drop(&mut self) {
+    // SAFETY: each field is taken once, here, and not used after.
+    let (value, producer) = unsafe { (ManuallyDrop::take(&mut self.value), ManuallyDrop::take(&mut self.producer)) };
+    // The value first: the provider it lives on (kept alive by its session) outlives it.
+    let pair = (value, producer);
+    if self.on_device {
+      crate::device::release(pair);
+    }
+  }
 }
 
 impl NativeTensor {
-  pub(crate) fn new(value: DynTensor, producer: LiveSession) -> Self {
-    NativeTensor { value: Arc::new(value), producer }
+  pub(crate) fn new(value: DynTensor, producer: LiveSession, on_device: bool) -> Self {
+    NativeTensor { value: ManuallyDrop::new(Arc::new(value)), producer: ManuallyDrop::new(producer), on_device }
   }
 
   fn tensor_type(&self) -> Option<(ort::value::TensorElementType, Vec<i64>)> {
