@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { DataError } from './errors.js';
 import { detectDataset, idxMeanPixel, withResolvedDataset } from './detect.js';
+import { encodeIdx } from './idx.js';
 import { openDataset } from './index.js';
 import { DEFAULT_FASHION_MNIST_DIR, loadMnist } from './mnist.js';
 
@@ -31,14 +32,6 @@ async function folder(name: string, files: Record<string, Uint8Array | string> =
   return dir;
 }
 
-function idx(dims: number[], body: Uint8Array): Uint8Array {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([header, body]);
-}
-
 /** Digit d as MNIST draws it: white strokes on black, 28x28, rendered from DejaVu Sans. */
 async function digit(d: number, size: number): Promise<Uint8Array> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><rect width="28" height="28" fill="black"/>` +
@@ -55,10 +48,10 @@ async function digitsFolder(name: string, n: number): Promise<string> {
   const labels = Uint8Array.from({ length: n }, (_v, i) => i % 10);
   const body = Buffer.concat(images);
   return folder(name, {
-    'train-images-idx3-ubyte.gz': gzipSync(idx([n, 28, 28], body)),
-    'train-labels-idx1-ubyte.gz': gzipSync(idx([n], labels)),
-    't10k-images-idx3-ubyte': idx([n, 28, 28], body),
-    't10k-labels-idx1-ubyte': idx([n], labels),
+    'train-images-idx3-ubyte.gz': gzipSync(encodeIdx([n, 28, 28], body)),
+    'train-labels-idx1-ubyte.gz': gzipSync(encodeIdx([n], labels)),
+    't10k-images-idx3-ubyte': encodeIdx([n, 28, 28], body),
+    't10k-labels-idx1-ubyte': encodeIdx([n], labels),
   });
 }
 
@@ -133,7 +126,7 @@ test('corrupt IDX files under auto: one line naming the file', async () => {
   await assert.rejects(detectDataset(cut), /cut-gzip\/train-images-idx3-ubyte\.gz: corrupt gzip data \(unexpected end of file\)$/);
   const text = await folder('text-idx', { 'train-images-idx3-ubyte': 'hello\n' });
   await assert.rejects(detectDataset(text), /text-idx\/train-images-idx3-ubyte: not an IDX image file \(bad magic bytes\)$/);
-  const short = await folder('short-idx', { 'train-images-idx3-ubyte': idx([5, 28, 28], new Uint8Array(784)) });
+  const short = await folder('short-idx', { 'train-images-idx3-ubyte': encodeIdx([5, 28, 28], new Uint8Array(784)) });
   await assert.rejects(detectDataset(short), /short-idx\/train-images-idx3-ubyte: truncated IDX image file$/);
 });
 

@@ -48,3 +48,12 @@ export async function readIdxFile(path: string): Promise<IdxArray> {
   }
   return parseIdx(raw, path);
 }
+
+/** An IDX file of unsigned bytes (type 0x08) with these dimensions: parseIdx's inverse, for writing test data. */
+export function encodeIdx(dims: readonly number[], body: Uint8Array): Uint8Array {
+  const header = Buffer.alloc(4 + 4 * dims.length);
+  header[2] = 0x08;
+  header[3] = dims.length;
+  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  return Buffer.concat([header, body]);
+}

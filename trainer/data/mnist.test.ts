@@ -4,17 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { parseIdx, readIdxFile } from './idx.js';
+import { encodeIdx, parseIdx, readIdxFile } from './idx.js';
 import { DEFAULT_FASHION_MNIST_DIR, loadMnist } from './mnist.js';
-
-/** An IDX ubyte buffer with the given dims and body. */
-function idx(dims: number[], body: Uint8Array): Uint8Array {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([header, body]);
-}
 
 test('real Fashion-MNIST: 60000/10000 images of 28x28, labels 0-9, balanced', async () => {
   const train = await loadMnist({ family: 'fashion-mnist', split: 'train' });
@@ -61,17 +52,17 @@ test('plain and gzipped IDX files both load; mnist family from a folder', async 
   const dir = await mkdtemp(join(tmpdir(), 'idx-'));
   try {
     const pixels = Uint8Array.from({ length: 3 * 2 * 2 }, (_v, i) => i * 10);
-    await writeFile(join(dir, 't10k-images-idx3-ubyte'), idx([3, 2, 2], pixels));
-    await writeFile(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([3], Uint8Array.of(7, 0, 3))));
+    await writeFile(join(dir, 't10k-images-idx3-ubyte'), encodeIdx([3, 2, 2], pixels));
+    await writeFile(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(encodeIdx([3], Uint8Array.of(7, 0, 3))));
     const ds = await loadMnist({ family: 'mnist', split: 'test', dir });
     assert.equal(ds.length, 3);
     assert.equal(ds.height, 2);
     assert.deepEqual([...ds.getSync(1).image], [40, 50, 60, 70]);
     assert.deepEqual([0, 1, 2].map((i) => ds.label(i)), [7, 0, 3]);
     // Labels out of range and label/image count mismatches are caught at load.
-    await writeFile(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([3], Uint8Array.of(7, 10, 3))));
+    await writeFile(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(encodeIdx([3], Uint8Array.of(7, 10, 3))));
     await assert.rejects(loadMnist({ family: 'mnist', split: 'test', dir }), /label 10 at 1 is not in 0..9/);
-    await writeFile(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([2], Uint8Array.of(7, 1))));
+    await writeFile(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(encodeIdx([2], Uint8Array.of(7, 1))));
     await assert.rejects(loadMnist({ family: 'mnist', split: 'test', dir }), /2 labels for 3 images/);
   } finally {
     await rm(dir, { recursive: true });
@@ -80,12 +71,12 @@ test('plain and gzipped IDX files both load; mnist family from a folder', async 
 
 test('corrupt IDX: bad magic, truncated body, corrupt gzip are clear errors naming the file', async () => {
   assert.throws(() => parseIdx(Uint8Array.of(1, 2, 3, 4), 'f'), /f: not an IDX file/);
-  assert.throws(() => parseIdx(idx([2, 2], Uint8Array.of(1, 2, 3)), 'f'), /f: IDX body has 3 bytes, header \[2,2\] needs 4/);
+  assert.throws(() => parseIdx(encodeIdx([2, 2], Uint8Array.of(1, 2, 3)), 'f'), /f: IDX body has 3 bytes, header \[2,2\] needs 4/);
   assert.throws(() => parseIdx(Uint8Array.of(0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0), 'f'), /unsupported/);
   const dir = await mkdtemp(join(tmpdir(), 'idx-'));
   try {
     const path = join(dir, 'x.gz');
-    const gz = gzipSync(idx([4], Uint8Array.of(1, 2, 3, 4)));
+    const gz = gzipSync(encodeIdx([4], Uint8Array.of(1, 2, 3, 4)));
     await writeFile(path, gz.subarray(0, gz.length - 6));
     await assert.rejects(readIdxFile(path), new RegExp(`${path}: corrupt gzip data`));
     await assert.rejects(readIdxFile(join(dir, 'absent')), /cannot read IDX file .*absent/);
