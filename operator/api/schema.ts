@@ -134,6 +134,58 @@ export const VolumeSource = z
     ],
   });
 
+/** Where the operator mounts its own volumes in the trainer container: an extra volume may not sit on, in or above
+ * one of them. */
+export const OPERATOR_MOUNTS = { data: '/data', checkpoint: '/checkpoints', shm: '/dev/shm', scratch: '/scratch', tmp: '/tmp' } as const;
+const RESERVED_MOUNTS: readonly string[] = Object.values(OPERATOR_MOUNTS);
+export const MAX_EXTRA_VOLUMES = 16;
+
+const clashesWithOperator = (mountPath: string): boolean => {
+  const dir = mountPath.endsWith('/') ? mountPath : `${mountPath}/`;
+  return RESERVED_MOUNTS.some((p) => mountPath === p || mountPath.startsWith(`${p}/`) || p.startsWith(dir));
+};
+const RESERVED_MOUNT_MESSAGE = `mountPath is on, in or above a path the operator mounts (${RESERVED_MOUNTS.join(', ')}): mount elsewhere`;
+const UNIQUE_VOLUMES_MESSAGE = 'each extra volume needs its own name and its own mountPath';
+
+export const ExtraVolume = z
+  .object({
+    name: z
+      .string()
+      .max(50)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS label: lower-case letters, digits and "-"')
+      .describe('Name of the volume (the pod has it as user-<name>).'),
+    mountPath: z
+      .string()
+      .max(1024)
+      .regex(/^\/.+/, 'an absolute path below /')
+      .refine((m) => !clashesWithOperator(m), RESERVED_MOUNT_MESSAGE)
+      .meta({
+        description: 'Absolute path in the trainer container.',
+        'x-kubernetes-validations': [
+          {
+            rule: `![${RESERVED_MOUNTS.map((m) => `'${m}'`).join(', ')}].exists(p, self == p || self.startsWith(p + '/') || ` +
+              "p.startsWith(self.endsWith('/') ? self : self + '/'))",
+            message: RESERVED_MOUNT_MESSAGE,
+          },
+        ],
+      }),
+    readOnly: z.boolean().default(false).describe('Mount it read-only.'),
+    volume: VolumeSource,
+  })
+  .meta({ description: 'A volume of an allowed kind, mounted into every trainer container.' });
+export type ExtraVolume = z.infer<typeof ExtraVolume>;
+
+const ExtraVolumes = z
+  .array(ExtraVolume)
+  .max(MAX_EXTRA_VOLUMES)
+  .refine((vs) => vs.every((v) => vs.filter((w) => w.name === v.name || w.mountPath === v.mountPath).length === 1), UNIQUE_VOLUMES_MESSAGE)
+  .meta({
+    description: 'Extra volumes of every trainer pod (e.g. a Secret with credentials, a cache); the kinds as for data.',
+    'x-kubernetes-validations': [
+      { rule: 'self.all(v, self.filter(w, w.name == v.name || w.mountPath == v.mountPath).size() == 1)', message: UNIQUE_VOLUMES_MESSAGE },
+    ],
+  });
+
 const VolumeRef = z.object({
   claimName: z.string().min(1).optional().describe('A PersistentVolumeClaim in the job namespace.'),
   volume: VolumeSource.optional(),
@@ -306,6 +358,7 @@ const SpecFieldsSchema = z.object({
     .describe('Extra environment variables of the trainer container.'),
   data: DataSpec.optional(),
   checkpoint: CheckpointSpec.optional(),
+  volumes: ExtraVolumes.optional(),
   scheduling: SchedulingSpec.optional(),
   runPolicy: RunPolicy.prefault({}),
   masterPort: z.int().min(1).max(65535).default(29500).describe('Port of the rendezvous store on rank 0.'),

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { repoRoot } from '../../test/agent/node-agent.js';
 import { TRAINER_UID } from './names.js';
 import { makeJob } from './testing.js';
+import { volumeKindProblem } from './volume-kinds.js';
+import { SimCLRJob } from '../api/schema.js';
 
 test('headless Service named after the job selects its pods and publishes not-ready addresses', () => {
   const svc = desiredService(makeJob());
@@ -82,6 +84,49 @@ test('data and checkpoint volumes: PVC (data read-only) or any volume source', (
   const byName = (n: string): unknown => p.spec?.volumes?.find((v) => v.name === n);
   assert.deepEqual(byName('data'), { name: 'data', persistentVolumeClaim: { claimName: 'imgs', readOnly: true } });
   assert.deepEqual(byName('checkpoints'), { name: 'checkpoints', nfs: { server: 's', path: '/c' } });
+});
+
+test('extra volumes: mounted where the author says, under names the operator\'s volumes never take', () => {
+  const job = makeJob({ volumes: [
+    { name: 'creds', mountPath: '/var/run/creds', readOnly: true, volume: { secret: { secretName: 's3' } } },
+    { name: 'cache', mountPath: '/cache', volume: { emptyDir: {} } },
+  ] });
+  const p = desiredPod(job, 0, 0);
+  assert.deepEqual(p.spec?.volumes?.filter((v) => v.name.startsWith('user-')), [
+    { name: 'user-creds', secret: { secretName: 's3' } },
+    { name: 'user-cache', emptyDir: {} },
+  ]);
+  const mounts = p.spec?.containers[0]!.volumeMounts ?? [];
+  assert.deepEqual(mounts.filter((m) => m.name.startsWith('user-')), [
+    { name: 'user-creds', mountPath: '/var/run/creds', readOnly: true },
+    { name: 'user-cache', mountPath: '/cache', readOnly: false },
+  ]);
+});
+
+test('extra volumes: a path on, in or above the operator\'s mounts, or a repeated name or path, is refused naming it', () => {
+  const spec = (volumes: object[]): unknown => ({ apiVersion: 'simclr.dev/v1alpha1', kind: 'SimCLRJob',
+    metadata: { name: 'v', namespace: 'ml' }, spec: { image: 'trainer:1', training: { batchSize: 64 }, volumes } });
+  const problem = (volumes: object[]): string | undefined => {
+    const r = SimCLRJob.safeParse(spec(volumes));
+    return r.success ? undefined : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+  };
+  const at = (mountPath: string): object => ({ name: 'x', mountPath, volume: { emptyDir: {} } });
+  for (const path of ['/data', '/checkpoints/extra', '/dev', '/', '/tmp/', '/scratch']) {
+    assert.match(problem([at(path)]) ?? '', /mountPath is on, in or above a path the operator mounts/, path);
+  }
+  for (const path of ['/cache', '/database', '/checkpoints2', '/var/tmp']) assert.equal(problem([at(path)]), undefined, path);
+  assert.match(problem([at('/a'), at('/b')]) ?? '', /each extra volume needs its own name and its own mountPath/);
+  assert.match(problem([at('/a'), { ...at('/a'), name: 'y' }]) ?? '', /its own mountPath/);
+  assert.match(problem([{ ...at('/a'), name: 'Not_A_Label' }]) ?? '', /DNS label/);
+});
+
+test('extra volumes of a node kind are refused by the operator unless the admin allows the kind', () => {
+  const job = makeJob({ volumes: [
+    { name: 'ok', mountPath: '/cache', volume: { emptyDir: {} } },
+    { name: 'node', mountPath: '/host', volume: { hostPath: { path: '/var/cache' } } },
+  ] });
+  assert.match(volumeKindProblem(job, []) ?? '', /^spec\.volumes\[1\]\.volume: hostPath volumes are not allowed in this cluster/);
+  assert.equal(volumeKindProblem(job, ['hostPath']), undefined);
 });
 
 test('scheduling fields are copied to the pod spec', () => {

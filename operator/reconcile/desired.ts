@@ -18,7 +18,7 @@ import {
   DISTRIBUTED_ENV,
   TERMINATION_MESSAGE_ENV,
 } from '../../trainer/contract/index.js';
-import type { EnvVar, SimCLRJob } from '../api/schema.js';
+import { OPERATOR_MOUNTS, type EnvVar, type SimCLRJob } from '../api/schema.js';
 import {
   LABEL_JOB_NAME,
   LABEL_MANAGED_BY,
@@ -34,7 +34,7 @@ import {
 } from './names.js';
 import { CHECKPOINT_MOUNT, DATA_MOUNT, SCRATCH_MOUNT, TMP_MOUNT, trainerArgs } from './trainer-args.js';
 
-export const SHM_MOUNT = '/dev/shm';
+export const SHM_MOUNT = OPERATOR_MOUNTS.shm;
 
 /** Labels every object of the job carries; the Service selects pods with them. */
 export function jobLabels(job: SimCLRJob): Record<string, string> {
@@ -136,6 +136,11 @@ function volumes(job: SimCLRJob): { volumes: V1Volume[]; mounts: V1VolumeMount[]
   if (spec.checkpoint !== undefined) {
     vols.push({ name: 'checkpoints', ...volumeSource(spec.checkpoint, false) });
     mounts.push({ name: 'checkpoints', mountPath: CHECKPOINT_MOUNT });
+  }
+  // The author's, under a prefix none of the operator's volume names has.
+  for (const extra of spec.volumes ?? []) {
+    vols.push({ name: `user-${extra.name}`, ...(extra.volume as object) });
+    mounts.push({ name: `user-${extra.name}`, mountPath: extra.mountPath, readOnly: extra.readOnly });
   }
   return { volumes: vols, mounts };
 }

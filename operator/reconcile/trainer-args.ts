@@ -1,14 +1,14 @@
 // The trainer's config for one rank, built from the job spec through the trainer's own contract, so a flag the
 // trainer does not accept fails here (in reconcile) rather than in a crash-looping pod.
 import { DISTRIBUTED_ENV, toArgs, type TrainConfigInput } from '../../trainer/contract/index.js';
-import type { SimCLRJob } from '../api/schema.js';
+import { OPERATOR_MOUNTS, type SimCLRJob } from '../api/schema.js';
 import { masterAddr } from './names.js';
 
-export const DATA_MOUNT = '/data';
-export const CHECKPOINT_MOUNT = '/checkpoints';
+export const DATA_MOUNT = OPERATOR_MOUNTS.data;
+export const CHECKPOINT_MOUNT = OPERATOR_MOUNTS.checkpoint;
 /** Writable scratch on a read-only root filesystem (emptyDirs). */
-export const SCRATCH_MOUNT = '/scratch';
-export const TMP_MOUNT = '/tmp';
+export const SCRATCH_MOUNT = OPERATOR_MOUNTS.scratch;
+export const TMP_MOUNT = OPERATOR_MOUNTS.tmp;
 
 export function trainerConfig(job: SimCLRJob, rank: number): TrainConfigInput {
   const { spec } = job;

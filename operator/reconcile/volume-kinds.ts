@@ -8,8 +8,13 @@ export const EXTRA_VOLUME_KINDS_VALUE = 'jobs.extraVolumeKinds';
 
 export function volumeKindProblem(job: SimCLRJob, extraKinds: readonly string[]): string | undefined {
   const allowed = new Set<string>([...VOLUME_SOURCE_KINDS, ...extraKinds]);
-  for (const [field, ref] of [['spec.data.volume', job.spec.data], ['spec.checkpoint.volume', job.spec.checkpoint]] as const) {
-    const kinds = Object.entries(ref?.volume ?? {}).filter(([, v]) => v !== undefined).map(([k]) => k);
+  const refs: [string, Record<string, unknown> | undefined][] = [
+    ['spec.data.volume', job.spec.data?.volume],
+    ['spec.checkpoint.volume', job.spec.checkpoint?.volume],
+    ...(job.spec.volumes ?? []).map((v, i): [string, Record<string, unknown>] => [`spec.volumes[${i}].volume`, v.volume]),
+  ];
+  for (const [field, volume] of refs) {
+    const kinds = Object.entries(volume ?? {}).filter(([, v]) => v !== undefined).map(([k]) => k);
     const refused = kinds.filter((k) => !allowed.has(k));
     if (refused.length > 0) {
       return `${field}: ${refused.join(', ')} volumes are not allowed in this cluster (allowed: ${[...allowed].join(', ')}; ` +

@@ -499,7 +499,7 @@ describe('chart against a real kube-apiserver', () => {
       assert.equal(await canI('default'), 'no', 'no rights outside the watched namespace');
     });
 
-  test('the installed admission policy refuses a hostPath job naming the field; allowed once jobs.extraVolumeKinds lists it',
+  test('the installed admission policy refuses a hostPath job naming the field (data, checkpoint, extra volumes); allowed once jobs.extraVolumeKinds lists it',
     async () => {
       await kubectl(['create', 'namespace', 'volumes']);
       const job = (name: string, volume: object): string => JSON.stringify({ apiVersion: `${GROUP}/${VERSION}`,
@@ -522,6 +522,12 @@ describe('chart against a real kube-apiserver', () => {
           .then(() => true, () => undefined), 30_000, 500);
       await assert.rejects(kubectl(['apply', '--dry-run=server', '-f', '-'], job('git', { gitRepo: { repository: 'x' } })),
         /not allowed in this cluster/);
+      // Extra volumes (spec.volumes) by the same list.
+      const withExtra = (name: string, volume: object): string => JSON.stringify({ ...JSON.parse(job(name, { emptyDir: {} })),
+        spec: { ...JSON.parse(job(name, { emptyDir: {} })).spec, volumes: [{ name: 'extra', mountPath: '/cache', volume }] } });
+      await kubectl(['apply', '--dry-run=server', '-f', '-'], withExtra('extra-host', { hostPath: { path: '/var/cache' } }));
+      await assert.rejects(kubectl(['apply', '--dry-run=server', '-f', '-'], withExtra('extra-git', { gitRepo: { repository: 'x' } })),
+        /spec\.volumes: this volume kind is not allowed in this cluster/);
     });
 
   test('examples/simclrjob.yaml is accepted by the apiserver and the operator can build its pods', async () => {

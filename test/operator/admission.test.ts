@@ -26,7 +26,7 @@ after(async () => {
   await cp?.stop();
 });
 
-type Spec = { replicas?: number; training?: Record<string, unknown>; data?: object; resources?: object };
+type Spec = { replicas?: number; training?: Record<string, unknown>; data?: object; resources?: object; volumes?: object[] };
 
 interface Field {
   type?: string;
@@ -193,6 +193,22 @@ test('the cross-field rules reject naming the field and the rule, as the trainer
   assert.match(half.body.details.causes[0].message, /spec.training.precision needs the float16 kernels of a GPU provider, which spec.training.executionProvider is not/);
   const width = await dryRunCreate('width', { training: { widthMultiplier: 0 } });
   assert.equal(width.body.details.causes[0].field, 'spec.training.widthMultiplier');
+});
+
+test('extra volumes: a mount on the operator\'s paths or a repeated name is rejected naming the field', async () => {
+  const at = (name: string, mountPath: string): object => ({ name, mountPath, volume: { emptyDir: {} } });
+  const ok = await dryRunCreate('extra-ok', { volumes: [at('cache', '/cache'), { ...at('creds', '/var/run/creds'), readOnly: true }] });
+  assert.equal(ok.admitted, true, JSON.stringify(ok.body));
+  const reserved = await dryRunCreate('extra-data', { volumes: [at('cache', '/data/cache')] });
+  assert.equal(reserved.admitted, false);
+  assert.equal(reserved.body.details.causes[0].field, 'spec.volumes[0].mountPath');
+  assert.match(reserved.body.details.causes[0].message, /mountPath is on, in or above a path the operator mounts/);
+  const above = await dryRunCreate('extra-dev', { volumes: [at('dev', '/dev')] });
+  assert.equal(above.body.details.causes[0].field, 'spec.volumes[0].mountPath');
+  const twice = await dryRunCreate('extra-twice', { volumes: [at('cache', '/a'), at('cache', '/b')] });
+  assert.equal(twice.admitted, false);
+  assert.equal(twice.body.details.causes[0].field, 'spec.volumes');
+  assert.match(twice.body.details.causes[0].message, /each extra volume needs its own name and its own mountPath/);
 });
 
 test('job names: too long for pod hostnames, or not a DNS label, rejected at metadata.name', async () => {
