@@ -7,7 +7,7 @@ import { ParameterStore } from '../engine/index.js';
 import { initParameters } from '../models/index.js';
 import { EvalForward, knnAccuracy, pixelFeatures, type Features } from './evaluate.js';
 import { DEFAULT_PROBE, linearProbe } from './probe.js';
-import { createEngine, inputContractOf, modelConfigFor } from './loop.js';
+import { createEngine, inputContractOf, modelConfigFor } from './run-setup.js';
 import { buildSimclrModel } from '../models/index.js';
 import { Graph } from '../graph/index.js';
 

@@ -10,7 +10,7 @@ import { TrainConfig } from '../contract/index.js';
 import { Graph } from '../graph/index.js';
 import { buildEncoder, representationSize, type ModelConfig } from '../models/index.js';
 import { bestStepIn } from './early-stop.js';
-import type { InputContract } from './loop.js';
+import type { InputContract } from './run-setup.js';
 
 const { onnx } = onnxProto;
 

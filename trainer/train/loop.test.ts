@@ -19,7 +19,8 @@ import { embedImages } from './embed.js';
 import { EvalForward } from './evaluate.js';
 import { exportEncoder } from './export.js';
 import { TINY_RUN_FLAGS } from './tiny-run.fixture.js';
-import { createEngine, train, type TrainResult } from './loop.js';
+import { train, type TrainResult } from './loop.js';
+import { createEngine } from './run-setup.js';
 
 const { onnx } = onnxProto;
 

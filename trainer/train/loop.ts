@@ -20,11 +20,10 @@ import {
   trainingAugmentParams,
   withResolvedDataset,
   type Dataset,
-  type Normalization,
 } from '../data/index.js';
 import { NcclGroup, ProcessGroup } from '../collectives/index.js';
-import { Engine, ParameterStore, copyToHost, type CudaSessionOptions } from '../engine/index.js';
-import { initParameters, resolveStem, type ModelConfig } from '../models/index.js';
+import { Engine, ParameterStore, copyToHost } from '../engine/index.js';
+import { initParameters, type ModelConfig } from '../models/index.js';
 import {
   EventWriter,
   ProgressBar,
@@ -42,6 +41,7 @@ import { evaluateModel, type EvalResult } from './evaluate-model.js';
 import { EarlyStopper, type Verdict } from './early-stop.js';
 import { GradientCacheStep, type Collectives } from './gradient-cache.js';
 import { PolyakAverage } from './polyak-ema.js';
+import { createEngine, inputContractOf, modelConfigFor, trainingSize } from './run-setup.js';
 import { broadcastArrays, syncInitialState } from './sync-state.js';
 import { applyInitialWeights, readInitialWeights } from './weight-init.js';
 import { DynamicLossScale, applyScaled, type LossScaleState } from './loss-scale.js';
@@ -50,19 +50,6 @@ import { createUpdate, type Update } from './update.js';
 import { PlannedStop } from './planned-stop.js';
 import type { ParamSpec } from '../models/index.js';
 
-/** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
-export interface InputContract {
-  inputChannels: number;
-  /** The encoder's input at evaluation and in the exported model. */
-  height: number;
-  width: number;
-  /** The training crops' size, where it differs from height x width (--eval-image-size). */
-  trainHeight?: number;
-  trainWidth?: number;
-  numClasses: number;
-  normalization: Normalization;
-  dataset: string;
-}
 
 
 export interface TrainResult {
@@ -195,37 +182,7 @@ export function generatedUid(now = new Date()): string {
   return `run-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
 }
 
-export function modelConfigFor(config: TrainConfig, contract: InputContract): ModelConfig {
-  return {
-    arch: config.arch,
-    stem: resolveStem(config.stem, Math.min(...trainingSize(contract))),
-    widthMultiplier: config.widthMultiplier,
-    inputChannels: contract.inputChannels,
-    headLatentSize: config.headLatentSize,
-    nceSize: config.nceSize,
-    numClasses: contract.numClasses,
-  };
-}
 
-/** [height, width] of the training crops. */
-export function trainingSize(contract: InputContract): [number, number] {
-  return [contract.trainHeight ?? contract.height, contract.trainWidth ?? contract.width];
-}
-
-export function inputContractOf(config: TrainConfig, ds: Dataset): InputContract {
-  const size = config.imageSizeOverride;
-  const [trainHeight, trainWidth] = [size ?? ds.height, size ?? ds.width];
-  const [height, width] = config.evalImageSize === undefined ? [trainHeight, trainWidth] : [config.evalImageSize, config.evalImageSize];
-  return {
-    inputChannels: ds.channels,
-    height,
-    width,
-    ...(height !== trainHeight || width !== trainWidth ? { trainHeight, trainWidth } : {}),
-    numClasses: ds.numClasses,
-    normalization: ds.normalization,
-    dataset: ds.name,
-  };
-}
 
 /** Rank 0's verdict on every rank (undefined when rank 0 has none). */
 async function agreedVerdict(group: ProcessGroup, verdict: Verdict | undefined): Promise<Verdict | undefined> {
@@ -236,25 +193,6 @@ async function agreedVerdict(group: ProcessGroup, verdict: Verdict | undefined):
   return agreed[0] === 0 ? undefined : { stop: agreed[1] === 1, bestStep: agreed[2], bestKnnTop1: agreed[3] / 1e9, sinceBest: agreed[4] };
 }
 
-export async function createEngine(config: TrainConfig): Promise<Engine> {
-  // ORT's idle threads spin by default: same wall time per step here, but ~25% more CPU (bench/train-step.ts,
-  // --spinning), taken from data workers, other replicas on the machine, or a pod's CPU quota.
-  return Engine.create({
-    provider: config.executionProvider,
-    threads: config.threads > 0 ? config.threads : undefined,
-    spinning: false,
-    ...(config.executionProvider === 'cuda' ? { cuda: cudaOptions(config) } : {}),
-  });
-}
-
-/** The CUDA provider's options from their flags; unset ones keep ONNX Runtime's defaults. */
-export function cudaOptions(config: TrainConfig): CudaSessionOptions {
-  return {
-    ...(config.cudaTf32 !== undefined ? { tf32: config.cudaTf32 } : {}),
-    ...(config.cudnnConvAlgoSearch !== undefined ? { convAlgoSearch: config.cudnnConvAlgoSearch } : {}),
-    ...(config.cudaMemoryLimitMib !== undefined ? { memoryLimit: config.cudaMemoryLimitMib * 2 ** 20 } : {}),
-  };
-}
 
 function f32(shape: readonly number[], data: Float32Array): TensorMap[string] {
   return { dtype: 'F32', shape: [...shape], data };

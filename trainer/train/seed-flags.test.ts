@@ -16,7 +16,8 @@ import { EvalForward } from './evaluate.js';
 import { evaluateModel } from './evaluate-model.js';
 import { exportEncoder, readModelMetadata } from './export.js';
 import { TINY_RUN_FLAGS } from './tiny-run.fixture.js';
-import { createEngine, train, type TrainResult } from './loop.js';
+import { train, type TrainResult } from './loop.js';
+import { createEngine } from './run-setup.js';
 
 let dir: string;
 before(async () => {
