@@ -5,6 +5,8 @@
 //! provider holds DEVICE, and a device value dropped while it is held waits in PENDING for the holder to free it.
 use std::sync::{Mutex, TryLockError};
 
+use crate::providers::Provider;
+
 static DEVICE: Mutex<()> = Mutex::new(());
 static PENDING: Mutex<Vec<Box<dyn Send>>> = Mutex::new(Vec::new());
 
@@ -22,9 +24,15 @@ fn free_pending() {
   drop(values);
 }
 
-/// Drops a value that holds device memory (or a device session): now when the device is free, else after the work
-/// that holds it (at the latest, when the next compile or run starts).
-pub(crate) fn release<T: Send + 'static>(value: T) {
+/// Drops a value of `provider`'s (a tensor, a session, a run's feeds): for a GPU provider now when the device is free,
+/// else after the work that holds it (at the latest, when the next compile or run starts); for the CPU at once.
+pub(crate) fn release_on<T: Send + 'static>(provider: Provider, value: T) {
+  if provider.is_device() {
+    release(value);
+  }
+}
+
+fn release<T: Send + 'static>(value: T) {
   match DEVICE.try_lock() {
     Ok(_device) => drop(value),
     Err(TryLockError::Poisoned(_device)) => drop(value),

@@ -260,6 +260,6 @@ impl Task for AllreduceTask {
 impl Drop for AllreduceTask {
   fn drop(&mut self) {
     // CUDA tensors: freed through device.rs like every device value, not on the JS thread beside a run.
-    crate::device::release(std::mem::take(&mut self.tensors));
+    crate::device::release_on(crate::providers::Provider::Cuda, std::mem::take(&mut self.tensors));
   }
 }

@@ -12,7 +12,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{DynTensor, ValueType};
 
-use crate::device::{exclusive, release};
+use crate::device::{exclusive, release_on};
 use crate::dtype::{element_bytes, name_of};
 use crate::environment::environment;
 use crate::error::{invalid, ort_error};
@@ -194,13 +194,6 @@ impl Drop for NativeSession {
   }
 }
 
-/// Drops a value of `provider`'s: through device.rs for a GPU provider, at once for the CPU.
-fn release_on<T: Send + 'static>(provider: Provider, value: T) {
-  if provider.is_device() {
-    release(value);
-  }
-}
-
 fn live(session: &SharedSession) -> napi::Result<LiveSession> {
   let guard = session.lock().map_err(|_| napi::Error::from_reason("session lock poisoned"))?;
   guard.as_ref().map(Arc::clone).ok_or_else(|| napi::Error::from_reason("session was released"))
@@ -231,8 +224,26 @@ impl Task for RunTask {
     })
   }
 
-  fn resolve(&mut self, env: Env, tensors: Vec<DynTensor>) -> napi::Result<Vec<Fetched>> {
-    self.fetched(env, tensors)
+  fn resolve(&mut self, _env: Env, tensors: Vec<DynTensor>) -> napi::Result<Vec<Fetched>> {
+    let session = self.session.as_ref().ok_or_else(|| napi::Error::from_reason("session was released"))?;
+    let mut out = Vec::with_capacity(tensors.len());
+    for (f, t) in self.fetches.iter().zip(tensors) {
+      let (dtype, shape) = match t.dtype() {
+        ValueType::Tensor { ty, shape, .. } => (*ty, shape.iter().copied().collect::<Vec<i64>>()),
+        _ => return Err(napi::Error::from_reason(format!("output {} is not a tensor", f.name))),
+      };
+      let name = f.name.clone();
+      if f.keep {
+        let tensor = NativeTensor::new(t, Arc::clone(session), self.provider);
+        out.push(Fetched { name, dtype: name_of(dtype).to_string(), shape, data: None, tensor: Some(tensor) });
+        continue;
+      }
+      let bytes = shape.iter().product::<i64>() as usize * element_bytes(dtype);
+      count_to_host(bytes);
+      let data = host_bytes(t, bytes, self.provider);
+      out.push(Fetched { name, dtype: name_of(dtype).to_string(), shape, data: Some(data), tensor: None });
+    }
+    Ok(out)
   }
 }
 
@@ -281,27 +292,6 @@ impl RunTask {
     Ok(tensors)
   }
 
-  fn fetched(&mut self, _env: Env, tensors: Vec<DynTensor>) -> napi::Result<Vec<Fetched>> {
-    let session = self.session.as_ref().ok_or_else(|| napi::Error::from_reason("session was released"))?;
-    let mut out = Vec::with_capacity(tensors.len());
-    for (f, t) in self.fetches.iter().zip(tensors) {
-      let (dtype, shape) = match t.dtype() {
-        ValueType::Tensor { ty, shape, .. } => (*ty, shape.iter().copied().collect::<Vec<i64>>()),
-        _ => return Err(napi::Error::from_reason(format!("output {} is not a tensor", f.name))),
-      };
-      let name = f.name.clone();
-      if f.keep {
-        let tensor = NativeTensor::new(t, Arc::clone(session), self.provider.is_device());
-        out.push(Fetched { name, dtype: name_of(dtype).to_string(), shape, data: None, tensor: Some(tensor) });
-        continue;
-      }
-      let bytes = shape.iter().product::<i64>() as usize * element_bytes(dtype);
-      count_to_host(bytes);
-      let data = host_bytes(t, bytes, self.provider);
-      out.push(Fetched { name, dtype: name_of(dtype).to_string(), shape, data: Some(data), tensor: None });
-    }
-    Ok(out)
-  }
 }
 
 /// A Uint8Array over the tensor's host buffer, which the array keeps alive.

@@ -7,6 +7,8 @@ use napi_derive::napi;
 use ort::value::{DynTensor, ValueType};
 
 use crate::dtype::{element_bytes, name_of};
+use crate::device::release_on;
+use crate::providers::Provider;
 use crate::session::LiveSession;
 
 #[napi]
@@ -14,8 +16,8 @@ pub struct NativeTensor {
   pub(crate) value: ManuallyDrop<Arc<DynTensor>>,
   /// The session whose run made it (its provider owns the memory).
   pub(crate) producer: ManuallyDrop<LiveSession>,
-  /// In a GPU provider's memory: freed through device.rs.
-  on_device: bool,
+  /// Whose memory it is in (a GPU provider's is freed through device.rs).
+  provider: Provider,
 }
 
 impl Drop for NativeTensor {
@@ -23,16 +25,13 @@ impl Drop for NativeTensor {
     // SAFETY: each field is taken once, here, and not used after.
     let (value, producer) = unsafe { (ManuallyDrop::take(&mut self.value), ManuallyDrop::take(&mut self.producer)) };
     // The value first: the provider it lives on (kept alive by its session) outlives it.
-    let pair = (value, producer);
-    if self.on_device {
-      crate::device::release(pair);
-    }
+    release_on(self.provider, (value, producer));
   }
 }
 
 impl NativeTensor {
-  pub(crate) fn new(value: DynTensor, producer: LiveSession, on_device: bool) -> Self {
-    NativeTensor { value: ManuallyDrop::new(Arc::new(value)), producer: ManuallyDrop::new(producer), on_device }
+  pub(crate) fn new(value: DynTensor, producer: LiveSession, provider: Provider) -> Self {
+    NativeTensor { value: ManuallyDrop::new(Arc::new(value)), producer: ManuallyDrop::new(producer), provider }
   }
 
   fn tensor_type(&self) -> Option<(ort::value::TensorElementType, Vec<i64>)> {
