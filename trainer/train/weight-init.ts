@@ -3,7 +3,7 @@
 // architecture) is a ConfigError naming the flag, so the CLI exits 2 with one line before any step runs.
 import { readFile, stat } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
-import { latestValid, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint/index.js';
+import { latestValid, loadCheckpoint, reasonOf, type LoadedCheckpoint } from '../checkpoint/index.js';
 import { ConfigError } from '../contract/index.js';
 import type { ParameterStore } from '../engine/index.js';
 import type { ParamSpec } from '../models/index.js';
@@ -24,10 +24,8 @@ const SEED_SCHEMES = ['xavier_uniform', 'xavier_normal', 'orthogonal', 'kaiming_
 const refuse = (path: string, why: string): ConfigError => new ConfigError(`--${FLAG}=${path}: ${why}`, FLAG);
 
 /** The error and its causes on one line (a zod cause's issue list is long: cut). */
-function reasonOf(err: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(e.message);
-  const line = parts.join(': ').replace(/\s+/g, ' ');
+function shortReason(err: unknown): string {
+  const line = reasonOf(err).replace(/\s+/g, ' ');
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }
 
@@ -50,7 +48,7 @@ export async function readInitialWeights(path: string): Promise<InitialWeights> 
   try {
     return fromCheckpoint(path, await loadCheckpoint(path));
   } catch (err) {
-    throw refuse(path, `not a readable checkpoint (${reasonOf(err)}): give a step-*.json manifest, a run folder or an encoder.onnx`);
+    throw refuse(path, `not a readable checkpoint (${shortReason(err)}): give a step-*.json manifest, a run folder or an encoder.onnx`);
   }
 }
 
@@ -67,7 +65,7 @@ async function fromEncoder(path: string): Promise<InitialWeights> {
   try {
     model = onnx.ModelProto.decode(await readFile(path));
   } catch (err) {
-    throw refuse(path, `not a readable ONNX model (${reasonOf(err)}): give an encoder.onnx written by simclr export or train`);
+    throw refuse(path, `not a readable ONNX model (${shortReason(err)}): give an encoder.onnx written by simclr export or train`);
   }
   const tensors = new Map<string, { shape: readonly number[]; data: Float32Array }>();
   for (const t of model.graph?.initializer ?? []) {
