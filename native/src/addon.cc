@@ -9,11 +9,13 @@
 #include <napi.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include <gloo/common/error.h>
 #include <gloo/common/logging.h>
@@ -50,7 +52,14 @@ struct Job {
   bool ok = true;
   std::string error;
   std::string errorKind;  // "timeout", "io", "enforce", "config" ...
-  std::optional<Napi::Promise::Deferred> deferred;  // empty for internal jobs
+  std::optional<Napi::Promise::Deferred> deferred;  // empty for internal and native jobs
+  // A native job (a collective called from another addon's thread, see simclr_gloo_allreduce_sum_f32) is handed
+  // back by signalling this instead of through the JS thread.
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  }* waiter = nullptr;
   ~Job() {
     delete data;
     delete out;
@@ -63,11 +72,18 @@ struct Shared {
   std::condition_variable cv;
   std::deque<Job*> queue;
   bool envGone = false;           // the JS environment is tearing down: `done` must not be touched again
+  bool workerDone = false;        // the worker ran Destroy and takes no more jobs
   std::string brokenBecause;      // set after the first failed collective: Gloo's transport state is then unknown
   std::unique_ptr<Group> group;
   Napi::ThreadSafeFunction done;  // Job* -> settle on the JS thread
   size_t pending = 0;             // JS thread only: queued jobs, which keep the event loop alive
 };
+
+// Live groups by id, so another addon (the ONNX Runtime backend's collective operators) can name one without holding
+// a pointer into this one's objects.
+std::mutex registryMu;
+std::unordered_map<uint32_t, std::weak_ptr<Shared>> registry;
+uint32_t nextGroupId = 1;
 
 std::string classify(const std::string& msg) {
   if (msg.find("ranks disagree") != std::string::npos) return "mismatch";
@@ -139,6 +155,13 @@ void workerLoop(std::shared_ptr<Shared> s) {
       s->queue.pop_front();
     }
     runJob(*s, job);
+    if (job->waiter != nullptr) {
+      // The caller owns the job and waits for it; JS never sees it.
+      std::lock_guard<std::mutex> lock(job->waiter->mu);
+      job->waiter->done = true;
+      job->waiter->cv.notify_one();
+      continue;
+    }
     const bool last = job->kind == JobKind::Destroy;
     {
       // Under the lock, so the environment's cleanup hook cannot free the function between check and call. The
@@ -152,7 +175,20 @@ void workerLoop(std::shared_ptr<Shared> s) {
       }
     }
     // After the Destroy job the JS thread releases `done` (see settle); this thread touches nothing shared again.
-    if (last) return;
+    if (last) {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->workerDone = true;
+      // Only native jobs can be queued behind Destroy (JS calls are refused once it is queued): fail them.
+      for (Job* left : s->queue) {
+        left->ok = false;
+        left->error = "allreduce: the process group was destroyed";
+        std::lock_guard<std::mutex> wl(left->waiter->mu);
+        left->waiter->done = true;
+        left->waiter->cv.notify_one();
+      }
+      s->queue.clear();
+      return;
+    }
   }
 }
 
@@ -226,6 +262,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
                            InstanceMethod<&ProcessGroup::Broadcast>("broadcast"),
                            InstanceMethod<&ProcessGroup::Barrier>("barrier"),
                            InstanceMethod<&ProcessGroup::Destroy>("destroy"),
+                           InstanceAccessor<&ProcessGroup::NativeId>("nativeId"),
                        });
   }
 
@@ -255,6 +292,9 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     shared_->done.Unref(env);  // only pending jobs keep the process alive
     napi_add_env_cleanup_hook(env, onEnvCleanup, new std::shared_ptr<Shared>(shared_));
     worker_ = std::thread(workerLoop, shared_);
+    std::lock_guard<std::mutex> lock(registryMu);
+    id_ = nextGroupId++;
+    registry[id_] = shared_;
   }
 
   ~ProcessGroup() override {
@@ -262,6 +302,8 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     // network and never tear Gloo down under an exiting process. The worker is left to the process (destroy() is
     // the way to release a group early).
     if (worker_.joinable()) worker_.detach();
+    std::lock_guard<std::mutex> lock(registryMu);
+    registry.erase(id_);
   }
 
  private:
@@ -351,6 +393,8 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     return enqueue(info.Env(), job);
   }
 
+  Napi::Value NativeId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
+
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
     auto* job = new Job(info.Env());
     job->kind = JobKind::Destroy;
@@ -360,10 +404,56 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   std::shared_ptr<Shared> shared_;
   std::thread worker_;
   bool destroyQueued_ = false;
+  uint32_t id_ = 0;
 };
 
 }  // namespace
 }  // namespace simclr
+
+// An allreduce-sum of float32 in place, for the ONNX Runtime backend's collective operators (simclr_ort.node finds
+// this by name): queued on the group's worker thread like a JS call, so it keeps the call order every rank shares, and
+// waited for on the calling thread (an ORT kernel inside a session run). Returns 0, or -1 with the message in `error`.
+extern "C" __attribute__((visibility("default"))) int simclr_gloo_allreduce_sum_f32(uint32_t groupId, float* data,
+                                                                                     size_t count, char* error,
+                                                                                     size_t errorCapacity) {
+  using namespace simclr;
+  auto fail = [&](const std::string& message) {
+    if (errorCapacity > 0) {
+      std::strncpy(error, message.c_str(), errorCapacity - 1);
+      error[errorCapacity - 1] = '\0';
+    }
+    return -1;
+  };
+  std::shared_ptr<Shared> s;
+  {
+    std::lock_guard<std::mutex> lock(registryMu);
+    auto it = registry.find(groupId);
+    if (it != registry.end()) s = it->second.lock();
+  }
+  if (!s) return fail("allreduce: process group " + std::to_string(groupId) + " does not exist (destroyed?)");
+  Job job;
+  Job::Waiter waiter;
+  job.kind = JobKind::Allreduce;
+  job.dtype = DType::F32;
+  job.count = count;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(data);
+  job.data = new std::vector<uint8_t>(bytes, bytes + count * sizeof(float));
+  job.waiter = &waiter;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (s->envGone) return fail("allreduce: the process is exiting");
+    if (s->workerDone) return fail("allreduce: the process group was destroyed");
+    s->queue.push_back(&job);
+  }
+  s->cv.notify_one();
+  {
+    std::unique_lock<std::mutex> lock(waiter.mu);
+    waiter.cv.wait(lock, [&] { return waiter.done; });
+  }
+  if (!job.ok) return fail(job.error);
+  std::memcpy(data, job.data->data(), count * sizeof(float));
+  return 0;
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ProcessGroup", simclr::ProcessGroup::Define(env));

@@ -149,6 +149,35 @@ for (const worldSize of [2, 4] as const) {
   });
 }
 
+/**
+ * Synchronized BatchNorm (--convert-to-sync-bn): 2 replicas x 8 images normalise with the statistics of all 16 (summed
+ * across the replicas inside the forward and backward pass), so they must reach what 1 process with the whole batch
+ * in one chunk reaches. Not bit for bit: a sum of two replicas' partial sums rounds differently from one sum over all
+ * rows, and this tiny model amplifies rounding at lr 0.3 (x5 a step: 3.8e-7 after 1 step, 1.8e-6 after 2, 1e-5 after
+ * 3, 1e-2 after 6, measured), so the steps are at lr 0.05, where 5 steps still move the median tensor by 1e-2
+ * (measured max difference 6e-7). Without the flag each replica normalises its own 8 images and the same runs differ by ~1.
+ */
+test('2 replicas x 8 images with --convert-to-sync-bn reach the weights of 1 process x 16 in one chunk; without it they do not', { timeout: 240_000 }, async (t) => {
+  const batch = ['--batch-size=16', '--max-steps=5', '--warmup=0', '--lr=0.05'];
+  const [single, synced, perReplica] = await Promise.all([
+    runRanks('syncbn-single', 1, batch),
+    runRanks('syncbn-replicas', 2, [...batch, '--convert-to-sync-bn']),
+    runRanks('syncbn-off', 2, batch),
+  ]);
+  assertExitedCleanly([...single, ...synced, ...perReplica]);
+  for (const r of synced) assert.equal(r.report?.msg, 'stopped at the step limit', `rank ${r.rank} stopped by itself`);
+  const moved = await movedFromInit('syncbn-single');
+  t.diagnostic(`trained tensors moved by ${moved.leastTensorMove} (${moved.leastTensor}) to ${moved.mostTensorMove}, median ${moved.medianTensorMove}`);
+  // The online classifier's weights move least at this lr (~7e-6); the median tensor moves 1000x the bound.
+  assert.ok(moved.medianTensorMove > 1e-2, `median tensor move ${moved.medianTensorMove}`);
+  const withSync = await checkpointDistance('syncbn-single', 'syncbn-replicas');
+  const without = await checkpointDistance('syncbn-single', 'syncbn-off');
+  t.diagnostic(`max |single - replicas|: ${withSync.max} with --convert-to-sync-bn, ${without.max} without`);
+  assert.deepEqual(withSync.step, [5, 5]);
+  assert.ok(withSync.max <= 1e-5, `max |single - synced replicas| = ${withSync.max}`);
+  assert.ok(without.max > 1e-2, `per-replica BatchNorm should differ from the global batch's (${without.max}): else this test cannot tell them apart`);
+});
+
 test('an epoch on 2 replicas evaluates like 1 process: same kNN, online classifier and probe on the test set', { timeout: 180_000 }, async () => {
   // Synthetic data: 2048 train / 512 test images, so a whole epoch (32 steps of 64) and its evaluation are quick.
   const extra = ['--dataset=synthetic', '--batch-size=64', '--knn-k=20'];

@@ -186,8 +186,10 @@ test('the cross-field rules reject naming the field and the rule, as the trainer
   assert.match(cause.message, /spec.training.gradientCacheChunk does not divide the local batch \(spec.training.batchSize \/ spec.replicas\)/);
   const zero = await dryRunCreate('zero', { replicas: 0 });
   assert.deepEqual(zero.body.details.causes.map((c: { field: string }) => c.field), ['spec.replicas']);
-  const sync = await dryRunCreate('sync', { replicas: 2, training: { batchSize: 8, convertToSyncBn: true } });
+  assert.equal((await dryRunCreate('sync', { replicas: 2, training: { batchSize: 8, convertToSyncBn: true } })).admitted, true);
+  const sync = await dryRunCreate('sync-chunks', { replicas: 2, training: { batchSize: 8, gradientCacheChunk: 2, convertToSyncBn: true } });
   assert.equal(sync.body.details.causes[0].field, 'spec.training.convertToSyncBn');
+  assert.match(sync.body.details.causes[0].message, /spec.training.convertToSyncBn needs each replica's batch in one chunk, and spec.training.gradientCacheChunk splits it/);
   const half = await dryRunCreate('half', { training: { precision: 'fp16' } });
   assert.equal(half.body.details.causes[0].field, 'spec.training.precision');
   assert.match(half.body.details.causes[0].message, /spec.training.precision needs the float16 kernels of a GPU provider, which spec.training.executionProvider is not/);

@@ -5,7 +5,7 @@
  * the same order. Inputs are copied when the call is made; results are new arrays of the input's type.
  */
 import { DistError } from './errors.js';
-import { AddonError, glooAddon, type CollectiveArray, type GlooAddon, type NativeGroup } from '../native/index.js';
+import { AddonError, glooAddon, glooAddonPath, type CollectiveArray, type CollectiveGroup, type GlooAddon, type NativeGroup } from '../native/index.js';
 
 /** Where this replica sits in the job (the CLI resolves it from the seed's flags and the torch.distributed env). */
 export interface DistConfig {
@@ -140,6 +140,15 @@ export class ProcessGroup {
 
   barrier(): Promise<void> {
     return this.run('barrier', () => this.backend.barrier());
+  }
+
+  /**
+   * This group as graphs' collective operators reach it (Engine option `collectives`): they queue on the same ordered
+   * worker as the calls above. Undefined for one replica (nothing to sum with).
+   */
+  get inGraph(): CollectiveGroup | undefined {
+    const id = this.backend.nativeId;
+    return id === undefined ? undefined : { addon: glooAddonPath(), group: id };
   }
 
   /** Closes the mesh (and rank 0's store) after the calls already made; later calls reject. Idempotent. */

@@ -86,16 +86,18 @@ test('bad values are one-line errors naming the flag and what is allowed', () =>
   }
 });
 
-test('gradient-cache chunks must divide the local batch; sync BN is refused where it would change anything', () => {
+test('gradient-cache chunks must divide the local batch; sync BN is refused where chunks split it', () => {
   let err = errorOf(() => parseArgs(['--batch-size=256', '--num-replicas=2', '--gradient-cache-chunk=48']));
   assert.equal(err.flag, 'gradient-cache-chunk');
   assert.match(err.message, /--gradient-cache-chunk=48 does not divide the local batch \(--batch-size=256 \/ --num-replicas=2\)/);
-  err = errorOf(() => parseArgs(['--batch-size=256', '--num-replicas=2', '--convert-to-sync-bn']));
+  // Replicas that each run their local batch as one chunk: the statistics span the global batch.
+  assert.equal(parseArgs(['--batch-size=256', '--num-replicas=2', '--convert-to-sync-bn']).convertToSyncBn, true);
+  assert.equal(parseArgs(['--batch-size=256', '--num-replicas=2', '--gradient-cache-chunk=128', '--convert-to-sync-bn']).convertToSyncBn, true);
+  err = errorOf(() => parseArgs(['--batch-size=256', '--num-replicas=2', '--gradient-cache-chunk=64', '--convert-to-sync-bn']));
   assert.equal(err.flag, 'convert-to-sync-bn');
-  assert.match(err.message, /not supported yet: drop the flag/);
+  assert.match(err.message, /--convert-to-sync-bn needs each replica's batch in one chunk, and --gradient-cache-chunk=64 splits it/);
   err = errorOf(() => parseArgs(['--batch-size=256', '--gradient-cache-chunk=64', '--convert-to-sync-bn']));
   assert.equal(err.flag, 'convert-to-sync-bn');
-  // One replica, one chunk: the whole batch is one BatchNorm group already.
   assert.equal(parseArgs(['--batch-size=256', '--convert-to-sync-bn']).convertToSyncBn, true);
   assert.equal(parseArgs(['--batch-size=256', '--num-replicas=2', '--gradient-cache-chunk=64']).gradientCacheChunk, 64);
 });

@@ -2,7 +2,7 @@
 // defaults, ranges and --help text, and for the operator that builds pod args from it (toArgs).
 // Keys are camelCase; each key's flag is its kebab-case form (batchSize -> --batch-size).
 import { z } from 'zod';
-import { and, eq, flag, gt, isSet, le, lit, mod, mul, not, num, oneOf, or, renderMessage, type ConfigRule } from './rules.js';
+import { eq, flag, gt, isSet, le, lit, mod, mul, not, num, oneOf, or, renderMessage, type ConfigRule } from './rules.js';
 
 export const DATASETS = ['auto', 'fashion-mnist', 'mnist', 'synthetic', 'imagefolder', 'cifar10', 'cifar100'] as const;
 export const ARCHS = ['resnet18', 'resnet34', 'resnet50'] as const;
@@ -187,8 +187,9 @@ export const TrainConfigFields = z.object({
     .boolean()
     .default(false)
     .describe(
-      'BatchNorm statistics over the whole global batch. Only valid while that is one chunk of one replica (then it ' +
-        'changes nothing); with several replicas or chunks it is rejected, not silently ignored.',
+      'Synchronized BatchNorm: with several replicas, every train-mode BatchNorm normalises with the statistics of the ' +
+        'whole global batch (summed across replicas inside the forward and backward pass, as PyTorch\'s SyncBatchNorm), ' +
+        'not each replica\'s share. Needs each replica\'s batch in one chunk (--gradient-cache-chunk 0 or the local batch).',
     ),
   // --- state and observability
   uid: z
@@ -253,9 +254,11 @@ export const TRAIN_CONFIG_RULES: readonly ConfigRule[] = [
   },
   {
     key: 'convertToSyncBn',
-    holds: or(not(flag('convertToSyncBn')), and(eq(numReplicas, lit(1)), wholeLocalBatch)),
-    message: '{convertToSyncBn}: synchronised BatchNorm across replicas or gradient-cache chunks is not supported yet: ' +
-      'drop the flag (BatchNorm then normalises each chunk with its own statistics)',
+    // Chunks run one after another, so a chunk's statistics cannot include the later chunks' (not built: it would need
+    // a statistics pass over every chunk first).
+    holds: or(not(flag('convertToSyncBn')), wholeLocalBatch),
+    message: '{convertToSyncBn} needs each replica\'s batch in one chunk, and {gradientCacheChunk} splits it: drop ' +
+      '--gradient-cache-chunk (or set it to the local batch, {batchSize} / {numReplicas}), or drop the flag',
   },
   ...(['cudaTf32', 'cudnnConvAlgoSearch', 'cudaMemoryLimitMib'] as const).map((key) => ({
     key,

@@ -1,7 +1,7 @@
 // Engine: one execution provider + its options; compiles graphs into Programs (native ORT sessions).
 
-import { Graph, op, type ToOnnxOptions } from '../graph/index.js';
-import { ortAddon, type CudaSessionOptions, type NativeSessionConfig } from '../native/index.js';
+import { Graph, op, usesCollectives, type ToOnnxOptions } from '../graph/index.js';
+import { ortAddon, type CollectiveGroup, type CudaSessionOptions, type NativeSessionConfig } from '../native/index.js';
 import { CPU_FALLBACK_REFUSED, NoDeviceKernelError, nodesWithoutKernel } from './placement.js';
 import { prepareCudaProvider } from './cuda.js';
 import { Program } from './program.js';
@@ -19,6 +19,8 @@ export interface EngineOptions {
   deviceId?: number;
   /** CUDA provider options (TF32, cuDNN search, memory limit, CUDA graphs). */
   cuda?: CudaSessionOptions;
+  /** The process group of graphs that sum across replicas inside the graph (synchronized BatchNorm). */
+  collectives?: CollectiveGroup;
 }
 
 export class Engine {
@@ -62,7 +64,14 @@ export class Engine {
       throw new Error(`graph ${graph.name} was built for the ${graph.target} provider's kernels, not ${this.provider}'s: build it as new Graph(name, engine.provider)`);
     }
     const bytes = graph.toOnnx(options);
-    const config = this.sessionConfig(options.memoryArena === false ? { cpuArena: false } : {});
+    const collectives = usesCollectives(graph.nodes);
+    if (collectives && this.options.collectives === undefined) {
+      throw new Error(`graph ${graph.name} sums across replicas, but its engine was created without a process group (EngineOptions.collectives)`);
+    }
+    const config = this.sessionConfig({
+      ...(options.memoryArena === false ? { cpuArena: false } : {}),
+      ...(collectives ? { collectives: this.options.collectives } : {}),
+    });
     const create = (model: Uint8Array) => ortAddon().createSession(Buffer.from(model.buffer, model.byteOffset, model.byteLength), config);
     let session;
     try {

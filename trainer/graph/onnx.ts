@@ -62,7 +62,7 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   const fixedNames = new Set(fixed.map((f) => f.value.name));
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
-    opsetImport: [{ domain: '', version: opset }],
+    opsetImport: [{ domain: '', version: opset }, ...[...w.domains].map((domain) => ({ domain, version: 1 }))],
     producerName: 'simclr-k8s trainer/graph',
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
@@ -106,6 +106,8 @@ class Writer implements Lowerer {
   readonly nodes: OnnxTypes.INodeProto[] = [];
   readonly extraConsts: OnnxTypes.ITensorProto[] = [];
   readonly used = new Set<string>();
+  /** Operator sets beyond ONNX's that the written nodes use (version 1 each). */
+  readonly domains = new Set<string>();
   private counter = 0;
   /** Scope of the node being written: its ONNX nodes (lowered ones too) are named '<scope>/<Op>_<i>'. */
   private scope: string | undefined;
@@ -134,15 +136,17 @@ class Writer implements Lowerer {
     this.op('Identity', [value.name], {}, [name]);
   }
 
-  op(opType: string, inputs: readonly string[], attrs: Attrs = {}, outputs: readonly string[] | number = 1): string[] {
-    if (this.opset >= 18 && AXES_INPUT_SINCE_18.has(opType) && attrs['axes']) {
+  op(opType: string, inputs: readonly string[], attrs: Attrs = {}, outputs: readonly string[] | number = 1, domain?: string): string[] {
+    if (domain === undefined && this.opset >= 18 && AXES_INPUT_SINCE_18.has(opType) && attrs['axes']) {
       const { axes, ...rest } = attrs;
       return this.op(opType, [...inputs, this.ints(axes.value as number[])], rest, outputs);
     }
     const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.tmp()) : [...outputs];
     for (const i of inputs) this.used.add(i);
+    if (domain !== undefined) this.domains.add(domain);
     this.nodes.push({
       opType,
+      ...(domain !== undefined ? { domain } : {}),
       name: `${this.scope ? `${this.scope}/` : ''}${opType}_${this.nodes.length}`,
       input: [...inputs],
       output: outs,

@@ -7,4 +7,5 @@ export { matmul, linear, transposeLast2 } from './rules/matmul.js';
 export { softmax, logSoftmax } from './rules/softmax.js';
 export { conv2d, type Conv2dOptions, type ForwardMethod, type Pair } from './rules/conv.js';
 export { maxPool2d, type MaxPoolOptions } from './rules/pool.js';
+export { allReduceSum } from './rules/collectives.js';
 export { batchNormTrain, batchNormEval, type BatchNormTrainResult } from './rules/batchnorm.js';

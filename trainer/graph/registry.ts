@@ -20,7 +20,8 @@ export type GradRule = (ctx: GradContext) => readonly (Value | null | undefined)
 export interface Lowerer {
   /** The provider the ONNX is written for (ToOnnxOptions.target): lowerings use only ops it has kernels for. */
   readonly target: KernelTarget;
-  op(opType: string, inputs: readonly string[], attrs?: Attrs, outputs?: readonly string[] | number): string[];
+  /** `domain`: an operator set other than ONNX's (the writer imports it). */
+  op(opType: string, inputs: readonly string[], attrs?: Attrs, outputs?: readonly string[] | number, domain?: string): string[];
   ints(xs: readonly number[]): string;
   scalar(x: number, dtype: DType): string;
   /** A float32 constant of this shape. */

@@ -34,6 +34,8 @@ export class LayerBuilder {
     readonly eps = BN_EPS,
     /** How Convs run forward: by default, training graphs let small-map Convs run as a GEMM, other graphs keep ONNX Convs. */
     readonly convForward: ForwardMethod | 'auto' = mode === 'train' ? 'auto' : 'conv',
+    /** > 1: train-mode BatchNorm statistics are summed over that many replicas (synchronized BatchNorm). */
+    readonly syncReplicas = 1,
   ) {}
 
   param(name: string, shape: readonly number[], init: Init, isOneD: boolean): Value {
@@ -76,7 +78,7 @@ export class LayerBuilder {
     const rm = this.buffer(`${name}.running_mean`, [c], 0);
     const rv = this.buffer(`${name}.running_var`, [c], 1);
     if (rm !== undefined && rv !== undefined) return op.batchNormEval(x, gamma, beta, rm, rv, this.eps);
-    const { y, mean, variance } = op.batchNormTrain(x, gamma, beta, this.eps);
+    const { y, mean, variance } = op.batchNormTrain(x, gamma, beta, this.eps, this.syncReplicas);
     this.bnStats.push({ name, mean, variance, count: elementsPerChannel(x) });
     return y;
   }
@@ -93,9 +95,9 @@ export class LayerBuilder {
     const rm = this.buffer(`${name}.running_mean`, [c], 0);
     const rv = this.buffer(`${name}.running_var`, [c], 1);
     if (rm !== undefined && rv !== undefined) return op.div(op.sub(x, rm), op.sqrt(op.add(rv, this.eps)));
-    const mean = op.reduceMean(x, [0], true); // [1, C]
+    const mean = this.batchMean(x); // [1, C]
     const xc = op.sub(x, mean);
-    const variance = op.reduceMean(op.mul(xc, xc), [0], true); // [1, C]
+    const variance = this.batchMean(op.mul(xc, xc)); // [1, C]
     this.bnStats.push({
       name,
       mean: op.reshape(mean, [c]),
@@ -103,6 +105,12 @@ export class LayerBuilder {
       count: x.shape[0],
     });
     return op.div(xc, op.sqrt(op.add(variance, this.eps)));
+  }
+
+  /** Mean over axis 0 of [N, C], kept [1, C]; over every replica's rows when synchronized (autodiff sums back). */
+  private batchMean(x: Value): Value {
+    if (this.syncReplicas === 1) return op.reduceMean(x, [0], true);
+    return op.mul(op.allReduceSum(op.reduceSum(x, [0], true)), 1 / (x.shape[0] * this.syncReplicas));
   }
 }
 

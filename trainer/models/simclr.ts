@@ -20,6 +20,11 @@ export interface ModelConfig {
   /** Classes of the online linear classifier; 0 leaves it out. */
   numClasses: number;
   bnEps?: number;
+  /**
+   * Synchronized BatchNorm (--convert-to-sync-bn): train-mode statistics over the global batch of this many replicas,
+   * each building the same graph on its equal share (their engines compiled with the process group). Default 1.
+   */
+  syncBatchNormReplicas?: number;
 }
 
 export interface ModelOutputs {
@@ -59,7 +64,7 @@ export function buildSimclrModel(g: Graph, x: Value, cfg: ModelConfig, mode: Mod
     throw new Error(`model: inputChannels must be 1 or 3, got ${cfg.inputChannels}`);
   }
   const rep = representationSize(cfg);
-  const b = new LayerBuilder(g, mode, cfg.bnEps, convForward);
+  const b = new LayerBuilder(g, mode, cfg.bnEps, convForward, cfg.syncBatchNormReplicas);
   const hx = resnetEncoder(b, x, cfg);
   if (hx.shape[1] !== rep) throw new Error(`model: encoder gave ${hx.shape[1]} features, expected ${rep}`);
   const hidden = op.relu(b.batchNorm('head.1', b.linear('head.0', hx, cfg.headLatentSize, false)));

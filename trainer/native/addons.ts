@@ -46,12 +46,18 @@ export function addonCandidates(spec: Pick<AddonSpec, 'file' | 'envVar'>, env: N
 
 const loaded = new Map<string, unknown>();
 
-/** The addon's exports, loaded once per path. `searchPaths` replaces the default search (tests). */
-export function requireAddon<T>(spec: AddonSpec, searchPaths: readonly string[] = addonCandidates(spec)): T {
+/** The file requireAddon loads (the first candidate that exists); ADDON_MISSING when none does. */
+export function addonPath(spec: AddonSpec, searchPaths: readonly string[] = addonCandidates(spec)): string {
   const path = searchPaths.find((p) => existsSync(p));
   if (path === undefined) {
     throw new AddonError('ADDON_MISSING', `${spec.file} is not built: ${spec.buildHint}. Looked for: ${searchPaths.join(', ')}`);
   }
+  return path;
+}
+
+/** The addon's exports, loaded once per path. `searchPaths` replaces the default search (tests). */
+export function requireAddon<T>(spec: AddonSpec, searchPaths: readonly string[] = addonCandidates(spec)): T {
+  const path = addonPath(spec, searchPaths);
   if (!loaded.has(path)) {
     try {
       loaded.set(path, createRequire(import.meta.url)(path));

@@ -1,5 +1,5 @@
 // The Gloo addon (native/src, simclr_gloo.node): a process group whose collectives run on Gloo's TCP transport.
-import { requireAddon, type AddonSpec } from './addons.js';
+import { addonPath, requireAddon, type AddonSpec } from './addons.js';
 
 /** Element types the addon handles; the result has the type of the input. */
 export type CollectiveArray = Float32Array | Float64Array | Int32Array | Uint8Array;
@@ -25,6 +25,8 @@ export interface NativeGroup {
   broadcast<T extends CollectiveArray>(data: T, root: number): Promise<T>;
   barrier(): Promise<void>;
   destroy(): Promise<void>;
+  /** Names the group to the ONNX Runtime backend's collective operators (NativeSessionConfig.collectives). */
+  readonly nativeId?: number;
 }
 
 export interface GlooAddon {
@@ -41,4 +43,9 @@ const GLOO: AddonSpec = {
  * replaces the default search (tests). */
 export function glooAddon(searchPaths?: readonly string[]): GlooAddon {
   return requireAddon<GlooAddon>(GLOO, searchPaths);
+}
+
+/** The file of the Gloo addon this process loads: the ONNX Runtime backend opens it to call its collectives. */
+export function glooAddonPath(): string {
+  return addonPath(GLOO);
 }

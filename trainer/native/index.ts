@@ -1,11 +1,12 @@
 // Native code, one door (addons.ts): the Gloo collectives, the image kernels and the ONNX Runtime backend.
-export { AddonError, addonCandidates, requireAddon, type AddonErrorCode, type AddonSpec } from './addons.js';
-export { glooAddon, type CollectiveArray, type GlooAddon, type NativeGroup, type NativeGroupOptions } from './gloo.js';
+export { AddonError, addonCandidates, addonPath, requireAddon, type AddonErrorCode, type AddonSpec } from './addons.js';
+export { glooAddon, glooAddonPath, type CollectiveArray, type GlooAddon, type NativeGroup, type NativeGroupOptions } from './gloo.js';
 export { imageKernels, type NativeImageKernels } from './image-kernels.js';
 export {
   bytesOf,
   ortAddon,
   ortLibraryDir,
+  type CollectiveGroup,
   type CudaSessionOptions,
   type DeviceTensor,
   type Fetched,

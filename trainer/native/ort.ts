@@ -53,6 +53,14 @@ export interface NativeSessionConfig {
   cpuArena?: boolean;
   profilePrefix?: string;
   cuda?: CudaSessionOptions;
+  /** The process group a graph's collective operators (domain simclr.collectives) sum over. */
+  collectives?: CollectiveGroup;
+}
+
+/** A Gloo process group as the ONNX Runtime backend finds it: the addon's file and the group's nativeId. */
+export interface CollectiveGroup {
+  addon: string;
+  group: number;
 }
 
 export interface Traffic {

@@ -257,7 +257,7 @@ async function trainInGroup(
   ]);
   const contract = inputContractOf(config, trainSet);
   const model = modelConfigFor(config, contract);
-  const engine = await createEngine(config);
+  const engine = await createEngine(config, group.inGraph);
   const loader = new ContrastiveLoader(trainSet, {
     globalBatchSize: config.batchSize,
     seed: config.seed,

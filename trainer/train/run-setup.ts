@@ -3,6 +3,7 @@
 import type { TrainConfig } from '../contract/index.js';
 import type { Dataset, Normalization } from '../data/index.js';
 import { Engine, type CudaSessionOptions } from '../engine/index.js';
+import type { CollectiveGroup } from '../native/index.js';
 import { resolveStem, type ModelConfig } from '../models/index.js';
 
 /** What export/embed need to rebuild the encoder without the data set: kept in every checkpoint's extra. */
@@ -43,6 +44,8 @@ export function modelConfigFor(config: TrainConfig, contract: InputContract): Mo
     headLatentSize: config.headLatentSize,
     nceSize: config.nceSize,
     numClasses: contract.numClasses,
+    // Synchronized BatchNorm matters only with several replicas (one replica's batch is already the global one).
+    ...(config.convertToSyncBn && config.numReplicas > 1 ? { syncBatchNormReplicas: config.numReplicas } : {}),
   };
 }
 
@@ -51,7 +54,8 @@ export function trainingSize(contract: InputContract): [number, number] {
   return [contract.trainHeight ?? contract.height, contract.trainWidth ?? contract.width];
 }
 
-export async function createEngine(config: TrainConfig): Promise<Engine> {
+/** `collectives`: the process group that synchronized BatchNorm's graphs sum over (training runs with replicas). */
+export async function createEngine(config: TrainConfig, collectives?: CollectiveGroup): Promise<Engine> {
   // ORT's idle threads spin by default: same wall time per step here, but ~25% more CPU (bench/train-step.ts,
   // --spinning), taken from data workers, other replicas on the machine, or a pod's CPU quota.
   return Engine.create({
@@ -59,6 +63,7 @@ export async function createEngine(config: TrainConfig): Promise<Engine> {
     threads: config.threads > 0 ? config.threads : undefined,
     spinning: false,
     ...(config.executionProvider === 'cuda' ? { cuda: cudaOptions(config) } : {}),
+    ...(collectives !== undefined ? { collectives } : {}),
   });
 }
 

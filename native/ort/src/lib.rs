@@ -5,6 +5,7 @@
 //! the provider's memory between runs) and `NativeFeeds` (the inputs of one run, host arrays or tensors), plus the
 //! byte counters of what crossed between JS memory and the provider.
 mod borrowed;
+mod collectives;
 mod device;
 mod dtype;
 mod environment;

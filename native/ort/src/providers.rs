@@ -35,6 +35,8 @@ pub struct SessionConfig {
   /// Write ORT's per-op profile as `<prefix>_<time>.json`.
   pub profile_prefix: Option<String>,
   pub cuda: Option<CudaOptions>,
+  /// The process group the graph's collective operators reduce over (collectives.rs); absent: the graph has none.
+  pub collectives: Option<crate::collectives::CollectiveGroup>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

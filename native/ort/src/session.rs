@@ -12,6 +12,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{DynTensor, ValueType};
 
+use crate::collectives;
 use crate::device::{exclusive, release_on};
 use crate::dtype::{element_bytes, name_of};
 use crate::environment::environment;
@@ -119,6 +120,9 @@ fn build(provider: Provider, config: &SessionConfig, model: &[u8]) -> napi::Resu
   if provider != Provider::Cpu {
     // A node the device provider cannot run fails the compile instead of silently running on the host.
     b = b.with_config_entry("session.disable_cpu_ep_fallback", "1").map_err(fail("CPU fallback"))?;
+  }
+  if let Some(group) = config.collectives.as_ref() {
+    b = b.with_operators(collectives::domain(group)?).map_err(fail("collective operators"))?;
   }
   if let Some(prefix) = config.profile_prefix.as_deref() {
     b = b.with_profiling(prefix).map_err(fail("profiling"))?;

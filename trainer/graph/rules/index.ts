@@ -1,6 +1,7 @@
 // The op table: every rule file's rules, listed here (not registered by importing a module for its side effects).
 import { opTable } from '../registry.js';
 import { batchNormRules } from './batchnorm.js';
+import { collectiveRules } from './collectives.js';
 import { convGatherRules } from './conv-gather.js';
 import { convRules } from './conv.js';
 import { elementwiseRules } from './elementwise.js';
@@ -12,4 +13,5 @@ import { softmaxRules } from './softmax.js';
 
 export const OP_TABLE = opTable([
   elementwiseRules, reduceRules, shapeRules, matmulRules, softmaxRules, convRules, convGatherRules, poolRules, batchNormRules,
+  collectiveRules,
 ]);
