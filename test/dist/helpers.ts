@@ -1,8 +1,9 @@
 /** Spawning real rank processes on loopback for the distributed tests and the benchmark. */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { latestValid } from '../../trainer/checkpoint/index.js';
 export { freePort } from '../../trainer/collectives/free-port.js';
-
 
 /** node arguments that run a sibling script of `from`, in TypeScript (via tsx) or compiled JS, like `from` itself. */
 export function scriptArgs(from: string, relativeTs: string): string[] {
@@ -84,4 +85,23 @@ export function rankEnv(rank: number, worldSize: number, port: number, extra: Re
     MASTER_PORT: String(port),
     ...extra,
   };
+}
+
+/** Largest |a - b| over every tensor of the newest checkpoints in two folders (weights, buffers, optimizer state). */
+export async function checkpointsApart(dirA: string, dirB: string): Promise<{ max: number; step: [number, number] }> {
+  const [a, b] = await Promise.all([dirA, dirB].map((d) => latestValid(d)));
+  assert.ok(a && b, `both runs wrote a checkpoint (${dirA}, ${dirB})`);
+  let max = 0;
+  for (const [part, other] of [
+    [a.weights, b.weights],
+    [a.optimizer, b.optimizer],
+  ] as const) {
+    assert.deepEqual(Object.keys(part).sort(), Object.keys(other).sort());
+    for (const [name, t] of Object.entries(part)) {
+      const x = t.data as Float32Array;
+      const y = other[name]!.data as Float32Array;
+      for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i]! - y[i]!));
+    }
+  }
+  return { max, step: [a.step, b.step] };
 }

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { latestValid } from '../../trainer/checkpoint/index.js';
 import { Graph } from '../../trainer/graph/index.js';
 import { buildSimclrModel, initParameters, type ModelConfig } from '../../trainer/models/index.js';
-import { freePort, scriptArgs, spawnRank, type RankResult } from './helpers.js';
+import { checkpointsApart, freePort, scriptArgs, spawnRank, type RankResult } from './helpers.js';
 
 const CLI = scriptArgs(import.meta.url, '../../trainer/cli/main.ts');
 
@@ -61,23 +61,9 @@ function assertExitedCleanly(results: RankResult[]): void {
   for (const r of results) assert.equal(r.exitCode, 0, `rank ${r.rank} exited ${r.exitCode} (${r.signal}): ${r.stderr.slice(-2000)}`);
 }
 
-/** Largest |a - b| over every tensor of the newest checkpoints of two runs (weights, buffers, optimizer state). */
-async function checkpointDistance(uidA: string, uidB: string): Promise<{ max: number; step: [number, number] }> {
-  const [a, b] = await Promise.all([uidA, uidB].map((u) => latestValid(join(dir, 'models', u))));
-  assert.ok(a && b, 'both runs wrote a checkpoint');
-  let max = 0;
-  for (const [part, other] of [
-    [a.weights, b.weights],
-    [a.optimizer, b.optimizer],
-  ] as const) {
-    assert.deepEqual(Object.keys(part).sort(), Object.keys(other).sort());
-    for (const [name, t] of Object.entries(part)) {
-      const x = t.data as Float32Array;
-      const y = other[name].data as Float32Array;
-      for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i] - y[i]));
-    }
-  }
-  return { max, step: [a.step, b.step] };
+/** checkpointsApart for two runs of this file (by uid). */
+function checkpointDistance(uidA: string, uidB: string): Promise<{ max: number; step: [number, number] }> {
+  return checkpointsApart(join(dir, 'models', uidA), join(dir, 'models', uidB));
 }
 
 /**

@@ -9,6 +9,7 @@ import { type Attr, type Attrs, type DType, type Node, type Value, sizeOf } from
 import { toHalfArray, toHalfBits } from './half.js';
 import type { Lowerer } from './registry.js';
 import { hasKernel, type KernelTarget } from './target.js';
+import { COLLECTIVES_DOMAIN } from './rules/collectives.js';
 import { OP_TABLE } from './rules/index.js';
 
 const { onnx } = onnxProto;
@@ -108,6 +109,8 @@ class Writer implements Lowerer {
   readonly used = new Set<string>();
   /** Operator sets beyond ONNX's that the written nodes use (version 1 each). */
   readonly domains = new Set<string>();
+  /** The output of the collective written last: the next one takes it as its ordering input (rules/collectives.ts). */
+  private lastCollective: string | undefined;
   private counter = 0;
   /** Scope of the node being written: its ONNX nodes (lowered ones too) are named '<scope>/<Op>_<i>'. */
   private scope: string | undefined;
@@ -142,6 +145,11 @@ class Writer implements Lowerer {
       return this.op(opType, [...inputs, this.ints(axes.value as number[])], rest, outputs);
     }
     const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.tmp()) : [...outputs];
+    if (domain === COLLECTIVES_DOMAIN) {
+      // Written in graph order, which every replica shares; the chain makes it the order they run in.
+      if (this.lastCollective !== undefined) inputs = [...inputs, this.lastCollective];
+      this.lastCollective = outs[0];
+    }
     for (const i of inputs) this.used.add(i);
     if (domain !== undefined) this.domains.add(domain);
     this.nodes.push({

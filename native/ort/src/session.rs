@@ -117,9 +117,14 @@ fn build(provider: Provider, config: &SessionConfig, model: &[u8]) -> napi::Resu
       .with_config_entry("session.inter_op.allow_spinning", "0")
       .map_err(fail("spinning"))?;
   }
-  if provider != Provider::Cpu {
-    // A node the device provider cannot run fails the compile instead of silently running on the host.
+  // A node the device provider cannot run fails the compile instead of silently running on the host: ORT refuses
+  // any CPU node, or, where the graph's collective operators must run on the host, we check the placement after.
+  let collectives_on_device = provider != Provider::Cpu && config.collectives.is_some();
+  if provider != Provider::Cpu && !collectives_on_device {
     b = b.with_config_entry("session.disable_cpu_ep_fallback", "1").map_err(fail("CPU fallback"))?;
+  }
+  if collectives_on_device {
+    b = b.with_config_entry(collectives::RECORD_ASSIGNMENT, "1").map_err(fail("placement record"))?;
   }
   if let Some(group) = config.collectives.as_ref() {
     b = b.with_operators(collectives::domain(group)?).map_err(fail("collective operators"))?;
@@ -129,7 +134,19 @@ fn build(provider: Provider, config: &SessionConfig, model: &[u8]) -> napi::Resu
   }
   let eps = execution_providers(provider, config)?;
   b = b.with_execution_providers(eps).map_err(fail(&format!("execution provider '{}'", provider.name())))?;
-  b.commit_from_memory(model).map_err(|e| ort_error("compiling the graph", e))
+  let session = b.commit_from_memory(model).map_err(|e| ort_error("compiling the graph", e))?;
+  if collectives_on_device {
+    let on_host = collectives::host_nodes_beyond_collectives(&session)?;
+    if !on_host.is_empty() {
+      // Worded as ORT's own refusal, which the engine recognises and turns into the list of nodes without a kernel.
+      return Err(napi::Error::from_reason(format!(
+        "compiling the graph: This session contains graph nodes that are assigned to the default CPU EP, but fallback to CPU EP has been explicitly disabled by the user ({} on the host: {})",
+        provider.name(),
+        on_host.join(", ")
+      )));
+    }
+  }
+  Ok(session)
 }
 
 #[napi]
