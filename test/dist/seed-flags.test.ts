@@ -99,3 +99,24 @@ test('a resumed gang continues the Polyak average on every rank: the same evalua
     assert.equal(evaluation(resumed[0])?.[key], evaluation(straight[0])?.[key], key);
   }
 });
+
+test('the seed README\'s two-node example runs as written (visdom flags aside): two ranks train with synchronized BatchNorm', { timeout: 180_000 }, async () => {
+  const port = await freePort();
+  const seedCommand = (rank: number): string[] => [
+    'train', '--epochs=100', '--data-dir=/usr/share/datasets/fashion-mnist', '--batch-size=128', '--convert-to-sync-bn',
+    '--num-replicas=2', '--distributed-master=127.0.0.1', `--distributed-port=${port}`, `--distributed-rank=${rank}`,
+    '--uid=simclrv00_0',
+  ];
+  // Appended to make it a test: one step of a small model, with this test's folders.
+  const small = ['--max-steps=1', '--width-multiplier=0.0625', '--image-size-override=12', '--threads=1',
+    `--model-dir=${join(dir, 'models')}`, `--log-dir=${join(dir, 'runs')}`];
+  const results = await Promise.all([0, 1].map((rank) => spawnRank(CLI, { rank, env: {}, args: [...seedCommand(rank), ...small], killAfterMs: 170_000 }).done));
+  for (const r of results) {
+    assert.equal(r.exitCode, 0, `rank ${r.rank} exited ${r.exitCode}: ${r.stderr.slice(-2000)}`);
+    const training = logged(r, 'training');
+    assert.equal(training?.dataset, 'fashion-mnist', 'inferred from --data-dir');
+    assert.equal(training?.replicas, 2);
+    assert.equal(training?.batchNorm, 'global-batch');
+    assert.equal(logged(r, 'stopped at the step limit')?.step, 1);
+  }
+});

@@ -433,6 +433,8 @@ async function trainInGroup(
       localBatch: loader.localBatchSize,
       stepKind: step.kind,
       chunk: step.kind === 'gradient-cache' ? config.gradientCacheChunk || loader.localBatchSize : undefined,
+      // Whose statistics BatchNorm normalises with: the global batch's (one replica, or --convert-to-sync-bn) or each chunk's.
+      batchNorm: model.syncBatchNormReplicas !== undefined || step.kind === 'fused' ? 'global-batch' : 'per-chunk',
       stepsPerEpoch,
       epochs: config.epochs,
       optimizer: config.optimizer,
