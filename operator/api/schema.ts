@@ -10,7 +10,9 @@ import {
   EVAL_SPLITS,
   ProgressHistory,
   TERMINATION_MESSAGE_ENV,
+  OPTIMIZERS,
   renderMessage,
+  SEED_OPTIMIZER_ALIASES,
   TRAIN_CONFIG_RULES,
   TrainConfigFields,
   type ConfigRule,
@@ -83,6 +85,14 @@ export const TrainingSpec = TrainConfigFields.pick({
   logInterval: true,
   logLevel: true,
 }).extend({
+  // The seed's names too, as the trainer's --optimizer takes them (passed on as written; the trainer maps them).
+  optimizer: z
+    .enum([...OPTIMIZERS, ...(Object.keys(SEED_OPTIMIZER_ALIASES) as (keyof typeof SEED_OPTIMIZER_ALIASES & string)[])])
+    .default('lars')
+    .describe(
+      `${TrainConfigFields.shape.optimizer.description ?? ''} The seed's names are accepted too: ` +
+        `${Object.entries(SEED_OPTIMIZER_ALIASES).map(([seed, ours]) => `${seed} (= ${ours})`).join(', ')}.`,
+    ),
   // A path in the pod, so the job's volumes are where it can point.
   weightInitialization: TrainConfigFields.shape.weightInitialization.describe(
     'Start from the weights of a checkpoint (a step-*.json manifest or a run folder) or an exported encoder.onnx, by its ' +

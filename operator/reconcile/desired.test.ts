@@ -68,6 +68,14 @@ test('trainer args round-trip through the trainer\'s own parser and agree with t
   assert.deepEqual((c.args ?? []).filter((a) => /^--(distributed-|num-replicas)/.test(a)), []);
 });
 
+test('the seed\'s optimizer names are accepted in the spec and reach the pod as ours', () => {
+  for (const [seed, ours] of [['lars_momentum', 'lars'], ['momentum', 'sgd'], ['adam', 'adam']] as const) {
+    const c = desiredPod(makeJob({ training: { optimizer: seed } }), 0, 0).spec!.containers[0]!;
+    const cfg = parseArgs(c.args ?? [], Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? ''])));
+    assert.equal(cfg.optimizer, ours, seed);
+  }
+});
+
 test('resources: GPUs as nvidia.com/gpu, request = limit; /dev/shm is a memory emptyDir of shmSize', () => {
   const job = makeJob({ resources: { gpu: 2, cpu: '8', memory: '32Gi', shmSize: '8Gi' } });
   const p = desiredPod(job, 0, 0);

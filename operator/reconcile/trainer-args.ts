@@ -1,6 +1,6 @@
 // The trainer's config for one rank, built from the job spec through the trainer's own contract, so a flag the
 // trainer does not accept fails here (in reconcile) rather than in a crash-looping pod.
-import { DISTRIBUTED_ENV, toArgs, type TrainConfigInput } from '../../trainer/contract/index.js';
+import { DISTRIBUTED_ENV, SEED_OPTIMIZER_ALIASES, toArgs, type TrainConfigInput } from '../../trainer/contract/index.js';
 import { OPERATOR_MOUNTS, type SimCLRJob } from '../api/schema.js';
 import { masterAddr } from './names.js';
 
@@ -14,6 +14,8 @@ export function trainerConfig(job: SimCLRJob, rank: number): TrainConfigInput {
   const { spec } = job;
   const config: TrainConfigInput = {
     ...spec.training,
+    // The seed's optimizer names (lars_momentum) reach the pod as ours (lars).
+    optimizer: (SEED_OPTIMIZER_ALIASES[spec.training.optimizer] ?? spec.training.optimizer) as TrainConfigInput['optimizer'],
     numReplicas: spec.replicas,
     distributedRank: rank,
     distributedMaster: masterAddr(job),

@@ -14,6 +14,7 @@ export {
 } from './train-config.js';
 export type { TrainConfigInput, TrainConfigKey } from './train-config.js';
 export { celRule, renderMessage } from './rules.js';
+export { SEED_OPTIMIZER_ALIASES } from './seed-optimizers.js';
 export type { CelFields, ConfigRule, RuleInput } from './rules.js';
 export { parseArgs, configError, toArgs, helpText, trainConfigJsonSchema, ConfigError, FLAG_SPECS, DISTRIBUTED_ENV } from './cli-args.js';
 export type { FlagSpec } from './cli-args.js';
