@@ -4,6 +4,8 @@
  *   fused         1 process, the whole batch in one forward + backward (the reference)
  *   chunked       1 process, gradient-cache step in chunks of batch/4 (memory-bounded mode, ORT arenas off)
  *   replicas-2    2 processes x batch/2, one thread each, gradient-cache step with allgather + allreduce over Gloo
+ *   synced-2      the same with --convert-to-sync-bn: BatchNorm statistics summed across the replicas inside the
+ *                 graph (two allreduces of C floats per BatchNorm forward, one of 2C backward, each pass)
  * Throughput is taken from the trainer's per-step debug logs (pino `time`), skipping the first steps (compilation,
  * warm-up). The fused run uses as many ORT threads as the 2-replica run uses processes, so the comparison is per core.
  *   node --import tsx bench/distributed-step.ts     BENCH_BATCH=256 BENCH_STEPS=8 BENCH_SIZE=16 BENCH_WIDTH=0.125
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
       ['fused, 1 process, 2 threads', fused],
       [`gradient cache, chunks of ${batch / 4}, 1 process, 2 threads`, await imagesPerSecond(dir, 'chunked', ['--threads=2', `--gradient-cache-chunk=${batch / 4}`])],
       ['2 replicas x 1 thread (Gloo, loopback)', await imagesPerSecond(dir, 'replicas-2', ['--threads=1'], 2)],
+      ['the same, --convert-to-sync-bn', await imagesPerSecond(dir, 'synced-2', ['--threads=1', '--convert-to-sync-bn'], 2)],
     ];
     for (const [label, ips] of rows) console.log(`${label.padEnd(48)} ${ips.toFixed(0).padStart(6)} img/s  ${(ips / fused).toFixed(2)}x fused`);
   } finally {
