@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from './config.js';
+import { helpText, loadConfig, wantsHelp } from './config.js';
 
 test('defaults, env fallbacks, flags win over env', () => {
   const c = loadConfig(['--workers=8', '--auth', 'none'], { WATCH_NAMESPACE: 'ml', SIMCLR_AUTH: 'kubernetes' });
@@ -36,4 +36,16 @@ test('--extra-volume-kinds: a comma-separated list of the kinds a job may not us
   assert.deepEqual(loadConfig(['--extra-volume-kinds=hostPath, gitRepo'], {}).extraVolumeKinds, ['hostPath', 'gitRepo']);
   assert.deepEqual(loadConfig([], { SIMCLR_EXTRA_VOLUME_KINDS: 'hostPath' }).extraVolumeKinds, ['hostPath']);
   assert.throws(() => loadConfig(['--extra-volume-kinds=hostpath'], {}), /extraVolumeKinds/);
+});
+
+test('--help lists every flag with its environment variable, default and meaning', () => {
+  const help = helpText();
+  assert.ok(wantsHelp(['--help']) && wantsHelp(['--workers=2', '-h']) && !wantsHelp(['--workers=2']));
+  for (const flag of ['kubeconfig', 'listen', 'leader-elect', 'lease-duration-seconds', 'workers', 'extra-volume-kinds']) {
+    assert.match(help, new RegExp(`^  --${flag} `, 'm'), flag);
+  }
+  assert.match(help, /--listen +address of the REST API, probes and metrics; default: 0\.0\.0\.0:8080; env SIMCLR_LISTEN/);
+  assert.match(help, /--workers +jobs reconciled in parallel; default: 4$/m);
+  // Every flag has a description.
+  for (const line of help.split('\n').filter((l) => l.startsWith('  --'))) assert.doesNotMatch(line, /^ {2}--\S+ +default:/, line);
 });

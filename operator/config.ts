@@ -13,16 +13,16 @@ export const Config = z.object({
     .default('0.0.0.0:8080')
     .describe('address of the REST API, probes and metrics'),
   auth: z.enum(['kubernetes', 'none']).default('kubernetes').describe('REST API auth: TokenReview+SAR, or none'),
-  leaderElect: z.boolean().default(true),
-  leaseNamespace: z.string().min(1).default('default'),
-  leaseName: z.string().min(1).default('simclr-operator'),
-  identity: z.string().min(1).default(`${hostname()}-${process.pid}`),
-  leaseDurationSeconds: z.coerce.number().int().min(2).default(15),
-  renewDeadlineSeconds: z.coerce.number().int().min(1).default(10),
-  retryPeriodSeconds: z.coerce.number().min(0.05).default(2),
-  workers: z.coerce.number().int().min(1).max(64).default(4),
-  progressIntervalSeconds: z.coerce.number().min(1).default(15),
-  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  leaderElect: z.boolean().default(true).describe('one replica acts at a time, through a Lease (true or false)'),
+  leaseNamespace: z.string().min(1).default('default').describe('namespace of the leader Lease'),
+  leaseName: z.string().min(1).default('simclr-operator').describe('name of the leader Lease'),
+  identity: z.string().min(1).default(`${hostname()}-${process.pid}`).describe('this replica\'s name in the Lease'),
+  leaseDurationSeconds: z.coerce.number().int().min(2).default(15).describe('how long a lease holds without renewal'),
+  renewDeadlineSeconds: z.coerce.number().int().min(1).default(10).describe('the leader gives up (and exits) when it cannot renew within this'),
+  retryPeriodSeconds: z.coerce.number().min(0.05).default(2).describe('how often to try to acquire or renew the lease'),
+  workers: z.coerce.number().int().min(1).max(64).default(4).describe('jobs reconciled in parallel'),
+  progressIntervalSeconds: z.coerce.number().min(1).default(15).describe('how often each running job\'s progress is polled into its status'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('minimum level of the JSON logs'),
   operatorPodLabels: z
     .string()
     .regex(/^([A-Za-z0-9./_-]+=[A-Za-z0-9._-]*)(,[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*)*$/, 'key=value[,key=value...]')
@@ -75,6 +75,31 @@ const FLAGS = {
 } as const;
 
 const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/** Whether the arguments ask for --help (checked before parsing, so it works beside a bad flag too). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+/** The --help text: every flag with its environment variable, default and description, from the schema. */
+export function helpText(): string {
+  const fields = Config.shape as Record<string, z.ZodType>;
+  const lines = ['Usage: simclr-operator [--flag=value ...]', '', 'Flags (each also read from the environment variable shown; a flag wins):'];
+  for (const [flag, spec] of Object.entries(FLAGS)) {
+    const field = fields[camel(flag)];
+    const fallback = flag === 'identity' ? '<hostname>-<pid>' : defaultOf(field);
+    const about = [field?.description, fallback !== undefined ? `default: ${fallback}` : undefined, spec.env ? `env ${spec.env}` : undefined];
+    lines.push(`  --${flag}`.padEnd(30) + about.filter((x) => x !== undefined).join('; '));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function defaultOf(field: z.ZodType | undefined): string | undefined {
+  if (!(field instanceof z.ZodDefault)) return undefined;
+  const value: unknown = field.def.defaultValue;
+  if (Array.isArray(value)) return value.length === 0 ? 'none' : value.join(',');
+  return String(value);
+}
 
 /** Flags win over env; `--leader-elect=false` style booleans. Throws with every problem listed. */
 export function loadConfig(argv: string[], env: Record<string, string | undefined>): Config {
