@@ -88,7 +88,7 @@ export class Engine {
       if (this.provider !== 'cpu' && isProviderFailure(e)) throw new ProviderUnavailableError(this.provider, e);
       throw new Error(`compiling graph ${graph.name} failed: ${(e as Error).message}`, { cause: e });
     }
-    return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name), config.profilePrefix !== undefined);
+    return new Program(session, graph, options.outputs ?? graph.outputs.map((o) => o.name), config.profilePrefix !== undefined, options.cut);
   }
 }
 

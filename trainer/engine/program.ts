@@ -2,7 +2,7 @@
 // run() takes host arrays by name and returns host arrays; graph inputs not fed are read from a ParameterStore, where
 // they may be host arrays or DeviceTensors. runDevice() keeps chosen outputs in the provider's memory.
 
-import { sizeOf, type DType, type Graph } from '../graph/index.js';
+import { sizeOf, type DType, type Graph, type Value } from '../graph/index.js';
 import { bytesOf, ortAddon, type DeviceTensor, type Fetched, type NativeSession } from '../native/index.js';
 import type { ParameterStore } from './params.js';
 
@@ -40,10 +40,12 @@ export class Program {
     graph: Graph,
     outputNames: readonly string[],
     private readonly profiling: boolean,
+    /** Values another program computes, which this one takes as inputs (CompileOptions.cut). */
+    cut: readonly Value[] = [],
   ) {
     // Values compiled in as initializers (CompileOptions.fixedInputs) are no longer inputs of the session.
     const fed = new Set(session.inputNames);
-    this.inputs = [...graph.inputs, ...graph.params].filter((v) => fed.has(v.name)).map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype }));
+    this.inputs = [...graph.inputs, ...graph.params, ...cut].filter((v) => fed.has(v.name)).map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype }));
     this.outputNames = outputNames;
   }
 

@@ -38,6 +38,13 @@ export interface ToOnnxOptions {
    * A fixed value no live node reads is left out.
    */
   fixedInputs?: (name: string) => Float32Array | undefined;
+  /**
+   * Values computed by an earlier program that this one takes as inputs (named as the values): their producers are not
+   * written. Splits one graph into programs run in turn, e.g. a forward whose saved activations feed the backward.
+   */
+  cut?: readonly Value[];
+  /** Declare only the graph inputs and params the written nodes read (a program of part of a graph). */
+  onlyUsedInputs?: boolean;
 }
 
 // Opset 18 moved these reductions' axes from an attribute to an input (ReduceSum's moved in 13); the IR keeps the
@@ -48,7 +55,8 @@ const ELEM_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool:
 
 export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
   const outputs = selectOutputs(graph, options.outputs);
-  const live = liveNodes(outputs.map((o) => o.value));
+  const cut = new Set(options.cut ?? []);
+  const live = liveNodes(outputs.map((o) => o.value), cut);
   const target = options.target ?? graph.target;
   const opset = hasKernel(target, 'Col2Im') && [...live].some((n) => n.opType === 'ConvInputGradCols') ? COL2IM_OPSET : OPSET;
   const w = new Writer(graph, opset, target);
@@ -61,6 +69,7 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
     return data === undefined ? [] : [{ value: p, data }];
   });
   const fixedNames = new Set(fixed.map((f) => f.value.name));
+  const cutInputs = [...cut].filter((v) => w.used.has(v.name));
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: opset }, ...[...w.domains].map((domain) => ({ domain, version: 1 }))],
@@ -69,7 +78,8 @@ export function toOnnx(graph: Graph, options: ToOnnxOptions = {}): Uint8Array {
     graph: {
       name: graph.name,
       node: w.nodes,
-      input: declared.filter((v) => !fixedNames.has(v.name)).map((v) => valueInfo(v.name, v.dtype, v.shape)),
+      input: [...declared.filter((v) => !fixedNames.has(v.name) && (!options.onlyUsedInputs || w.used.has(v.name))), ...cutInputs]
+        .map((v) => valueInfo(v.name, v.dtype, v.shape)),
       output: outputs.map((o) => valueInfo(o.name, o.value.dtype, o.value.shape)),
       initializer: [
         ...usedConsts.map((c) => tensorProto(c.value, c.data)),
@@ -90,15 +100,19 @@ function selectOutputs(graph: Graph, names?: readonly string[]): Graph['outputs'
   });
 }
 
-/** Nodes reachable backwards from the wanted values (dead-code elimination). */
-export function liveNodes(wanted: readonly Value[]): Set<Node> {
+/** Nodes reachable backwards from the wanted values (dead-code elimination), not crossing the `cut` values. */
+export function liveNodes(wanted: readonly Value[], cut: ReadonlySet<Value> = new Set()): Set<Node> {
   const live = new Set<Node>();
-  const stack = wanted.map((v) => v.producer).filter((n): n is Node => n !== undefined);
+  const producer = (v: Value): Node | undefined => (cut.has(v) ? undefined : v.producer);
+  const stack = wanted.map(producer).filter((n): n is Node => n !== undefined);
   while (stack.length) {
     const n = stack.pop()!;
     if (live.has(n)) continue;
     live.add(n);
-    for (const v of n.inputs) if (v.producer && !live.has(v.producer)) stack.push(v.producer);
+    for (const v of n.inputs) {
+      const p = producer(v);
+      if (p && !live.has(p)) stack.push(p);
+    }
   }
   return live;
 }

@@ -13,11 +13,15 @@
 //   5. allreduce-sum the gradients (each rank holds the partial derivative of the one global loss through its own
 //      rows, so the sum is the exact gradient) with the BatchNorm statistics, then every rank runs the same update.
 //
+// With one chunk per replica (the local batch whole), steps 1 and 4 share one forward pass: the chunk graph is split
+// into a forward program, which keeps the activations the backward needs in the provider's memory and returns z, and a
+// backward program seeded with dz that reads them (toOnnx's `cut`); the forward is not run twice.
+//
 // BatchNorm normalises each chunk with that chunk's statistics (like per-GPU BN in the reference implementation); the
 // running statistics are updated with the statistics pooled over every chunk of every rank, so all ranks keep
 // identical buffers. With one rank and one chunk this computes what TrainStep computes (tested).
 import { ParameterStore, moveToDevice, moveToHost, type DeviceTensor, type Engine, type Feed, type Program, type RunOutputs } from '../engine/index.js';
-import { Graph, gradients, op, sizeOf, type KernelTarget } from '../graph/index.js';
+import { Graph, gradients, liveNodes, op, sizeOf, type KernelTarget, type Value } from '../graph/index.js';
 import { ntXentBlockSum, oneHot, topKCorrect } from '../loss/index.js';
 import { buildSimclrModel, type ParamSpec } from '../models/index.js';
 import {
@@ -53,11 +57,21 @@ export interface GradientCacheOptions extends TrainStepOptions {
 
 type BnStats = StepResult['bnStats'];
 
+/**
+ * How a step's chunks reach their gradients. recompute: a forward-only encode pass for z, then forward + backward
+ * again (activations bounded by one chunk). keep (one chunk): the forward once, its activations kept for the backward.
+ */
+type ChunkPrograms =
+  | { kind: 'recompute'; encode: Program; chunkStep: Program }
+  | { kind: 'keep'; forward: Program; backward: Program; saved: readonly string[] };
+
+/** Outputs of the chunk's forward that the step reads besides z. */
+const FORWARD_OUTPUTS = ['ce', 'logits'] as const;
+
 export class GradientCacheStep {
   private constructor(
     readonly opts: GradientCacheOptions,
-    private readonly encode: Program,
-    private readonly chunkStep: Program,
+    private readonly programs: ChunkPrograms,
     private readonly lossBlock: Program,
     readonly specs: readonly ParamSpec[],
     private readonly bnCounts: ReadonlyMap<string, number>,
@@ -71,7 +85,6 @@ export class GradientCacheStep {
     if (!Number.isInteger(c) || c < 1 || b % c !== 0) {
       throw new Error(`gradient cache: chunk ${c} must divide the local batch ${b}`);
     }
-    const enc = buildEncodeGraph(opts, engine.provider);
     const step = buildChunkGraph(opts, engine.provider);
     const zDim = opts.model.nceSize;
     const m = 2 * b * worldSize;
@@ -81,13 +94,12 @@ export class GradientCacheStep {
     // of each keeping its peak in ORT's arena, so a step peaks at about one chunk's forward + backward. Measured: 1.25x
     // the RSS of a plain step on the chunk alone, and a 10-25% slower step than with arenas (bench/README.md).
     const memoryArena = c === b;
-    const [encode, chunkStep, lossBlock] = await Promise.all([
-      engine.compile(enc, { memoryArena }),
-      engine.compile(step.graph, { memoryArena }),
+    const [programs, lossBlock] = await Promise.all([
+      c === b ? compileKeep(engine, step) : compileRecompute(engine, opts, step, memoryArena),
       engine.compile(loss, { memoryArena }),
     ]);
     const accumulator = opts.accumulateOnDevice ? await DeviceAccumulator.create(engine, step.specs) : undefined;
-    return new GradientCacheStep(opts, encode, chunkStep, lossBlock, step.specs, step.bnCounts, zDim, blockImages, accumulator);
+    return new GradientCacheStep(opts, programs, lossBlock, step.specs, step.bnCounts, zDim, blockImages, accumulator);
   }
 
   get trainable(): ParamSpec[] {
@@ -179,11 +191,29 @@ export class GradientCacheStep {
       view2: batch.view2.subarray(i * c * per, (i + 1) * c * per),
     });
 
-    // 1-2: embeddings of every chunk, then of every rank.
+    const bnNames = [...this.bnCounts.keys()];
+    const statNames = bnNames.flatMap((n) => [`bnstat/${n}.mean`, `bnstat/${n}.var`]);
+    const chunkFeeds = (i: number): Record<string, Feed> => ({
+      ...views(i),
+      targets: oneHot(Array.from({ length: c }, (_v, j) => batch.labels[i * c + j]), k),
+      ...lossScaleFeed(this.opts, lossScale),
+    });
+    const programs = this.programs;
+
+    // 1-2: embeddings of every chunk, then of every rank. Keeping: the chunk's forward, its activations left in place.
     const zLocal = new Float32Array(2 * b * d);
+    let kept: RunOutputs | undefined;
     for (let i = 0; i < chunks; i++) {
-      const out = await this.encode.run(views(i), store);
-      zLocal.set(out.z, i * 2 * c * d);
+      if (programs.kind === 'keep') {
+        kept = await programs.forward.runDevice(only(programs.forward, chunkFeeds(i)), store, {
+          keep: programs.saved,
+          fetch: ['z', ...FORWARD_OUTPUTS, ...statNames],
+        });
+        zLocal.set(kept.fetched['z']!.data as Float32Array, i * 2 * c * d);
+      } else {
+        const out = await programs.encode.run(views(i), store);
+        zLocal.set(out.z, i * 2 * c * d);
+      }
     }
     const zAll = await group.allgather(zLocal);
 
@@ -196,25 +226,28 @@ export class GradientCacheStep {
     const reduced = await group.allreduceSum(dzSum);
     const nce = reduced[m * d] / m;
 
-    // 4: forward + backward per chunk, seeded with dL/dz; gradients add up (onChunk).
-    const bnNames = [...this.bnCounts.keys()];
+    // 4: forward + backward per chunk (keeping: the backward alone), seeded with dL/dz; gradients add up (onChunk).
     const logits = new Float32Array(2 * b * k);
     const bnSums = new Map<string, { mean: Float64Array; square: Float64Array }>();
-    const statNames = bnNames.flatMap((n) => [`bnstat/${n}.mean`, `bnstat/${n}.var`]);
     let ceSum = 0;
     for (let i = 0; i < chunks; i++) {
       const rowStart = group.rank * 2 * b + i * 2 * c;
       const dz = new Float32Array(2 * c * d);
       for (let j = 0; j < dz.length; j++) dz[j] = reduced[rowStart * d + j] / m;
-      const labels = Array.from({ length: c }, (_v, j) => batch.labels[i * c + j]);
-      const feeds = { ...views(i), targets: oneHot(labels, k), dz, ...lossScaleFeed(this.opts, lossScale) };
+      const feeds = { ...chunkFeeds(i), dz };
+      const smallOf = (out: RunOutputs): Record<string, Float32Array> =>
+        Object.fromEntries([...FORWARD_OUTPUTS, ...statNames].map((n) => [n, out.fetched[n]!.data as Float32Array]));
       let small: Record<string, Float32Array> = {};
       await onChunk(async (extra, outputs) => {
-        const out = await this.chunkStep.runDevice({ ...feeds, ...extra }, store, {
+        if (programs.kind === 'keep') {
+          small = smallOf(kept!);
+          return programs.backward.runDevice(only(programs.backward, { ...feeds, ...kept!.kept, ...extra }), store, outputs);
+        }
+        const out = await programs.chunkStep.runDevice({ ...feeds, ...extra }, store, {
           keep: outputs.keep,
-          fetch: [...(outputs.fetch ?? []), 'ce', 'logits', ...statNames],
+          fetch: [...(outputs.fetch ?? []), ...FORWARD_OUTPUTS, ...statNames],
         });
-        small = Object.fromEntries(['ce', 'logits', ...statNames].map((n) => [n, out.fetched[n]!.data as Float32Array]));
+        small = smallOf(out);
         return out;
       });
       ceSum += small['ce']![0]!;
@@ -268,8 +301,49 @@ export class GradientCacheStep {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.encode.release(), this.chunkStep.release(), this.lossBlock.release()]);
+    const p = this.programs;
+    await Promise.all([...(p.kind === 'keep' ? [p.forward, p.backward] : [p.encode, p.chunkStep]), this.lossBlock].map((x) => x.release()));
   }
+}
+
+/** The recompute programs: a forward-only encode graph, and the chunk's forward + backward. */
+async function compileRecompute(engine: Engine, opts: GradientCacheOptions, step: TrainGraph, memoryArena: boolean): Promise<ChunkPrograms> {
+  const [encode, chunkStep] = await Promise.all([
+    engine.compile(buildEncodeGraph(opts, engine.provider), { memoryArena }),
+    engine.compile(step.graph, { memoryArena }),
+  ]);
+  return { kind: 'recompute', encode, chunkStep };
+}
+
+/**
+ * The chunk graph split where the backward reads the forward: every value a forward node computes and a node of the
+ * backward (the gradient outputs' other nodes) reads is an output of the forward program, kept in the provider's
+ * memory, and an input of the backward program.
+ */
+async function compileKeep(engine: Engine, step: TrainGraph): Promise<ChunkPrograms> {
+  const g = step.graph;
+  const outputOf = (name: string): Value => g.outputs.find((o) => o.name === name)!.value;
+  const forwardNames = ['z', ...FORWARD_OUTPUTS, ...g.outputs.map((o) => o.name).filter((n) => n.startsWith('bnstat/'))];
+  const gradNames = g.outputs.map((o) => o.name).filter((n) => n.startsWith('grad/'));
+  const forwardNodes = liveNodes(forwardNames.map(outputOf));
+  const saved = new Set<Value>();
+  for (const node of liveNodes(gradNames.map(outputOf))) {
+    if (forwardNodes.has(node)) continue;
+    for (const v of node.inputs) if (v.producer !== undefined && forwardNodes.has(v.producer)) saved.add(v);
+  }
+  // Outputs named as the values themselves (no Identity), which the backward's inputs are named after too.
+  for (const v of saved) if (!g.outputs.some((o) => o.name === v.name)) g.output(v.name, v);
+  const savedNames = [...saved].map((v) => v.name);
+  const [forward, backward] = await Promise.all([
+    engine.compile(g, { outputs: [...forwardNames, ...savedNames.filter((n) => !forwardNames.includes(n))], onlyUsedInputs: true }),
+    engine.compile(g, { outputs: gradNames, cut: [...saved], onlyUsedInputs: true }),
+  ]);
+  return { kind: 'keep', forward, backward, saved: savedNames.filter((n) => !forwardNames.includes(n)) };
+}
+
+/** The feeds a program takes (a step's feeds serve two programs with different inputs). */
+function only(program: Program, feeds: Record<string, Feed>): Record<string, Feed> {
+  return Object.fromEntries(Object.entries(feeds).filter(([name]) => program.inputs.some((s) => s.name === name)));
 }
 
 /** The device side of runOnDevice: the zero sums the first chunk adds to, and the gradients' reduction across ranks. */
@@ -395,6 +469,7 @@ export function buildChunkGraph(o: GradientCacheOptions, target: KernelTarget = 
   const z = built.outputs.z;
   const dz = g.input('dz', z.shape);
   const share = o.chunk / (o.batchSize * o.worldSize);
+  g.output('z', z);
   g.output('ce', ce);
   g.output('logits', logits);
   // fp16: both seeds times the loss scale (an input), which the update divides out.
