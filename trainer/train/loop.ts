@@ -35,9 +35,9 @@ import {
   type ProgressServer,
 } from '../observe/index.js';
 import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
-import { EvalForward } from './evaluate.js';
-import { exportFromDir } from './export.js';
-import { evaluateModel, type EvalResult } from './evaluate-model.js';
+import { exportFromDir } from './encoder/export.js';
+import { evaluateModel, type EvalResult } from './evaluation/evaluate-model.js';
+import { EvalForward } from './evaluation/features.js';
 import { EarlyStopper, type Verdict } from './early-stop.js';
 import { GradientCacheStep, type Collectives } from './gradient-cache.js';
 import { PolyakAverage } from './polyak-ema.js';
