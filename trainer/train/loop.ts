@@ -21,9 +21,9 @@ import {
   withResolvedDataset,
   type Dataset,
 } from '../data/index.js';
-import { NcclGroup, ProcessGroup } from '../collectives/index.js';
-import { Engine, ParameterStore, copyToHost } from '../engine/index.js';
-import { initParameters, type ModelConfig } from '../models/index.js';
+import { ProcessGroup } from '../collectives/index.js';
+import { ParameterStore, copyToHost } from '../engine/index.js';
+import { initParameters } from '../models/index.js';
 import {
   EventWriter,
   ProgressBar,
@@ -39,16 +39,15 @@ import { exportFromDir } from './encoder/export.js';
 import { evaluateModel, type EvalResult } from './evaluation/evaluate-model.js';
 import { EvalForward } from './evaluation/features.js';
 import { EarlyStopper, type Verdict } from './early-stop.js';
-import { GradientCacheStep, type Collectives } from './gradient-cache.js';
 import { PolyakAverage } from './polyak-ema.js';
 import { createEngine, inputContractOf, modelConfigFor, trainingSize } from './run-setup.js';
 import { broadcastArrays, syncInitialState } from './sync-state.js';
 import { applyInitialWeights, readInitialWeights } from './weight-init.js';
 import { DynamicLossScale, applyScaled, type LossScaleState } from './loss-scale.js';
-import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
-import { createUpdate, type Update } from './update.js';
+import { BN_MOMENTUM } from './step.js';
+import { createStepper } from './stepper.js';
+import { createUpdate } from './update.js';
 import { PlannedStop } from './planned-stop.js';
-import type { ParamSpec } from '../models/index.js';
 
 
 
@@ -88,78 +87,6 @@ export interface TrainIo {
 /** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
 export const ENCODER_FILE = 'encoder.onnx';
 
-/**
- * One training step as the loop sees it: the fused program, or the gradient-cache step over the process group. Its
- * outputs (grad/<p>, bnstat/<bn>.mean|var) feed the update: with the state on the device, the fused step's never
- * leave the provider's memory; the gradient-cache step brings them to the host for the collectives.
- */
-interface Stepper {
-  readonly specs: readonly ParamSpec[];
-  readonly trainable: ParamSpec[];
-  readonly kind: 'fused' | 'gradient-cache';
-  /** Per BatchNorm, the element count behind the statistics in a step's outputs. */
-  readonly statCounts: ReadonlyMap<string, number>;
-  /** fp16: the step's gradients come `lossScale` times too large (the update divides it out). */
-  run(batch: StepBatch, store: ParameterStore, lossScale?: number): Promise<StepOutcome>;
-  release(): Promise<void>;
-}
-
-/**
- * One replica with the whole local batch as one chunk runs the fused program (one forward, one backward). Anything
- * else (several replicas, or --gradient-cache-chunk below the local batch) runs the gradient-cache step, which makes
- * the contrastive loss and its gradient global across replicas.
- */
-async function createStepper(
-  engine: Engine,
-  config: TrainConfig,
-  group: ProcessGroup,
-  opts: { model: ModelConfig; height: number; width: number; placement: Update['placement'] },
-): Promise<Stepper> {
-  const localBatch = config.batchSize / group.worldSize;
-  const chunk = config.gradientCacheChunk > 0 ? config.gradientCacheChunk : localBatch;
-  const common = { model: opts.model, batchSize: localBatch, height: opts.height, width: opts.width, temperature: config.nceTemperature,
-    precision: config.precision };
-  const k = opts.model.numClasses;
-  if (group.worldSize === 1 && chunk === localBatch) {
-    const step = await TrainStep.compile(engine, common);
-    return {
-      specs: step.specs,
-      trainable: step.trainable,
-      kind: 'fused',
-      statCounts: step.statCounts,
-      run: opts.placement === 'device' ? (b, s, scale) => step.runOnDevice(b, s, scale) : async (b, s) => hostOutcome(await step.run(b, s), b.labels, k),
-      release: () => step.release(),
-    };
-  }
-  const onDevice = opts.placement === 'device';
-  const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize, accumulateOnDevice: onDevice });
-  // On CUDA the gradients are summed across ranks by NCCL where they are; Gloo carries the host-side collectives.
-  const nccl = onDevice && engine.provider === 'cuda' && group.worldSize > 1 ? await NcclGroup.connect(group, engine.deviceId) : undefined;
-  const collectives: Collectives = nccl === undefined ? group : {
-    rank: group.rank,
-    worldSize: group.worldSize,
-    allreduceSum: (data) => group.allreduceSum(data),
-    allgather: (data) => group.allgather(data),
-    allreduceSumOnDevice: (tensors) => nccl.allreduceSumOnDevice(tensors),
-  };
-  return {
-    specs: step.specs,
-    trainable: step.trainable,
-    kind: 'gradient-cache',
-    statCounts: step.statCounts,
-    run: onDevice ? (b, s, scale) => step.runOnDevice(b, s, collectives, scale) : async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
-    release: async () => {
-      nccl?.destroy();
-      await step.release();
-    },
-  };
-}
-
-/**
- * --workers-per-replica, with -1 resolved: workers pay for themselves when images must be decoded from files; an
- * in-memory set would be copied into every worker (measured: +250 MB RSS for Fashion-MNIST with 2) for augmentation
- * that already runs 20x faster than the step on the main thread (bench/README.md, data-pipeline).
- */
 /** Promise.all, except that the rejection reported is the first in list order rather than the first in time. */
 async function inOrder<T extends readonly unknown[] | []>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const settled = (await Promise.allSettled(promises)) as PromiseSettledResult<unknown>[];
@@ -168,6 +95,11 @@ async function inOrder<T extends readonly unknown[] | []>(promises: T): Promise<
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
+/**
+ * --workers-per-replica, with -1 resolved: workers pay for themselves when images must be decoded from files; an
+ * in-memory set would be copied into every worker (measured: +250 MB RSS for Fashion-MNIST with 2) for augmentation
+ * that already runs 20x faster than the step on the main thread (bench/README.md, data-pipeline).
+ */
 function loaderWorkers(flag: number, ds: Dataset): number {
   if (flag >= 0) return flag;
   return 'getSync' in ds ? 0 : 2;
