@@ -2,11 +2,8 @@
 // progress (bar, tracker, HTTP), checkpoints and exact resume (the loader is a pure function of (seed, epoch, step),
 // so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
 import { join } from 'node:path';
-import { listManifests, loadCheckpoint, manifestPathOf, resumePoint, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
 import {
-  MAX_CORRUPT_LISTED,
   PROGRESS_HISTORY_FILE,
-  type CorruptCheckpoints,
   type EvalSplit,
   type ProgressDocument,
   type TrainConfig,
@@ -34,16 +31,16 @@ import {
   type Logger,
   type ProgressServer,
 } from '../observe/index.js';
-import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
-import { exportFromDir } from './encoder/export.js';
+import { LrSchedule, createOptimizer, type Optimizer } from '../optim/index.js';
+import { Checkpoints, resumeOnLeader, type StartPoint } from './checkpointing.js';
 import { evaluateModel, type EvalResult } from './evaluation/evaluate-model.js';
 import { EvalForward } from './evaluation/features.js';
 import { EarlyStopper, type Verdict } from './early-stop.js';
 import { PolyakAverage } from './polyak-ema.js';
 import { createEngine, inputContractOf, modelConfigFor, trainingSize } from './run-setup.js';
 import { broadcastArrays, syncInitialState } from './sync-state.js';
-import { applyInitialWeights, readInitialWeights } from './weight-init.js';
-import { DynamicLossScale, applyScaled, type LossScaleState } from './loss-scale.js';
+import { readInitialWeights } from './weight-init.js';
+import { DynamicLossScale, applyScaled } from './loss-scale.js';
 import { BN_MOMENTUM } from './step.js';
 import { createStepper } from './stepper.js';
 import { createUpdate } from './update.js';
@@ -84,9 +81,6 @@ export interface TrainIo {
   stopSignal?: AbortSignal;
 }
 
-/** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
-export const ENCODER_FILE = 'encoder.onnx';
-
 /** Promise.all, except that the rejection reported is the first in list order rather than the first in time. */
 async function inOrder<T extends readonly unknown[] | []>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const settled = (await Promise.allSettled(promises)) as PromiseSettledResult<unknown>[];
@@ -125,16 +119,6 @@ async function agreedVerdict(group: ProcessGroup, verdict: Verdict | undefined):
   return agreed[0] === 0 ? undefined : { stop: agreed[1] === 1, bestStep: agreed[2], bestKnnTop1: agreed[3] / 1e9, sinceBest: agreed[4] };
 }
 
-
-function f32(shape: readonly number[], data: Float32Array): TensorMap[string] {
-  return { dtype: 'F32', shape: [...shape], data };
-}
-
-function optimizerTensors(state: OptimizerState): Record<string, TensorMap[string]> {
-  const out: Record<string, TensorMap[string]> = {};
-  for (const [k, v] of Object.entries(state.tensors)) out[k] = f32([v.length], v);
-  return out;
-}
 
 export async function train(given: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
   const uid = given.uid ?? generatedUid();
@@ -223,54 +207,12 @@ async function trainInGroup(
   // fp16: gradients are computed loss-scaled, and the update skips the steps that overflow (loss-scale.ts).
   const lossScale = config.precision === 'fp16' ? new DynamicLossScale() : undefined;
   const checkpointDir = join(config.modelDir, uid);
-  let resumedAverage: TensorMap | undefined;
-  const initialiseOnLeader = async (): Promise<number> => {
-    if (initialWeights === undefined) return 0;
-    const init = await initialWeights;
-    const { loaded, fresh } = applyInitialWeights(init, step.specs, store);
-    logger.info({ weightInitialization: init.path, kind: init.kind, loaded, fresh: fresh.length }, 'initialised the weights from a file');
-    return 0;
-  };
-  let corrupt: CorruptCheckpoints | undefined;
-  const resumeOnLeader = async (): Promise<number> => {
-    if (!config.resume && (await listManifests(checkpointDir).catch(() => [])).length > 0) {
-      throw new Error(`${checkpointDir} already holds checkpoints: pass --resume to continue that run, or use another --uid`);
-    }
-    if (!config.resume) return initialiseOnLeader();
-    const found = await resumePoint(checkpointDir);
-    const ckpt = found.checkpoint;
-    if (found.movedTo !== undefined) {
-      corrupt = { resumedFromStep: ckpt?.step ?? 0, count: found.corrupt.length, movedTo: found.movedTo,
-        checkpoints: found.corrupt.slice(0, MAX_CORRUPT_LISTED).map((c) => ({ ...c, reason: c.reason.slice(0, 300) })) };
-      for (const c of found.corrupt) logger.warn({ dir: checkpointDir }, `skipping invalid checkpoint: ${c.reason}`);
-      logger.warn({ movedTo: found.movedTo, resumedFromStep: corrupt.resumedFromStep },
-        `${found.corrupt.length} corrupt checkpoint(s) moved aside, kept for inspection`);
-    }
-    if (ckpt === undefined) {
-      logger.info({ dir: checkpointDir }, 'no valid checkpoint to resume from: starting fresh');
-      return initialiseOnLeader();
-    }
-    if (initialWeights !== undefined) logger.info('resuming this run\'s checkpoint: --weight-initialization applies to a fresh start only');
-    resumedAverage = ckpt.ema;
-    for (const s of step.specs) {
-      const t = ckpt.weights[s.name];
-      if (t === undefined) throw new Error(`${ckpt.tensorPath}: no weights for ${s.name} (was it written by another model config?)`);
-      if (!(t.data instanceof Float32Array) || t.data.length !== store.require(s.name).data.length) {
-        throw new Error(`${ckpt.tensorPath}: ${s.name} has the wrong size or type for this model config`);
-      }
-      store.require(s.name).data.set(t.data);
-    }
-    const tensors: Record<string, Float32Array> = {};
-    for (const [k, v] of Object.entries(ckpt.optimizer)) tensors[k] = v.data as Float32Array;
-    optimizer.loadStateDict({ kind: config.optimizer, step: Number(ckpt.extra?.optimizerStep ?? 0), tensors });
-    // A checkpoint of an fp32 run has none: an fp16 run resumed from it starts from the initial scale.
-    if (lossScale !== undefined && ckpt.extra?.lossScale !== undefined) lossScale.load(ckpt.extra.lossScale as LossScaleState);
-    logger.info({ checkpoint: ckpt.manifestPath, step: ckpt.step, ...(lossScale ? { lossScale: lossScale.scale } : {}) }, 'resumed');
-    return ckpt.step;
-  };
+  let start: StartPoint | undefined;
   // Rank 0 alone reads checkpoints and hands every rank the same starting state (no shared volume needed).
   let globalStep = await syncInitialState(group, {
-    load: leader ? resumeOnLeader : async () => 0,
+    load: leader
+      ? async () => (start = await resumeOnLeader({ config, checkpointDir, specs: step.specs, store, optimizer, lossScale, initialWeights, logger })).step
+      : async () => 0,
     store,
     specs: step.specs,
     optimizer,
@@ -280,7 +222,7 @@ async function trainInGroup(
   const average = config.polyakEma > 0 ? new PolyakAverage(config.polyakEma, step.specs, store) : undefined;
   if (average !== undefined && globalStep > 0) {
     // A checkpoint written without --polyak-ema starts the average at its weights.
-    if (resumedAverage !== undefined) for (const [name, t] of Object.entries(resumedAverage)) average.store.get(name)?.data.set(t.data as Float32Array);
+    if (start?.average !== undefined) for (const [name, t] of Object.entries(start.average)) average.store.get(name)?.data.set(t.data as Float32Array);
     await broadcastArrays(group, average.arrays());
   }
   const stopper = config.earlyStop
@@ -302,7 +244,7 @@ async function trainInGroup(
       ? { file: join(checkpointDir, PROGRESS_HISTORY_FILE), startStep: globalStep, onWarning: (m) => logger.warn(m) }
       : undefined,
   });
-  if (corrupt !== undefined) tracker.recordCorruptCheckpoints(corrupt);
+  if (start?.corrupt !== undefined) tracker.recordCorruptCheckpoints(start.corrupt);
   let server: ProgressServer | undefined;
   if (leader && config.progressPort > 0) {
     server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document(),
@@ -312,41 +254,8 @@ async function trainInGroup(
   const events = config.debugStep || !leader ? undefined : EventWriter.open(config.logDir, uid);
   const stepScalars = new StepScalars(events, config.logInterval);
   const bar = new ProgressBar(leader ? (io.barStream ?? process.stderr) : { write: () => true, isTTY: false });
-  let lastSaved = -1;
-  const save = async (): Promise<void> => {
-    if (!leader || lastSaved === globalStep) return;
-    tracker.setPhase('checkpointing');
-    await update.toHost(store);
-    const weights: Record<string, TensorMap[string]> = {};
-    for (const s of step.specs) weights[s.name] = f32(s.shape, store.require(s.name).data);
-    const opt = optimizer.stateDict();
-    const saved = await saveCheckpoint(
-      checkpointDir,
-      {
-        step: globalStep,
-        epoch: Math.floor(globalStep / stepsPerEpoch),
-        weights,
-        optimizer: optimizerTensors(opt),
-        ...(average !== undefined ? { ema: average.tensors() } : {}),
-        rng: { seed: config.seed, loader: 'pure function of (seed, epoch, step)' },
-        config,
-        extra: { optimizerStep: opt.step, input: contract, model, ...(lossScale ? { lossScale: lossScale.state() } : {}) },
-      },
-      { keep: config.keepCheckpoints, protect: stopper?.bestStep !== undefined ? [stopper.bestStep] : [], onWarning: (m) => logger.warn(m) },
-    );
-    lastSaved = globalStep;
-    tracker.recordCheckpoint({ path: saved.manifestPath, step: saved.step, epoch: saved.epoch, time: saved.createdAt });
-    logger.debug({ checkpoint: saved.manifestPath }, 'checkpoint written');
-  };
-
-  // The product of a run: the encoder as a standalone ONNX model beside the checkpoints (what `simclr export` writes).
-  const exportResult = async (): Promise<void> => {
-    if (!leader) return;
-    const out = join(checkpointDir, ENCODER_FILE);
-    // A run resumed without --early-stop exports its newest weights, whatever an earlier early-stop.json says.
-    const exported = await exportFromDir(checkpointDir, out, (m) => logger.warn(m), config.earlyStop);
-    logger.info({ encoder: out, step: exported.step }, 'exported the encoder');
-  };
+  const checkpoints = new Checkpoints({ leader, group, config, checkpointDir, specs: step.specs, store, optimizer, update, average, lossScale,
+    stopper, contract, model, stepsPerEpoch, tracker, logger });
 
   logger.info(
     {
@@ -382,25 +291,6 @@ async function trainInGroup(
   // --early-stop's protocol: the same bank and split every epoch (valid/ when there is one).
   const monitorBank = Math.min(trainSet.length, io.intermediateKnnBank ?? 10000);
   const monitorSet = validSet ?? testSet;
-  /** The evaluation weights (Polyak average, else trained) of the checkpoint of `bestStep`, read by rank 0, on every rank. */
-  const bestWeights = async (bestStep: number): Promise<ParameterStore> => {
-    const best = new ParameterStore();
-    for (const s of step.specs) best.set(s.name, s.shape);
-    let failure: string | undefined;
-    if (leader) {
-      try {
-        const ckpt = await loadCheckpoint(manifestPathOf(checkpointDir, bestStep));
-        const weights = ckpt.ema ?? ckpt.weights;
-        for (const s of step.specs) best.require(s.name).data.set(weights[s.name]!.data as Float32Array);
-      } catch (err) {
-        failure = `the best checkpoint (step ${bestStep}) cannot be read: ${err instanceof Error ? err.message : String(err)}`;
-      }
-    }
-    const ok = group.worldSize === 1 ? Int32Array.of(failure === undefined ? 1 : 0) : await group.broadcast(Int32Array.of(failure === undefined ? 1 : 0));
-    if (ok[0] !== 1) throw new Error(failure ?? 'rank 0 could not read the best checkpoint');
-    await broadcastArrays(group, step.specs.map((s) => best.require(s.name).data));
-    return best;
-  };
   let forward: EvalForward | undefined;
   try {
     // A run that had already stopped early (rank 0's history says so at the step it resumed from) trains no further.
@@ -423,9 +313,9 @@ async function trainInGroup(
       for await (const batch of loader.epoch(epoch, startStep)) {
         if (await plannedStop.agreed()) {
           bar.done();
-          await save();
+          await checkpoints.save(globalStep);
           await update.toHost(store);
-          logger.info({ step: globalStep, checkpointStep: leader ? lastSaved : undefined }, 'stopped on request');
+          logger.info({ step: globalStep, checkpointStep: leader ? checkpoints.lastSaved : undefined }, 'stopped on request');
           return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store, stopped: true };
         }
         if (events !== undefined && steps === 0) {
@@ -483,17 +373,17 @@ async function trainInGroup(
         if (config.debugStep) {
           bar.done();
           logger.info({ step: globalStep, loss: r.loss, nce: r.nce, ce: r.ce, lr }, 'debug step done');
-          await save();
+          await checkpoints.save(globalStep);
           await update.toHost(store);
           return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store };
         }
-        if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await save();
+        if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await checkpoints.save(globalStep);
         const stopAt = io.stopAfterStep ?? (config.maxSteps > 0 ? config.maxSteps : undefined);
         if (stopAt !== undefined && globalStep >= stopAt) {
           bar.done();
-          await save();
+          await checkpoints.save(globalStep);
           await update.toHost(store);
-          if (io.stopAfterStep === undefined) await exportResult();
+          if (io.stopAfterStep === undefined) await checkpoints.exportEncoder();
           logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
           return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store, progress: leader ? tracker.document() : undefined };
         }
@@ -513,7 +403,7 @@ async function trainInGroup(
         epochSeconds: seconds,
       };
       logger.info(trainStats, 'epoch done');
-      await save();
+      await checkpoints.save(globalStep);
       await update.toHost(store); // evaluation reads the weights on the host (save did this on rank 0 only)
       tracker.setPhase('evaluating');
       forward ??= EvalForward.create(engine, {
@@ -577,7 +467,7 @@ async function trainInGroup(
       earlyStop = { bestStep: verdict.bestStep, stopped: verdict.stop };
       if (verdict.bestStep !== globalStep || earlyStop.stopped) {
         // What the run reports and exports is the best checkpoint: its final evaluation is measured on it.
-        const finalWeights = await bestWeights(verdict.bestStep);
+        const finalWeights = await checkpoints.bestWeights(verdict.bestStep);
         const te = performance.now();
         forward ??= EvalForward.create(engine, { model, batchSize: Math.min(500, config.batchSize * 2), height: contract.height, width: contract.width });
         evalResult = await evaluateModel(engine, forward, finalWeights, trainSet, testSet, group, {
@@ -588,7 +478,7 @@ async function trainInGroup(
           'evaluation of the best checkpoint on the test set');
       }
     }
-    await exportResult();
+    await checkpoints.exportEncoder();
     tracker.setPhase('finished');
     logger.info({ step: globalStep, loss: lastLoss, peakRssMB: peakRssMB() }, 'training finished');
     const progress = leader ? tracker.document() : undefined;

@@ -14,6 +14,9 @@ import type { InputContract } from '../run-setup.js';
 
 const { onnx } = onnxProto;
 
+/** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
+export const ENCODER_FILE = 'encoder.onnx';
+
 export interface ExportedModel {
   bytes: Uint8Array;
   metadata: Record<string, string>;
