@@ -2,15 +2,9 @@
 // progress (bar, tracker, HTTP), checkpoints and exact resume (the loader is a pure function of (seed, epoch, step),
 // so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
 import { join } from 'node:path';
-import {
-  PROGRESS_HISTORY_FILE,
-  type EvalSplit,
-  type ProgressDocument,
-  type TrainConfig,
-} from '../contract/index.js';
+import type { EvalSplit, ProgressDocument, TrainConfig } from '../contract/index.js';
 import {
   ContrastiveLoader,
-  augmentationGrids,
   openDataset,
   imageKernels,
   openValidationSet,
@@ -21,16 +15,7 @@ import {
 import { ProcessGroup } from '../collectives/index.js';
 import { ParameterStore, copyToHost } from '../engine/index.js';
 import { initParameters } from '../models/index.js';
-import {
-  EventWriter,
-  ProgressBar,
-  ProgressTracker,
-  StepScalars,
-  createLogger,
-  startProgressServer,
-  type Logger,
-  type ProgressServer,
-} from '../observe/index.js';
+import { createLogger, type Logger } from '../observe/index.js';
 import { LrSchedule, createOptimizer, type Optimizer } from '../optim/index.js';
 import { Checkpoints, resumeOnLeader, type StartPoint } from './checkpointing.js';
 import { evaluateModel, type EvalResult } from './evaluation/evaluate-model.js';
@@ -41,6 +26,7 @@ import { createEngine, inputContractOf, modelConfigFor, trainingSize } from './r
 import { broadcastArrays, syncInitialState } from './sync-state.js';
 import { readInitialWeights } from './weight-init.js';
 import { DynamicLossScale, applyScaled } from './loss-scale.js';
+import { RunReport, type EpochStats } from './reporting.js';
 import { BN_MOMENTUM } from './step.js';
 import { createStepper } from './stepper.js';
 import { createUpdate } from './update.js';
@@ -233,27 +219,9 @@ async function trainInGroup(
   const update = await createUpdate(engine, step.specs, step.statCounts, optimizer,
     { clip: config.clip, bnMomentum: BN_MOMENTUM, lossScaled: lossScale !== undefined });
 
-  const tracker = new ProgressTracker({
-    uid,
-    worldSize: group.worldSize,
-    epochs: config.epochs,
-    stepsPerEpoch,
-    globalBatchSize: config.batchSize,
-    // Kept beside the checkpoints only for a progress service's readers (the operator's dashboard).
-    history: leader && config.progressPort > 0
-      ? { file: join(checkpointDir, PROGRESS_HISTORY_FILE), startStep: globalStep, onWarning: (m) => logger.warn(m) }
-      : undefined,
-  });
-  if (start?.corrupt !== undefined) tracker.recordCorruptCheckpoints(start.corrupt);
-  let server: ProgressServer | undefined;
-  if (leader && config.progressPort > 0) {
-    server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document(),
-      getPreview: (view) => tracker.previewImage(view) });
-    logger.info({ port: server.port }, 'serving progress');
-  }
-  const events = config.debugStep || !leader ? undefined : EventWriter.open(config.logDir, uid);
-  const stepScalars = new StepScalars(events, config.logInterval);
-  const bar = new ProgressBar(leader ? (io.barStream ?? process.stderr) : { write: () => true, isTTY: false });
+  const report = await RunReport.open({ uid, config, leader, worldSize: group.worldSize, stepsPerEpoch, checkpointDir, startStep: globalStep,
+    corrupt: start?.corrupt, barStream: io.barStream ?? process.stderr, logger });
+  const { tracker, bar } = report;
   const checkpoints = new Checkpoints({ leader, group, config, checkpointDir, specs: step.specs, store, optimizer, update, average, lossScale,
     stopper, contract, model, stepsPerEpoch, tracker, logger });
 
@@ -309,7 +277,7 @@ async function trainInGroup(
       let steps = 0;
       let skipped = 0; // fp16 steps that overflowed: they count for images/s, not for the loss and accuracy
       const t0 = performance.now();
-      stepScalars.startClock();
+      report.epochStarted();
       for await (const batch of loader.epoch(epoch, startStep)) {
         if (await plannedStop.agreed()) {
           bar.done();
@@ -318,13 +286,7 @@ async function trainInGroup(
           logger.info({ step: globalStep, checkpointStep: leader ? checkpoints.lastSaved : undefined }, 'stopped on request');
           return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store, stopped: true };
         }
-        if (events !== undefined && steps === 0) {
-          // What the model sees this epoch, as the seed logs it: the first images of the batch, both views.
-          const grids = await augmentationGrids(batch, 16, trainSet.normalization);
-          events.addImage('augmentation1', grids.augmentation1, globalStep);
-          events.addImage('augmentation2', grids.augmentation2, globalStep);
-          tracker.recordPreview(grids, { step: globalStep, epoch });
-        }
+        if (steps === 0) await report.preview(batch, trainSet.normalization, { step: globalStep, epoch });
         const lr = schedule.at(globalStep);
         await update.toDevice(store);
         const r = await step.run(batch, store, lossScale?.scale);
@@ -354,22 +316,8 @@ async function trainInGroup(
           correct1 += r.correct1;
           correct5 += r.correct5;
           seen += batch.labels.length;
-          tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
-          stepScalars.record({ step: globalStep, loss: r.nce, lr, images: config.batchSize });
         }
-        const doc = tracker.document();
-        bar.update({
-          label: `epoch ${epoch + 1}/${config.epochs}`,
-          current: globalStep - epoch * stepsPerEpoch,
-          total: stepsPerEpoch,
-          fields: {
-            loss: r.nce.toFixed(4),
-            lr: lr.toExponential(2),
-            'img/s': doc.imagesPerSecond === null ? '?' : doc.imagesPerSecond.toFixed(0),
-          },
-          etaSeconds: doc.etaSeconds,
-        });
-        logger.debug({ step: globalStep, loss: r.nce, ce: r.ce, lr }, 'step');
+        report.step({ step: globalStep, epoch, loss: r.nce, ce: r.ce, lr, applied });
         if (config.debugStep) {
           bar.done();
           logger.info({ step: globalStep, loss: r.loss, nce: r.nce, ce: r.ce, lr }, 'debug step done');
@@ -391,7 +339,7 @@ async function trainInGroup(
       bar.done();
       const seconds = (performance.now() - t0) / 1000;
       const last = epoch === config.epochs - 1;
-      const trainStats = {
+      const trainStats: EpochStats = {
         epoch: epoch + 1,
         step: globalStep,
         loss: lossSum / Math.max(1, steps - skipped),
@@ -424,27 +372,7 @@ async function trainInGroup(
         seed: config.seed,
       });
       const split: EvalSplit = evalSet === validSet ? 'valid' : 'test';
-      tracker.recordEval({ split, top1: evalResult.top1, top5: evalResult.top5, knnTop1: evalResult.knnTop1 });
-      logger.info(
-        { epoch: epoch + 1, split, ...evalResult, knnBank: bank, evalSeconds: (performance.now() - te) / 1000 },
-        `evaluation on the ${split} set`,
-      );
-      events?.addScalars(
-        {
-          'train/loss': trainStats.loss,
-          'train/classifier_loss': trainStats.classifierLoss,
-          'train/top1': trainStats.trainTop1,
-          'train/top5': trainStats.trainTop5,
-          'train/lr': trainStats.lr,
-          'train/images_per_second': trainStats.imagesPerSecond,
-          [`${split}/knn_top1`]: evalResult.knnTop1,
-          [`${split}/top1`]: evalResult.top1,
-          [`${split}/top5`]: evalResult.top5,
-          ...(evalResult.probeTop1 !== undefined ? { [`${split}/probe_top1`]: evalResult.probeTop1 } : {}),
-        },
-        globalStep,
-      );
-      events?.flush();
+      report.evaluated(trainStats, split, evalResult, { bank, startedAt: te });
       epochsDone = epoch + 1;
       if (stopper !== undefined) {
         // The monitor is the per-epoch protocol every epoch; the last epoch's report (all training images as the
@@ -488,9 +416,7 @@ async function trainInGroup(
     tracker.setPhase('failed', err instanceof Error ? err.message : String(err));
     throw err;
   } finally {
-    bar.done();
-    events?.close();
-    await server?.close();
+    await report.close();
     await update.release();
     await step.release();
     await loader.close();
