@@ -19,7 +19,8 @@ import { embedImages } from './encoder/embed.js';
 import { exportEncoder } from './encoder/export.js';
 import { EvalForward } from './evaluation/features.js';
 import { TINY_RUN_FLAGS } from './tiny-run.fixture.js';
-import { train, type TrainResult } from './loop.js';
+import type { TrainResult } from './epoch-loop.js';
+import { train } from './loop.js';
 import { createEngine } from './run-setup.js';
 
 const { onnx } = onnxProto;

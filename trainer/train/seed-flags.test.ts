@@ -16,7 +16,8 @@ import { exportEncoder, readModelMetadata } from './encoder/export.js';
 import { evaluateModel } from './evaluation/evaluate-model.js';
 import { EvalForward } from './evaluation/features.js';
 import { TINY_RUN_FLAGS } from './tiny-run.fixture.js';
-import { train, type TrainResult } from './loop.js';
+import type { TrainResult } from './epoch-loop.js';
+import { train } from './loop.js';
 import { createEngine } from './run-setup.js';
 
 let dir: string;
