@@ -9,7 +9,8 @@ import { Engine } from '../trainer/engine/index.js';
 import { Graph, op } from '../trainer/graph/index.js';
 import { Rng } from '../trainer/data/index.js';
 import { topKCorrect } from '../trainer/loss/index.js';
-import { knnAccuracy, l2NormalizeRows, type Features, type KnnOptions } from '../trainer/train/evaluate.js';
+import { knnAccuracy, l2NormalizeRows, type KnnOptions } from '../trainer/train/evaluation/accuracy.js';
+import type { Features } from '../trainer/train/evaluation/features.js';
 
 const { values } = parseArgs({
   options: {

@@ -25,7 +25,8 @@ import { initParameters, resolveStem, type ModelConfig } from '../trainer/models
 import { createOptimizer, type OptimizerKind } from '../trainer/optim/index.js';
 import { DeviceUpdate } from '../trainer/train/device-update.js';
 import { DynamicLossScale, applyScaled } from '../trainer/train/loss-scale.js';
-import { BN_MOMENTUM, TrainStep, applyUpdate, buildTrainGraph, type Precision } from '../trainer/train/step.js';
+import type { Precision } from '../trainer/train/step-graph.js';
+import { BN_MOMENTUM, TrainStep, applyUpdate, buildTrainGraph } from '../trainer/train/step.js';
 import { convLayers } from '../trainer/graph/rules/conv.js';
 
 const { values } = parseArgs({

@@ -8,7 +8,8 @@ import { Engine, NoDeviceKernelError, ParameterStore } from '../../trainer/engin
 import { Graph, gradients, op } from '../../trainer/graph/index.js';
 import { attr } from '../../trainer/graph/ir.js';
 import { initParameters, type ModelConfig } from '../../trainer/models/index.js';
-import { EvalForward, knnAccuracy } from '../../trainer/train/evaluate.js';
+import { knnAccuracy } from '../../trainer/train/evaluation/accuracy.js';
+import { EvalForward } from '../../trainer/train/evaluation/features.js';
 import { GradientCacheStep } from '../../trainer/train/gradient-cache.js';
 import { TrainStep } from '../../trainer/train/step.js';
 import { DEVICE, TOL_GRAD, deviceOrSkip, maxNormErr } from './webgpu.js';

@@ -12,9 +12,9 @@ import { latestValid } from '../../trainer/checkpoint/index.js';
 import { parseArgs } from '../../trainer/contract/index.js';
 import { evalBatches, openDataset } from '../../trainer/data/index.js';
 import { createLogger } from '../../trainer/observe/index.js';
-import { EvalForward } from '../../trainer/train/evaluate.js';
-import { ENCODER_FILE, train } from '../../trainer/train/loop.js';
-import { checkpointModel } from '../../trainer/train/export.js';
+import { ENCODER_FILE, checkpointModel } from '../../trainer/train/encoder/export.js';
+import { EvalForward } from '../../trainer/train/evaluation/features.js';
+import { train } from '../../trainer/train/loop.js';
 import { freePort, scriptArgs, spawnRank, type RankResult } from '../dist/helpers.js';
 import { DEVICE, DEVICE_FLAGS, TOL_GRAD, deviceOrSkip, maxNormErr, worstOf } from './webgpu.js';
 

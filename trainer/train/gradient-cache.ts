@@ -24,18 +24,8 @@ import { ParameterStore, moveToDevice, moveToHost, type DeviceTensor, type Engin
 import { Graph, gradients, liveNodes, op, sizeOf, type KernelTarget, type Value } from '../graph/index.js';
 import { ntXentBlockSum, oneHot, topKCorrect } from '../loss/index.js';
 import { buildSimclrModel, type ParamSpec } from '../models/index.js';
-import {
-  buildTrainForward,
-  lossScaleFeed,
-  outputGradientsAndStats,
-  scaledSeed,
-  viewPairInput,
-  type StepBatch,
-  type StepOutcome,
-  type StepResult,
-  type TrainGraph,
-  type TrainStepOptions,
-} from './step.js';
+import type { StepBatch, StepOutcome, StepResult, TrainStepOptions } from './step.js';
+import { buildTrainForward, lossScaleFeed, outputGradientsAndStats, scaledSeed, viewPairInput, type TrainGraph } from './step-graph.js';
 
 /** What the step needs from a process group (ProcessGroup, or one rank alone). */
 export interface Collectives {

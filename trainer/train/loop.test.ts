@@ -15,11 +15,12 @@ import { parseArgs } from '../contract/index.js';
 import { loadMnist, openDataset } from '../data/index.js';
 import { createLogger, decodeRecords } from '../observe/index.js';
 import { decodeEvent } from '../observe/event-proto.js';
-import { embedImages } from './embed.js';
-import { EvalForward } from './evaluate.js';
-import { exportEncoder } from './export.js';
+import { embedImages } from './encoder/embed.js';
+import { exportEncoder } from './encoder/export.js';
+import { EvalForward } from './evaluation/features.js';
 import { TINY_RUN_FLAGS } from './tiny-run.fixture.js';
-import { train, type TrainResult } from './loop.js';
+import type { TrainResult } from './epoch-loop.js';
+import { train } from './loop.js';
 import { createEngine } from './run-setup.js';
 
 const { onnx } = onnxProto;

@@ -1,19 +1,12 @@
-// The single-process training loop: data -> fused step -> update, per-epoch evaluation, logs, TensorBoard scalars,
-// progress (bar, tracker, HTTP), checkpoints and exact resume (the loader is a pure function of (seed, epoch, step),
-// so a checkpoint needs no loader state: weights, BN running stats, optimizer state and the step are enough).
+// A training run, one process of it: resolve the data set, join the process group, build what the epoch loop drives
+// (data and loader, engine, step, parameters, optimizer and schedule, the starting state every rank shares, the
+// update, reporting, checkpoints), run it and release it all. The parts: run-setup.ts (input contract, model config,
+// engine), stepper.ts (fused or gradient-cache step), checkpointing.ts (resume, checkpoints, the exported encoder),
+// reporting.ts (progress, TensorBoard, logs), epoch-loop.ts (steps, evaluation, early stop, the end of a run).
 import { join } from 'node:path';
-import { listManifests, loadCheckpoint, manifestPathOf, resumePoint, saveCheckpoint, type TensorMap } from '../checkpoint/index.js';
-import {
-  MAX_CORRUPT_LISTED,
-  PROGRESS_HISTORY_FILE,
-  type CorruptCheckpoints,
-  type EvalSplit,
-  type ProgressDocument,
-  type TrainConfig,
-} from '../contract/index.js';
+import type { TrainConfig } from '../contract/index.js';
 import {
   ContrastiveLoader,
-  augmentationGrids,
   openDataset,
   imageKernels,
   openValidationSet,
@@ -21,56 +14,24 @@ import {
   withResolvedDataset,
   type Dataset,
 } from '../data/index.js';
-import { NcclGroup, ProcessGroup } from '../collectives/index.js';
-import { Engine, ParameterStore, copyToHost } from '../engine/index.js';
-import { initParameters, type ModelConfig } from '../models/index.js';
-import {
-  EventWriter,
-  ProgressBar,
-  ProgressTracker,
-  StepScalars,
-  createLogger,
-  startProgressServer,
-  type Logger,
-  type ProgressServer,
-} from '../observe/index.js';
-import { LrSchedule, createOptimizer, type Optimizer, type OptimizerState } from '../optim/index.js';
-import { EvalForward } from './evaluate.js';
-import { exportFromDir } from './export.js';
-import { evaluateModel, type EvalResult } from './evaluate-model.js';
-import { EarlyStopper, type Verdict } from './early-stop.js';
-import { GradientCacheStep, type Collectives } from './gradient-cache.js';
+import { ProcessGroup } from '../collectives/index.js';
+import { ParameterStore } from '../engine/index.js';
+import { initParameters } from '../models/index.js';
+import { createLogger, type Logger } from '../observe/index.js';
+import { LrSchedule, createOptimizer, type Optimizer } from '../optim/index.js';
+import { Checkpoints, resumeOnLeader, type StartPoint } from './checkpointing.js';
+import { EarlyStopper } from './early-stop.js';
+import { EpochLoop, type TrainResult } from './epoch-loop.js';
 import { PolyakAverage } from './polyak-ema.js';
 import { createEngine, inputContractOf, modelConfigFor, trainingSize } from './run-setup.js';
 import { broadcastArrays, syncInitialState } from './sync-state.js';
-import { applyInitialWeights, readInitialWeights } from './weight-init.js';
-import { DynamicLossScale, applyScaled, type LossScaleState } from './loss-scale.js';
-import { BN_MOMENTUM, TrainStep, hostOutcome, type StepBatch, type StepOutcome } from './step.js';
-import { createUpdate, type Update } from './update.js';
+import { readInitialWeights } from './weight-init.js';
+import { DynamicLossScale } from './loss-scale.js';
+import { RunReport } from './reporting.js';
+import { BN_MOMENTUM } from './step.js';
+import { createStepper } from './stepper.js';
+import { createUpdate } from './update.js';
 import { PlannedStop } from './planned-stop.js';
-import type { ParamSpec } from '../models/index.js';
-
-
-
-export interface TrainResult {
-  uid: string;
-  /** The data set trained on (--dataset auto resolved). */
-  dataset: string;
-  step: number;
-  epoch: number;
-  checkpointDir: string;
-  lastLoss: number;
-  eval?: EvalResult;
-  store: ParameterStore;
-  /** --polyak-ema: the averaged weights, which evaluation and export used. */
-  average?: ParameterStore;
-  /** --early-stop: the best checkpoint's step (what was exported and finally evaluated), and whether it stopped early. */
-  earlyStop?: { bestStep: number; stopped: boolean };
-  /** Stopped on request (io.stopSignal) before the end, after writing the checkpoint of `step`. */
-  stopped?: boolean;
-  /** Rank 0's final progress document, when the run ended normally. */
-  progress?: ProgressDocument;
-}
 
 export interface TrainIo {
   logger?: Logger;
@@ -85,81 +46,6 @@ export interface TrainIo {
   stopSignal?: AbortSignal;
 }
 
-/** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
-export const ENCODER_FILE = 'encoder.onnx';
-
-/**
- * One training step as the loop sees it: the fused program, or the gradient-cache step over the process group. Its
- * outputs (grad/<p>, bnstat/<bn>.mean|var) feed the update: with the state on the device, the fused step's never
- * leave the provider's memory; the gradient-cache step brings them to the host for the collectives.
- */
-interface Stepper {
-  readonly specs: readonly ParamSpec[];
-  readonly trainable: ParamSpec[];
-  readonly kind: 'fused' | 'gradient-cache';
-  /** Per BatchNorm, the element count behind the statistics in a step's outputs. */
-  readonly statCounts: ReadonlyMap<string, number>;
-  /** fp16: the step's gradients come `lossScale` times too large (the update divides it out). */
-  run(batch: StepBatch, store: ParameterStore, lossScale?: number): Promise<StepOutcome>;
-  release(): Promise<void>;
-}
-
-/**
- * One replica with the whole local batch as one chunk runs the fused program (one forward, one backward). Anything
- * else (several replicas, or --gradient-cache-chunk below the local batch) runs the gradient-cache step, which makes
- * the contrastive loss and its gradient global across replicas.
- */
-async function createStepper(
-  engine: Engine,
-  config: TrainConfig,
-  group: ProcessGroup,
-  opts: { model: ModelConfig; height: number; width: number; placement: Update['placement'] },
-): Promise<Stepper> {
-  const localBatch = config.batchSize / group.worldSize;
-  const chunk = config.gradientCacheChunk > 0 ? config.gradientCacheChunk : localBatch;
-  const common = { model: opts.model, batchSize: localBatch, height: opts.height, width: opts.width, temperature: config.nceTemperature,
-    precision: config.precision };
-  const k = opts.model.numClasses;
-  if (group.worldSize === 1 && chunk === localBatch) {
-    const step = await TrainStep.compile(engine, common);
-    return {
-      specs: step.specs,
-      trainable: step.trainable,
-      kind: 'fused',
-      statCounts: step.statCounts,
-      run: opts.placement === 'device' ? (b, s, scale) => step.runOnDevice(b, s, scale) : async (b, s) => hostOutcome(await step.run(b, s), b.labels, k),
-      release: () => step.release(),
-    };
-  }
-  const onDevice = opts.placement === 'device';
-  const step = await GradientCacheStep.compile(engine, { ...common, chunk, worldSize: group.worldSize, accumulateOnDevice: onDevice });
-  // On CUDA the gradients are summed across ranks by NCCL where they are; Gloo carries the host-side collectives.
-  const nccl = onDevice && engine.provider === 'cuda' && group.worldSize > 1 ? await NcclGroup.connect(group, engine.deviceId) : undefined;
-  const collectives: Collectives = nccl === undefined ? group : {
-    rank: group.rank,
-    worldSize: group.worldSize,
-    allreduceSum: (data) => group.allreduceSum(data),
-    allgather: (data) => group.allgather(data),
-    allreduceSumOnDevice: (tensors) => nccl.allreduceSumOnDevice(tensors),
-  };
-  return {
-    specs: step.specs,
-    trainable: step.trainable,
-    kind: 'gradient-cache',
-    statCounts: step.statCounts,
-    run: onDevice ? (b, s, scale) => step.runOnDevice(b, s, collectives, scale) : async (b, s) => hostOutcome(await step.run(b, s, group), b.labels, k),
-    release: async () => {
-      nccl?.destroy();
-      await step.release();
-    },
-  };
-}
-
-/**
- * --workers-per-replica, with -1 resolved: workers pay for themselves when images must be decoded from files; an
- * in-memory set would be copied into every worker (measured: +250 MB RSS for Fashion-MNIST with 2) for augmentation
- * that already runs 20x faster than the step on the main thread (bench/README.md, data-pipeline).
- */
 /** Promise.all, except that the rejection reported is the first in list order rather than the first in time. */
 async function inOrder<T extends readonly unknown[] | []>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const settled = (await Promise.allSettled(promises)) as PromiseSettledResult<unknown>[];
@@ -168,40 +54,18 @@ async function inOrder<T extends readonly unknown[] | []>(promises: T): Promise<
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
+/**
+ * --workers-per-replica, with -1 resolved: workers pay for themselves when images must be decoded from files; an
+ * in-memory set would be copied into every worker (measured: +250 MB RSS for Fashion-MNIST with 2) for augmentation
+ * that already runs 20x faster than the step on the main thread (bench/README.md, data-pipeline).
+ */
 function loaderWorkers(flag: number, ds: Dataset): number {
   if (flag >= 0) return flag;
   return 'getSync' in ds ? 0 : 2;
 }
 
-/** The process's peak resident memory so far, in MiB (what bounds the batch a machine can train). */
-function peakRssMB(): number {
-  return Math.round(process.resourceUsage().maxRSS / 1024);
-}
-
 export function generatedUid(now = new Date()): string {
   return `run-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
-}
-
-
-
-/** Rank 0's verdict on every rank (undefined when rank 0 has none). */
-async function agreedVerdict(group: ProcessGroup, verdict: Verdict | undefined): Promise<Verdict | undefined> {
-  if (group.worldSize === 1) return verdict;
-  const v = verdict ?? { bestStep: 0, bestKnnTop1: 0, sinceBest: 0, stop: false };
-  // Integers: a top-1 fraction in units of 1e-9 fits an int32.
-  const agreed = await group.broadcast(Int32Array.of(verdict === undefined ? 0 : 1, v.stop ? 1 : 0, v.bestStep, Math.round(v.bestKnnTop1 * 1e9), v.sinceBest));
-  return agreed[0] === 0 ? undefined : { stop: agreed[1] === 1, bestStep: agreed[2], bestKnnTop1: agreed[3] / 1e9, sinceBest: agreed[4] };
-}
-
-
-function f32(shape: readonly number[], data: Float32Array): TensorMap[string] {
-  return { dtype: 'F32', shape: [...shape], data };
-}
-
-function optimizerTensors(state: OptimizerState): Record<string, TensorMap[string]> {
-  const out: Record<string, TensorMap[string]> = {};
-  for (const [k, v] of Object.entries(state.tensors)) out[k] = f32([v.length], v);
-  return out;
 }
 
 export async function train(given: TrainConfig, io: TrainIo = {}): Promise<TrainResult> {
@@ -291,54 +155,12 @@ async function trainInGroup(
   // fp16: gradients are computed loss-scaled, and the update skips the steps that overflow (loss-scale.ts).
   const lossScale = config.precision === 'fp16' ? new DynamicLossScale() : undefined;
   const checkpointDir = join(config.modelDir, uid);
-  let resumedAverage: TensorMap | undefined;
-  const initialiseOnLeader = async (): Promise<number> => {
-    if (initialWeights === undefined) return 0;
-    const init = await initialWeights;
-    const { loaded, fresh } = applyInitialWeights(init, step.specs, store);
-    logger.info({ weightInitialization: init.path, kind: init.kind, loaded, fresh: fresh.length }, 'initialised the weights from a file');
-    return 0;
-  };
-  let corrupt: CorruptCheckpoints | undefined;
-  const resumeOnLeader = async (): Promise<number> => {
-    if (!config.resume && (await listManifests(checkpointDir).catch(() => [])).length > 0) {
-      throw new Error(`${checkpointDir} already holds checkpoints: pass --resume to continue that run, or use another --uid`);
-    }
-    if (!config.resume) return initialiseOnLeader();
-    const found = await resumePoint(checkpointDir);
-    const ckpt = found.checkpoint;
-    if (found.movedTo !== undefined) {
-      corrupt = { resumedFromStep: ckpt?.step ?? 0, count: found.corrupt.length, movedTo: found.movedTo,
-        checkpoints: found.corrupt.slice(0, MAX_CORRUPT_LISTED).map((c) => ({ ...c, reason: c.reason.slice(0, 300) })) };
-      for (const c of found.corrupt) logger.warn({ dir: checkpointDir }, `skipping invalid checkpoint: ${c.reason}`);
-      logger.warn({ movedTo: found.movedTo, resumedFromStep: corrupt.resumedFromStep },
-        `${found.corrupt.length} corrupt checkpoint(s) moved aside, kept for inspection`);
-    }
-    if (ckpt === undefined) {
-      logger.info({ dir: checkpointDir }, 'no valid checkpoint to resume from: starting fresh');
-      return initialiseOnLeader();
-    }
-    if (initialWeights !== undefined) logger.info('resuming this run\'s checkpoint: --weight-initialization applies to a fresh start only');
-    resumedAverage = ckpt.ema;
-    for (const s of step.specs) {
-      const t = ckpt.weights[s.name];
-      if (t === undefined) throw new Error(`${ckpt.tensorPath}: no weights for ${s.name} (was it written by another model config?)`);
-      if (!(t.data instanceof Float32Array) || t.data.length !== store.require(s.name).data.length) {
-        throw new Error(`${ckpt.tensorPath}: ${s.name} has the wrong size or type for this model config`);
-      }
-      store.require(s.name).data.set(t.data);
-    }
-    const tensors: Record<string, Float32Array> = {};
-    for (const [k, v] of Object.entries(ckpt.optimizer)) tensors[k] = v.data as Float32Array;
-    optimizer.loadStateDict({ kind: config.optimizer, step: Number(ckpt.extra?.optimizerStep ?? 0), tensors });
-    // A checkpoint of an fp32 run has none: an fp16 run resumed from it starts from the initial scale.
-    if (lossScale !== undefined && ckpt.extra?.lossScale !== undefined) lossScale.load(ckpt.extra.lossScale as LossScaleState);
-    logger.info({ checkpoint: ckpt.manifestPath, step: ckpt.step, ...(lossScale ? { lossScale: lossScale.scale } : {}) }, 'resumed');
-    return ckpt.step;
-  };
+  let start: StartPoint | undefined;
   // Rank 0 alone reads checkpoints and hands every rank the same starting state (no shared volume needed).
-  let globalStep = await syncInitialState(group, {
-    load: leader ? resumeOnLeader : async () => 0,
+  const globalStep = await syncInitialState(group, {
+    load: leader
+      ? async () => (start = await resumeOnLeader({ config, checkpointDir, specs: step.specs, store, optimizer, lossScale, initialWeights, logger })).step
+      : async () => 0,
     store,
     specs: step.specs,
     optimizer,
@@ -348,7 +170,7 @@ async function trainInGroup(
   const average = config.polyakEma > 0 ? new PolyakAverage(config.polyakEma, step.specs, store) : undefined;
   if (average !== undefined && globalStep > 0) {
     // A checkpoint written without --polyak-ema starts the average at its weights.
-    if (resumedAverage !== undefined) for (const [name, t] of Object.entries(resumedAverage)) average.store.get(name)?.data.set(t.data as Float32Array);
+    if (start?.average !== undefined) for (const [name, t] of Object.entries(start.average)) average.store.get(name)?.data.set(t.data as Float32Array);
     await broadcastArrays(group, average.arrays());
   }
   const stopper = config.earlyStop
@@ -359,62 +181,11 @@ async function trainInGroup(
   const update = await createUpdate(engine, step.specs, step.statCounts, optimizer,
     { clip: config.clip, bnMomentum: BN_MOMENTUM, lossScaled: lossScale !== undefined });
 
-  const tracker = new ProgressTracker({
-    uid,
-    worldSize: group.worldSize,
-    epochs: config.epochs,
-    stepsPerEpoch,
-    globalBatchSize: config.batchSize,
-    // Kept beside the checkpoints only for a progress service's readers (the operator's dashboard).
-    history: leader && config.progressPort > 0
-      ? { file: join(checkpointDir, PROGRESS_HISTORY_FILE), startStep: globalStep, onWarning: (m) => logger.warn(m) }
-      : undefined,
-  });
-  if (corrupt !== undefined) tracker.recordCorruptCheckpoints(corrupt);
-  let server: ProgressServer | undefined;
-  if (leader && config.progressPort > 0) {
-    server = await startProgressServer({ port: config.progressPort, getProgress: () => tracker.document(),
-      getPreview: (view) => tracker.previewImage(view) });
-    logger.info({ port: server.port }, 'serving progress');
-  }
-  const events = config.debugStep || !leader ? undefined : EventWriter.open(config.logDir, uid);
-  const stepScalars = new StepScalars(events, config.logInterval);
-  const bar = new ProgressBar(leader ? (io.barStream ?? process.stderr) : { write: () => true, isTTY: false });
-  let lastSaved = -1;
-  const save = async (): Promise<void> => {
-    if (!leader || lastSaved === globalStep) return;
-    tracker.setPhase('checkpointing');
-    await update.toHost(store);
-    const weights: Record<string, TensorMap[string]> = {};
-    for (const s of step.specs) weights[s.name] = f32(s.shape, store.require(s.name).data);
-    const opt = optimizer.stateDict();
-    const saved = await saveCheckpoint(
-      checkpointDir,
-      {
-        step: globalStep,
-        epoch: Math.floor(globalStep / stepsPerEpoch),
-        weights,
-        optimizer: optimizerTensors(opt),
-        ...(average !== undefined ? { ema: average.tensors() } : {}),
-        rng: { seed: config.seed, loader: 'pure function of (seed, epoch, step)' },
-        config,
-        extra: { optimizerStep: opt.step, input: contract, model, ...(lossScale ? { lossScale: lossScale.state() } : {}) },
-      },
-      { keep: config.keepCheckpoints, protect: stopper?.bestStep !== undefined ? [stopper.bestStep] : [], onWarning: (m) => logger.warn(m) },
-    );
-    lastSaved = globalStep;
-    tracker.recordCheckpoint({ path: saved.manifestPath, step: saved.step, epoch: saved.epoch, time: saved.createdAt });
-    logger.debug({ checkpoint: saved.manifestPath }, 'checkpoint written');
-  };
-
-  // The product of a run: the encoder as a standalone ONNX model beside the checkpoints (what `simclr export` writes).
-  const exportResult = async (): Promise<void> => {
-    if (!leader) return;
-    const out = join(checkpointDir, ENCODER_FILE);
-    // A run resumed without --early-stop exports its newest weights, whatever an earlier early-stop.json says.
-    const exported = await exportFromDir(checkpointDir, out, (m) => logger.warn(m), config.earlyStop);
-    logger.info({ encoder: out, step: exported.step }, 'exported the encoder');
-  };
+  const report = await RunReport.open({ uid, config, leader, worldSize: group.worldSize, stepsPerEpoch, checkpointDir, startStep: globalStep,
+    corrupt: start?.corrupt, barStream: io.barStream ?? process.stderr, logger });
+  const { tracker } = report;
+  const checkpoints = new Checkpoints({ leader, group, config, checkpointDir, specs: step.specs, store, optimizer, update, average, lossScale,
+    stopper, contract, model, stepsPerEpoch, tracker, logger });
 
   logger.info(
     {
@@ -442,233 +213,16 @@ async function trainInGroup(
     },
     'training',
   );
-  let lastLoss = NaN;
-  const plannedStop = new PlannedStop(group, io.stopSignal);
-  let evalResult: EvalResult | undefined;
-  let epochsDone = Math.floor(globalStep / stepsPerEpoch);
-  let verdict: Verdict | undefined;
-  // --early-stop's protocol: the same bank and split every epoch (valid/ when there is one).
-  const monitorBank = Math.min(trainSet.length, io.intermediateKnnBank ?? 10000);
-  const monitorSet = validSet ?? testSet;
-  /** The evaluation weights (Polyak average, else trained) of the checkpoint of `bestStep`, read by rank 0, on every rank. */
-  const bestWeights = async (bestStep: number): Promise<ParameterStore> => {
-    const best = new ParameterStore();
-    for (const s of step.specs) best.set(s.name, s.shape);
-    let failure: string | undefined;
-    if (leader) {
-      try {
-        const ckpt = await loadCheckpoint(manifestPathOf(checkpointDir, bestStep));
-        const weights = ckpt.ema ?? ckpt.weights;
-        for (const s of step.specs) best.require(s.name).data.set(weights[s.name]!.data as Float32Array);
-      } catch (err) {
-        failure = `the best checkpoint (step ${bestStep}) cannot be read: ${err instanceof Error ? err.message : String(err)}`;
-      }
-    }
-    const ok = group.worldSize === 1 ? Int32Array.of(failure === undefined ? 1 : 0) : await group.broadcast(Int32Array.of(failure === undefined ? 1 : 0));
-    if (ok[0] !== 1) throw new Error(failure ?? 'rank 0 could not read the best checkpoint');
-    await broadcastArrays(group, step.specs.map((s) => best.require(s.name).data));
-    return best;
-  };
-  let forward: EvalForward | undefined;
+  const loop = new EpochLoop({ uid, config, group, leader, logger, engine, loader, stepsPerEpoch, step, store, schedule, lossScale, update,
+    average, stopper, plannedStop: new PlannedStop(group, io.stopSignal), checkpoints, report, contract, model, trainSet, validSet, testSet,
+    checkpointDir, startStep: globalStep, intermediateKnnBank: io.intermediateKnnBank, stopAfterStep: io.stopAfterStep });
   try {
-    // A run that had already stopped early (rank 0's history says so at the step it resumed from) trains no further.
-    const stoppedBefore = stopper === undefined ? undefined : await agreedVerdict(group, leader ? stopper.resumedVerdict(globalStep) : undefined);
-    if (stoppedBefore?.stop === true) {
-      verdict = stoppedBefore;
-      logger.info({ bestStep: verdict.bestStep }, 'early stop: this run had already stopped; finishing with its best checkpoint');
-    }
-    for (let epoch = Math.floor(globalStep / stepsPerEpoch); epoch < config.epochs && verdict?.stop !== true; epoch++) {
-      const startStep = globalStep - epoch * stepsPerEpoch;
-      let lossSum = 0;
-      let ceSum = 0;
-      let correct1 = 0;
-      let correct5 = 0;
-      let seen = 0;
-      let steps = 0;
-      let skipped = 0; // fp16 steps that overflowed: they count for images/s, not for the loss and accuracy
-      const t0 = performance.now();
-      stepScalars.startClock();
-      for await (const batch of loader.epoch(epoch, startStep)) {
-        if (await plannedStop.agreed()) {
-          bar.done();
-          await save();
-          await update.toHost(store);
-          logger.info({ step: globalStep, checkpointStep: leader ? lastSaved : undefined }, 'stopped on request');
-          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store, stopped: true };
-        }
-        if (events !== undefined && steps === 0) {
-          // What the model sees this epoch, as the seed logs it: the first images of the batch, both views.
-          const grids = await augmentationGrids(batch, 16, trainSet.normalization);
-          events.addImage('augmentation1', grids.augmentation1, globalStep);
-          events.addImage('augmentation2', grids.augmentation2, globalStep);
-          tracker.recordPreview(grids, { step: globalStep, epoch });
-        }
-        const lr = schedule.at(globalStep);
-        await update.toDevice(store);
-        const r = await step.run(batch, store, lossScale?.scale);
-        if (!Number.isFinite(r.loss) && lossScale === undefined) throw new Error(`loss is ${r.loss} at step ${globalStep}: lower --lr or set --clip`);
-        const { norm, applied } = lossScale === undefined
-          ? { norm: await update.run(store, r.outputs, lr), applied: true }
-          : await applyScaled(update, lossScale, store, r.outputs, lr, globalStep);
-        if (!applied) {
-          skipped++;
-          logger.warn({ step: globalStep, lossScale: lossScale?.scale }, 'fp16 overflow: step skipped, loss scale halved');
-        }
-        if (average !== undefined && applied) {
-          // On a GPU provider a copy of the weights and statistics comes to the host; the state stays on the device.
-          const live = update.placement === 'host' ? undefined : await copyToHost(engine, store, average.names());
-          average.update((name) => live?.get(name) ?? store.require(name).data);
-        }
-        if (config.clip > 0 && !Number.isFinite(norm) && applied) {
-          // (the host update throws this itself, before changing anything)
-          throw new Error(`clip: gradient norm is ${norm} at step ${globalStep}; the step has non-finite gradients (nothing was updated)`);
-        }
-        globalStep++;
-        steps++;
-        if (applied) {
-          lossSum += r.nce;
-          ceSum += r.ce;
-          lastLoss = r.nce;
-          correct1 += r.correct1;
-          correct5 += r.correct5;
-          seen += batch.labels.length;
-          tracker.recordStep({ step: globalStep, epoch, loss: r.nce, lr });
-          stepScalars.record({ step: globalStep, loss: r.nce, lr, images: config.batchSize });
-        }
-        const doc = tracker.document();
-        bar.update({
-          label: `epoch ${epoch + 1}/${config.epochs}`,
-          current: globalStep - epoch * stepsPerEpoch,
-          total: stepsPerEpoch,
-          fields: {
-            loss: r.nce.toFixed(4),
-            lr: lr.toExponential(2),
-            'img/s': doc.imagesPerSecond === null ? '?' : doc.imagesPerSecond.toFixed(0),
-          },
-          etaSeconds: doc.etaSeconds,
-        });
-        logger.debug({ step: globalStep, loss: r.nce, ce: r.ce, lr }, 'step');
-        if (config.debugStep) {
-          bar.done();
-          logger.info({ step: globalStep, loss: r.loss, nce: r.nce, ce: r.ce, lr }, 'debug step done');
-          await save();
-          await update.toHost(store);
-          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store };
-        }
-        if (config.checkpointEvery > 0 && globalStep % config.checkpointEvery === 0) await save();
-        const stopAt = io.stopAfterStep ?? (config.maxSteps > 0 ? config.maxSteps : undefined);
-        if (stopAt !== undefined && globalStep >= stopAt) {
-          bar.done();
-          await save();
-          await update.toHost(store);
-          if (io.stopAfterStep === undefined) await exportResult();
-          logger.info({ step: globalStep, loss: r.nce, peakRssMB: peakRssMB() }, 'stopped at the step limit');
-          return { uid, dataset: config.dataset, step: globalStep, epoch, checkpointDir, lastLoss, store, progress: leader ? tracker.document() : undefined };
-        }
-      }
-      bar.done();
-      const seconds = (performance.now() - t0) / 1000;
-      const last = epoch === config.epochs - 1;
-      const trainStats = {
-        epoch: epoch + 1,
-        step: globalStep,
-        loss: lossSum / Math.max(1, steps - skipped),
-        classifierLoss: ceSum / Math.max(1, steps - skipped),
-        trainTop1: correct1 / Math.max(1, seen),
-        trainTop5: correct5 / Math.max(1, seen),
-        lr: schedule.at(Math.max(0, globalStep - 1)),
-        imagesPerSecond: (steps * config.batchSize) / seconds,
-        epochSeconds: seconds,
-      };
-      logger.info(trainStats, 'epoch done');
-      await save();
-      await update.toHost(store); // evaluation reads the weights on the host (save did this on rank 0 only)
-      tracker.setPhase('evaluating');
-      forward ??= EvalForward.create(engine, {
-        model,
-        batchSize: Math.min(500, config.batchSize * 2),
-        height: contract.height,
-        width: contract.width,
-      });
-      const te = performance.now();
-      const bank = last ? trainSet.length : Math.min(trainSet.length, io.intermediateKnnBank ?? 10000);
-      // Every rank takes its shard of the evaluation (no rank idles in a collective while another evaluates).
-      const evalSet = !last && validSet !== undefined ? validSet : testSet;
-      const evalWeights = average?.store ?? store;
-      evalResult = await evaluateModel(engine, forward, evalWeights, trainSet, evalSet, group, {
-        knnK: config.knnK,
-        bank,
-        probe: last,
-        seed: config.seed,
-      });
-      const split: EvalSplit = evalSet === validSet ? 'valid' : 'test';
-      tracker.recordEval({ split, top1: evalResult.top1, top5: evalResult.top5, knnTop1: evalResult.knnTop1 });
-      logger.info(
-        { epoch: epoch + 1, split, ...evalResult, knnBank: bank, evalSeconds: (performance.now() - te) / 1000 },
-        `evaluation on the ${split} set`,
-      );
-      events?.addScalars(
-        {
-          'train/loss': trainStats.loss,
-          'train/classifier_loss': trainStats.classifierLoss,
-          'train/top1': trainStats.trainTop1,
-          'train/top5': trainStats.trainTop5,
-          'train/lr': trainStats.lr,
-          'train/images_per_second': trainStats.imagesPerSecond,
-          [`${split}/knn_top1`]: evalResult.knnTop1,
-          [`${split}/top1`]: evalResult.top1,
-          [`${split}/top5`]: evalResult.top5,
-          ...(evalResult.probeTop1 !== undefined ? { [`${split}/probe_top1`]: evalResult.probeTop1 } : {}),
-        },
-        globalStep,
-      );
-      events?.flush();
-      epochsDone = epoch + 1;
-      if (stopper !== undefined) {
-        // The monitor is the per-epoch protocol every epoch; the last epoch's report (all training images as the
-        // bank, the test set) is measured again that way unless it is the same protocol.
-        const sameProtocol = bank === monitorBank && evalSet === monitorSet;
-        const monitored = sameProtocol ? evalResult
-          : await evaluateModel(engine, forward, evalWeights, trainSet, monitorSet, group, { knnK: config.knnK, bank: monitorBank, probe: false, seed: config.seed });
-        verdict = stopper.observe(globalStep, monitored.knnTop1);
-        if (leader) await stopper.save(checkpointDir);
-        verdict = (await agreedVerdict(group, verdict))!; // rank 0's history decides (it alone read it on resume)
-        logger.info({ epoch: epoch + 1, knnTop1: monitored.knnTop1, ...verdict, patience: config.earlyStopPatience }, 'early stop: kNN top-1 checked');
-        if (verdict.stop && !last) {
-          logger.info({ bestStep: verdict.bestStep, knnTop1: verdict.bestKnnTop1 }, `early stop: no better kNN top-1 for ${verdict.sinceBest} evaluations`);
-          break;
-        }
-      }
-    }
-    let earlyStop: TrainResult['earlyStop'];
-    if (stopper !== undefined && verdict !== undefined) {
-      earlyStop = { bestStep: verdict.bestStep, stopped: verdict.stop };
-      if (verdict.bestStep !== globalStep || earlyStop.stopped) {
-        // What the run reports and exports is the best checkpoint: its final evaluation is measured on it.
-        const finalWeights = await bestWeights(verdict.bestStep);
-        const te = performance.now();
-        forward ??= EvalForward.create(engine, { model, batchSize: Math.min(500, config.batchSize * 2), height: contract.height, width: contract.width });
-        evalResult = await evaluateModel(engine, forward, finalWeights, trainSet, testSet, group, {
-          knnK: config.knnK, bank: trainSet.length, probe: true, seed: config.seed,
-        });
-        tracker.recordEval({ split: 'test', top1: evalResult.top1, top5: evalResult.top5, knnTop1: evalResult.knnTop1 });
-        logger.info({ step: verdict.bestStep, split: 'test', ...evalResult, evalSeconds: (performance.now() - te) / 1000 },
-          'evaluation of the best checkpoint on the test set');
-      }
-    }
-    await exportResult();
-    tracker.setPhase('finished');
-    logger.info({ step: globalStep, loss: lastLoss, peakRssMB: peakRssMB() }, 'training finished');
-    const progress = leader ? tracker.document() : undefined;
-    return { uid, dataset: config.dataset, step: globalStep, epoch: epochsDone, checkpointDir, lastLoss, eval: evalResult, store, progress,
-      ...(average !== undefined ? { average: average.store } : {}), ...(earlyStop !== undefined ? { earlyStop } : {}) };
+    return await loop.run();
   } catch (err) {
     tracker.setPhase('failed', err instanceof Error ? err.message : String(err));
     throw err;
   } finally {
-    bar.done();
-    events?.close();
-    await server?.close();
+    await report.close();
     await update.release();
     await step.release();
     await loader.close();

@@ -12,11 +12,12 @@ import { ProcessGroup } from '../collectives/index.js';
 import type { ParameterStore } from '../engine/index.js';
 import { createLogger } from '../observe/index.js';
 import { EARLY_STOP_FILE } from './early-stop.js';
-import { EvalForward } from './evaluate.js';
-import { evaluateModel } from './evaluate-model.js';
-import { exportEncoder, readModelMetadata } from './export.js';
+import { exportEncoder, readModelMetadata } from './encoder/export.js';
+import { evaluateModel } from './evaluation/evaluate-model.js';
+import { EvalForward } from './evaluation/features.js';
 import { TINY_RUN_FLAGS } from './tiny-run.fixture.js';
-import { train, type TrainResult } from './loop.js';
+import type { TrainResult } from './epoch-loop.js';
+import { train } from './loop.js';
 import { createEngine } from './run-setup.js';
 
 let dir: string;

@@ -1,15 +1,16 @@
 // Baselines under the same evaluation protocol as a trained run (kNN k/T and the offline linear probe): the same
 // encoder at random initialisation (seeded by --seed, BN running stats at their initial 0/1, i.e. what
 // `simclr train` would evaluate before its first step) and raw normalised pixels.
-import type { TrainConfig } from '../contract/index.js';
-import { openDataset } from '../data/index.js';
-import { ParameterStore } from '../engine/index.js';
-import { initParameters } from '../models/index.js';
-import { EvalForward, knnAccuracy, pixelFeatures, type Features } from './evaluate.js';
+import type { TrainConfig } from '../../contract/index.js';
+import { openDataset } from '../../data/index.js';
+import { ParameterStore } from '../../engine/index.js';
+import { initParameters } from '../../models/index.js';
+import { knnAccuracy } from './accuracy.js';
+import { EvalForward, pixelFeatures, type Features } from './features.js';
 import { DEFAULT_PROBE, linearProbe } from './probe.js';
-import { createEngine, inputContractOf, modelConfigFor } from './run-setup.js';
-import { buildSimclrModel } from '../models/index.js';
-import { Graph } from '../graph/index.js';
+import { createEngine, inputContractOf, modelConfigFor } from '../run-setup.js';
+import { buildSimclrModel } from '../../models/index.js';
+import { Graph } from '../../graph/index.js';
 
 export interface BaselineRow {
   features: 'random-init' | 'raw-pixels' | 'raw-pixels-at-input-size';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../data/index.js';
-import { Engine } from '../engine/index.js';
-import type { Features } from './evaluate.js';
+import { Rng } from '../../data/index.js';
+import { Engine } from '../../engine/index.js';
+import type { Features } from './features.js';
 import { DEFAULT_PROBE, SoftmaxObjective, linearProbe, minimiseLbfgs } from './probe.js';
 
 const engine = Engine.create({ provider: 'cpu', threads: 1 });

@@ -2,11 +2,12 @@
 // kNN bank and of the test set; the bank is all-gathered (kNN needs all of it), while the test set stays sharded and
 // the ranks sum their correct counts. The final linear probe needs every feature: rank 0 gathers and trains it.
 // With one replica the collectives are copies and this is the plain evaluation.
-import type { Dataset } from '../data/index.js';
-import type { ProcessGroup } from '../collectives/index.js';
-import type { Engine, ParameterStore } from '../engine/index.js';
-import { shardRange } from '../data/index.js';
-import { classifierAccuracy, knnAccuracy, type EvalForward, type Features } from './evaluate.js';
+import type { Dataset } from '../../data/index.js';
+import type { ProcessGroup } from '../../collectives/index.js';
+import type { Engine, ParameterStore } from '../../engine/index.js';
+import { shardRange } from '../../data/index.js';
+import { classifierAccuracy, knnAccuracy } from './accuracy.js';
+import type { EvalForward, Features } from './features.js';
 import { DEFAULT_PROBE, linearProbe } from './probe.js';
 
 export interface EvalResult {

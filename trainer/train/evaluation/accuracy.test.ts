@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../data/index.js';
-import { Engine } from '../engine/index.js';
-import { classifierAccuracy, knnAccuracy, type Features } from './evaluate.js';
-import { topKCorrect } from '../loss/index.js';
+import { Rng } from '../../data/index.js';
+import { Engine } from '../../engine/index.js';
+import { classifierAccuracy, knnAccuracy } from './accuracy.js';
+import type { Features } from './features.js';
+import { topKCorrect } from '../../loss/index.js';
 
 /** Rows of `dim` values, row r = `scale` along axis axes[r] plus 0.01 on the next axis (so no two rows are equal). */
 function features(axes: number[], labels: number[], dim: number, scale = 1): Features {

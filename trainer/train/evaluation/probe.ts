@@ -4,11 +4,12 @@
 // earlier 10-epoch Adam probe stopped ~2 points short of the optimum on 128-d features and 0.5 short on 784-d raw
 // pixels, which biased the comparison against the encoder. The loss and its gradient run in ORT (two GEMMs over all
 // rows); L-BFGS itself is a few vectors of length classes x (dim + 1) in JS.
-import type { Engine, Program } from '../engine/index.js';
-import { Graph, op } from '../graph/index.js';
-import { Rng } from '../data/index.js';
-import { topKCorrect } from '../loss/index.js';
-import { topKAccuracy, type Features, type TopKAccuracy } from './evaluate.js';
+import type { Engine, Program } from '../../engine/index.js';
+import { Graph, op } from '../../graph/index.js';
+import { Rng } from '../../data/index.js';
+import { topKCorrect } from '../../loss/index.js';
+import { topKAccuracy, type TopKAccuracy } from './accuracy.js';
+import type { Features } from './features.js';
 
 export interface ProbeOptions {
   numClasses: number;

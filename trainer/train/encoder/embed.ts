@@ -2,7 +2,7 @@
 // or an IDX file; write the embeddings as .npy (float32 [N, D]) or JSON ({ shape, labels?, embeddings }).
 import { writeFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
-import { centreCropBox, normalizeInto, openDataset, readIdxFile, resizeCropInto, type Split } from '../data/index.js';
+import { centreCropBox, normalizeInto, openDataset, readIdxFile, resizeCropInto, type Split } from '../../data/index.js';
 import { readModelMetadata } from './export.js';
 
 export interface EmbedSource {

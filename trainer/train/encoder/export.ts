@@ -5,14 +5,17 @@
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { latestValid, loadCheckpoint, manifestPathOf, writeFileAtomic, type LoadedCheckpoint } from '../checkpoint/index.js';
-import { TrainConfig } from '../contract/index.js';
-import { Graph } from '../graph/index.js';
-import { buildEncoder, representationSize, type ModelConfig } from '../models/index.js';
-import { bestStepIn } from './early-stop.js';
-import type { InputContract } from './run-setup.js';
+import { latestValid, loadCheckpoint, manifestPathOf, writeFileAtomic, type LoadedCheckpoint } from '../../checkpoint/index.js';
+import { TrainConfig } from '../../contract/index.js';
+import { Graph } from '../../graph/index.js';
+import { buildEncoder, representationSize, type ModelConfig } from '../../models/index.js';
+import { bestStepIn } from '../early-stop.js';
+import type { InputContract } from '../run-setup.js';
 
 const { onnx } = onnxProto;
+
+/** Where a finished run leaves its encoder: <model-dir>/<uid>/encoder.onnx. */
+export const ENCODER_FILE = 'encoder.onnx';
 
 export interface ExportedModel {
   bytes: Uint8Array;
