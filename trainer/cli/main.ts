@@ -41,7 +41,7 @@ Commands:
   train      Pre-train SimCLR (see simclr train --help).
   export     Write the encoder of the newest checkpoint as a standalone ONNX model (see simclr export --help).
   embed      Run an exported encoder on images and write embeddings (see simclr embed --help).
-  baseline   Score a randomly initialised encoder and raw pixels with the same kNN and linear probe
+  baseline   Score a randomly initialised encoder and raw pixels (and a --weight-initialization encoder) with the same kNN and linear probe
              (takes the train flags).
   preview    Write a PNG grid of augmented pairs, as training makes them (see simclr preview --help).
   launch     Train with several replicas on this machine, like torchrun (see simclr launch --help).`;

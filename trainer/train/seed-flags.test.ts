@@ -19,6 +19,7 @@ import { TINY_RUN_FLAGS } from './tiny-run.fixture.js';
 import type { TrainResult } from './epoch-loop.js';
 import { train } from './loop.js';
 import { createEngine } from './run-setup.js';
+import { baselines, type BaselineRow } from './evaluation/baseline.js';
 
 let dir: string;
 before(async () => {
@@ -173,6 +174,18 @@ test('--weight-initialization from an encoder.onnx: the encoder starts from it, 
       assert.ok(maxAbsDiff(p.data, plain.store.require(name).data) > 1e-3 * scale, `${name} differs from the default init`);
     }
   }
+});
+
+test('simclr baseline with --weight-initialization scores that encoder beside random init and raw pixels', async () => {
+  const trained = join(dir, 'models', 'es');
+  const rows = await baselines(parseArgs(flags('baseline', [`--weight-initialization=${trained}`])));
+  assert.deepEqual(rows.map((r) => r.features), ['random-init', 'weight-initialization', 'raw-pixels', 'raw-pixels-at-input-size']);
+  const [random, initial] = rows as [BaselineRow, BaselineRow];
+  assert.equal(initial.dim, random.dim);
+  // The trained encoder, not the random one again: a run trained on this set embeds it better.
+  assert.ok(initial.knnTop1 > random.knnTop1, `kNN top-1 ${initial.knnTop1} (trained) vs ${random.knnTop1} (random)`);
+  await assert.rejects(baselines(parseArgs(flags('baseline', [`--weight-initialization=${join(dir, 'nope.onnx')}`]))),
+    (err: unknown) => err instanceof ConfigError && /--weight-initialization=.*nope\.onnx: no such file/.test(err.message));
 });
 
 test('--weight-initialization: a missing, unreadable or incompatible file is a ConfigError naming the flag, before any step', async () => {
