@@ -158,3 +158,59 @@ test('deletions and planned stops (exit 143) restart the gang without counting a
   const waiting = makeJob({ runPolicy: { backoffSeconds: 10 } }, { ...stopped.status, lastRestartTime: at(0).toISOString() });
   assert.equal(reconcilePlan(observe(waiting, [], at(4))).requeueAfterMs, 6_000);
 });
+
+test('a lost peer (exit 75) restarts the gang, counted; the killed rank explains it no less than its survivor', () => {
+  const job = makeJob({ runPolicy: { backoffLimit: 2 } });
+  const plan = reconcilePlan(observe(job, [exited(job, 0, 75, 'simclr train: allreduce: peer 1 closed the connection'),
+    exited(job, 1, 137)], at(5)));
+  assert.equal(plan.status.phase, 'Restarting');
+  assert.deepEqual([plan.status.restartCount, plan.status.failureRestarts], [1, 1]);
+  assert.match(plan.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
+    /^pod pre-0 failed \(Error, exit code 75\): simclr train: allreduce: peer 1 closed the connection; restarting the gang \(restart 1 of 2\)/);
+});
+
+test('failurePolicy rules override the defaults: exit 2 retried, 137 failing the job, OOMKilled ignored', () => {
+  const rules = [
+    { name: 'flaky-storage', action: 'RestartJob', onExitCodes: { operator: 'In', values: [2] } },
+    { action: 'FailJob', onExitCodes: { operator: 'In', values: [137] }, onReasons: ['Error'] },
+    { action: 'Ignore', onReasons: ['OOMKilled'] },
+  ];
+  const job = makeJob({ runPolicy: { backoffLimit: 1, failurePolicy: { rules } } });
+  const retried = reconcilePlan(observe(job, [exited(job, 0, 2, 'simclr train: fashion-mnist: missing /data/x'),
+    podIn(job, 1, 'Running')], at(5)));
+  assert.equal(retried.status.phase, 'Restarting');
+  assert.deepEqual([retried.status.restartCount, retried.status.failureRestarts], [1, 1]);
+  assert.match(retried.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
+    /exit code 2\): simclr train: fashion-mnist: missing \/data\/x; spec.runPolicy.failurePolicy.rules\[0\] \(flaky-storage\) says RestartJob; restarting the gang \(restart 1 of 1\)/);
+  // Its next failure is past backoffLimit 1.
+  const again = makeJob({ runPolicy: { backoffLimit: 1, failurePolicy: { rules } } }, retried.status);
+  const exceeded = reconcilePlan(observe(again, [exited(again, 0, 2, undefined, 1)], at(60)));
+  assert.equal(exceeded.status.conditions?.find((c) => c.type === 'Failed')?.reason, 'BackoffLimitExceeded');
+
+  const killed = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), exited(job, 1, 137, 'Killed')], at(5)));
+  assert.equal(killed.status.phase, 'Failed');
+  assert.equal(killed.status.restartCount, 0);
+  const c = killed.status.conditions?.find((x) => x.type === 'Failed');
+  assert.equal(c?.reason, 'PodFailurePolicy');
+  assert.equal(c?.message, 'pod pre-1 failed (Error, exit code 137): Killed; not retried: spec.runPolicy.failurePolicy.rules[1] says FailJob');
+  assert.deepEqual(killed.events.map((e) => [e.type, e.reason]), [['Warning', 'PodFailurePolicy']]);
+
+  const oom = exited(job, 1, 137);
+  oom.status!.containerStatuses![0]!.state!.terminated!.reason = 'OOMKilled';
+  const ignored = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), oom], at(5)));
+  assert.equal(ignored.status.phase, 'Restarting');
+  assert.deepEqual([ignored.status.restartCount, ignored.status.failureRestarts], [1, 0], 'not counted');
+  const r = ignored.status.conditions?.find((x) => x.type === 'Restarting');
+  assert.equal(r?.reason, 'FailureIgnored');
+  assert.match(r?.message ?? '', /OOMKilled, exit code 137\); spec.runPolicy.failurePolicy.rules\[2\] says Ignore; restarting the gang \(not counted/);
+});
+
+test('an evicted pod restarts the gang without counting against backoffLimit', () => {
+  const job = makeJob({ runPolicy: { backoffLimit: 0 } });
+  const evicted = podIn(job, 1, 'Failed');
+  evicted.status = { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' };
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), evicted], at(5)));
+  assert.equal(plan.status.phase, 'Restarting');
+  assert.deepEqual([plan.status.restartCount, plan.status.failureRestarts], [1, 0]);
+  assert.equal(plan.status.conditions?.find((c) => c.type === 'Restarting')?.reason, 'PodDisrupted');
+});
