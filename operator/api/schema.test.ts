@@ -89,3 +89,11 @@ test('failurePolicy: rules parse with their defaults; a rule without a matcher, 
   assert.throws(() => parseSimCLRJob(rules({ action: 'FailJob', onExitCodes: { operator: 'In', values: [0] } })), /values/);
   assert.throws(() => parseSimCLRJob(rules({ action: 'Retry', onReasons: ['OOMKilled'] })), /action/);
 });
+
+test('scheduling.podGroup: a kind, and only that scheduler\'s options', () => {
+  const pg = (podGroup: unknown): unknown => job({ scheduling: { podGroup } });
+  assert.equal(parseSimCLRJob(pg({ kind: 'Volcano', queue: 'q' })).spec.scheduling?.podGroup?.queue, 'q');
+  assert.throws(() => parseSimCLRJob(pg({ kind: 'Coscheduling', queue: 'q' })), /queue is Volcano's: remove it or set kind Volcano/);
+  assert.throws(() => parseSimCLRJob(pg({ kind: 'Volcano', scheduleTimeoutSeconds: 9 })), /scheduleTimeoutSeconds is the coscheduling plugin's/);
+  assert.throws(() => parseSimCLRJob(pg({ kind: 'Kueue' })), /kind/);
+});

@@ -19,8 +19,10 @@ import {
   type RuleInput,
 } from '../../trainer/contract/index.js';
 import { FailurePolicy } from './failure-policy.js';
+import { PodGroupSpec } from './pod-group.js';
 
 export { FailurePolicy, FailureRule, FAILURE_ACTIONS, type FailureAction } from './failure-policy.js';
+export { PodGroupSpec, POD_GROUP_APIS, POD_GROUP_KINDS, POD_GROUPS, type PodGroupKind } from './pod-group.js';
 
 export const GROUP = 'simclr.dev';
 export const VERSION = 'v1alpha1';
@@ -241,6 +243,7 @@ export const SchedulingSpec = z
       .optional()
       .describe('core/v1 topology spread constraints.'),
     runtimeClassName: z.string().optional().describe('RuntimeClass of the pods (e.g. nvidia).'),
+    podGroup: PodGroupSpec.optional(),
   })
   .meta({ description: 'Where the replicas may run.' });
 

@@ -5,6 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { SimCLRJobStatus } from '../api/schema.js';
 import { desiredNetworkPolicy, desiredPod } from './desired.js';
+import { desiredPodGroup } from './pod-group.js';
 import { cleanService, podsToClean } from './policy/clean-pods.js';
 import { reportCorruptCheckpoints } from './policy/corrupt-checkpoints.js';
 import { deadlinePolicy, deadlineRemainingMs } from './policy/deadline.js';
@@ -75,6 +76,8 @@ function run(o: Observed, status: SimCLRJobStatus, gang: Map<number, V1Pod>): Pl
       if (!gang.has(rank)) plan.createPods.push(desiredPod(job, rank, gen));
     }
   }
+  // With every pod creation, not once: a level-based operator does not remember that it made the group before.
+  if (plan.createPods.length > 0) plan.createPodGroup = desiredPodGroup(job);
   plan.status = runStatus(o, status, gang.size + plan.createPods.length === job.spec.replicas);
   plan.requeueAfterMs = soonest(plan.requeueAfterMs, deadlineRemainingMs(o, plan.status));
   if (plan.createPods.length > 0) {
