@@ -72,12 +72,15 @@ test('reasons match the pod\'s or the trainer container\'s; conditions by type a
   assert.equal(matches(cond, failed(0)), false);
 });
 
-test('across the gang FailJob wins over RestartJob over Ignore, the lowest rank among equals', () => {
+test('across the gang FailJob wins over RestartJob over Ignore; among equals a rank\'s own failure over a lost peer, then the lowest rank', () => {
   const name = (...pods: V1Pod[]): string | undefined => decisive([], pods)?.pod.metadata?.name;
   assert.equal(name(failed(0, { exit: EXIT_PEER_LOST }), failed(1, { exit: 2 })), 'pre-1');
   assert.equal(name(failed(0, { exit: EXIT_STOPPED }), failed(1, { exit: EXIT_PEER_LOST })), 'pre-1');
   assert.equal(name(failed(0, { exit: 2 }), failed(1, { exit: 2 })), 'pre-0');
   assert.equal(name(failed(0, { exit: 1 }), failed(1, { exit: EXIT_PEER_LOST })), 'pre-0');
+  // The killed rank, not the peer that lost it, explains the restart.
+  assert.equal(name(failed(0, { exit: EXIT_PEER_LOST }), failed(1, { exit: 137 })), 'pre-1');
+  assert.equal(name(failed(0, { exit: EXIT_PEER_LOST }), failed(1, { exit: EXIT_PEER_LOST })), 'pre-0');
   assert.equal(decisive([], [failed(0, { exit: EXIT_STOPPED })])?.verdict.action, 'Ignore');
   assert.equal(decisive([], []), undefined);
 });

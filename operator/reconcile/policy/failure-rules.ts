@@ -1,7 +1,7 @@
 // What one failed pod does to the job: the first of spec.runPolicy.failurePolicy.rules it matches, else the
 // defaults below. Pure: a pod in, a verdict out; failure.ts weighs the verdicts of a gang.
 import type { V1Pod } from '@kubernetes/client-node';
-import { EXIT_CONFIG_OR_DATA, EXIT_STOPPED } from '../../../trainer/contract/index.js';
+import { EXIT_CONFIG_OR_DATA, EXIT_PEER_LOST, EXIT_STOPPED } from '../../../trainer/contract/index.js';
 import type { FailureAction, FailureRule } from '../../api/schema.js';
 import { trainerTerminated } from '../status.js';
 
@@ -72,13 +72,19 @@ export function verdictOf(rules: readonly FailureRule[], pod: V1Pod): Verdict {
 
 const SEVERITY: Readonly<Record<FailureAction, number>> = { FailJob: 0, RestartJob: 1, Ignore: 2 };
 
-/** The pod whose verdict decides for the gang: FailJob over RestartJob over Ignore, the lowest rank among equals (a
- * rank that refused its data explains why its peers lost it). `failed` is in rank order. */
+/** A rank that exited as having lost its peer is the consequence of another's failure, not its cause. */
+const lostPeer = (pod: V1Pod): boolean => trainerTerminated(pod)?.exitCode === EXIT_PEER_LOST;
+
+/** The pod whose verdict decides for the gang: FailJob over RestartJob over Ignore (a rank that refused its data
+ * explains why its peers lost it); among equals a rank that failed for its own reason over one that lost its peer,
+ * then the lowest rank. `failed` is in rank order. */
 export function decisive(rules: readonly FailureRule[], failed: readonly V1Pod[]): { pod: V1Pod; verdict: Verdict } | undefined {
   let best: { pod: V1Pod; verdict: Verdict } | undefined;
   for (const pod of failed) {
     const verdict = verdictOf(rules, pod);
-    if (best === undefined || SEVERITY[verdict.action] < SEVERITY[best.verdict.action]) best = { pod, verdict };
+    const graver = best === undefined || SEVERITY[verdict.action] < SEVERITY[best.verdict.action] ||
+      (SEVERITY[verdict.action] === SEVERITY[best.verdict.action] && lostPeer(best.pod) && !lostPeer(pod));
+    if (graver) best = { pod, verdict };
   }
   return best;
 }

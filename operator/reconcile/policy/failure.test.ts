@@ -158,13 +158,17 @@ test('deletions and planned stops (exit 143) restart the gang without counting a
   assert.equal(reconcilePlan(observe(waiting, [], at(4))).requeueAfterMs, 6_000);
 });
 
-test('a lost peer (exit 75) restarts the gang, counted; the killed rank explains it no less than its survivor', () => {
+test('a lost peer (exit 75) restarts the gang, counted; the killed rank, not its survivor, explains it', () => {
   const job = makeJob({ runPolicy: { backoffLimit: 2 } });
-  const plan = reconcilePlan(observe(job, [exited(job, 0, 75, 'simclr train: allreduce: peer 1 closed the connection'),
-    exited(job, 1, 137)], at(5)));
-  assert.equal(plan.status.phase, 'Restarting');
-  assert.deepEqual([plan.status.restartCount, plan.status.failureRestarts], [1, 1]);
-  assert.match(plan.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
+  const lost = exited(job, 0, 75, 'simclr train: allreduce: peer 1 closed the connection');
+  const both = reconcilePlan(observe(job, [lost, exited(job, 1, 137, 'Killed')], at(5)));
+  assert.equal(both.status.phase, 'Restarting');
+  assert.deepEqual([both.status.restartCount, both.status.failureRestarts], [1, 1]);
+  assert.match(both.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
+    /^pod pre-1 failed \(Error, exit code 137\): Killed; restarting the gang \(restart 1 of 2\)/);
+  // Seen alone (the killed rank's status not in yet), the survivor's exit restarts the gang the same way.
+  const alone = reconcilePlan(observe(job, [lost, podIn(job, 1, 'Running')], at(5)));
+  assert.match(alone.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
     /^pod pre-0 failed \(Error, exit code 75\): simclr train: allreduce: peer 1 closed the connection; restarting the gang \(restart 1 of 2\)/);
 });
 
