@@ -74,3 +74,26 @@ test('volume sources: exactly one core/v1 kind (hostPath is one a cluster admin 
     /exactly one volume source/);
   assert.equal(parseSimCLRJob(job({ checkpoint: { volume: { csi: { driver: 'd' } } } })).spec.checkpoint?.volume?.csi?.driver, 'd');
 });
+
+test('failurePolicy: rules parse with their defaults; a rule without a matcher, a repeated code or 0 is refused', () => {
+  const ok = parseSimCLRJob(job({ runPolicy: { failurePolicy: { rules: [
+    { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+    { action: 'FailJob', onExitCodes: { operator: 'NotIn', values: [75, 143] } }] } } }));
+  assert.equal(ok.spec.runPolicy.failurePolicy?.rules[0]?.onPodConditions?.[0]?.status, 'True');
+  assert.deepEqual(parseSimCLRJob(job({ runPolicy: { failurePolicy: {} } })).spec.runPolicy.failurePolicy, { rules: [] });
+  assert.equal(parseSimCLRJob(job({})).spec.runPolicy.failurePolicy, undefined);
+  const rules = (r: unknown): unknown => job({ runPolicy: { failurePolicy: { rules: [r] } } });
+  assert.throws(() => parseSimCLRJob(rules({ action: 'FailJob' })), /needs onExitCodes, onPodConditions or onReasons.*at spec.runPolicy.failurePolicy.rules\[0\]$/s);
+  assert.throws(() => parseSimCLRJob(rules({ action: 'FailJob', onExitCodes: { operator: 'In', values: [2, 2] } })),
+    /must not repeat a value.*at spec.runPolicy.failurePolicy.rules\[0\].onExitCodes.values/s);
+  assert.throws(() => parseSimCLRJob(rules({ action: 'FailJob', onExitCodes: { operator: 'In', values: [0] } })), /values/);
+  assert.throws(() => parseSimCLRJob(rules({ action: 'Retry', onReasons: ['OOMKilled'] })), /action/);
+});
+
+test('scheduling.podGroup: a kind, and only that scheduler\'s options', () => {
+  const pg = (podGroup: unknown): unknown => job({ scheduling: { podGroup } });
+  assert.equal(parseSimCLRJob(pg({ kind: 'Volcano', queue: 'q' })).spec.scheduling?.podGroup?.queue, 'q');
+  assert.throws(() => parseSimCLRJob(pg({ kind: 'Coscheduling', queue: 'q' })), /queue is Volcano's: remove it or set kind Volcano/);
+  assert.throws(() => parseSimCLRJob(pg({ kind: 'Volcano', scheduleTimeoutSeconds: 9 })), /scheduleTimeoutSeconds is the coscheduling plugin's/);
+  assert.throws(() => parseSimCLRJob(pg({ kind: 'Kueue' })), /kind/);
+});

@@ -18,6 +18,11 @@ import {
   type ConfigRule,
   type RuleInput,
 } from '../../trainer/contract/index.js';
+import { FailurePolicy } from './failure-policy.js';
+import { PodGroupSpec } from './pod-group.js';
+
+export { FailurePolicy, FailureRule, FAILURE_ACTIONS, type FailureAction } from './failure-policy.js';
+export { PodGroupSpec, POD_GROUP_APIS, POD_GROUP_KINDS, POD_GROUPS, type PodGroupKind } from './pod-group.js';
 
 export const GROUP = 'simclr.dev';
 export const VERSION = 'v1alpha1';
@@ -238,6 +243,7 @@ export const SchedulingSpec = z
       .optional()
       .describe('core/v1 topology spread constraints.'),
     runtimeClassName: z.string().optional().describe('RuntimeClass of the pods (e.g. nvidia).'),
+    podGroup: PodGroupSpec.optional(),
   })
   .meta({ description: 'Where the replicas may run.' });
 
@@ -251,8 +257,8 @@ export const RunPolicy = z
       .min(0)
       .max(1000)
       .default(3)
-      .describe('Gang restarts after failed ranks allowed before the job is Failed (a deleted or evicted pod, or a rank '
-        + 'stopped by SIGTERM, restarts the gang without counting).'),
+      .describe('Gang restarts after failed ranks allowed before the job is Failed (a deleted pod, a rank stopped by '
+        + 'SIGTERM, or a failure a failurePolicy rule says to Ignore, restarts the gang without counting).'),
     backoffSeconds: z
       .int()
       .min(0)
@@ -281,6 +287,7 @@ export const RunPolicy = z
       .default('Running')
       .describe('Pods to delete when the job finishes: All, Running (still running or pending) or None.'),
     suspend: z.boolean().default(false).describe('Delete the pods and keep the job; false resumes it.'),
+    failurePolicy: FailurePolicy.optional(),
   })
   .meta({ description: 'Lifecycle policy of the gang.' });
 export type RunPolicy = z.infer<typeof RunPolicy>;

@@ -9,10 +9,11 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
-import { GROUP, KIND, API_VERSION, PLURAL, VERSION, type SimCLRJob, type SimCLRJobStatus } from '../api/schema.js';
+import { GROUP, KIND, API_VERSION, PLURAL, POD_GROUPS, VERSION, type SimCLRJob, type SimCLRJobStatus } from '../api/schema.js';
 import { PodRefusedError, type JobClient } from '../reconcile/apply.js';
 import type { JobEvent } from '../reconcile/types.js';
-import { apiMessage, ignoreAlreadyExists, ignoreNotFound, isRefusedObject } from './kube-errors.js';
+import type { DesiredPodGroup } from '../reconcile/pod-group.js';
+import { apiMessage, ignoreAlreadyExists, ignoreNotFound, isNotFound, isRefusedObject } from './kube-errors.js';
 
 export const COMPONENT = 'simclr-operator';
 
@@ -46,6 +47,17 @@ export class KubeJobClient implements JobClient {
 
   async createNetworkPolicy(namespace: string, policy: V1NetworkPolicy): Promise<void> {
     await ignoreAlreadyExists(this.networking.createNamespacedNetworkPolicy({ namespace, body: policy }));
+  }
+
+  async createPodGroup(namespace: string, podGroup: DesiredPodGroup): Promise<void> {
+    const { group, version, body } = podGroup;
+    try {
+      await ignoreAlreadyExists(this.custom.createNamespacedCustomObject({ group, version, namespace, plural: POD_GROUPS, body }));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      throw new Error(`this cluster does not serve ${POD_GROUPS}.${group}/${version}: install the ${podGroup.kind} ` +
+        'scheduler\'s CRDs, or remove spec.scheduling.podGroup', { cause: err });
+    }
   }
 
   async deleteService(namespace: string, name: string): Promise<void> {

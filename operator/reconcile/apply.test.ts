@@ -5,6 +5,7 @@ import type { SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
 import { applyPlan, type JobClient } from './apply.js';
 import { reconcilePlan } from './plan.js';
 import { makeJob, observe } from './testing.js';
+import type { DesiredPodGroup } from './pod-group.js';
 import type { JobEvent } from './types.js';
 
 class RecordingClient implements JobClient {
@@ -20,6 +21,9 @@ class RecordingClient implements JobClient {
   async deleteService(_ns: string, name: string): Promise<void> { this.calls.push(`deleteService ${name}`); }
   async createNetworkPolicy(_ns: string, p: V1NetworkPolicy): Promise<void> {
     this.calls.push(`createNetworkPolicy ${p.metadata?.name}`);
+  }
+  async createPodGroup(_ns: string, g: DesiredPodGroup): Promise<void> {
+    this.calls.push(`createPodGroup ${g.group} ${(g.body.metadata as { name: string }).name}`);
   }
   async updateStatus(_j: SimCLRJob, s: SimCLRJobStatus): Promise<void> {
     if (this.failStatus) throw this.failStatus;
@@ -75,4 +79,12 @@ test('a pass that changed nothing (stale cache: pods already exist, status uncha
   const r = await applyPlan(settled, plan, c);
   assert.deepEqual(r, { statusWritten: false, created: 0, deleted: 0 });
   assert.ok(!c.calls.some((x) => x.startsWith('event')));
+});
+
+test('the pod group is created after the NetworkPolicy and before any pod', async () => {
+  const job = makeJob({ scheduling: { podGroup: { kind: 'Volcano' } } });
+  const c = new RecordingClient();
+  await applyPlan(job, reconcilePlan(observe(job, [], undefined, false)), c);
+  assert.deepEqual(c.calls.slice(0, 4), ['createService pre', 'createNetworkPolicy pre', 'createPodGroup scheduling.volcano.sh pre',
+    'createPod pre-0']);
 });

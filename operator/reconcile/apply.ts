@@ -4,6 +4,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { V1NetworkPolicy, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
+import type { DesiredPodGroup } from './pod-group.js';
 import type { JobEvent, Plan } from './types.js';
 import { desiredService } from './desired.js';
 
@@ -25,6 +26,8 @@ export interface JobClient {
   createService(namespace: string, service: V1Service): Promise<void>;
   /** AlreadyExists is not an error. */
   createNetworkPolicy(namespace: string, policy: V1NetworkPolicy): Promise<void>;
+  /** AlreadyExists is not an error; a cluster that does not serve the group's API is (its CRD is missing). */
+  createPodGroup(namespace: string, podGroup: DesiredPodGroup): Promise<void>;
   deleteService(namespace: string, name: string): Promise<void>;
   /** Replaces status with optimistic concurrency (the job's resourceVersion); throws on conflict. */
   updateStatus(job: SimCLRJob, status: SimCLRJobStatus): Promise<void>;
@@ -72,6 +75,8 @@ export async function applyPlan(
   if (plan.createService) await client.createService(ns, desiredService(job));
   // Before the pods, so no rank is ever reachable by more than its gang and the operator.
   if (plan.createNetworkPolicy !== undefined) await client.createNetworkPolicy(ns, plan.createNetworkPolicy);
+  // Before the pods, so the gang scheduler never sees a rank without its group.
+  if (plan.createPodGroup !== undefined) await client.createPodGroup(ns, plan.createPodGroup);
   await forEachLimited(plan.createPods, 16, async (pod) => {
     if (await client.createPod(ns, pod)) created++;
   });

@@ -32,6 +32,7 @@ import {
   TRAINER_CONTAINER,
   TRAINER_UID,
 } from './names.js';
+import { podGroupMembership } from './pod-group.js';
 import { CHECKPOINT_MOUNT, DATA_MOUNT, SCRATCH_MOUNT, TMP_MOUNT, trainerArgs } from './trainer-args.js';
 
 export const SHM_MOUNT = OPERATOR_MOUNTS.shm;
@@ -195,6 +196,9 @@ export function desiredPod(job: SimCLRJob, rank: number, generation: number): V1
   const { volumes: vols, mounts } = volumes(job);
   const s = job.spec.scheduling ?? {};
   const meta = job.spec.podTemplate?.metadata ?? {};
+  const group = podGroupMembership(job);
+  const annotations = { ...meta.annotations, ...group.annotations };
+  const schedulerName = group.schedulerName ?? s.schedulerName;
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -204,11 +208,12 @@ export function desiredPod(job: SimCLRJob, rank: number, generation: number): V1
       // The operator's labels win: the Service, the watches and the restart logic select pods by them.
       labels: {
         ...meta.labels,
+        ...group.labels,
         ...jobLabels(job),
         [LABEL_RANK]: String(rank),
         [LABEL_RESTART_GENERATION]: String(generation),
       },
-      ...(meta.annotations !== undefined && { annotations: meta.annotations }),
+      ...(Object.keys(annotations).length > 0 && { annotations }),
       ownerReferences: [ownerReference(job)],
     },
     spec: {
@@ -229,7 +234,7 @@ export function desiredPod(job: SimCLRJob, rank: number, generation: number): V1
       ...(s.topologySpreadConstraints !== undefined &&
         { topologySpreadConstraints: s.topologySpreadConstraints as unknown as V1TopologySpreadConstraint[] }),
       ...(s.priorityClassName !== undefined && { priorityClassName: s.priorityClassName }),
-      ...(s.schedulerName !== undefined && { schedulerName: s.schedulerName }),
+      ...(schedulerName !== undefined && { schedulerName }),
       ...(s.runtimeClassName !== undefined && { runtimeClassName: s.runtimeClassName }),
     },
   };

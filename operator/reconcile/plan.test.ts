@@ -33,12 +33,16 @@ test('partially created gang (operator died mid-reconcile): creates only the mis
   assert.deepEqual(plan.deletePods, []);
 });
 
-test('stale generation pods are deleted and their names wait until they are gone', () => {
+test('stale generation pods are deleted and the new gang waits until every one of them is gone', () => {
   const job = makeJob({}, { restartCount: 1, phase: 'Restarting', lastRestartTime: at(-100).toISOString() });
   const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Failed', 0), podIn(job, 1, 'Running', 0)]));
   assert.deepEqual(plan.deletePods.sort(), ['pre-0', 'pre-1']);
   assert.deepEqual(plan.createPods, []);
   assert.equal(plan.status.phase, 'Restarting');
+  // Rank 1's name is free, but rank 0 of the old gang (its rendezvous master) is still stopping: no rank joins it.
+  const stopping = podIn(job, 0, 'Running', 0);
+  stopping.metadata!.deletionTimestamp = at(-1);
+  assert.deepEqual(reconcilePlan(observe(job, [stopping])).createPods, []);
   const after = reconcilePlan(observe(job, []));
   assert.deepEqual(after.createPods.map((p) => p.metadata?.labels?.['simclr.dev/restart-generation']), ['1', '1']);
 });
@@ -48,7 +52,8 @@ test('pods of another job incarnation with the same name are stale, never part o
   const foreign = desiredPod({ ...job, metadata: { ...job.metadata, uid: 'old-uid' } }, 0, 0);
   const plan = reconcilePlan(observe(job, [foreign]));
   assert.deepEqual(plan.deletePods, ['pre-0']);
-  assert.deepEqual(plan.createPods.map((p) => p.metadata?.name), ['pre-1']);
+  assert.deepEqual(plan.createPods, [], 'the new gang waits until the old pod is gone');
+  assert.deepEqual(reconcilePlan(observe(job, [])).createPods.map((p) => p.metadata?.name), ['pre-0', 'pre-1']);
 });
 
 test('a job being deleted is left to garbage collection', () => {

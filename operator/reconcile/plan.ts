@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { SimCLRJobStatus } from '../api/schema.js';
 import { desiredNetworkPolicy, desiredPod } from './desired.js';
-import { podName } from './names.js';
+import { desiredPodGroup } from './pod-group.js';
 import { cleanService, podsToClean } from './policy/clean-pods.js';
 import { reportCorruptCheckpoints } from './policy/corrupt-checkpoints.js';
 import { deadlinePolicy, deadlineRemainingMs } from './policy/deadline.js';
@@ -62,21 +62,22 @@ function run(o: Observed, status: SimCLRJobStatus, gang: Map<number, V1Pod>): Pl
   plan.createService = !o.serviceExists;
   if (!o.networkPolicyExists) plan.createNetworkPolicy = desiredNetworkPolicy(job, o.operatorPeer);
   // Everything labelled for this job that is not in the current gang is stale: an old generation, a rank beyond
-  // replicas. Its name stays taken until it is gone, so the new pod of that rank waits for the delete event.
-  plan.deletePods = o.pods
-    .filter((p) => !isTerminating(p) && !gangNames.has(p.metadata?.name))
-    .map((p) => p.metadata?.name ?? '');
-  const taken = new Set(o.pods.map((p) => p.metadata?.name));
+  // replicas, another incarnation of the job.
+  const stale = o.pods.filter((p) => !gangNames.has(p.metadata?.name));
+  plan.deletePods = stale.filter((p) => !isTerminating(p)).map((p) => p.metadata?.name ?? '');
   const wait = backoffRemainingMs(o, status);
   if (wait > 0) {
     plan.requeueAfterMs = wait;
-  } else {
+  } else if (stale.length === 0) {
+    // A new gang starts only when the old one is entirely gone (the delete events bring the next reconcile): a new
+    // rank would otherwise find the old rank 0's rendezvous store (same Service name and port) still up while it
+    // stops, and join a gang that is ending.
     for (let rank = 0; rank < job.spec.replicas; rank++) {
-      if (!gang.has(rank) && !taken.has(podName(job.metadata.name, rank))) {
-        plan.createPods.push(desiredPod(job, rank, gen));
-      }
+      if (!gang.has(rank)) plan.createPods.push(desiredPod(job, rank, gen));
     }
   }
+  // With every pod creation, not once: a level-based operator does not remember that it made the group before.
+  if (plan.createPods.length > 0) plan.createPodGroup = desiredPodGroup(job);
   plan.status = runStatus(o, status, gang.size + plan.createPods.length === job.spec.replicas);
   plan.requeueAfterMs = soonest(plan.requeueAfterMs, deadlineRemainingMs(o, plan.status));
   if (plan.createPods.length > 0) {

@@ -2,6 +2,7 @@
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1Pod } from '@kubernetes/client-node';
 import type { CorruptCheckpoints } from '../../trainer/contract/index.js';
 import type { Progress, SimCLRJob, SimCLRJobStatus } from '../api/schema.js';
+import type { DesiredPodGroup } from './pod-group.js';
 
 export interface Observed {
   job: SimCLRJob;
@@ -32,6 +33,8 @@ export interface Plan {
   createService: boolean;
   deleteService: boolean;
   createNetworkPolicy?: V1NetworkPolicy;
+  /** The job's pod group (gang scheduling), created before any pod; AlreadyExists is expected. */
+  createPodGroup?: DesiredPodGroup;
   createPods: V1Pod[];
   /** Names of pods to delete. */
   deletePods: string[];

@@ -12,7 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import * as yaml from 'js-yaml';
-import { ADMIN_VOLUME_SOURCE_KINDS, GROUP, PLURAL, VERSION, parseSimCLRJob, type SimCLRJob } from '../../operator/api/schema.js';
+import { ADMIN_VOLUME_SOURCE_KINDS, GROUP, PLURAL, POD_GROUP_APIS, POD_GROUPS, VERSION, parseSimCLRJob, type SimCLRJob } from '../../operator/api/schema.js';
 import { loadConfig } from '../../operator/config.js';
 import * as informers from '../../operator/controller/informers.js';
 import { desiredPods } from '../../operator/reconcile/desired.js';
@@ -87,6 +87,11 @@ const API_CLASS_GROUP: Record<string, string> = {
   CustomObjectsApi: GROUP,
   NetworkingV1Api: 'networking.k8s.io',
 };
+/** "group|resource" a CustomObjectsApi call reaches, by the constant it passes as `plural`. */
+const CUSTOM_PLURALS: Record<string, string[]> = {
+  PLURAL: [`${GROUP}|${PLURAL}`],
+  POD_GROUPS: Object.values(POD_GROUP_APIS).map((a) => `${a.group}|${POD_GROUPS}`),
+};
 const METHOD_VERB: Record<string, string> = {
   create: 'create', delete: 'delete', list: 'list', read: 'get', replace: 'update', patch: 'patch',
 };
@@ -101,7 +106,8 @@ function operatorPermissions(): Set<string> {
     const clientImport = /import\s*\{([^}]*)\}\s*from\s*'@kubernetes\/client-node'/.exec(text)?.[1] ?? '';
     const classes = clientImport.split(',').map((s) => s.trim()).filter((s) => /^[A-Z]\w*Api$/.test(s));
     for (const c of classes) if (!(c in API_CLASS_GROUP)) unknown.push(`${where}: API class ${c} (add its group)`);
-    for (const [, method] of text.matchAll(/\.([a-z]+[A-Z]\w*)\(/g)) {
+    for (const at of text.matchAll(/\.([a-z]+[A-Z]\w*)\(/g)) {
+      const method = at[1];
       const owners = classes.filter((c) => typeof (k8s as any)[c]?.prototype?.[method!] === 'function');
       if (owners.length === 0) continue;
       const m = /^(create|delete|list|read|replace|patch)(\w+)$/.exec(method!);
@@ -116,7 +122,16 @@ function operatorPermissions(): Set<string> {
         kind = kind.slice(0, -'Status'.length);
       }
       const owner = owners[0]!;
-      const resource = owner === 'CustomObjectsApi' ? PLURAL : `${kind.toLowerCase().replace(/y$/, 'ie')}s`;
+      if (owner === 'CustomObjectsApi') {
+        // Custom resources: the group and resource come from the call's `plural:` (ours, or the schedulers' pod groups).
+        const call = text.slice(at.index!, text.indexOf('})', at.index!));
+        const plural = /plural:\s*(\w+)/.exec(call)?.[1];
+        const targets = CUSTOM_PLURALS[plural ?? ''];
+        if (targets === undefined) unknown.push(`${where}: ${method} with plural ${plural} (add it to CUSTOM_PLURALS)`);
+        for (const t of targets ?? []) perms.add(`${t}${sub}|${METHOD_VERB[m[1]!]}`);
+        continue;
+      }
+      const resource = `${kind.toLowerCase().replace(/y$/, 'ie')}s`;
       perms.add(`${API_CLASS_GROUP[owner]}|${resource}${sub}|${METHOD_VERB[m[1]!]}`);
     }
     // Informers: startInformer(kc, <x>Path(ns), ...) lists and watches the path's resource.

@@ -2,6 +2,7 @@
 # Builds the binaries of the test control plane from Go modules into a cache folder outside the repo:
 #   etcd                       (wrapper module test/controlplane/etcd)
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl   (wrapper module test/controlplane/k8s)
+#   kube-scheduler-coscheduling  (wrapper module test/controlplane/coscheduling: scheduler-plugins' coscheduling plugin)
 #   helm                       (wrapper module test/controlplane/helm, sharing the kubernetes wrapper's k8s.io/* versions)
 #   kwok                       (go install sigs.k8s.io/kwok/cmd/kwok@version; it does not compile against k8s.io 0.34)
 # Each group is rebuilt only when a binary is absent or its stamp (versions, go.mod/go.sum, flags, Go version)
@@ -109,6 +110,22 @@ else
 fi
 
 # --- kwok --------------------------------------------------------------------------------------------------
+# kube-scheduler with scheduler-plugins' coscheduling plugin (the gang scheduling test), on the kubernetes packages
+# just built (coscheduling/go.mod holds k8s.io/kubernetes at K8S_VERSION), so it mostly links what is compiled.
+COSCHED_STAMP=$(stamp_of coscheduling "$K8S_VERSION" "$K8S_LDFLAGS" "$K8S_TAGS" \
+  "$(cat "$HERE/coscheduling/go.mod" "$HERE/coscheduling/go.sum" "$HERE/coscheduling/main.go")")
+if up_to_date coscheduling "$COSCHED_STAMP" kube-scheduler-coscheduling; then
+  log "kube-scheduler-coscheduling up to date"
+else
+  log "building kube-scheduler-coscheduling (scheduler-plugins $(awk '$1 == "sigs.k8s.io/scheduler-plugins" { print $2 }' "$HERE/coscheduling/go.mod")) ..."
+  rm -f "$BIN/.stamp-coscheduling"
+  t=$(date +%s)
+  (cd "$HERE/coscheduling" && "${NICE[@]}" go build -trimpath -tags "$K8S_TAGS" -ldflags "$K8S_LDFLAGS" \
+    -o "$BIN/kube-scheduler-coscheduling" .)
+  note_time kube-scheduler-coscheduling $(( $(date +%s) - t ))
+  echo "$COSCHED_STAMP" >"$BIN/.stamp-coscheduling"
+fi
+
 KWOK_LDFLAGS="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
 KWOK_STAMP=$(stamp_of kwok "$KWOK_VERSION" "$KWOK_LDFLAGS")
 if up_to_date kwok "$KWOK_STAMP" kwok; then

@@ -7,6 +7,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { NodeAgent, repoRoot } from '../agent/node-agent.js';
+import type { LocalImage } from '../agent/pod-plan.js';
 import { eventually } from './eventually.js';
 import { startControlPlane, type ControlPlane } from './harness.js';
 import { freePort } from '../../trainer/collectives/free-port.js';
@@ -29,6 +30,8 @@ export interface LocalClusterOptions {
   volumesDir?: string;
   /** One line per notable event of the node agent, and per operator restart. */
   log?: (line: string) => void;
+  /** Images the node agent can run (default: the trainer image only). */
+  images?: LocalImage[];
 }
 
 export interface LocalCluster {
@@ -79,7 +82,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/simclrjobs.simclr.dev']);
     const log = opts.log;
     agent = await NodeAgent.start({ kubeconfig: cp.kubeconfigPath, root: join(cp.dir, 'node-agent'),
-      volumesRoot: opts.volumesDir,
+      volumesRoot: opts.volumesDir, images: opts.images,
       log: log === undefined ? undefined : (line) => log(`node-agent: ${line}`) });
     const port = await freePort();
     const operatorLog = join(cp.dir, 'logs', 'simclr-operator.log');

@@ -6,10 +6,14 @@
 // the trainer accepts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as yaml from 'js-yaml';
 import { z } from 'zod';
 import { flagName, parseArgs, ConfigError } from '../../trainer/contract/index.js';
 import { parseSimCLRJob, TrainingSpec, GROUP, PLURAL, VERSION, KIND } from '../../operator/api/schema.js';
 import { desiredPod } from '../../operator/reconcile/desired.js';
+import { repoRoot } from '../agent/node-agent.js';
 import { startControlPlane, type ControlPlane } from '../controlplane/harness.js';
 import { createNamespace, installCrd } from './helpers.js';
 
@@ -26,7 +30,8 @@ after(async () => {
   await cp?.stop();
 });
 
-type Spec = { replicas?: number; training?: Record<string, unknown>; data?: object; resources?: object; volumes?: object[] };
+type Spec = { replicas?: number; training?: Record<string, unknown>; data?: object; resources?: object; volumes?: object[];
+  runPolicy?: object };
 
 interface Field {
   type?: string;
@@ -256,4 +261,35 @@ test('podTemplate takes labels and annotations only: kubectl refuses the rest by
   const r = await cp.request('POST', `/apis/${GROUP}/${VERSION}/namespaces/${NS}/${PLURAL}?dryRun=All`, JSON.parse(manifest));
   assert.equal(r.status, 201);
   assert.deepEqual(r.body.spec.podTemplate, { metadata: { labels: { team: 'a' } } });
+});
+
+test('failurePolicy rules: a rule without a matcher, a bad code, a repeat or an unknown action rejected naming the field; the README\'s example admitted', async () => {
+  const withRules = (...rules: object[]): Spec => ({ runPolicy: { failurePolicy: { rules } } } as Spec);
+  const cause = async (name: string, spec: Spec): Promise<{ field: string; message: string }> => {
+    const r = await dryRunCreate(name, spec);
+    assert.equal(r.admitted, false, `${name}: ${JSON.stringify(spec)}`);
+    return r.body.details.causes[0];
+  };
+  const none = await cause('rule-none', withRules({ action: 'FailJob' }));
+  assert.equal(none.field, 'spec.runPolicy.failurePolicy.rules[0]');
+  assert.match(none.message, /a failure rule needs onExitCodes, onPodConditions or onReasons: add one/);
+  const zero = await cause('rule-zero', withRules({ action: 'FailJob', onExitCodes: { operator: 'In', values: [0] } }));
+  assert.equal(zero.field, 'spec.runPolicy.failurePolicy.rules[0].onExitCodes.values[0]');
+  const twice = await cause('rule-twice', withRules({ action: 'Ignore', onExitCodes: { operator: 'In', values: [75, 75] } }));
+  assert.equal(twice.field, 'spec.runPolicy.failurePolicy.rules[0].onExitCodes.values[1]');
+  assert.match(twice.message, /Duplicate value: 75/);
+  const verb = await cause('rule-verb', withRules({ action: 'Retry', onReasons: ['OOMKilled'] }));
+  assert.equal(verb.field, 'spec.runPolicy.failurePolicy.rules[0].action');
+  assert.match(verb.message, /supported values: "FailJob", "RestartJob", "Ignore"/);
+  const op = await cause('rule-op', withRules({ action: 'FailJob', onExitCodes: { operator: 'Equals', values: [1] } }));
+  assert.equal(op.field, 'spec.runPolicy.failurePolicy.rules[0].onExitCodes.operator');
+  // The example a user copies from the README is admitted as written, with its defaults filled in.
+  const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Failure rules'));
+  const example = yaml.load(section.slice(section.indexOf('```yaml') + 7, section.indexOf('```', section.indexOf('```yaml') + 7))) as
+    { spec: Spec };
+  const ok = await dryRunCreate('rule-readme', example.spec);
+  assert.equal(ok.admitted, true, JSON.stringify(ok.body));
+  const stored = parseSimCLRJob(ok.body).spec.runPolicy.failurePolicy!.rules;
+  assert.deepEqual(stored.map((r) => r.action), ['RestartJob', 'FailJob', 'FailJob']);
 });

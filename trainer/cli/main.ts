@@ -7,8 +7,8 @@
 //   simclr preview [flags]    a PNG grid of augmented pairs, made as training makes them
 //   simclr launch --nproc=N train [flags]   N local replicas of train (torchrun-style)
 // Exit codes: 0 ok, 1 runtime failure, 2 bad command line or data (one line naming the flag or the file; also written
-// as the container's termination message in a pod), 143 train stopped by SIGTERM after checkpointing (a resume loses
-// no step).
+// as the container's termination message in a pod), 75 a peer or the master lost (a gang restart gets past it), 143
+// train stopped by SIGTERM after checkpointing (a resume loses no step).
 import { join } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import {
@@ -16,6 +16,7 @@ import {
   EXIT_CONFIG_OR_DATA,
   EXIT_FAILURE,
   EXIT_OK,
+  EXIT_PEER_LOST,
   EXIT_STOPPED,
   finalProgressMessage,
   helpText,
@@ -189,6 +190,14 @@ async function runLaunch(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** The collective or rendezvous failure behind `err` (itself or a cause: the loop may wrap it), if any. */
+function peerLost(err: unknown): DistError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof DistError && (e.code === 'DIST_COLLECTIVE' || e.code === 'DIST_RENDEZVOUS')) return e;
+  }
+  return undefined;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const commands: Record<string, (a: readonly string[]) => Promise<void | number>> = {
@@ -221,7 +230,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       // One line even when a library's message (sharp, zlib) spans several.
       return fail(EXIT_CONFIG_OR_DATA, err.message.replace(/\s*\n\s*/g, ' '));
     }
-    // What a user can fix (a replica that lost its peers or its master, a provider that cannot load) is one clear
+    // A lost peer or master gets its own code: the operator restarts the gang for it, and may be told to treat other
+    // failures differently (spec.runPolicy.failurePolicy).
+    const lost = peerLost(err);
+    if (lost !== undefined) return fail(EXIT_PEER_LOST, (err as Error).message);
+    // What a user can fix (a replica whose process group cannot start, a provider that cannot load) is one clear
     // line with the fix; anything unexpected keeps its stack.
     const clear = err instanceof DistError || err instanceof ProviderUnavailableError || err instanceof NoDeviceKernelError;
     return fail(EXIT_FAILURE, clear ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err));

@@ -77,6 +77,9 @@ watched. See rbac.yaml for what uses each verb. */}}
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
   verbs: ["list", "watch", "create"]
+- apiGroups: ["scheduling.x-k8s.io", "scheduling.volcano.sh"]
+  resources: ["podgroups"]
+  verbs: ["create"]
 {{- end }}
 
 {{/* REST API auth (TokenReview, SubjectAccessReview): cluster-scoped, only with operator.auth=kubernetes. */}}

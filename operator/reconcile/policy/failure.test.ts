@@ -129,8 +129,7 @@ test('a force-deleted pod (gone without a terminating phase) restarts the whole 
   const after = reconcilePlan(observe(next, [podIn(next, 0, 'Running', 0)], at(6)));
   assert.equal(after.status.restartCount, 1);
   assert.deepEqual(after.deletePods, ['pre-0'], 'the old rank 0 goes');
-  assert.deepEqual(after.createPods.map((p) => [p.metadata?.name, p.metadata?.labels?.['simclr.dev/restart-generation']]),
-    [['pre-1', '1']], 'rank 0 of generation 1 waits for its name');
+  assert.deepEqual(after.createPods, [], 'generation 1 waits until the old rank 0 is gone');
   // Pods not yet in the cache after their creation are not gone: the status never counted them.
   const fresh = makeJob({}, { phase: 'Pending', restartCount: 0, replicas: { pending: 1, running: 0, succeeded: 0, failed: 0 } });
   assert.equal(reconcilePlan(observe(fresh, [podIn(fresh, 0, 'Pending')], at(5))).status.restartCount, 0);
@@ -157,4 +156,64 @@ test('deletions and planned stops (exit 143) restart the gang without counting a
   // The backoff delay grows with failures only: 10 s after one failure, whatever the deletions.
   const waiting = makeJob({ runPolicy: { backoffSeconds: 10 } }, { ...stopped.status, lastRestartTime: at(0).toISOString() });
   assert.equal(reconcilePlan(observe(waiting, [], at(4))).requeueAfterMs, 6_000);
+});
+
+test('a lost peer (exit 75) restarts the gang, counted; the killed rank, not its survivor, explains it', () => {
+  const job = makeJob({ runPolicy: { backoffLimit: 2 } });
+  const lost = exited(job, 0, 75, 'simclr train: allreduce: peer 1 closed the connection');
+  const both = reconcilePlan(observe(job, [lost, exited(job, 1, 137, 'Killed')], at(5)));
+  assert.equal(both.status.phase, 'Restarting');
+  assert.deepEqual([both.status.restartCount, both.status.failureRestarts], [1, 1]);
+  assert.match(both.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
+    /^pod pre-1 failed \(Error, exit code 137\): Killed; restarting the gang \(restart 1 of 2\)/);
+  // Seen alone (the killed rank's status not in yet), the survivor's exit restarts the gang the same way.
+  const alone = reconcilePlan(observe(job, [lost, podIn(job, 1, 'Running')], at(5)));
+  assert.match(alone.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
+    /^pod pre-0 failed \(Error, exit code 75\): simclr train: allreduce: peer 1 closed the connection; restarting the gang \(restart 1 of 2\)/);
+});
+
+test('failurePolicy rules override the defaults: exit 2 retried, 137 failing the job, OOMKilled ignored', () => {
+  const rules = [
+    { name: 'flaky-storage', action: 'RestartJob', onExitCodes: { operator: 'In', values: [2] } },
+    { action: 'FailJob', onExitCodes: { operator: 'In', values: [137] }, onReasons: ['Error'] },
+    { action: 'Ignore', onReasons: ['OOMKilled'] },
+  ];
+  const job = makeJob({ runPolicy: { backoffLimit: 1, failurePolicy: { rules } } });
+  const retried = reconcilePlan(observe(job, [exited(job, 0, 2, 'simclr train: fashion-mnist: missing /data/x'),
+    podIn(job, 1, 'Running')], at(5)));
+  assert.equal(retried.status.phase, 'Restarting');
+  assert.deepEqual([retried.status.restartCount, retried.status.failureRestarts], [1, 1]);
+  assert.match(retried.status.conditions?.find((c) => c.type === 'Restarting')?.message ?? '',
+    /exit code 2\): simclr train: fashion-mnist: missing \/data\/x; spec.runPolicy.failurePolicy.rules\[0\] \(flaky-storage\) says RestartJob; restarting the gang \(restart 1 of 1\)/);
+  // Its next failure is past backoffLimit 1.
+  const again = makeJob({ runPolicy: { backoffLimit: 1, failurePolicy: { rules } } }, retried.status);
+  const exceeded = reconcilePlan(observe(again, [exited(again, 0, 2, undefined, 1)], at(60)));
+  assert.equal(exceeded.status.conditions?.find((c) => c.type === 'Failed')?.reason, 'BackoffLimitExceeded');
+
+  const killed = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), exited(job, 1, 137, 'Killed')], at(5)));
+  assert.equal(killed.status.phase, 'Failed');
+  assert.equal(killed.status.restartCount, 0);
+  const c = killed.status.conditions?.find((x) => x.type === 'Failed');
+  assert.equal(c?.reason, 'PodFailurePolicy');
+  assert.equal(c?.message, 'pod pre-1 failed (Error, exit code 137): Killed; not retried: spec.runPolicy.failurePolicy.rules[1] says FailJob');
+  assert.deepEqual(killed.events.map((e) => [e.type, e.reason]), [['Warning', 'PodFailurePolicy']]);
+
+  const oom = exited(job, 1, 137);
+  oom.status!.containerStatuses![0]!.state!.terminated!.reason = 'OOMKilled';
+  const ignored = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), oom], at(5)));
+  assert.equal(ignored.status.phase, 'Restarting');
+  assert.deepEqual([ignored.status.restartCount, ignored.status.failureRestarts], [1, 0], 'not counted');
+  const r = ignored.status.conditions?.find((x) => x.type === 'Restarting');
+  assert.equal(r?.reason, 'FailureIgnored');
+  assert.match(r?.message ?? '', /OOMKilled, exit code 137\); spec.runPolicy.failurePolicy.rules\[2\] says Ignore; restarting the gang \(not counted/);
+});
+
+test('an evicted pod restarts the gang without counting against backoffLimit', () => {
+  const job = makeJob({ runPolicy: { backoffLimit: 0 } });
+  const evicted = podIn(job, 1, 'Failed');
+  evicted.status = { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' };
+  const plan = reconcilePlan(observe(job, [podIn(job, 0, 'Running'), evicted], at(5)));
+  assert.equal(plan.status.phase, 'Restarting');
+  assert.deepEqual([plan.status.restartCount, plan.status.failureRestarts], [1, 0]);
+  assert.equal(plan.status.conditions?.find((c) => c.type === 'Restarting')?.reason, 'PodDisrupted');
 });

@@ -1,25 +1,28 @@
-// Failure policy: a DDP rank cannot rejoin alone, so any failed rank restarts the whole gang (restartCount++, which
+// Failure policy: a DDP rank cannot rejoin alone, so a failed rank restarts the whole gang (restartCount++, which
 // is also the restart-generation label of the next gang) until backoffLimit, then the job is Failed.
 // This only records the decision; the next reconcile deletes the old generation and, after the backoff, creates
 // the new one (a decision is persisted before it is acted on, so a crash in between cannot lose a restart).
-// A rank that exits 2 (the trainer refused its configuration or data) fails the job at once: a restart cannot help.
+// What each failed pod means is failure-rules.ts: the job's spec.runPolicy.failurePolicy.rules, else the defaults
+// (exit 2, the trainer refused its configuration or data: the job fails at once, a restart cannot help; exit 143, a
+// planned stop, and evictions: restart uncounted; anything else, a lost peer included: restart, counted). The gang
+// takes the gravest verdict: FailJob, then RestartJob, then Ignore.
 // A pod of the running gang that someone else deletes restarts the gang too: the rank cannot rejoin alone. So does a
 // pod that vanished without a terminating phase (force-deleted, or deleted while the operator was down): status
 // remembers how many pods the gang had, and a cache never loses a pod that still exists.
-// Deleted pods and ranks stopped by SIGTERM (exit 143: a planned stop, checkpointed) restart the gang without counting
-// against backoffLimit (status.failureRestarts counts what does): an eviction, a drain or preemption is not the job's
-// fault, and a long job on a shared cluster meets several. The backoff delay grows with failures only.
+// Deleted pods and Ignore verdicts restart the gang without counting against backoffLimit (status.failureRestarts
+// counts what does): an eviction, a drain or preemption is not the job's fault, and a long job on a shared cluster
+// meets several. The backoff delay grows with counted failures only.
 // The trainer's termination message (its one-line reason) goes into the condition and the event.
 import type { V1ContainerStateTerminated, V1Pod } from '@kubernetes/client-node';
-import { EXIT_CONFIG_OR_DATA, EXIT_STOPPED } from '../../../trainer/contract/index.js';
 import type { SimCLRJobStatus } from '../../api/schema.js';
 import { generationOf, podName, rankOf } from '../names.js';
 import { isTerminating, setCondition, trainerTerminated } from '../status.js';
 import { emptyPlan, type Observed, type Plan } from '../types.js';
+import { decisive } from './failure-rules.js';
+
+export { CONFIG_OR_DATA_ERROR } from './failure-rules.js';
 
 export const MAX_BACKOFF_SECONDS = 300;
-/** Reason of a job failed by a rank that exited 2. */
-export const CONFIG_OR_DATA_ERROR = 'ConfigOrDataError';
 
 /** Longest part of a termination message copied into a condition (the kubelet keeps up to 4096 bytes). */
 const MAX_REASON_CHARS = 1024;
@@ -42,9 +45,6 @@ function describeFailure(pod: V1Pod): string {
   const reason = trainerReason(term);
   return `pod ${pod.metadata?.name} failed${why === '' ? '' : ` (${why})`}${reason === undefined ? '' : `: ${reason}`}`;
 }
-
-/** Exit code 2: the trainer refused its configuration or data; the same pod would fail the same way again. */
-const refusedConfigOrData = (pod: V1Pod): boolean => terminatedOf(pod)?.exitCode === EXIT_CONFIG_OR_DATA;
 
 function failedNow(o: Observed, status: SimCLRJobStatus, reason: string, message: string): Plan {
   let s: SimCLRJobStatus = { ...status, phase: 'Failed', completionTime: o.now.toISOString() };
@@ -81,26 +81,18 @@ function deletedByOthers(o: Observed, status: SimCLRJobStatus): string | undefin
   return `pod ${gone.join(', ')} vanished (deleted without a grace period, or while the operator was away)`;
 }
 
-/** Exit 143: the rank was stopped by SIGTERM and its gang's checkpoint written; nothing failed. */
-const stoppedOnRequest = (pod: V1Pod): boolean => terminatedOf(pod)?.exitCode === EXIT_STOPPED;
-
 export function failurePolicy(o: Observed, status: SimCLRJobStatus, gang: Map<number, V1Pod>): Plan | undefined {
-  const failedPods = [...gang.entries()].sort(([a], [b]) => a - b).filter(([, p]) => p.status?.phase === 'Failed');
-  // A rank that refused its configuration or data explains the others (they lost their peer): report it first.
-  const refused = failedPods.find(([, p]) => refusedConfigOrData(p));
-  if (refused !== undefined) {
-    return failedNow(o, status, CONFIG_OR_DATA_ERROR, `${describeFailure(refused[1])}; not retried: the configuration ` +
-      'or the data must change (exit code 2)');
-  }
+  const failed = [...gang.entries()].sort(([a], [b]) => a - b).map(([, p]) => p).filter((p) => p.status?.phase === 'Failed');
+  const worst = decisive(o.job.spec.runPolicy.failurePolicy?.rules ?? [], failed);
+  const what = worst === undefined ? '' : [describeFailure(worst.pod), worst.verdict.why].filter((x) => x !== '').join('; ');
+  // A rank the rules fail the job for explains the others (they lost their peer): it goes first.
+  if (worst?.verdict.action === 'FailJob') return failedNow(o, status, worst.verdict.reason, what);
   // A rank cannot rejoin a running gang alone: a deleted pod restarts the whole gang, and explains ranks that failed
   // for want of their peer.
   const deleted = deletedByOthers(o, status);
   if (deleted !== undefined) return restartOrFail(o, status, deleted, 'PodDeleted', false);
-  const failed = failedPods.find(([, p]) => !stoppedOnRequest(p));
-  if (failed !== undefined) return restartOrFail(o, status, describeFailure(failed[1]), 'PodFailed', true);
-  if (failedPods.length === 0) return undefined;
-  return restartOrFail(o, status, `${describeFailure(failedPods[0]![1])}: stopped by SIGTERM after its checkpoint`,
-    'PlannedStop', false);
+  if (worst === undefined) return undefined;
+  return restartOrFail(o, status, what, worst.verdict.reason, worst.verdict.action === 'RestartJob');
 }
 
 /** Restarts so far that backoffLimit counts (jobs written before failureRestarts existed: every restart). */
