@@ -102,7 +102,10 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     });
     await helm([...HELM_INSTALL.split(' ').slice(1), ...(opts.helmArgs ?? [])]);
     // Both replicas ready (their readiness probes pass once the caches are synced), then one of them leads.
-    await cp.kubectl(['rollout', 'status', `deployment/${OPERATOR}`, '--timeout=180s']);
+    await cp.kubectl(['rollout', 'status', `deployment/${OPERATOR}`, '--timeout=180s'], { timeoutMs: 190_000 })
+      .catch(async () => {
+        throw new Error(`the chart's operator did not become ready: ${await podsSummary(cp)}`);
+      });
     const svc = (await cp.request('GET', `/api/v1/namespaces/default/services/${OPERATOR}`)).body;
     const values = JSON.parse(await helm(['get', 'values', RELEASE, '--all', '-o', 'json'])) as {
       tls: { enabled: boolean } };
@@ -143,4 +146,16 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     await stop();
     throw err;
   }
+}
+
+/** One line per operator pod: phase, readiness, restarts and the container's state, for an error message. */
+async function podsSummary(cp: ControlPlane): Promise<string> {
+  const r = await cp.request('GET', `/api/v1/namespaces/default/pods?labelSelector=${
+    encodeURIComponent(`app.kubernetes.io/instance=${RELEASE}`)}`);
+  return ((r.body?.items ?? []) as V1Pod[]).map((p) => {
+    const cs = p.status?.containerStatuses?.[0];
+    const state = cs?.state?.waiting ? `waiting ${cs.state.waiting.reason}: ${cs.state.waiting.message ?? ''}`
+      : cs?.state?.terminated ? `exited ${cs.state.terminated.exitCode}` : cs?.state?.running ? 'running' : 'no container';
+    return `${p.metadata?.name} ${p.status?.phase} ready=${cs?.ready ?? false} restarts=${cs?.restartCount ?? 0} ${state}`;
+  }).join('; ') || 'no pods';
 }
