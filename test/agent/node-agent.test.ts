@@ -176,3 +176,24 @@ test('a pod gets its ServiceAccount token at the in-cluster path, the apiserver 
   // The bind mount was the pod's own: the host's folder stays empty.
   assert.deepEqual(readdirSync('/var/run/secrets/kubernetes.io/serviceaccount'), []);
 });
+
+test('probes as a kubelet runs them: readiness sets Ready, a failing liveness probe restarts the container in place', async () => {
+  // Ready at once; /healthz fails from its third call on. `0.0.0.0:port` is rewritten to the pod's own address.
+  const server = 'let n = 0; const [h, p] = process.argv[1].split(":"); require("http").createServer((q, r) => {' +
+    ' r.statusCode = q.url === "/healthz" && ++n > 2 ? 500 : 200; r.end(); }).listen(Number(p), h);';
+  await cp.kubectl(['apply', '-f', '-'], { input: pod('probed', { command: [process.execPath, '-e', server],
+    args: ['0.0.0.0:8000'], ports: [{ name: 'web', containerPort: 8000 }],
+    readinessProbe: { httpGet: { path: '/ready', port: 'web' }, periodSeconds: 1 },
+    livenessProbe: { httpGet: { path: '/healthz', port: 8000 }, periodSeconds: 1, failureThreshold: 1 } },
+  { restartPolicy: 'Always' }) });
+  await eventually('Ready', async () =>
+    ((await podStatus('probed'))?.conditions?.find((x: any) => x.type === 'Ready')?.status === 'True' ? true : undefined),
+  60_000, 100);
+  const s = await eventually('restarted by its liveness probe', async () => {
+    const st = await podStatus('probed');
+    return st?.containerStatuses?.[0]?.restartCount >= 1 ? st : undefined;
+  }, 60_000, 200);
+  assert.equal(s.containerStatuses[0].lastState.terminated.exitCode, 143, 'stopped with SIGTERM');
+  assert.equal(agent.podRuns().filter((r) => r.name === 'probed').length, 1, 'the same pod');
+  assert.match(agentLog.join('\n'), /pod default\/probed: container main failed its liveness probe; restarting it/);
+});
