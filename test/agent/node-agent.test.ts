@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { eventually } from '../controlplane/eventually.js';
 import { startControlPlane, type ControlPlane } from '../controlplane/harness.js';
 import { NodeAgent } from './node-agent.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
 
 let cp: ControlPlane;
 let agent: NodeAgent;
@@ -181,10 +182,13 @@ test('probes as a kubelet runs them: readiness sets Ready, a failing liveness pr
   // Ready at once; /healthz fails from its third call on. `0.0.0.0:port` is rewritten to the pod's own address.
   const server = 'let n = 0; const [h, p] = process.argv[1].split(":"); require("http").createServer((q, r) => {' +
     ' r.statusCode = q.url === "/healthz" && ++n > 2 ? 500 : 200; r.end(); }).listen(Number(p), h);';
+  // A port free now: a socket on 0.0.0.0:<port> anywhere on this shared machine would block the pod's address too.
+  const port = await freePort();
   await cp.kubectl(['apply', '-f', '-'], { input: pod('probed', { command: [process.execPath, '-e', server],
-    args: ['0.0.0.0:8000'], ports: [{ name: 'web', containerPort: 8000 }],
+    args: [`0.0.0.0:${port}`], ports: [{ name: 'web', containerPort: port }],
     readinessProbe: { httpGet: { path: '/ready', port: 'web' }, periodSeconds: 1 },
-    livenessProbe: { httpGet: { path: '/healthz', port: 8000 }, periodSeconds: 1, failureThreshold: 1 } },
+    // A second to start listening first: a refused connection is a failure too, as for a kubelet.
+    livenessProbe: { httpGet: { path: '/healthz', port }, initialDelaySeconds: 1, periodSeconds: 1, failureThreshold: 1 } },
   { restartPolicy: 'Always' }) });
   await eventually('Ready', async () =>
     ((await podStatus('probed'))?.conditions?.find((x: any) => x.type === 'Ready')?.status === 'True' ? true : undefined),
