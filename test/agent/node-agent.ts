@@ -492,7 +492,7 @@ export class NodeAgent {
       t.unref();
       c.timers.push(t);
     }
-    if (!run.deleting) this.writeStatus(run);
+    if (!run.deleting && !this.stopped) this.writeStatus(run); // stopping: the apiserver goes next, nothing to tell
   }
 
   private signal(c: ContainerRun, sig: NodeJS.Signals): void {

@@ -38,6 +38,7 @@ export class ServiceProxy {
   private readonly listeners = new Map<string, Listener>();
   private timer?: NodeJS.Timeout;
   private readonly skipped = new Set<string>();
+  private stopped = false;
 
   private constructor(private readonly client: KubeClient, private readonly log: (line: string) => void) {}
 
@@ -50,6 +51,7 @@ export class ServiceProxy {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     for (const l of this.listeners.values()) l.server.close();
     this.listeners.clear();
@@ -59,6 +61,7 @@ export class ServiceProxy {
     try {
       const [svcs, pods] = await Promise.all([this.client.expect([200], 'GET', '/api/v1/services'),
         this.client.expect([200], 'GET', '/api/v1/pods')]);
+      if (this.stopped) return;
       const wanted = new Set<string>();
       for (const svc of svcs.items as V1Service[]) {
         const ip = svc.spec?.clusterIP;
@@ -84,7 +87,7 @@ export class ServiceProxy {
         }
       }
     } catch (err) {
-      this.log(`service proxy resync failed: ${(err as Error).message}`);
+      if (!this.stopped) this.log(`service proxy resync failed: ${(err as Error).message}`);
     }
   }
 
