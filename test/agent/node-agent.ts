@@ -6,21 +6,33 @@
 // deletion, keeps the Node's Ready heartbeat, and provisions a host folder (a PersistentVolume pre-bound to the
 // claim) for each Pending claim so the scheduler can place pods that use PVCs. No containers, no isolation, no
 // resource limits: every pod shares this machine's network (podIP 127.0.0.1) and filesystem.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { KubeClient } from './kube-client.js';
-import { planPod, UnsupportedPod, type LocalImage, type PodPlan, type ProcessPlan } from './pod-plan.js';
+import { planPod, UnsupportedPod, type LocalImage, type PodPlan, type ProbePlan, type ProcessPlan } from './pod-plan.js';
+import { ServiceProxy } from './service-proxy.js';
 
 export const DEFAULT_NODE_NAME = 'simclr-test-node';
 const HEARTBEAT_MS = 10_000;
 const RESYNC_MS = 2_000;
 /** Longest a deleted pod's processes get between SIGTERM and SIGKILL (a kubelet honours up to the pod's grace). */
 const MAX_GRACE_MS = 10_000;
+/** The kubelet's restart back-off: 10 s, doubled after each crash, at most 5 minutes. */
+export const RESTART_BACKOFF = { baseMs: 10_000, maxMs: 300_000 };
+/** Lifetime asked for ServiceAccount tokens (the kubelet's default), rewritten at 80% of it as the kubelet does. */
+const TOKEN_SECONDS = 3607;
+
+/** Delay before restart number `restartCount + 1` of a container: base, doubled per restart, capped. */
+export function restartDelayMs(restartCount: number, backoff = RESTART_BACKOFF): number {
+  return Math.min(backoff.baseMs * 2 ** Math.min(restartCount, 30), backoff.maxMs);
+}
 
 export interface NodeAgentOptions {
   kubeconfig: string;
@@ -36,6 +48,8 @@ export interface NodeAgentOptions {
   capacity?: { cpu?: string; memory?: string; pods?: string; gpus?: number };
   /** One line per notable event (pod started, exited, deleted). Default: none. */
   log?: (line: string) => void;
+  /** Restart back-off of restartPolicy Always/OnFailure containers; default the kubelet's (RESTART_BACKOFF). */
+  restartBackoff?: { baseMs: number; maxMs: number };
 }
 
 /** The repository root: the nearest ancestor of this file with the project's package.json. */
@@ -53,13 +67,30 @@ export function trainerImage(root = repoRoot()): LocalImage {
   return { name: 'simclr-trainer', entrypoint: [process.execPath, main, 'train'], env: { NODE_ENV: 'production' } };
 }
 
+/** The operator image as operator/Dockerfile builds it: ENTRYPOINT ["node", "dist/operator/main.js"]. */
+export function operatorImage(root = repoRoot()): LocalImage {
+  const main = join(root, 'dist', 'operator', 'main.js');
+  return { name: 'simclr-operator', entrypoint: [process.execPath, main], env: { NODE_ENV: 'production' } };
+}
+
+interface ExitInfo { exitCode: number; signal?: string; startedAt: string; finishedAt: string; message?: string }
+
 interface ContainerRun {
   name: string;
   child?: ChildProcess;
   logPath: string;
   startedAt: string;
-  /** Set once the process has exited (or failed to start). */
-  exit?: { exitCode: number; signal?: string; finishedAt: string; message?: string };
+  /** Set once the process has exited (or failed to start); cleared when it is started again. */
+  exit?: ExitInfo;
+  /** Times the container was started again in place (restartPolicy Always/OnFailure). */
+  restartCount: number;
+  /** The previous run's end, shown as lastState. */
+  lastExit?: ExitInfo;
+  /** Set while the container waits for its restart (CrashLoopBackOff). */
+  waiting?: { reason: string; message: string };
+  /** The readiness probe's verdict (true without a probe once running). */
+  ready: boolean;
+  timers: NodeJS.Timeout[];
 }
 
 /** One pod this agent has started, by uid. Kept after it finished so tests can read logs and exit codes. */
@@ -68,12 +99,21 @@ export interface PodRun {
   name: string;
   uid: string;
   plan?: PodPlan;
+  /** This pod's address on this machine. */
+  podIP: string;
+  containerNames: string[];
+  /** Why the agent cannot run (unsupported) or cannot yet start (waiting for a Secret, ...) the pod. */
+  blocked?: { reason: string; message: string };
+  /** When the ServiceAccount token was last written. */
+  tokenAt?: number;
   containers: ContainerRun[];
   startTime: string;
   /** Status writes for this pod, in order. */
   writes: Promise<void>;
   deleting: boolean;
   confirmed: boolean;
+  /** Set while Secrets and the token are being written. */
+  preparing: boolean;
 }
 
 export class NodeAgent {
@@ -88,14 +128,29 @@ export class NodeAgent {
   private watch?: { stop(): void };
   private stopped = false;
   private readonly provisioned = new Set<string>();
+  private podCount = 0;
+  /** Whether a private mount namespace can be made (root or CAP_SYS_ADMIN): needed to put a ServiceAccount token
+   * at the fixed path in-cluster clients read. */
+  private readonly canMount: boolean;
+  private readonly backoff: { baseMs: number; maxMs: number };
+  private readonly apiserver: { host: string; port: string };
+  private readonly caPem: string;
+  private proxy?: ServiceProxy;
 
   private constructor(private readonly opts: NodeAgentOptions) {
     this.nodeName = opts.nodeName ?? DEFAULT_NODE_NAME;
     this.root = resolve(opts.root ?? mkdtempSync(join(tmpdir(), 'simclr-node-agent-')));
     this.volumesRoot = resolve(opts.volumesRoot ?? join(this.root, 'volumes'));
     this.client = KubeClient.fromFile(opts.kubeconfig);
-    this.images = opts.images ?? [trainerImage()];
+    this.images = opts.images ?? [trainerImage(), operatorImage()];
     this.log = opts.log ?? (() => undefined);
+    this.backoff = opts.restartBackoff ?? RESTART_BACKOFF;
+    this.canMount = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']).status === 0;
+    const cluster = this.client.kc.getCurrentCluster()!;
+    const url = new URL(cluster.server);
+    this.apiserver = { host: url.hostname, port: url.port || '443' };
+    this.caPem = cluster.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8')
+      : cluster.caFile ? readFileSync(cluster.caFile, 'utf8') : '';
   }
 
   /** Registers the Node (Ready), then starts running the pods bound to it. */
@@ -103,6 +158,8 @@ export class NodeAgent {
     const agent = new NodeAgent(opts);
     mkdirSync(agent.root, { recursive: true });
     await agent.register();
+    // This node's kube-proxy: Services' cluster IPs (loopback addresses here) forward to their ready pods.
+    agent.proxy = await ServiceProxy.start(agent.client, agent.log);
     agent.watch = agent.client.watch('/api/v1/pods', { fieldSelector: `spec.nodeName=${agent.nodeName}` },
       (type, pod: V1Pod) => agent.onPodEvent(type, pod));
     agent.timers.push(setInterval(() => void agent.heartbeat(), HEARTBEAT_MS));
@@ -134,7 +191,13 @@ export class NodeAgent {
     this.stopped = true;
     this.watch?.stop();
     for (const t of this.timers) clearInterval(t);
-    for (const run of this.runs.values()) for (const c of run.containers) this.signal(c, 'SIGKILL');
+    this.proxy?.stop();
+    for (const run of this.runs.values()) {
+      for (const c of run.containers) {
+        this.clearTimers(c);
+        this.signal(c, 'SIGKILL');
+      }
+    }
   }
 
   // --- Node ------------------------------------------------------------------------------------------------------
@@ -189,10 +252,16 @@ export class NodeAgent {
       for (const p of pods.items as V1Pod[]) {
         seen.add(p.metadata!.uid!);
         this.onPodEvent('MODIFIED', p);
+        const run = this.runs.get(p.metadata!.uid!);
+        // A kubelet rewrites projected tokens at 80% of their lifetime.
+        if (run?.tokenAt !== undefined && Date.now() - run.tokenAt > TOKEN_SECONDS * 800 && !run.deleting) {
+          await this.writeServiceAccount(run, p).catch((err: unknown) =>
+            this.log(`pod ${run.namespace}/${run.name}: token refresh failed: ${(err as Error).message}`));
+        }
       }
       // Pods that vanished without us seeing the event: nothing may keep running for them.
       for (const run of this.runs.values()) {
-        if (!seen.has(run.uid)) for (const c of run.containers) this.signal(c, 'SIGKILL');
+        if (!seen.has(run.uid)) this.killAll(run);
       }
       await this.provisionClaims();
     } catch (err) {
@@ -204,7 +273,7 @@ export class NodeAgent {
     if (this.stopped || pod?.metadata?.uid === undefined || pod.spec?.nodeName !== this.nodeName) return;
     const run = this.runs.get(pod.metadata.uid);
     if (type === 'DELETED') {
-      if (run) for (const c of run.containers) this.signal(c, 'SIGKILL');
+      if (run) this.killAll(run);
       return;
     }
     if (pod.metadata.deletionTimestamp) {
@@ -212,59 +281,218 @@ export class NodeAgent {
       return;
     }
     if (run === undefined && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed') this.startPod(pod);
+    // A pod waiting for something it needs (a Secret, its ServiceAccount) tries again; an unsupported one never does.
+    else if (run?.blocked?.reason === 'ContainerCreating' && !run.preparing) void this.prepareAndRun(run, pod);
+  }
+
+  private killAll(run: PodRun): void {
+    for (const c of run.containers) {
+      this.clearTimers(c);
+      this.signal(c, 'SIGKILL');
+    }
   }
 
   private startPod(pod: V1Pod): void {
     const now = new Date().toISOString();
+    // Every pod its own loopback address (127.1.x.y), so pods listening on the same port do not collide.
+    const n = ++this.podCount;
     const run: PodRun = { namespace: pod.metadata!.namespace ?? 'default', name: pod.metadata!.name!,
-      uid: pod.metadata!.uid!, containers: [], startTime: now, writes: Promise.resolve(), deleting: false,
-      confirmed: false };
+      uid: pod.metadata!.uid!, podIP: `127.1.${(n >> 8) & 255}.${n & 255}`, containers: [],
+      containerNames: (pod.spec?.containers ?? []).map((c) => c.name), startTime: now,
+      writes: Promise.resolve(), deleting: false, confirmed: false, preparing: false };
     this.runs.set(run.uid, run);
-    let plan: PodPlan;
     try {
-      plan = planPod(pod, { root: this.root, volumesRoot: this.volumesRoot, images: this.images,
-        path: process.env.PATH ?? '/usr/bin:/bin' });
+      run.plan = planPod(pod, { root: this.root, volumesRoot: this.volumesRoot, images: this.images,
+        path: process.env.PATH ?? '/usr/bin:/bin', podIP: run.podIP, apiserver: this.apiserver });
+      if (run.plan.serviceAccount && !this.canMount) {
+        throw new UnsupportedPod(`the ServiceAccount token must appear at its fixed path, which needs a private mount ` +
+          `namespace (unshare --mount: root or CAP_SYS_ADMIN); set automountServiceAccountToken: false to run without it`);
+      }
     } catch (err) {
       if (!(err instanceof UnsupportedPod)) throw err;
+      // Said once and left Pending: a Failed pod would only be replaced by its controller, forever.
       this.log(`pod ${run.namespace}/${run.name}: ${err.message}`);
-      this.writeStatus(run, { phase: 'Failed', reason: 'UnsupportedByTestNodeAgent', message: err.message });
+      run.blocked = { reason: 'UnsupportedByTestNodeAgent', message: err.message };
+      this.writeStatus(run);
       return;
     }
-    run.plan = plan;
-    for (const dir of Object.values(plan.volumeDirs)) mkdirSync(dir, { recursive: true });
+    void this.prepareAndRun(run, pod);
+  }
+
+  /** Writes what the containers need before they start (Secrets, ConfigMaps, the ServiceAccount token), then starts
+   * them; while something is missing the pod stays Pending (ContainerCreating) and the next resync tries again. */
+  private async prepareAndRun(run: PodRun, pod: V1Pod): Promise<void> {
+    const plan = run.plan!;
+    run.preparing = true;
+    try {
+      for (const dir of Object.values(plan.volumeDirs)) mkdirSync(dir, { recursive: true });
+      for (const v of pod.spec?.volumes ?? []) await this.fillVolume(run.namespace, v, plan.volumeDirs[v.name]!);
+      if (plan.serviceAccount) await this.writeServiceAccount(run, pod);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (run.blocked?.message !== message) this.log(`pod ${run.namespace}/${run.name}: waiting: ${message}`);
+      if (run.blocked?.message !== message) {
+        run.blocked = { reason: 'ContainerCreating', message };
+        this.writeStatus(run);
+      }
+      return;
+    } finally {
+      run.preparing = false;
+    }
+    if (run.deleting || this.stopped) return;
+    run.blocked = undefined;
     for (const p of plan.processes) {
       mkdirSync(p.cwd, { recursive: true });
       mkdirSync(p.env.HOME!, { recursive: true });
       mkdirSync(dirname(p.terminationMessageFile), { recursive: true });
-      writeFileSync(p.terminationMessageFile, ''); // a kubelet creates it empty, writable by the container
-      const c: ContainerRun = { name: p.container, logPath: join(plan.podDir, `${p.container}.log`), startedAt: now };
+      const c: ContainerRun = { name: p.container, logPath: join(plan.podDir, `${p.container}.log`),
+        startedAt: new Date().toISOString(), restartCount: 0, ready: false, timers: [] };
       run.containers.push(c);
-      const fd = openSync(c.logPath, 'a');
-      try {
-        // Own process group, so a deletion also reaches anything the container started.
-        c.child = spawn(p.command, p.args, { cwd: p.cwd, env: p.env, stdio: ['ignore', fd, fd], detached: true });
-      } finally {
-        closeSync(fd);
-      }
-      c.child.on('error', (err) => this.onExit(run, c, 127, undefined, `cannot start ${p.command}: ${err.message}`));
-      c.child.on('exit', (code, signal) => this.onExit(run, c, code ?? 128 + (signal ? osConstants.signals[signal] : 0),
-        signal ?? undefined));
+      this.startContainer(run, c, p);
     }
-    this.log(`pod ${run.namespace}/${run.name}: started ${plan.processes.map((p) => `${p.container} (pid ${run.containers
-      .find((c) => c.name === p.container)?.child?.pid ?? '?'})`).join(', ')}; logs in ${plan.podDir}`);
-    this.writeStatus(run, { phase: 'Running' });
+    this.log(`pod ${run.namespace}/${run.name}: started ${run.containers.map((c) => `${c.name} (pid ${c.child?.pid ?? '?'})`)
+      .join(', ')} at ${run.podIP}; logs in ${plan.podDir}`);
+    this.writeStatus(run);
+  }
+
+  /** A Secret's or ConfigMap's keys as files in the volume's folder (all keys, or the listed items). */
+  private async fillVolume(ns: string, v: V1Volume, dir: string): Promise<void> {
+    const src = v.secret ? { kind: 'secrets', name: v.secret.secretName!, items: v.secret.items, optional: v.secret.optional }
+      : v.configMap ? { kind: 'configmaps', name: v.configMap.name!, items: v.configMap.items, optional: v.configMap.optional }
+        : undefined;
+    if (src === undefined) return;
+    const r = await this.client.request('GET', `/api/v1/namespaces/${ns}/${src.kind}/${src.name}`);
+    if (r.status === 404 && src.optional) return;
+    if (r.status !== 200) throw new Error(`volume ${v.name}: ${src.kind.slice(0, -1)} ${ns}/${src.name}: HTTP ${r.status}`);
+    const files = new Map<string, Buffer>();
+    for (const [k, b64] of Object.entries((r.body.data ?? {}) as Record<string, string>)) {
+      files.set(k, src.kind === 'secrets' ? Buffer.from(b64, 'base64') : Buffer.from(b64, 'utf8'));
+    }
+    for (const [k, b64] of Object.entries((r.body.binaryData ?? {}) as Record<string, string>)) files.set(k, Buffer.from(b64, 'base64'));
+    const wanted = src.items ?? [...files.keys()].map((key) => ({ key, path: key }));
+    for (const { key, path } of wanted) {
+      const data = files.get(key);
+      if (data === undefined) throw new Error(`volume ${v.name}: ${src.name} has no key ${key}`);
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), data);
+    }
+  }
+
+  /** token (a TokenRequest bound to the pod, as the kubelet asks), ca.crt and namespace. */
+  private async writeServiceAccount(run: PodRun, pod: V1Pod): Promise<void> {
+    const sa = run.plan!.serviceAccount!;
+    const r = await this.client.request('POST', `/api/v1/namespaces/${run.namespace}/serviceaccounts/${sa.name}/token`,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: TOKEN_SECONDS,
+        // Bound to the pod as the kubelet's are; the apiserver binds only a pod that names its ServiceAccount (the
+        // admission plugin that fills in `default` is off in the test control plane).
+        ...(pod.spec?.serviceAccountName
+          ? { boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: run.name, uid: run.uid } } : {}) } });
+    if (r.status !== 201 && r.status !== 200) {
+      throw new Error(`a token for ServiceAccount ${run.namespace}/${sa.name}: HTTP ${r.status} ${r.body?.message ?? ''}`);
+    }
+    mkdirSync(sa.dir, { recursive: true });
+    writeFileSync(join(sa.dir, 'token'), r.body.status.token as string);
+    writeFileSync(join(sa.dir, 'ca.crt'), this.caPem);
+    writeFileSync(join(sa.dir, 'namespace'), pod.metadata?.namespace ?? 'default');
+    run.tokenAt = Date.now();
+  }
+
+  private startContainer(run: PodRun, c: ContainerRun, p: ProcessPlan): void {
+    writeFileSync(p.terminationMessageFile, ''); // a kubelet creates it empty, writable by the container
+    c.startedAt = new Date().toISOString();
+    c.exit = undefined;
+    c.waiting = undefined;
+    c.ready = p.readiness === undefined;
+    let command = p.command;
+    let args = p.args;
+    if (p.bindMounts.length > 0) {
+      // A private mount namespace: the bind mounts are this process's alone (the host sees only an empty folder).
+      for (const m of p.bindMounts) mkdirSync(m.mountPath, { recursive: true });
+      command = 'unshare';
+      args = ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
+        'set -e; while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; shift; exec "$@"', 'sh',
+        ...p.bindMounts.flatMap((m) => [m.hostDir, m.mountPath]), '--', p.command, ...p.args];
+    }
+    const fd = openSync(c.logPath, 'a');
+    try {
+      // Own process group, so a deletion also reaches anything the container started.
+      c.child = spawn(command, args, { cwd: p.cwd, env: p.env, stdio: ['ignore', fd, fd], detached: true });
+    } finally {
+      closeSync(fd);
+    }
+    c.child.on('error', (err) => this.onExit(run, c, 127, undefined, `cannot start ${p.command}: ${err.message}`));
+    c.child.on('exit', (code, signal) => this.onExit(run, c, code ?? 128 + (signal ? osConstants.signals[signal] : 0),
+      signal ?? undefined));
+    if (p.readiness) this.probe(run, c, p.readiness, (ok) => {
+      if (ok !== c.ready) {
+        c.ready = ok;
+        this.writeStatus(run);
+      }
+    });
+    if (p.liveness) this.probe(run, c, p.liveness, (ok) => {
+      if (ok) return;
+      this.log(`pod ${run.namespace}/${run.name}: container ${c.name} failed its liveness probe; restarting it`);
+      this.signal(c, 'SIGTERM');
+      const t = setTimeout(() => this.signal(c, 'SIGKILL'), MAX_GRACE_MS);
+      t.unref();
+      c.timers.push(t);
+    });
+  }
+
+  /** Runs an httpGet probe every period after the initial delay; `onVerdict` gets each change past the thresholds. */
+  private probe(run: PodRun, c: ContainerRun, probe: ProbePlan, onVerdict: (ok: boolean) => void): void {
+    const child = c.child;
+    let fails = 0;
+    let oks = 0;
+    const tick = async (): Promise<void> => {
+      if (c.child !== child || c.exit || run.deleting) return;
+      const ok = await probeOnce(probe.url, probe.timeoutMs);
+      if (c.child !== child || c.exit || run.deleting) return;
+      fails = ok ? 0 : fails + 1;
+      oks = ok ? oks + 1 : 0;
+      if (oks >= probe.successThreshold) onVerdict(true);
+      if (fails >= probe.failureThreshold) onVerdict(false);
+      const t = setTimeout(() => void tick(), probe.periodMs);
+      t.unref();
+      c.timers.push(t);
+    };
+    const first = setTimeout(() => void tick(), probe.initialDelayMs);
+    first.unref();
+    c.timers.push(first);
+  }
+
+  private clearTimers(c: ContainerRun): void {
+    for (const t of c.timers) clearTimeout(t);
+    c.timers = [];
   }
 
   private onExit(run: PodRun, c: ContainerRun, exitCode: number, signal?: string, message?: string): void {
     if (c.exit) return;
+    this.clearTimers(c);
     const p = run.plan?.processes.find((x) => x.container === c.name);
     const reported = message ?? (p === undefined ? undefined : terminationMessage(p, c.logPath, exitCode));
-    c.exit = { exitCode, signal, finishedAt: new Date().toISOString(), message: reported };
+    c.exit = { exitCode, signal, startedAt: c.startedAt, finishedAt: new Date().toISOString(), message: reported };
+    c.ready = false;
     this.log(`pod ${run.namespace}/${run.name}: container ${c.name} exited with ${exitCode}${signal ? ` (${signal})` : ''}`);
-    if (run.containers.every((x) => x.exit)) {
-      const failed = run.containers.some((x) => x.exit!.exitCode !== 0);
-      if (!run.deleting) this.writeStatus(run, { phase: failed ? 'Failed' : 'Succeeded' });
+    const policy = run.plan?.restartPolicy ?? 'Never';
+    if (p !== undefined && !run.deleting && !this.stopped && (policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0))) {
+      // Restarted in place, after a back-off that grows with each crash: the pod stays, so its controller never
+      // replaces it (a Deployment's crashing pod must not multiply).
+      const delay = restartDelayMs(c.restartCount, this.backoff);
+      c.waiting = { reason: 'CrashLoopBackOff',
+        message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${c.name} pod=${run.name}_${run.namespace}(${run.uid})` };
+      const t = setTimeout(() => {
+        if (run.deleting || this.stopped) return;
+        c.lastExit = c.exit;
+        c.restartCount++;
+        this.startContainer(run, c, p);
+        this.log(`pod ${run.namespace}/${run.name}: container ${c.name} restarted (${c.restartCount})`);
+        this.writeStatus(run);
+      }, delay);
+      t.unref();
+      c.timers.push(t);
     }
+    if (!run.deleting && !this.stopped) this.writeStatus(run); // stopping: the apiserver goes next, nothing to tell
   }
 
   private signal(c: ContainerRun, sig: NodeJS.Signals): void {
@@ -281,7 +509,10 @@ export class NodeAgent {
     if (run?.deleting) return;
     if (run) run.deleting = true;
     if (run) {
-      for (const c of run.containers) this.signal(c, 'SIGTERM');
+      for (const c of run.containers) {
+        this.clearTimers(c); // no restart, no probe from here on
+        this.signal(c, 'SIGTERM');
+      }
       const graceMs = Math.min((pod.metadata?.deletionGracePeriodSeconds ?? 30) * 1000, MAX_GRACE_MS);
       const deadline = Date.now() + graceMs;
       while (run.containers.some((c) => !c.exit && c.child) && Date.now() < deadline) await sleep(100);
@@ -302,31 +533,46 @@ export class NodeAgent {
   }
 
   private containerStatuses(run: PodRun): V1ContainerStatus[] {
+    const terminated = (e: ExitInfo): Record<string, unknown> => ({ terminated: { exitCode: e.exitCode,
+      reason: e.exitCode === 0 ? 'Completed' : 'Error',
+      ...(e.signal || e.message ? { message: e.message ?? `killed by ${e.signal}` } : {}),
+      startedAt: e.startedAt, finishedAt: e.finishedAt } });
+    if (run.blocked) {
+      return run.containerNames.map((name) => ({ name, image: '', imageID: '',
+        ready: false, started: false, restartCount: 0, state: { waiting: run.blocked } }) as unknown as V1ContainerStatus);
+    }
     return run.containers.map((c) => {
       const image = run.plan?.processes.find((p) => p.container === c.name)?.command ?? '';
-      const state = c.exit
-        ? { terminated: { exitCode: c.exit.exitCode, reason: c.exit.exitCode === 0 ? 'Completed' : 'Error',
-          ...(c.exit.signal || c.exit.message ? { message: c.exit.message ?? `killed by ${c.exit.signal}` } : {}),
-          startedAt: c.startedAt, finishedAt: c.exit.finishedAt } }
-        : { running: { startedAt: c.startedAt } };
+      const state = c.waiting ? { waiting: c.waiting } : c.exit ? terminated(c.exit) : { running: { startedAt: c.startedAt } };
+      const lastExit = c.waiting ? c.exit : c.lastExit;
       return { name: c.name, image, imageID: `local-process://${image}`, containerID: `local-process://${c.child?.pid ?? 0}`,
-        ready: !c.exit, started: !c.exit, restartCount: 0, state } as unknown as V1ContainerStatus;
+        ready: c.ready && !c.exit, started: !c.exit, restartCount: c.restartCount, state,
+        ...(lastExit ? { lastState: terminated(lastExit) } : {}) } as unknown as V1ContainerStatus;
     });
   }
 
+  /** The pod's phase as a kubelet computes it: Pending until its containers start; Running while any runs or
+   * waits to be restarted; Succeeded or Failed once every container has exited for good. */
+  private phase(run: PodRun): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {
+    if (run.blocked || run.containers.length === 0) return 'Pending';
+    if (run.containers.some((c) => !c.exit || c.waiting)) return 'Running';
+    return run.containers.some((c) => c.exit!.exitCode !== 0) ? 'Failed' : 'Succeeded';
+  }
+
   /** Queues a status write; writes of one pod go out in order, each with the state at the time it is sent. */
-  private writeStatus(run: PodRun, s: { phase: 'Running' | 'Succeeded' | 'Failed'; reason?: string; message?: string }): void {
+  private writeStatus(run: PodRun): void {
     run.writes = run.writes.then(async () => {
-      const ready = s.phase === 'Running' ? 'True' : 'False';
+      const phase = this.phase(run);
+      const ready = phase === 'Running' && run.containers.every((c) => c.ready && !c.exit) ? 'True' : 'False';
       const now = new Date().toISOString();
       const status = {
-        phase: s.phase,
-        reason: s.reason ?? null,
-        message: s.message ?? null,
+        phase,
+        reason: run.blocked?.reason === 'UnsupportedByTestNodeAgent' ? run.blocked.reason : null,
+        message: run.blocked?.reason === 'UnsupportedByTestNodeAgent' ? run.blocked.message : null,
         hostIP: '127.0.0.1',
         hostIPs: [{ ip: '127.0.0.1' }],
-        podIP: '127.0.0.1',
-        podIPs: [{ ip: '127.0.0.1' }],
+        podIP: run.podIP,
+        podIPs: [{ ip: run.podIP }],
         startTime: run.startTime,
         conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type,
           status: type === 'PodScheduled' || type === 'Initialized' ? 'True' : ready, lastTransitionTime: now })),
@@ -376,6 +622,21 @@ export class NodeAgent {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** One httpGet probe as a kubelet sends it: 200-399 passes; HTTPS certificates are not checked (nor does a kubelet). */
+function probeOnce(url: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = request(url, { method: 'GET', rejectUnauthorized: false, headers: { 'User-Agent': 'kube-probe/1.34' } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 400);
+      });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
 
 /** Kubelet limits: the file's first 4096 bytes; with FallbackToLogsOnError and an empty file, a failed container's
  * last 80 log lines, at most 2048 bytes. */

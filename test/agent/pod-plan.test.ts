@@ -2,11 +2,14 @@
 // process plan out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { loadAll } from 'js-yaml';
 import type { V1Pod } from '@kubernetes/client-node';
+import { defaultBinDir, requireBinaries } from '../controlplane/harness.js';
 import { parseSimCLRJob } from '../../operator/api/schema.js';
 import { desiredPod } from '../../operator/reconcile/desired.js';
-import { imageName, planPod, rewriteValue, UnsupportedPod } from './pod-plan.js';
+import { imageName, planPod, rewriteValue, SERVICE_ACCOUNT_PATH, UnsupportedPod } from './pod-plan.js';
 
 const ROOT = '/var/agent';
 const TRAINER = { name: 'simclr-trainer', entrypoint: ['/usr/bin/node', '/repo/dist/trainer/cli/main.js', 'train'],
@@ -98,4 +101,33 @@ test('with volumesRoot, claims live there, outside the agent\'s root (make clust
   const plan = planPod(rankPod(0), { ...opts, volumesRoot: '/home/me/.local/share/simclr-k8s/cluster-volumes' });
   assert.equal(plan.volumeDirs.checkpoints, '/home/me/.local/share/simclr-k8s/cluster-volumes/pvc/ml/ckpt');
   assert.ok(plan.podDir.startsWith(ROOT));
+});
+
+test("the chart's operator pod: the operator image, 0.0.0.0 as the pod's IP, fieldRefs, its Secret, probes, token", () => {
+  requireBinaries(defaultBinDir(), ['helm']);
+  const rendered = execFileSync(join(defaultBinDir(), 'helm'), ['template', 'simclr', 'charts/simclr-operator'],
+    { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: '/tmp', HELM_CONFIG_HOME: '/tmp' } });
+  const dep = (loadAll(rendered) as any[]).find((d) => d?.kind === 'Deployment');
+  const pod: V1Pod = { metadata: { name: 'simclr-op-abc', namespace: 'ops', uid: 'u-1', labels: {} },
+    spec: { ...dep.spec.template.spec, nodeName: 'n' } };
+  const OPERATOR = { name: 'simclr-operator', entrypoint: ['/usr/bin/node', '/repo/dist/operator/main.js'] };
+  const plan = planPod(pod, { ...opts, images: [TRAINER, OPERATOR], podIP: '127.1.0.7',
+    apiserver: { host: '127.0.0.1', port: '6443' } });
+  const [p] = plan.processes;
+  assert.equal(plan.restartPolicy, 'Always');
+  assert.deepEqual([p!.command, p!.args[0]], ['/usr/bin/node', '/repo/dist/operator/main.js']);
+  assert.ok(p!.args.includes('--listen=127.1.0.7:8080'), p!.args.join(' '));
+  assert.deepEqual([p!.env.POD_NAME, p!.env.POD_NAMESPACE], ['simclr-op-abc', 'ops']);
+  assert.deepEqual([p!.env.KUBERNETES_SERVICE_HOST, p!.env.KUBERNETES_SERVICE_PORT], ['127.0.0.1', '6443']);
+  const tls = plan.volumeDirs.tls!;
+  assert.ok(p!.args.includes(`--tls-cert-file=${tls}/tls.crt`), p!.args.join(' '));
+  assert.equal(p!.readiness?.url, 'https://127.1.0.7:8080/readyz');
+  assert.equal(p!.liveness?.url, 'https://127.1.0.7:8080/healthz');
+  assert.equal(p!.liveness?.failureThreshold, 3);
+  assert.equal(plan.serviceAccount?.name, 'simclr-simclr-operator');
+  assert.deepEqual(p!.bindMounts, [{ hostDir: plan.serviceAccount!.dir, mountPath: SERVICE_ACCOUNT_PATH }]);
+  // Opting out of the token means no mount at all.
+  const noToken = planPod({ ...pod, spec: { ...pod.spec!, automountServiceAccountToken: false } },
+    { ...opts, images: [OPERATOR] });
+  assert.deepEqual([noToken.serviceAccount, noToken.processes[0]!.bindMounts], [undefined, []]);
 });

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../agent/node-agent.js';
-import { defaultBinDir, startControlPlane, type ControlPlane } from '../controlplane/harness.js';
+import { eventually } from '../controlplane/eventually.js';
+import { HELM_INSTALL, startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { writeFashionMnistSubset } from '../e2e/fashion-mnist-subset.js';
 
 const ROOT = repoRoot();
@@ -39,7 +40,9 @@ const RULES: Array<{ pattern: RegExp; where: string }> = [
   { pattern: /^make cluster$/, where: 'here: make -n cluster runs the script; test/e2e starts the same cluster' },
   { pattern: new RegExp(`^${TRAINER}`), where: 'here: in order, in one folder, trains shortened with --max-steps' },
   { pattern: /^(sbatch .*|RANK=\d+ .*)examples\/multi-node\.sh /, where: 'here: two ranks on 127.0.0.1' },
-  { pattern: /^(helm install|kubectl) /, where: 'here: against the test control plane' },
+  { pattern: /^(helm (install|uninstall)|kubectl) /,
+    where: 'here, on the local cluster make cluster starts (which ran the helm install line itself, as test/e2e and ' +
+      'test/operator/local-cluster.test.ts do)' },
 ];
 
 test('every README command is run by a rule of this file', () => {
@@ -53,12 +56,14 @@ test('make test is what CI runs', () => {
   assert.match(readFileSync(join(ROOT, '.ci', 'run'), 'utf8'), /^make test$/m);
 });
 
-test('make cluster runs the local-cluster script the end-to-end test also starts', async () => {
+test('make cluster runs the local-cluster script the end-to-end test also starts, which runs the README\'s helm install', async () => {
   assert.ok(COMMANDS.includes('make cluster'));
   const { stdout } = await run('make', ['-n', 'cluster'], { cwd: ROOT });
   assert.match(stdout, /^node dist\/test\/controlplane\/cluster\.js$/m);
   assert.match(readFileSync(join(ROOT, 'test/controlplane/cluster.ts'), 'utf8'), /startLocalCluster\(/);
   assert.match(readFileSync(join(ROOT, 'test/e2e/simclrjob.test.ts'), 'utf8'), /startLocalCluster\(/);
+  assert.match(readFileSync(join(ROOT, 'test/controlplane/local-cluster.ts'), 'utf8'),
+    /await helm\(\[\.\.\.HELM_INSTALL\.split\(' '\)\.slice\(1\)/);
 });
 
 /** Splits a command line into argv (the README's commands use no quotes). */
@@ -167,30 +172,42 @@ describe('the trainer commands, in a fresh folder', () => {
   });
 });
 
-describe('helm and kubectl, against the test control plane', () => {
-  let cp: ControlPlane;
+describe('the Kubernetes quickstart, on the local cluster make cluster starts', () => {
+  let c: LocalCluster;
   before(async () => {
-    cp = await startControlPlane();
+    c = await startLocalCluster();
   });
   after(async () => {
-    await cp?.stop();
+    await c?.stop();
   });
 
-  test('in README order: helm install, kubectl apply the example, kubectl get scj', async () => {
-    const lines = COMMANDS.filter((c) => /^(helm install|kubectl) /.test(c));
-    assert.ok(lines.length >= 3);
-    const helmHome = join(cp.dir, 'helm');
-    const env = { ...cp.env, HELM_CACHE_HOME: helmHome, HELM_CONFIG_HOME: helmHome, HELM_DATA_HOME: helmHome };
-    for (const line of lines) {
-      const [tool, ...args] = argv(line);
-      const r = await run(join(defaultBinDir(), tool!), args, { cwd: ROOT, env, timeout: 120_000 });
-      if (line.startsWith('kubectl get scj')) {
-        // The printer columns the README's comment names, and the example job.
-        assert.match(r.stdout, /^NAME\s+PHASE\s+REPLICAS\s+EPOCH\s+LOSS\s+AGE$/m);
-        assert.match(r.stdout, /^fashion-mnist-tiny\s/m);
+  test('in README order: make cluster\'s helm install, kubectl apply the example, kubectl get scj, helm uninstall',
+    { timeout: 300_000 }, async () => {
+      const lines = COMMANDS.filter((c) => /^(helm (install|uninstall)|kubectl) /.test(c));
+      assert.ok(lines.length >= 4);
+      // The local cluster (make cluster, the end-to-end tests) installs the operator with exactly this line.
+      assert.equal(lines[0], HELM_INSTALL, 'the README\'s install is the one make cluster runs');
+      const kubectl = (args: string[]): Promise<{ stdout: string }> =>
+        run(join(c.cp.binDir, 'kubectl'), args, { cwd: ROOT, env: c.cp.env, timeout: 120_000 });
+      for (const line of lines.slice(1)) {
+        const [tool, ...args] = argv(line);
+        if (tool === 'helm') {
+          await c.helm(args);
+        } else if (line.startsWith('kubectl get scj')) {
+          // The printer columns the README's comment names, and the example job reconciled by the chart's operator.
+          const out = await eventually('the example job with a phase', async () => {
+            const { stdout } = await kubectl(args);
+            return /^fashion-mnist-tiny\s+[A-Z][a-z]+\s/m.test(stdout) ? stdout : undefined;
+          }, 120_000, 1000);
+          assert.match(out, /^NAME\s+PHASE\s+REPLICAS\s+EPOCH\s+LOSS\s+AGE$/m);
+        } else {
+          await kubectl(args);
+        }
       }
-    }
-    const release = await run(join(defaultBinDir(), 'helm'), ['status', 'simclr', '-o', 'json'], { env });
-    assert.equal(JSON.parse(release.stdout).info.status, 'deployed');
-  });
+      // After helm uninstall: the operator gone, the CRD and the job kept (what the README says).
+      await eventually('the operator pods gone', async () => ((await c.operatorPods()).length === 0 ? true : undefined),
+        60_000, 500);
+      assert.match((await kubectl(['get', 'scj', '--no-headers'])).stdout, /^fashion-mnist-tiny\s/m);
+      await kubectl(['delete', 'scj', 'fashion-mnist-tiny', '--wait=false']); // its training pods need not run on
+    });
 });

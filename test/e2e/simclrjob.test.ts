@@ -1,5 +1,7 @@
 // End to end on this machine, every part real: kube-apiserver + etcd + kube-controller-manager + kube-scheduler,
-// the operator as its own process, the test node agent running each pod as a trainer process. A 2-replica SimCLRJob
+// the operator installed by `helm install simclr charts/simclr-operator` (two replicas, one leader, the chart's
+// ServiceAccount and RBAC, its REST API reached through the chart's Service), the test node agent running each pod
+// (operator and trainer) as a local process. A 2-replica SimCLRJob
 // on (a subset of) Fashion-MNIST: pods created -> ranks rendezvous and train -> `kubectl get scj` and the REST API
 // show epoch and loss moving -> rank 1 is SIGKILLed mid-run -> the gang restarts and resumes from the checkpoint ->
 // rank 1's pod is deleted (a planned stop: SIGTERM) -> every rank stops at one step, rank 0 checkpoints it, the gang
@@ -55,7 +57,8 @@ const kubectl = async (...args: string[]): Promise<string> => (await c.cp.kubect
 
 before(async () => {
   requireBuild(repoRoot());
-  c = await startLocalCluster({ progressIntervalSeconds: 1 });
+  // The README's helm install, with the operator reading rank 0's progress every second instead of 15.
+  c = await startLocalCluster({ helmArgs: ['--set', 'operator.progressIntervalSeconds=1'] });
   await kubectl('create', 'namespace', NS);
   // Pods the operator creates must pass Pod Security restricted, as on a shared cluster.
   await kubectl('label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted');
@@ -101,7 +104,8 @@ test('a 2-replica SimCLRJob trains, survives a killed rank by resuming from its 
     return seen.length >= 3 && new Set(seen.map((r) => r.epoch)).size >= 2 ? seen : undefined;
   }, 180_000, 700);
   await eventually('the REST API and the SimCLRJob status agree on progress', async () => {
-    const rest = await (await fetch(`${c.operatorUrl}/api/v1/namespaces/${NS}/jobs/${JOB}`)).json() as any;
+    // Through the chart's Service (HTTPS with the chart's certificate, a bearer token checked by TokenReview + SAR).
+    const rest = (await c.operatorGet(`/api/v1/namespaces/${NS}/jobs/${JOB}`)).body;
     const status = JSON.parse(await kubectl('get', 'scj', '-n', NS, JOB, '-o', 'json')).status;
     return rest.status?.progress?.step === status.progress?.step && typeof rest.status?.progress?.loss === 'number'
       && rest.status.progress.loss === status.progress.loss && rest.pods?.length === 2 ? true : undefined;

@@ -1,4 +1,5 @@
-// The operator on the whole local cluster (test/controlplane/local-cluster.ts), every part real.
+// The operator on the whole local cluster (test/controlplane/local-cluster.ts), every part real: installed by the
+// chart (helm install), upgraded and uninstalled by helm.
 // A trainer that refuses its data: the apiserver admits the job, the operator
 // creates the pod, the test node agent runs the real trainer, which finds no data set in its (empty) data volume,
 // exits 2 and leaves its one-line reason as the container's termination message; the operator fails the job at once
@@ -10,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../controlplane/eventually.js';
-import { startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
+import { OPERATOR, RELEASE, startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { freePort } from '../../trainer/collectives/free-port.js';
 import { writeFashionMnistSubset } from '../e2e/fashion-mnist-subset.js';
 import { RESTRICTED } from './helpers.js';
@@ -103,14 +104,38 @@ test('a job that names no data set (training.dataset defaults to auto) trains on
     assert.match(failed.message, /^pod unknown-data-0 failed \(Error, exit code 2\): simclr train: --data-dir=\S+ is no data set this trainer can recognise \(it is empty\).*pass --dataset.*; not retried/);
   });
 
-test('an operator that dies is started again, as a Deployment would, and carries on reconciling', { timeout: 120_000 },
+test('the chart\'s operator: two replicas, one leader, acting as the chart\'s ServiceAccount only', async () => {
+  const pods = await c.operatorPods();
+  assert.equal(pods.length, 2, 'replicaCount 2, the chart\'s default');
+  for (const p of pods) {
+    assert.equal(p.status?.phase, 'Running');
+    assert.equal(p.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'True', 'its readiness probe passed');
+    assert.equal(p.spec?.serviceAccountName, OPERATOR);
+  }
+  const leader = await c.leader();
+  assert.ok(pods.some((p) => p.metadata!.name === leader), `the Lease is held by one of them, not ${leader}`);
+  // Its only credential is the token the agent mounted for the pod: the apiserver says whose it is.
+  const run = c.agent.podRun('default', pods[0]!.metadata!.name!)!;
+  const token = readFileSync(join(run.plan!.serviceAccount!.dir, 'token'), 'utf8');
+  const review = await c.cp.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews',
+    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
+  assert.equal(review.body.status.user.username, `system:serviceaccount:default:${OPERATOR}`);
+  const env = run.plan!.processes[0]!.env;
+  assert.equal(env.KUBECONFIG, undefined, 'no kubeconfig: in-cluster config from the mounted token');
+});
+
+test('an operator that dies is restarted in place (the same pod), and the operators carry on reconciling', { timeout: 120_000 },
   async () => {
-    const before = c.operator;
-    const pid = before.pid!;
-    before.kill('SIGKILL');
-    await eventually('a new operator process', () => (c.operatorRestarts === 1 && c.operator.pid !== pid ? true : undefined),
-      10_000);
-    // The new one waits out the killed one's Lease, then acts: a new job gets its pod.
+    const leader = (await c.leader())!;
+    const run = c.agent.podRun('default', leader)!;
+    process.kill(run.containers[0]!.child!.pid!, 'SIGKILL');
+    await eventually('the leader\'s container restarted in place', async () => {
+      const pod = (await c.operatorPods()).find((p) => p.metadata!.name === leader);
+      const cs = pod?.status?.containerStatuses?.[0];
+      return cs?.restartCount === 1 && cs.state?.running && cs.lastState?.terminated?.exitCode === 137 ? true : undefined;
+    }, 60_000, 200);
+    assert.equal((await c.operatorPods()).length, 2, 'no new pod');
+    // A leader again (the other replica once the killed one's Lease runs out, or the restarted one), which acts.
     await c.cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({
       apiVersion: 'simclr.dev/v1alpha1', kind: 'SimCLRJob', metadata: { name: 'after-restart', namespace: NS },
       spec: { image: 'simclr-trainer:0.1.0', replicas: 1, runPolicy: { suspend: true },
@@ -119,6 +144,47 @@ test('an operator that dies is started again, as a Deployment would, and carries
       const r = await c.cp.request('GET', `/apis/simclr.dev/v1alpha1/namespaces/${NS}/simclrjobs/after-restart`);
       return r.body?.status?.phase === 'Suspended' ? true : undefined;
     }, 60_000, 500);
+  });
+
+test('helm upgrade with a changed value rolls the operator to new pods, one leader, the Service still answering', { timeout: 240_000 },
+  async () => {
+    const old = new Set((await c.operatorPods()).map((p) => p.metadata!.name!));
+    await c.helm(['upgrade', RELEASE, 'charts/simclr-operator', '--reuse-values', '--set', 'operator.logLevel=debug']);
+    await c.cp.kubectl(['rollout', 'status', `deployment/${OPERATOR}`, '--timeout=180s']);
+    const pods = await eventually('two new pods only', async () => {
+      const now = (await c.operatorPods()).filter((p) => !p.metadata?.deletionTimestamp);
+      return now.length === 2 && now.every((p) => !old.has(p.metadata!.name!)) ? now : undefined;
+    }, 60_000, 500);
+    for (const p of pods) assert.ok(p.spec!.containers[0]!.args!.includes('--log-level=debug'));
+    const leader = await eventually('a new leader', async () => {
+      const l = await c.leader();
+      return l !== undefined && pods.some((p) => p.metadata!.name === l) ? l : undefined;
+    }, 60_000, 500);
+    assert.ok(leader);
+    const jobs = await c.operatorGet(`/api/v1/namespaces/${NS}/jobs/after-restart`);
+    assert.equal(jobs.status, 200);
+  });
+
+test('helm uninstall removes the operator; the CRD, the jobs and their pods stay (as README says)', { timeout: 180_000 },
+  async () => {
+    // A job with a pod, so there is something to keep.
+    await c.cp.kubectl(['patch', 'scj', '-n', NS, 'after-restart', '--type=merge', '-p', '{"spec":{"runPolicy":{"suspend":false}}}']);
+    await eventually('its pod', async () =>
+      ((await c.cp.request('GET', `/api/v1/namespaces/${NS}/pods/after-restart-0`)).status === 200 ? true : undefined), 60_000, 500);
+    await c.helm(['uninstall', RELEASE, '--wait']);
+    for (const path of [`/apis/apps/v1/namespaces/default/deployments/${OPERATOR}`,
+      `/api/v1/namespaces/default/services/${OPERATOR}`, `/api/v1/namespaces/default/serviceaccounts/${OPERATOR}`,
+      `/apis/rbac.authorization.k8s.io/v1/clusterroles/${OPERATOR}`]) {
+      assert.equal((await c.cp.request('GET', path)).status, 404, `${path} removed`);
+    }
+    await eventually('the operator pods gone', async () => ((await c.operatorPods()).length === 0 ? true : undefined), 60_000, 500);
+    assert.equal((await c.cp.request('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/simclrjobs.simclr.dev')).status, 200);
+    assert.equal((await c.cp.request('GET', `/apis/simclr.dev/v1alpha1/namespaces/${NS}/simclrjobs/after-restart`)).status, 200);
+    assert.equal((await c.cp.request('GET', `/api/v1/namespaces/${NS}/pods/after-restart-0`)).status, 200);
+    // Deleting the job removes its pods (owner references; the garbage collector, no operator needed).
+    await c.cp.kubectl(['delete', 'scj', '-n', NS, 'after-restart', '--wait=true']);
+    await eventually('its pod garbage-collected', async () =>
+      ((await c.cp.request('GET', `/api/v1/namespaces/${NS}/pods/after-restart-0`)).status === 404 ? true : undefined), 60_000, 500);
   });
 
 test('stopping the cluster (what Ctrl-C on make cluster runs) deletes its own folder, never a claim\'s', { timeout: 120_000 },
