@@ -54,8 +54,8 @@ export interface JobView {
   getJob(namespace: string, name: string): KubernetesObject | undefined;
   podsOf(namespace: string, name: string): V1Pod[];
   ready(): boolean;
-  /** Rank 0's newest augmentation grids, while this operator has read them. */
-  preview?(namespace: string, name: string): Preview | undefined;
+  /** Rank 0's newest augmentation grids, read from rank 0 at most once per progress interval. */
+  preview?(namespace: string, name: string): Promise<Preview | undefined>;
 }
 
 const keyOf = (o: KubernetesObject): string => jobKey(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
@@ -134,8 +134,16 @@ export class Controller implements JobView {
     return (this.pods?.list(namespace) ?? []).filter((p) => p.metadata?.labels?.[LABEL_JOB_NAME] === name);
   }
 
-  preview(namespace: string, name: string): Preview | undefined {
-    return this.progress.preview(jobKey(namespace, name));
+  /**
+   * The leader reads rank 0 as it reconciles; any other replica (the chart's Service balances the REST API over all of
+   * them) reads it here, when asked, so every replica serves the grids.
+   */
+  async preview(namespace: string, name: string): Promise<Preview | undefined> {
+    const key = jobKey(namespace, name);
+    const job = this.getJob(namespace, name) as SimCLRJob | undefined;
+    const url = job === undefined ? undefined : rank0ProgressUrl(job, this.podsOf(namespace, name));
+    if (url !== undefined) await this.progress.maybePoll(key, url);
+    return this.progress.preview(key);
   }
 
   private async handle(key: string): Promise<void> {
@@ -209,10 +217,9 @@ export class Controller implements JobView {
    */
   private pollProgress(key: string, job: SimCLRJob, pods: V1Pod[], phase: string | undefined): number | undefined {
     if (phase === 'Succeeded' || phase === 'Failed') return undefined;
-    const rank0 = pods.find((p) => p.metadata?.name === `${job.metadata.name}-0`);
-    const ip = rank0?.status?.podIP;
-    if (rank0?.status?.phase === 'Running' && ip !== undefined) {
-      this.progress.maybePoll(key, `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}${PROGRESS_PATH}`);
+    const url = rank0ProgressUrl(job, pods);
+    if (url !== undefined) {
+      void this.progress.maybePoll(key, url);
       return this.opts.progressIntervalMs;
     }
     return phase === 'Running' ? this.opts.progressIntervalMs : undefined;
@@ -240,4 +247,12 @@ export class Controller implements JobView {
 function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0]!;
   return `${issue.path.join('.')}: ${issue.message}`;
+}
+
+/** Where rank 0 serves its progress document, while its pod runs. */
+function rank0ProgressUrl(job: SimCLRJob, pods: readonly V1Pod[]): string | undefined {
+  const rank0 = pods.find((p) => p.metadata?.name === `${job.metadata.name}-0`);
+  const ip = rank0?.status?.podIP;
+  if (rank0?.status?.phase !== 'Running' || ip === undefined) return undefined;
+  return `http://${ip.includes(':') ? `[${ip}]` : ip}:${job.spec.progressPort}${PROGRESS_PATH}`;
 }

@@ -33,7 +33,7 @@ export { statusEpoch, toStatusProgress } from '../reconcile/progress-status.js';
 export class ProgressPoller {
   private readonly latest = new Map<string, { progress: Progress; updatedAt: string; corrupt?: CorruptCheckpoints }>();
   private readonly lastPoll = new Map<string, number>();
-  private readonly inFlight = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<void>>();
   private readonly previews = new Map<string, Preview>();
 
   constructor(
@@ -57,13 +57,19 @@ export class ProgressPoller {
     return this.previews.get(key);
   }
 
-  /** Starts a poll of `url` for `key` unless one ran within the interval or is still running. */
-  maybePoll(key: string, url: string): void {
+  /**
+   * Starts a poll of `url` for `key` unless one ran within the interval; resolves when the running (or started) poll
+   * ends, at once when none is due.
+   */
+  maybePoll(key: string, url: string): Promise<void> {
+    const running = this.inFlight.get(key);
+    if (running !== undefined) return running;
     const last = this.lastPoll.get(key);
-    if (this.inFlight.has(key) || (last !== undefined && this.now() - last < this.opts.intervalMs)) return;
+    if (last !== undefined && this.now() - last < this.opts.intervalMs) return Promise.resolve();
     this.lastPoll.set(key, this.now());
-    this.inFlight.add(key);
-    void this.poll(key, url).finally(() => this.inFlight.delete(key));
+    const polling = this.poll(key, url).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, polling);
+    return polling;
   }
 
   forget(key: string): void {

@@ -159,7 +159,7 @@ test('auth: apiserver unreachable -> 503 AUTH_UNAVAILABLE, never an open door', 
 test('GET .../preview/<view>.png: the grids the operator read, 404 before, 400 for another name; the job says which step', async () => {
   const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
   let preview: { step: number; epoch: number; images: { augmentation1: Buffer; augmentation2: Buffer } } | undefined;
-  const view = { ...fakeView([running]), preview: () => preview };
+  const view = { ...fakeView([running]), preview: async () => preview };
   const app = buildServer(deps({ view }));
   const none = await app.inject({ url: '/api/v1/namespaces/ml/jobs/pre/preview/augmentation1.png' });
   assert.deepEqual([none.statusCode, none.json().error.code], [404, 'PREVIEW_NOT_FOUND']);

@@ -159,7 +159,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     await check(auth, req, { kind: 'resource', verb: 'get', namespace: ns, name });
     const raw = view.getJob(ns, name);
     if (raw === undefined) throw new ApiError('JOB_NOT_FOUND', `${ns}/${name}`);
-    const preview = view.preview?.(ns, name);
+    const preview = await view.preview?.(ns, name);
     const base = { ...summarize(raw), spec: specSummary(raw), status: (raw as { status?: object }).status ?? {},
       ...(preview === undefined ? {} : { preview: { step: preview.step, epoch: preview.epoch } }) };
     // Pod IPs, nodes and events are what `kubectl get pods` shows: only for callers who may list pods there.
@@ -183,7 +183,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const { ns, name, image } = req.params;
       await check(auth, req, { kind: 'resource', verb: 'get', namespace: ns, name });
       if (view.getJob(ns, name) === undefined) throw new ApiError('JOB_NOT_FOUND', `${ns}/${name}`);
-      const png = view.preview?.(ns, name)?.images[image.slice(0, -4) as PreviewView];
+      const png = (await view.preview?.(ns, name))?.images[image.slice(0, -4) as PreviewView];
       if (png === undefined) throw new ApiError('PREVIEW_NOT_FOUND', `${ns}/${name}`);
       return reply.type('image/png').header('cache-control', 'no-cache').send(png);
     });

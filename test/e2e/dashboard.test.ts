@@ -35,11 +35,11 @@ const shots = join(root, 'dist', 'screenshots');
 before(async () => {
   requireBuild(root);
   if (!existsSync(join(root, 'dist', 'dashboard', 'app.js'))) throw new Error('dist/dashboard is missing: run `make build`');
-  // The chart with auth and TLS off (values a local user may set): the browser reaches the page through the Service.
-  // One replica: the augmentation grids live only in the memory of the replica that reads rank 0 (the leader), so
-  // through a Service that balances over two replicas, every other request would find none.
+  // The chart with auth and TLS off (values a local user may set): the browser reaches the page through the Service,
+  // which balances over the chart's two replicas; each reads rank 0's augmentation grids when asked (it once failed
+  // every other request, when only the leader had them).
   c = await startLocalCluster({ helmArgs: ['--set', 'operator.auth=none', '--set', 'tls.enabled=false',
-    '--set', 'operator.progressIntervalSeconds=1', '--set', 'replicaCount=1'] });
+    '--set', 'operator.progressIntervalSeconds=1'] });
   await c.cp.kubectl(['create', 'namespace', NS]);
   chromium = await launchChromium();
   mkdirSync(shots, { recursive: true });
