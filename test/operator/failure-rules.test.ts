@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT_CONFIG_OR_DATA, EXIT_PEER_LOST } from '../../trainer/contract/index.js';
 import { freePort } from '../../trainer/collectives/free-port.js';
-import { trainerImage } from '../agent/node-agent.js';
+import { operatorImage, trainerImage } from '../agent/node-agent.js';
 import { eventually } from '../controlplane/eventually.js';
 import { startLocalCluster, type LocalCluster } from '../controlplane/local-cluster.js';
 import { RESTRICTED } from './helpers.js';
@@ -29,7 +29,8 @@ const volumesDir = mkdtempSync(join(tmpdir(), 'simclr-failure-rules-'));
 
 before(async () => {
   const trainer = trainerImage();
-  c = await startLocalCluster({ volumesDir, images: [trainer,
+  // The chart's operator image too: the local cluster runs the operator as the chart's Deployment.
+  c = await startLocalCluster({ volumesDir, images: [trainer, operatorImage(),
     { ...trainer, name: BAD_FLAG_IMAGE, entrypoint: [...trainer.entrypoint, '--fused-lars=true'] }] });
   await c.cp.request('POST', '/api/v1/namespaces', { metadata: { name: NS, labels: RESTRICTED } });
 });
@@ -95,7 +96,7 @@ test('a trainer that refuses its command line (exit 2) fails the whole job once,
     assert.equal((await jobStatus('bad-flag')).restartCount, 0);
   });
 
-test('a killed rank restarts the whole gang, counted; its peer exits as having lost it (75)', { timeout: 300_000 },
+test('a killed rank restarts the whole gang, counted; its peer exits as having lost it (75) or is stopped by the restart', { timeout: 300_000 },
   async () => {
     await createJob('peer', { image: 'simclr-trainer:1', replicas: 2, runPolicy: { backoffLimit: 3, backoffSeconds: 0 },
       training: TINY });
@@ -111,7 +112,11 @@ test('a killed rank restarts the whole gang, counted; its peer exits as having l
         && p.status.phase === 'Running') ? true : undefined;
     }, 120_000, 500).catch((err: Error) => { throw new Error(`${err.message}; last seen: ${seen}`); });
     assert.equal(gen0.rank1.containers[0]!.exit?.exitCode, 137);
-    assert.equal(gen0.rank0.containers[0]!.exit?.exitCode, EXIT_PEER_LOST, 'the survivor knew it had lost its peer');
+    // The survivor exits 75 when its next collective fails before the restart's deletion reaches it, else it is
+    // killed by that deletion (137; the chart-installed operator is fast enough here to win that race). Exit 75
+    // itself is tested in test/dist/train.test.ts.
+    assert.ok([EXIT_PEER_LOST, 137].includes(gen0.rank0.containers[0]!.exit?.exitCode ?? -1),
+      `the survivor exited ${gen0.rank0.containers[0]!.exit?.exitCode}`);
     const status = await jobStatus('peer');
     assert.deepEqual([status.restartCount, status.failureRestarts], [1, 1], 'counted against backoffLimit');
     // Whichever of the two the operator saw first explains the restart.
