@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { latestValid } from '../../trainer/checkpoint/index.js';
-export { freePort } from '../../trainer/collectives/free-port.js';
+import { freePort } from '../../trainer/collectives/free-port.js';
+
+export { freePort };
 
 /** node arguments that run a sibling script of `from`, in TypeScript (via tsx) or compiled JS, like `from` itself. */
 export function scriptArgs(from: string, relativeTs: string): string[] {
@@ -87,21 +89,31 @@ export function rankEnv(rank: number, worldSize: number, port: number, extra: Re
   };
 }
 
+/**
+ * `worldSize` ranks of `script`, each with `args(rank)`, rank 0 on a fresh loopback port (one process gets no rank
+ * env: it is a job alone); resolves when every rank has ended.
+ */
+export async function runRankProcesses(script: string[], worldSize: number, args: (rank: number) => string[], killAfterMs: number): Promise<RankResult[]> {
+  const port = await freePort();
+  return Promise.all(Array.from({ length: worldSize }, (_v, rank) =>
+    spawnRank(script, { rank, env: worldSize === 1 ? {} : rankEnv(rank, worldSize, port), args: args(rank), killAfterMs }).done));
+}
+
+/** Largest |a - b| over same-named float tensors; both sides must hold the same names. */
+export function tensorsApart(a: Readonly<Record<string, { data: unknown }>>, b: Readonly<Record<string, { data: unknown }>>): number {
+  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
+  let max = 0;
+  for (const [name, t] of Object.entries(a)) {
+    const x = t.data as Float32Array;
+    const y = b[name]!.data as Float32Array;
+    for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i]! - y[i]!));
+  }
+  return max;
+}
+
 /** Largest |a - b| over every tensor of the newest checkpoints in two folders (weights, buffers, optimizer state). */
 export async function checkpointsApart(dirA: string, dirB: string): Promise<{ max: number; step: [number, number] }> {
   const [a, b] = await Promise.all([dirA, dirB].map((d) => latestValid(d)));
   assert.ok(a && b, `both runs wrote a checkpoint (${dirA}, ${dirB})`);
-  let max = 0;
-  for (const [part, other] of [
-    [a.weights, b.weights],
-    [a.optimizer, b.optimizer],
-  ] as const) {
-    assert.deepEqual(Object.keys(part).sort(), Object.keys(other).sort());
-    for (const [name, t] of Object.entries(part)) {
-      const x = t.data as Float32Array;
-      const y = other[name]!.data as Float32Array;
-      for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i]! - y[i]!));
-    }
-  }
-  return { max, step: [a.step, b.step] };
+  return { max: Math.max(tensorsApart(a.weights, b.weights), tensorsApart(a.optimizer, b.optimizer)), step: [a.step, b.step] };
 }

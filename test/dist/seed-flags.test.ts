@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { latestValid, loadCheckpoint, manifestPathOf } from '../../trainer/checkpoint/index.js';
-import { freePort, scriptArgs, spawnRank, type RankResult } from './helpers.js';
+import { freePort, runRankProcesses, scriptArgs, spawnRank, tensorsApart, type RankResult } from './helpers.js';
 
 const CLI = scriptArgs(import.meta.url, '../../trainer/cli/main.ts');
 
@@ -30,32 +30,13 @@ function flags(uid: string, extra: string[]): string[] {
 }
 
 async function runRanks(uid: string, worldSize: number, extra: string[]): Promise<RankResult[]> {
-  const port = await freePort();
-  const ranks = Array.from({ length: worldSize }, (_v, rank) =>
-    spawnRank(CLI, {
-      rank,
-      env: worldSize === 1 ? {} : { RANK: String(rank), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
-      args: flags(uid, extra),
-      killAfterMs: 170_000,
-    }),
-  );
-  const results = await Promise.all(ranks.map((r) => r.done));
+  const results = await runRankProcesses(CLI, worldSize, () => flags(uid, extra), 170_000);
   for (const r of results) assert.equal(r.exitCode, 0, `${uid} rank ${r.rank} exited ${r.exitCode} (${r.signal}): ${r.stderr.slice(-2000)}`);
   return results;
 }
 
 const logged = (r: RankResult, msg: string): Record<string, unknown> | undefined =>
   r.stdoutLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === msg);
-
-function maxDiff(a: Readonly<Record<string, { data: unknown }>>, b: Readonly<Record<string, { data: unknown }>>): number {
-  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
-  let max = 0;
-  for (const [name, t] of Object.entries(a)) {
-    const [x, y] = [t.data as Float32Array, b[name].data as Float32Array];
-    for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i] - y[i]));
-  }
-  return max;
-}
 
 test('2 replicas with --early-stop and --polyak-ema stop at the same evaluation, keep the same best and average, as 1 process in chunks', { timeout: 180_000 }, async () => {
   const extra = ['--epochs=4', '--early-stop', '--early-stop-patience=1', '--polyak-ema=0.9', '--keep-checkpoints=1'];
@@ -76,7 +57,7 @@ test('2 replicas with --early-stop and --polyak-ema stop at the same evaluation,
     return loadCheckpoint(manifestPathOf(join(dir, 'models', uid), bestStep));
   }));
   assert.ok(best && a.ema && b.ema);
-  assert.ok(maxDiff(a.ema, b.ema) <= 1e-5, `the best checkpoints' averages differ by ${maxDiff(a.ema, b.ema)}`);
+  assert.ok(tensorsApart(a.ema, b.ema) <= 1e-5, `the best checkpoints' averages differ by ${tensorsApart(a.ema, b.ema)}`);
   // The final evaluation (of the best checkpoint when it stopped early) is split across ranks: the same numbers.
   const finalEval = (r: RankResult): Record<string, unknown> | undefined =>
     logged(r, 'evaluation of the best checkpoint on the test set') ?? logged(r, 'evaluation on the test set');
@@ -92,7 +73,7 @@ test('a resumed gang continues the Polyak average on every rank: the same evalua
   const resumed = await runRanks('ema-interrupted', 2, [...common, '--resume']);
   const [s, r] = await Promise.all(['ema-straight', 'ema-interrupted'].map((u) => latestValid(join(dir, 'models', u))));
   assert.ok(s?.ema && r?.ema);
-  assert.equal(maxDiff(s.ema, r.ema), 0, 'rank 0\'s average, from its checkpoint');
+  assert.equal(tensorsApart(s.ema, r.ema), 0, 'rank 0\'s average, from its checkpoint');
   // Rank 1 evaluates its shard with its own copy of the average, which only rank 0's broadcast brings back.
   const evaluation = (x: RankResult): Record<string, unknown> | undefined => logged(x, 'evaluation on the test set');
   for (const key of ['knnTop1', 'knnTop5', 'top1', 'top5', 'probeTop1']) {

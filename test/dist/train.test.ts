@@ -14,7 +14,7 @@ import { latestValid } from '../../trainer/checkpoint/index.js';
 import { EXIT_PEER_LOST } from '../../trainer/contract/index.js';
 import { Graph } from '../../trainer/graph/index.js';
 import { buildSimclrModel, initParameters, type ModelConfig } from '../../trainer/models/index.js';
-import { checkpointsApart, freePort, scriptArgs, spawnRank, type RankResult } from './helpers.js';
+import { checkpointsApart, freePort, rankEnv, runRankProcesses, scriptArgs, spawnRank, type RankResult } from './helpers.js';
 
 const CLI = scriptArgs(import.meta.url, '../../trainer/cli/main.ts');
 
@@ -45,17 +45,8 @@ function flags(uid: string, extra: string[] = []): string[] {
   ];
 }
 
-async function runRanks(uid: string, worldSize: number, extra: string[], timeoutMs = 120_000): Promise<RankResult[]> {
-  const port = await freePort();
-  const ranks = Array.from({ length: worldSize }, (_v, rank) =>
-    spawnRank(CLI, {
-      rank,
-      env: worldSize === 1 ? {} : { RANK: String(rank), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
-      args: flags(uid, extra),
-      killAfterMs: timeoutMs,
-    }),
-  );
-  return Promise.all(ranks.map((r) => r.done));
+function runRanks(uid: string, worldSize: number, extra: string[], timeoutMs = 120_000): Promise<RankResult[]> {
+  return runRankProcesses(CLI, worldSize, () => flags(uid, extra), timeoutMs);
 }
 
 function assertExitedCleanly(results: RankResult[]): void {
@@ -202,12 +193,7 @@ test('replicas resume together from rank 0 checkpoint and finish where an uninte
 
 test('killing one replica mid-training makes every other replica exit with the lost-peer code (75) within the collective timeout', { timeout: 120_000 }, async (t) => {
   const port = await freePort();
-  const env = (rank: number): Record<string, string> => ({
-    RANK: String(rank),
-    WORLD_SIZE: '3',
-    MASTER_ADDR: '127.0.0.1',
-    MASTER_PORT: String(port),
-  });
+  const env = (rank: number): Record<string, string> => rankEnv(rank, 3, port);
   const extra = ['--batch-size=24', '--collective-timeout=20', '--log-level=debug'];
   // Workers start before the master and still join (they retry until the rendezvous timeout).
   const workers = [1, 2].map((rank) => spawnRank(CLI, { rank, env: env(rank), args: flags('killed', extra), killAfterMs: 100_000 }));

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { Engine, NoDeviceKernelError } from '../../trainer/engine/index.js';
 import { Graph, op } from '../../trainer/graph/index.js';
 import { glooAddonPath } from '../../trainer/native/index.js';
-import { checkpointsApart, freePort, rankEnv, scriptArgs, spawnRank } from '../dist/helpers.js';
+import { checkpointsApart, runRankProcesses, scriptArgs } from '../dist/helpers.js';
 import { DEVICE, DEVICE_FLAGS, deviceOrSkip } from './webgpu.js';
 
 const { skip } = await deviceOrSkip();
@@ -44,18 +44,12 @@ test('a device graph with collectives compiles with only them on the host; any o
 
 test('2 replicas with --convert-to-sync-bn on the device reach the weights of 1 process with the whole batch', { skip, timeout: 300_000 }, async (t) => {
   const run = async (uid: string, worldSize: number, extra: string[]): Promise<void> => {
-    const port = await freePort();
-    const results = await Promise.all(Array.from({ length: worldSize }, (_v, rank) => spawnRank(CLI, {
-      rank,
-      env: worldSize === 1 ? {} : rankEnv(rank, worldSize, port),
-      args: [
-        'train', '--dataset=fashion-mnist', '--arch=resnet18', '--width-multiplier=0.0625', '--image-size-override=12',
-        '--head-latent-size=32', '--nce-size=16', '--epochs=1', '--threads=1', '--batch-size=16', '--max-steps=3',
-        '--warmup=0', '--lr=0.05', `--execution-provider=${DEVICE}`, ...DEVICE_FLAGS, `--uid=${uid}`,
-        `--model-dir=${join(dir, 'models')}`, `--log-dir=${join(dir, 'runs')}`, '--log-level=warn', ...extra,
-      ],
-      killAfterMs: 280_000,
-    }).done));
+    const results = await runRankProcesses(CLI, worldSize, () => [
+      'train', '--dataset=fashion-mnist', '--arch=resnet18', '--width-multiplier=0.0625', '--image-size-override=12',
+      '--head-latent-size=32', '--nce-size=16', '--epochs=1', '--threads=1', '--batch-size=16', '--max-steps=3',
+      '--warmup=0', '--lr=0.05', `--execution-provider=${DEVICE}`, ...DEVICE_FLAGS, `--uid=${uid}`,
+      `--model-dir=${join(dir, 'models')}`, `--log-dir=${join(dir, 'runs')}`, '--log-level=warn', ...extra,
+    ], 280_000);
     for (const r of results) assert.equal(r.exitCode, 0, `${uid} rank ${r.rank}: ${r.stderr.slice(-1500)}`);
   };
   await run('single', 1, []);
