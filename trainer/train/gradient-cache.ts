@@ -217,6 +217,8 @@ export class GradientCacheStep {
     const nce = reduced[m * d] / m;
 
     // 4: forward + backward per chunk (keeping: the backward alone), seeded with dL/dz; gradients add up (onChunk).
+    const smallOf = (out: RunOutputs): Record<string, Float32Array> =>
+      Object.fromEntries([...FORWARD_OUTPUTS, ...statNames].map((n) => [n, out.fetched[n]!.data as Float32Array]));
     const logits = new Float32Array(2 * b * k);
     const bnSums = new Map<string, { mean: Float64Array; square: Float64Array }>();
     let ceSum = 0;
@@ -225,8 +227,6 @@ export class GradientCacheStep {
       const dz = new Float32Array(2 * c * d);
       for (let j = 0; j < dz.length; j++) dz[j] = reduced[rowStart * d + j] / m;
       const feeds = { ...chunkFeeds(i), dz };
-      const smallOf = (out: RunOutputs): Record<string, Float32Array> =>
-        Object.fromEntries([...FORWARD_OUTPUTS, ...statNames].map((n) => [n, out.fetched[n]!.data as Float32Array]));
       let small: Record<string, Float32Array> = {};
       await onChunk(async (extra, outputs) => {
         if (programs.kind === 'keep') {
@@ -323,12 +323,12 @@ async function compileKeep(engine: Engine, step: TrainGraph): Promise<ChunkProgr
   }
   // Outputs named as the values themselves (no Identity), which the backward's inputs are named after too.
   for (const v of saved) if (!g.outputs.some((o) => o.name === v.name)) g.output(v.name, v);
-  const savedNames = [...saved].map((v) => v.name);
+  const kept = [...saved].map((v) => v.name).filter((n) => !forwardNames.includes(n));
   const [forward, backward] = await Promise.all([
-    engine.compile(g, { outputs: [...forwardNames, ...savedNames.filter((n) => !forwardNames.includes(n))], onlyUsedInputs: true }),
+    engine.compile(g, { outputs: [...forwardNames, ...kept], onlyUsedInputs: true }),
     engine.compile(g, { outputs: gradNames, cut: [...saved], onlyUsedInputs: true }),
   ]);
-  return { kind: 'keep', forward, backward, saved: savedNames.filter((n) => !forwardNames.includes(n)) };
+  return { kind: 'keep', forward, backward, saved: kept };
 }
 
 /** The feeds a program takes (a step's feeds serve two programs with different inputs). */

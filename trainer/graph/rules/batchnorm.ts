@@ -106,7 +106,7 @@ batchNormRules.define('BatchNormTrain', {
     const meanK = globalMean(x.name);
     b.op('Sub', [x.name, meanK], {}, [xc]);
     const varK = globalMean(b.op('Mul', [xc, xc])[0]!);
-    const [std] = b.op('Sqrt', b.op('Add', [varK!, b.scalar(eps, x.dtype)]));
+    const [std] = b.op('Sqrt', b.op('Add', [varK, b.scalar(eps, x.dtype)]));
     b.op('Reciprocal', [std!], {}, [invstd]);
     const flat = b.ints([x.shape[1]!]);
     b.op('Reshape', [meanK, flat], {}, [mean]);
